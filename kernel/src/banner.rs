@@ -1,0 +1,298 @@
+//! The boot banner: what the kernel learned from the bootloader, printed once
+//! on serial so a person (and the boot tests) can see what the machine is.
+//!
+//! The arch layer gathers a [`BootSummary`] from the Limine responses; this
+//! module only formats it, so the format is tested on the host. The line
+//! prefixes (`bootloader:`, `memory:`, ...) are stable: tests and scripts
+//! match on them.
+
+use core::fmt;
+
+/// Limine memory-map entry types, by their protocol number, with the name
+/// the banner prints.
+pub const MEMORY_TYPE_NAMES: [&str; 8] = [
+    "usable",
+    "reserved",
+    "acpi-reclaimable",
+    "acpi-nvs",
+    "bad",
+    "bootloader-reclaimable",
+    "executable-and-modules",
+    "framebuffer",
+];
+
+/// Usable memory and entry counts by type, summed over the memory map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemorySummary {
+    pub usable_bytes: u64,
+    pub entries: usize,
+    /// Entries per type, indexed like [`MEMORY_TYPE_NAMES`].
+    pub by_type: [usize; MEMORY_TYPE_NAMES.len()],
+    /// Entries whose type this kernel does not know.
+    pub unknown: usize,
+}
+
+impl MemorySummary {
+    /// Counts one memory-map entry of the given Limine type.
+    pub fn add(&mut self, entry_type: u64, length: u64) {
+        self.entries += 1;
+        match self.by_type.get_mut(entry_type as usize) {
+            Some(count) => *count += 1,
+            None => self.unknown += 1,
+        }
+        if entry_type == 0 {
+            self.usable_bytes += length;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FramebufferSummary {
+    pub width: u64,
+    pub height: u64,
+    pub bpp: u16,
+    pub pitch: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleSummary<'a> {
+    pub path: &'a str,
+    pub size: u64,
+    pub cmdline: &'a str,
+}
+
+/// How control reached the kernel: the protocol lets a kernel name its entry
+/// in a request instead of the ELF header, and the banner says which one the
+/// loader honoured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryPath {
+    ElfEntry,
+    EntryPointRequest,
+}
+
+/// Everything the banner shows. Fields the bootloader did not answer are
+/// `None` and print as `none`.
+#[derive(Clone, Copy, Debug)]
+pub struct BootSummary<'a> {
+    pub version: &'a str,
+    pub bootloader: Option<(&'a str, &'a str)>,
+    pub base_revision: Option<u64>,
+    pub firmware: Option<&'a str>,
+    pub hhdm_offset: Option<u64>,
+    pub memory: Option<MemorySummary>,
+    pub framebuffer: Option<FramebufferSummary>,
+    /// The modules, as many as the caller kept, and how many there were.
+    pub modules: &'a [ModuleSummary<'a>],
+    pub module_count: usize,
+    pub rsdp: Option<u64>,
+    pub executable_path: Option<&'a str>,
+    /// (virtual base, physical base) of the kernel image.
+    pub executable_address: Option<(u64, u64)>,
+    pub cmdline: &'a str,
+    pub entry: EntryPath,
+    pub entry_to_banner_ticks: u64,
+}
+
+struct OrNone<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for OrNone<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+struct Hex(u64);
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl fmt::Display for MemorySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} MiB usable in {} entries (",
+            self.usable_bytes / (1024 * 1024),
+            self.entries
+        )?;
+        let mut separator = "";
+        for (name, count) in MEMORY_TYPE_NAMES.iter().zip(self.by_type) {
+            if count > 0 {
+                write!(f, "{separator}{name} {count}")?;
+                separator = ", ";
+            }
+        }
+        if self.unknown > 0 {
+            write!(f, "{separator}unknown {}", self.unknown)?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl fmt::Display for FramebufferSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}x{} {} bpp pitch {}",
+            self.width, self.height, self.bpp, self.pitch
+        )
+    }
+}
+
+impl fmt::Display for BootSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Mealy {}", self.version)?;
+        match self.bootloader {
+            Some((name, version)) => write!(f, "bootloader: {name} {version}")?,
+            None => write!(f, "bootloader: none")?,
+        }
+        writeln!(f, ", base revision {}", OrNone(self.base_revision))?;
+        writeln!(f, "firmware: {}", OrNone(self.firmware))?;
+        writeln!(f, "hhdm: {}", OrNone(self.hhdm_offset.map(Hex)))?;
+        writeln!(f, "memory: {}", OrNone(self.memory))?;
+        writeln!(f, "framebuffer: {}", OrNone(self.framebuffer))?;
+        if self.module_count == 0 {
+            writeln!(f, "modules: none")?;
+        }
+        for module in self.modules {
+            writeln!(
+                f,
+                "module: {} {} bytes cmdline {:?}",
+                module.path, module.size, module.cmdline
+            )?;
+        }
+        if self.module_count > self.modules.len() {
+            writeln!(
+                f,
+                "module: ... and {} more",
+                self.module_count - self.modules.len()
+            )?;
+        }
+        writeln!(f, "rsdp: {}", OrNone(self.rsdp.map(Hex)))?;
+        write!(f, "executable: {}", OrNone(self.executable_path))?;
+        match self.executable_address {
+            Some((virt, phys)) => writeln!(f, " at {} (physical {})", Hex(virt), Hex(phys))?,
+            None => writeln!(f)?,
+        }
+        writeln!(f, "cmdline: {:?}", self.cmdline)?;
+        let entry = match self.entry {
+            EntryPath::ElfEntry => "elf header",
+            EntryPath::EntryPointRequest => "entry-point request",
+        };
+        writeln!(f, "entry: {entry}")?;
+        writeln!(
+            f,
+            "boot: {} TSC ticks from kernel entry to banner",
+            self.entry_to_banner_ticks
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary<'a>(modules: &'a [ModuleSummary<'a>], memory: MemorySummary) -> BootSummary<'a> {
+        BootSummary {
+            version: "0.1.0",
+            bootloader: Some(("mealy-loader", "0.1.0")),
+            base_revision: Some(3),
+            firmware: Some("UEFI x86_64"),
+            hhdm_offset: Some(0xffff_8000_0000_0000),
+            memory: Some(memory),
+            framebuffer: Some(FramebufferSummary {
+                width: 1280,
+                height: 800,
+                bpp: 32,
+                pitch: 5120,
+            }),
+            modules,
+            module_count: modules.len(),
+            rsdp: Some(0x7fb7_e014),
+            executable_path: Some("boot():/boot/mealy-kernel"),
+            executable_address: Some((0xffff_ffff_8000_0000, 0x100_0000)),
+            cmdline: "test=boot",
+            entry: EntryPath::EntryPointRequest,
+            entry_to_banner_ticks: 1234,
+        }
+    }
+
+    #[test]
+    fn memory_summary_counts_types_and_usable_bytes() {
+        let mut memory = MemorySummary::default();
+        memory.add(0, 64 << 20);
+        memory.add(0, 2 << 20);
+        memory.add(1, 4096);
+        memory.add(5, 1 << 20);
+        memory.add(42, 4096);
+        assert_eq!(memory.entries, 5);
+        assert_eq!(memory.usable_bytes, 66 << 20);
+        assert_eq!(memory.by_type[0], 2);
+        assert_eq!(memory.by_type[5], 1);
+        assert_eq!(memory.unknown, 1);
+        assert_eq!(
+            memory.to_string(),
+            "66 MiB usable in 5 entries (usable 2, reserved 1, bootloader-reclaimable 1, unknown 1)"
+        );
+    }
+
+    #[test]
+    fn banner_has_one_line_per_fact() {
+        let modules = [ModuleSummary {
+            path: "boot():/boot/mealy.sym",
+            size: 4096,
+            cmdline: "symbols",
+        }];
+        let mut memory = MemorySummary::default();
+        memory.add(0, 128 << 20);
+        let text = summary(&modules, memory).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Mealy 0.1.0",
+                "bootloader: mealy-loader 0.1.0, base revision 3",
+                "firmware: UEFI x86_64",
+                "hhdm: 0xffff800000000000",
+                "memory: 128 MiB usable in 1 entries (usable 1)",
+                "framebuffer: 1280x800 32 bpp pitch 5120",
+                "module: boot():/boot/mealy.sym 4096 bytes cmdline \"symbols\"",
+                "rsdp: 0x7fb7e014",
+                "executable: boot():/boot/mealy-kernel at 0xffffffff80000000 (physical 0x1000000)",
+                "cmdline: \"test=boot\"",
+                "entry: entry-point request",
+                "boot: 1234 TSC ticks from kernel entry to banner",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_responses_print_none_and_extra_modules_are_counted() {
+        let modules = [ModuleSummary {
+            path: "a",
+            size: 1,
+            cmdline: "",
+        }];
+        let mut boot = summary(&modules, MemorySummary::default());
+        boot.bootloader = None;
+        boot.hhdm_offset = None;
+        boot.framebuffer = None;
+        boot.module_count = 3;
+        let text = boot.to_string();
+        assert!(text.contains("bootloader: none, base revision 3\n"));
+        assert!(text.contains("hhdm: none\n"));
+        assert!(text.contains("framebuffer: none\n"));
+        assert!(text.contains("module: ... and 2 more\n"));
+    }
+
+    #[test]
+    fn no_modules_says_so() {
+        let boot = summary(&[], MemorySummary::default());
+        assert!(boot.to_string().contains("modules: none\n"));
+    }
+}

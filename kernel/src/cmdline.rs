@@ -1,0 +1,111 @@
+//! The kernel command line: space-separated `key=value` words from the
+//! `cmdline:` line of limine.conf.
+//!
+//! Only what the kernel acts on is parsed; other words are kept for the
+//! banner and ignored, the way Linux treats options it does not know.
+
+/// A scenario the kernel runs instead of a normal boot, chosen with
+/// `test=NAME`. Each one ends QEMU with a status, so a host test can tell
+/// pass from fail without reading the whole log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestScenario {
+    /// Print the banner, then exit with success.
+    Boot,
+    /// Panic on purpose: the run must end with a failure status and the
+    /// panic location on serial.
+    Panic,
+    /// Print the shell prompt, read one line from serial and echo it back:
+    /// proves that input typed before the guest was ready was held, not lost.
+    Echo,
+}
+
+impl TestScenario {
+    /// Every scenario, with the name `test=` takes.
+    pub const ALL: [(&'static str, TestScenario); 3] = [
+        ("boot", TestScenario::Boot),
+        ("panic", TestScenario::Panic),
+        ("echo", TestScenario::Echo),
+    ];
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, scenario)| *scenario)
+    }
+}
+
+/// A command-line word the kernel cannot act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdlineError<'a> {
+    /// `test=NAME` with a NAME that is not in [`TestScenario::ALL`].
+    UnknownTest(&'a str),
+}
+
+impl core::fmt::Display for CmdlineError<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CmdlineError::UnknownTest(name) => {
+                write!(f, "unknown test scenario `{name}` (known:")?;
+                for (known, _) in TestScenario::ALL {
+                    write!(f, " {known}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+/// The options the kernel acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOptions {
+    pub test: Option<TestScenario>,
+}
+
+impl KernelOptions {
+    /// Parses `cmdline`. Words without `=` and unknown keys are ignored; a
+    /// known key with a bad value is an error naming the value.
+    pub fn parse(cmdline: &str) -> Result<Self, CmdlineError<'_>> {
+        let mut options = KernelOptions::default();
+        for word in cmdline.split_ascii_whitespace() {
+            if let Some(name) = word.strip_prefix("test=") {
+                let scenario =
+                    TestScenario::from_name(name).ok_or(CmdlineError::UnknownTest(name))?;
+                options.test = Some(scenario);
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_cmdline_is_a_normal_boot() {
+        assert_eq!(KernelOptions::parse(""), Ok(KernelOptions { test: None }));
+    }
+
+    #[test]
+    fn test_scenario_is_found_among_other_words() {
+        let options = KernelOptions::parse("quiet test=panic loglevel=3").unwrap();
+        assert_eq!(options.test, Some(TestScenario::Panic));
+    }
+
+    #[test]
+    fn last_test_word_wins() {
+        let options = KernelOptions::parse("test=panic test=echo").unwrap();
+        assert_eq!(options.test, Some(TestScenario::Echo));
+    }
+
+    #[test]
+    fn unknown_scenario_is_an_error_that_lists_the_known_ones() {
+        let error = KernelOptions::parse("test=reboot").unwrap_err();
+        assert_eq!(error, CmdlineError::UnknownTest("reboot"));
+        assert_eq!(
+            error.to_string(),
+            "unknown test scenario `reboot` (known: boot panic echo)"
+        );
+    }
+}

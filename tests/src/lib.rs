@@ -1,0 +1,180 @@
+//! Host-side integration tests: they boot Mealy in QEMU through
+//! `cargo xtask` and assert on what the guest prints and how the run ends.
+//! They use only the built artifacts and xtask, never the kernel's code.
+//!
+//! Under `cargo xtask test`, `MEALY_XTASK` names the xtask binary that
+//! already built everything, and the boots skip building. Run directly
+//! (`cargo test -p mealy-tests`), they go through `cargo xtask`, which
+//! builds first.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// xtask stops QEMU after this long; software emulation on a busy 2-core
+/// machine boots in well under 30 s.
+pub const QEMU_TIMEOUT_SECS: u64 = 120;
+/// And this harness stops xtask if it somehow outlives its own timeout.
+const WATCHDOG: Duration = Duration::from_secs(QEMU_TIMEOUT_SECS + 60);
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// How one run of xtask ended.
+#[derive(Debug)]
+pub struct Run {
+    /// xtask's exit code (`None`: killed by the watchdog).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Panics with the whole output unless `text` is on stdout.
+    pub fn assert_stdout_has(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "expected {text:?} on the guest's output\n{self}"
+        );
+    }
+
+    /// The stdout line that starts with `prefix`, or a panic with the output.
+    pub fn line_starting(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with {prefix:?}\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--- exit code {:?} after {:.1} s\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+fn xtask_command() -> (Command, bool) {
+    match std::env::var_os("MEALY_XTASK") {
+        Some(binary) => (Command::new(binary), true),
+        None => {
+            let mut command =
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            command.arg("xtask");
+            (command, false)
+        }
+    }
+}
+
+/// Runs `cargo xtask ARGS` with `stdin` piped in, under the watchdog.
+pub fn xtask(args: &[&str], stdin: &[u8]) -> Run {
+    let (mut command, _) = xtask_command();
+    run(command.args(args), stdin)
+}
+
+/// Boots headless with a timeout; `args` choose the medium and cmdline.
+/// Under `cargo xtask test` a cmdline boot reuses the built artifacts.
+pub fn boot(args: &[&str], stdin: &[u8]) -> Run {
+    let (mut command, prebuilt) = xtask_command();
+    let timeout = QEMU_TIMEOUT_SECS.to_string();
+    command.args(["qemu", "--headless", "--timeout", &timeout]);
+    if prebuilt && args.contains(&"--cmdline") {
+        command.arg("--no-build");
+    }
+    run(command.args(args), stdin)
+}
+
+fn run(command: &mut Command, stdin: &[u8]) -> Run {
+    let started = Instant::now();
+    let mut child = command
+        .current_dir(workspace_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xtask starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin).expect("stdin accepts the input");
+    drop(input);
+    let stdout = read_in_background(child.stdout.take().expect("stdout is piped"));
+    let stderr = read_in_background(child.stderr.take().expect("stderr is piped"));
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("xtask can be waited for") {
+            break status.code();
+        }
+        if started.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Run {
+        code,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn read_in_background(
+    mut source: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = source.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// A fresh ESP directory assembled by `cargo xtask esp`, for tests that
+/// boot it as it is or break it first. Removed when dropped.
+pub struct ScratchEsp {
+    dir: tempfile::TempDir,
+}
+
+impl ScratchEsp {
+    pub fn new(cmdline: &str) -> ScratchEsp {
+        let scratch = workspace_root().join("target/test-scratch");
+        std::fs::create_dir_all(&scratch).expect("target/test-scratch can be created");
+        let dir = tempfile::tempdir_in(&scratch).expect("a scratch directory");
+        let out = dir.path().join("esp");
+        let run = xtask(
+            &[
+                "esp",
+                "--cmdline",
+                cmdline,
+                "--out",
+                out.to_str().expect("UTF-8 path"),
+            ],
+            b"",
+        );
+        assert_eq!(run.code, Some(0), "cargo xtask esp failed\n{run}");
+        ScratchEsp { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("esp")
+    }
+
+    pub fn path_str(&self) -> String {
+        self.path().to_str().expect("UTF-8 path").to_string()
+    }
+
+    /// A path next to the ESP, for files the test makes (a disk image).
+    pub fn sibling(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}

@@ -1,0 +1,73 @@
+//! The ESP's contents, defined once: the loader as the removable-media boot
+//! path, limine.conf, the kernel, and the kernel's symbol table as a module.
+//! `cargo xtask qemu` writes them to a directory, `cargo xtask image` into a
+//! FAT32 partition.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use mealy_image::disk::EspFile;
+use mealy_image::limine_conf::{BootEntry, Module};
+
+use crate::build::{Artifacts, workspace_root};
+
+pub const LOADER_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
+pub const KERNEL_PATH: &str = "/boot/mealy-kernel";
+pub const SYMBOLS_PATH: &str = "/boot/mealy.sym";
+
+pub fn default_esp_dir() -> PathBuf {
+    workspace_root().join("target/esp")
+}
+
+pub fn esp_files(artifacts: &Artifacts, cmdline: &str) -> Result<Vec<EspFile>> {
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let kernel = read(&artifacts.kernel)?;
+    let symbols = mealy_image::symbols::symbol_table(&kernel)
+        .with_context(|| format!("cannot list the symbols of {}", artifacts.kernel.display()))?;
+    let config = BootEntry {
+        name: "Mealy".into(),
+        kernel_path: KERNEL_PATH.into(),
+        cmdline: cmdline.into(),
+        modules: vec![Module {
+            path: SYMBOLS_PATH.into(),
+            cmdline: "symbols".into(),
+        }],
+    };
+    Ok(vec![
+        EspFile {
+            path: LOADER_PATH.into(),
+            data: read(&artifacts.loader)?,
+        },
+        EspFile {
+            path: "limine.conf".into(),
+            data: config.render().into_bytes(),
+        },
+        EspFile {
+            path: KERNEL_PATH.into(),
+            data: kernel,
+        },
+        EspFile {
+            path: SYMBOLS_PATH.into(),
+            data: symbols.into_bytes(),
+        },
+    ])
+}
+
+/// Replaces `dir` with a directory holding exactly `files`.
+pub fn write_esp_dir(files: &[EspFile], dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    for file in files {
+        let path = dir.join(file.path.trim_start_matches('/'));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &file.data)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! `cargo xtask`: the one entry point for building, booting, imaging and
+//! testing Mealy (the Hubris habit). Subcommands:
+//!
+//! - `qemu`: build everything, assemble `target/esp/`, boot it under OVMF;
+//! - `test`: host tests and QEMU scenarios, the one test command;
+//! - `image`: the bootable GPT disk image `target/mealy.img`;
+//! - `esp`: only assemble an ESP directory (tests use it to break one);
+//! - `bench`: the host-native benchmarks.
+//!
+//! Depends on `mealy-image`; it runs cargo, rustup, apt-get and QEMU as
+//! child processes and never links the kernel.
+
+mod build;
+mod esp;
+mod qemu;
+mod serial_filter;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use build::Profile;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, boot and test Mealy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the loader, kernel and ESP, then boot them in QEMU (q35, OVMF).
+    Qemu(QemuArgs),
+    /// Run every host test and every QEMU scenario.
+    Test,
+    /// Write a bootable GPT disk image with a FAT32 ESP.
+    Image {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Where to write the image.
+        #[arg(long, default_value = "target/mealy.img")]
+        out: PathBuf,
+    },
+    /// Assemble an ESP directory without booting it.
+    Esp {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// The directory to fill (replaced if it exists).
+        #[arg(long, default_value = "target/esp")]
+        out: PathBuf,
+    },
+    /// Run the host-native benchmarks.
+    Bench,
+}
+
+#[derive(Args, Clone)]
+struct BuildArgs {
+    /// Build with optimisations.
+    #[arg(long)]
+    release: bool,
+    /// The kernel command line written into limine.conf.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+}
+
+#[derive(Args)]
+struct QemuArgs {
+    #[command(flatten)]
+    build: BuildArgs,
+    /// No window: the guest's serial is this process's stdin and stdout.
+    #[arg(long)]
+    headless: bool,
+    /// Start QEMU paused, waiting for gdb on localhost:1234.
+    #[arg(long)]
+    gdb: bool,
+    /// Number of CPUs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    smp: u32,
+    /// Guest memory, as QEMU takes it (e.g. 256M, 1G).
+    #[arg(long, default_value = "256M", value_parser = parse_memory)]
+    memory: String,
+    /// Stop QEMU and fail after this many seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Boot this ESP directory as it is, instead of building one.
+    #[arg(long, conflicts_with_all = ["disk", "cmdline", "release"])]
+    esp: Option<PathBuf>,
+    /// Boot this disk image instead of an ESP directory.
+    #[arg(long, conflicts_with_all = ["cmdline", "release"])]
+    disk: Option<PathBuf>,
+    /// Use what the last build left in target/ instead of building.
+    #[arg(long)]
+    no_build: bool,
+}
+
+fn parse_memory(text: &str) -> Result<String, String> {
+    let digits = text.trim_end_matches(['M', 'G', 'm', 'g']);
+    let unit_ok = text.len() - digits.len() <= 1;
+    if unit_ok && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{text}` is not a memory size: use a number of MiB, or a number with M or G (256M, 1G)"
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<ExitCode> {
+    let root = build::workspace_root();
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("cannot enter the workspace at {}", root.display()))?;
+    match task {
+        Task::Qemu(args) => run_qemu(args),
+        Task::Test => run_tests(),
+        Task::Image { build, out } => {
+            setup::ensure_rust_targets()?;
+            let artifacts = build::build(Profile::from_release(build.release))?;
+            let files = esp::esp_files(&artifacts, &build.cmdline)?;
+            let disk = mealy_image::disk::build_disk_image(&files)
+                .context("cannot build the disk image")?;
+            std::fs::write(&out, &disk)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "xtask: wrote {} ({} MiB, GPT with a FAT32 EFI System Partition)",
+                out.display(),
+                disk.len() >> 20
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Esp { build, out } => {
+            setup::ensure_rust_targets()?;
+            let artifacts = build::build(Profile::from_release(build.release))?;
+            esp::write_esp_dir(&esp::esp_files(&artifacts, &build.cmdline)?, &out)?;
+            println!("xtask: assembled {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench => {
+            let status = Command::new(build::cargo())
+                .args(["bench", "-p", "mealy-caps", "--bench", "caps"])
+                .status()
+                .context("cannot run cargo bench")?;
+            Ok(exit_code(status.success()))
+        }
+    }
+}
+
+fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
+    let machine = setup::ensure_qemu()?;
+    let medium = if let Some(disk) = args.disk {
+        if !disk.is_file() {
+            bail!(
+                "no disk image at {} (make one with `cargo xtask image`)",
+                disk.display()
+            );
+        }
+        qemu::BootMedium::Disk(disk)
+    } else if let Some(esp) = args.esp {
+        if !esp.is_dir() {
+            bail!("no ESP directory at {}", esp.display());
+        }
+        qemu::BootMedium::EspDir(esp)
+    } else {
+        let profile = Profile::from_release(args.build.release);
+        let artifacts = if args.no_build {
+            build::existing(profile)?
+        } else {
+            setup::ensure_rust_targets()?;
+            build::build(profile)?
+        };
+        let files = esp::esp_files(&artifacts, &args.build.cmdline)?;
+        if args.build.cmdline.is_empty() {
+            // The default ESP is target/esp, as the README promises.
+            esp::write_esp_dir(&files, &esp::default_esp_dir())?;
+            qemu::BootMedium::EspDir(esp::default_esp_dir())
+        } else {
+            qemu::BootMedium::PrivateEsp(files)
+        }
+    };
+    let options = qemu::RunOptions {
+        medium,
+        headless: args.headless,
+        gdb: args.gdb,
+        smp: args.smp,
+        memory: args.memory,
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    let status = qemu::run(&machine, options)?;
+    Ok(ExitCode::from(status))
+}
+
+/// The README's test command: build once, then every host test; the QEMU
+/// scenarios in `tests/` call back into this binary to boot.
+fn run_tests() -> Result<ExitCode> {
+    setup::ensure_rust_targets()?;
+    setup::ensure_qemu()?;
+    let artifacts = build::build(Profile::Debug)?;
+    esp::write_esp_dir(&esp::esp_files(&artifacts, "")?, &esp::default_esp_dir())?;
+    let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+    let status = Command::new(build::cargo())
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("MEALY_XTASK", xtask)
+        .status()
+        .context("cannot run cargo test")?;
+    Ok(exit_code(status.success()))
+}
+
+fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("256M").unwrap(), "256M");
+        assert_eq!(parse_memory("1G").unwrap(), "1G");
+        assert_eq!(parse_memory("512").unwrap(), "512");
+        for bad in ["", "M", "12MB", "-1G", "lots"] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
