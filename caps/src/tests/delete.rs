@@ -1,0 +1,247 @@
+//! drop, revoke, destroy, CSpace teardown and one-shot replies.
+
+use std::vec::Vec;
+
+use super::{endpoint, two_spaces};
+use crate::{CSpaceId, CapError, CapRef, FreedObject, Object, ReplyTarget, Rights, TaskId};
+
+#[test]
+fn drop_hands_children_to_the_parent() {
+    let (mut system, a, b) = two_spaces();
+    let root = endpoint(&mut system, a);
+    let middle = system.copy(a, root, b).unwrap();
+    let leaf = system.copy(b, middle, a).unwrap();
+    assert_eq!(system.drop_cap(b, middle), Ok(None));
+    assert_eq!(
+        system.lookup(b, middle, Rights::empty()),
+        Err(CapError::InvalidRef)
+    );
+    assert_eq!(system.parent(a, leaf), Ok(Some((a, root))));
+    assert_eq!(
+        system.revoke(a, root),
+        Ok(1),
+        "the re-parented leaf is still revocable"
+    );
+}
+
+#[test]
+fn dropping_the_last_capability_forgets_the_object() {
+    let (mut system, a, _) = two_spaces();
+    let timer = system.create_object(a, Object::Timer).unwrap();
+    let copy = system.copy(a, timer, a).unwrap();
+    let id = system.lookup(a, timer, Rights::empty()).unwrap().object;
+    assert_eq!(system.drop_cap(a, timer), Ok(None));
+    assert_eq!(system.parent(a, copy), Ok(None), "orphans become roots");
+    assert_eq!(
+        system.drop_cap(a, copy),
+        Ok(Some(FreedObject {
+            id,
+            object: Object::Timer
+        }))
+    );
+    assert_eq!(system.object(id), None);
+    assert_eq!(system.usage().objects, 0);
+}
+
+#[test]
+fn drop_errors() {
+    let (mut system, a, _) = two_spaces();
+    let root = endpoint(&mut system, a);
+    assert_eq!(
+        system.drop_cap(a, CapRef::from_raw(3)),
+        Err(CapError::InvalidRef)
+    );
+    assert_eq!(
+        system.drop_cap(CSpaceId::from_raw(7), root),
+        Err(CapError::InvalidCSpace)
+    );
+    system.drop_cap(a, root).unwrap();
+    assert_eq!(
+        system.drop_cap(a, root),
+        Err(CapError::InvalidRef),
+        "double drop"
+    );
+}
+
+#[test]
+fn revoke_deletes_every_descendant_everywhere_and_keeps_the_source() {
+    let (mut system, a, b) = two_spaces();
+    let root = endpoint(&mut system, a);
+    let source = system.copy(a, root, a).unwrap();
+    let mut doomed: Vec<(CSpaceId, CapRef)> = Vec::new();
+    let child = system.copy(a, source, b).unwrap();
+    doomed.push((b, child));
+    let grandchild = system
+        .mint(b, child, a, Rights::WRITE | Rights::GRANT, None)
+        .unwrap();
+    doomed.push((a, grandchild));
+    doomed.push((b, system.move_cap(a, grandchild, b).unwrap()));
+    doomed.push((a, system.copy(a, source, a).unwrap()));
+    let sibling = system.copy(a, root, b).unwrap();
+    assert_eq!(system.revoke(a, source), Ok(3));
+    for (space, cap) in doomed {
+        assert_eq!(
+            system.lookup(space, cap, Rights::empty()),
+            Err(CapError::InvalidRef)
+        );
+    }
+    assert!(system.lookup(a, source, Rights::empty()).is_ok());
+    assert!(system.lookup(b, sibling, Rights::empty()).is_ok());
+    assert_eq!(system.revoke(a, source), Ok(0));
+    system.check_invariants().unwrap();
+}
+
+#[test]
+fn revoke_walks_a_deep_chain_without_recursion() {
+    let mut system = crate::CapSystem::new(crate::Limits {
+        max_caps: 20_000,
+        max_cspace_slots: 20_000,
+        ..crate::Limits::default()
+    })
+    .unwrap();
+    let a = system.create_cspace(TaskId(1), 20_000).unwrap();
+    let root = endpoint(&mut system, a);
+    let mut tip = root;
+    for _ in 0..10_000 {
+        tip = system.copy(a, tip, a).unwrap();
+    }
+    assert_eq!(system.revoke(a, root), Ok(10_000));
+    assert_eq!(system.usage().caps, 1);
+}
+
+#[test]
+fn revoke_errors() {
+    let (mut system, a, _) = two_spaces();
+    let root = endpoint(&mut system, a);
+    assert_eq!(
+        system.revoke(a, CapRef::from_raw(6)),
+        Err(CapError::InvalidRef)
+    );
+    assert_eq!(
+        system.revoke(CSpaceId::from_raw(6), root),
+        Err(CapError::InvalidCSpace)
+    );
+}
+
+#[test]
+fn destroy_invalidates_every_capability_to_the_object() {
+    let (mut system, a, b) = two_spaces();
+    let root = endpoint(&mut system, a);
+    let other = system
+        .create_object(a, Object::Task { task: TaskId(2) })
+        .unwrap();
+    let copy = system.copy(a, root, b).unwrap();
+    system.drop_cap(a, root).unwrap();
+    let orphan_child = system.copy(b, copy, a).unwrap();
+    let id = system.lookup(b, copy, Rights::empty()).unwrap().object;
+    assert_eq!(system.destroy(id), Ok(2));
+    assert_eq!(
+        system.lookup(b, copy, Rights::empty()),
+        Err(CapError::InvalidRef)
+    );
+    assert_eq!(
+        system.lookup(a, orphan_child, Rights::empty()),
+        Err(CapError::InvalidRef)
+    );
+    assert!(system.lookup(a, other, Rights::empty()).is_ok());
+    assert_eq!(system.destroy(id), Err(CapError::InvalidObject));
+    system.check_invariants().unwrap();
+}
+
+#[test]
+fn destroy_cspace_reports_objects_that_lost_their_last_capability() {
+    let (mut system, a, b) = two_spaces();
+    let shared = endpoint(&mut system, a);
+    let kept_by_b = system.copy(a, shared, b).unwrap();
+    let grandchild = system.copy(b, kept_by_b, b).unwrap();
+    let private = system.create_object(a, Object::Irq { line: 1 }).unwrap();
+    let private_id = system.lookup(a, private, Rights::empty()).unwrap().object;
+    let mut freed = Vec::new();
+    assert_eq!(system.destroy_cspace(a, |f| freed.push(f)), Ok(2));
+    assert_eq!(
+        freed,
+        [FreedObject {
+            id: private_id,
+            object: Object::Irq { line: 1 }
+        }]
+    );
+    assert_eq!(system.parent(b, kept_by_b), Ok(None));
+    assert_eq!(system.parent(b, grandchild), Ok(Some((b, kept_by_b))));
+    system.check_invariants().unwrap();
+}
+
+#[test]
+fn a_reply_is_used_once() {
+    let (mut system, a, b) = two_spaces();
+    let reply = system
+        .create_object(a, Object::Reply { caller: TaskId(2) })
+        .unwrap();
+    let reply = system.move_cap(a, reply, b).unwrap();
+    let id = system.lookup(b, reply, Rights::empty()).unwrap().object;
+    assert_eq!(
+        system.take_reply(b, reply),
+        Ok(ReplyTarget {
+            object: id,
+            caller: TaskId(2)
+        })
+    );
+    assert_eq!(system.take_reply(b, reply), Err(CapError::InvalidRef));
+    assert_eq!(system.object(id), None);
+}
+
+#[test]
+fn a_reply_cannot_be_duplicated() {
+    let (mut system, a, _) = two_spaces();
+    let reply = system
+        .create_object(a, Object::Reply { caller: TaskId(2) })
+        .unwrap();
+    let no_derive = Err(CapError::MissingRights {
+        missing: Rights::DERIVE,
+    });
+    assert_eq!(system.copy(a, reply, a), no_derive);
+    assert_eq!(system.mint(a, reply, a, Rights::WRITE, None), no_derive);
+}
+
+#[test]
+fn take_reply_errors() {
+    let (mut system, a, _) = two_spaces();
+    let not_a_reply = endpoint(&mut system, a);
+    assert_eq!(
+        system.take_reply(a, not_a_reply),
+        Err(CapError::WrongKind {
+            found: crate::ObjectKind::Endpoint
+        })
+    );
+    assert_eq!(
+        system.take_reply(a, CapRef::from_raw(4)),
+        Err(CapError::InvalidRef)
+    );
+    assert_eq!(
+        system.take_reply(CSpaceId::from_raw(4), not_a_reply),
+        Err(CapError::InvalidCSpace)
+    );
+}
+
+#[test]
+fn take_reply_requires_write() {
+    // A Reply without WRITE cannot arise through the public operations (a
+    // Reply is never derivable), so strip the right directly.
+    let (mut system, a, _) = two_spaces();
+    let reply = system
+        .create_object(a, Object::Reply { caller: TaskId(2) })
+        .unwrap();
+    let index = system.index_at(a, reply).unwrap();
+    if let Some(node) = system.nodes.get_mut(index) {
+        node.cap.rights = Rights::GRANT;
+    }
+    if let Some(space) = system.cspaces.get_mut(a) {
+        space.force_rights(reply.slot(), Rights::GRANT);
+    }
+    assert_eq!(
+        system.take_reply(a, reply),
+        Err(CapError::MissingRights {
+            missing: Rights::WRITE
+        })
+    );
+    assert!(system.lookup(a, reply, Rights::empty()).is_ok());
+}
