@@ -8,6 +8,8 @@
 
 use core::fmt;
 
+use crate::mem::FrameStats;
+
 /// Limine memory-map entry types, by their protocol number, with the name
 /// the banner prints.
 pub const MEMORY_TYPE_NAMES: [&str; 8] = [
@@ -61,6 +63,29 @@ pub struct ModuleSummary<'a> {
     pub cmdline: &'a str,
 }
 
+/// The local APIC timer as calibrated at boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerSummary {
+    /// "x2APIC" or "xAPIC".
+    pub apic: &'static str,
+    /// The timer's count rate after its divider.
+    pub timer_hz: u64,
+    /// The TSC's rate, the monotonic clock's source.
+    pub tsc_hz: u64,
+}
+
+impl fmt::Display for TimerSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} timer at {} kHz, TSC at {} MHz (calibrated against the PIT)",
+            self.apic,
+            self.timer_hz / 1000,
+            self.tsc_hz / 1_000_000
+        )
+    }
+}
+
 /// How control reached the kernel: the protocol lets a kernel name its entry
 /// in a request instead of the ELF header, and the banner says which one the
 /// loader honoured.
@@ -90,6 +115,12 @@ pub struct BootSummary<'a> {
     pub executable_address: Option<(u64, u64)>,
     pub cmdline: &'a str,
     pub entry: EntryPath,
+    /// `Err` holds why the timer is unavailable.
+    pub timer: Result<TimerSummary, &'a str>,
+    /// The frame allocator after boot, or why there is none.
+    pub frames: Result<FrameStats, &'a str>,
+    /// Heap bytes mapped now, and the most it may grow to.
+    pub heap: Option<(usize, u64)>,
     pub entry_to_banner_ticks: u64,
 }
 
@@ -185,6 +216,23 @@ impl fmt::Display for BootSummary<'_> {
             EntryPath::EntryPointRequest => "entry-point request",
         };
         writeln!(f, "entry: {entry}")?;
+        match &self.timer {
+            Ok(timer) => writeln!(f, "timer: {timer}")?,
+            Err(why) => writeln!(f, "timer: none ({why})")?,
+        }
+        match &self.frames {
+            Ok(frames) => writeln!(f, "frames: {frames}")?,
+            Err(why) => writeln!(f, "frames: none ({why})")?,
+        }
+        match self.heap {
+            Some((mapped, limit)) => writeln!(
+                f,
+                "heap: {} KiB mapped, grows on demand to {} MiB",
+                mapped / 1024,
+                limit >> 20
+            )?,
+            None => writeln!(f, "heap: none")?,
+        }
         writeln!(
             f,
             "boot: {} TSC ticks from kernel entry to banner",
@@ -218,6 +266,17 @@ mod tests {
             executable_address: Some((0xffff_ffff_8000_0000, 0x100_0000)),
             cmdline: "test=boot",
             entry: EntryPath::EntryPointRequest,
+            timer: Ok(TimerSummary {
+                apic: "x2APIC",
+                timer_hz: 62_500_000,
+                tsc_hz: 2_995_000_000,
+            }),
+            frames: Ok(FrameStats {
+                total: 1000,
+                free: 900,
+                used: 100,
+            }),
+            heap: Some((64 * 1024, 1 << 30)),
             entry_to_banner_ticks: 1234,
         }
     }
@@ -266,6 +325,9 @@ mod tests {
                 "executable: boot():/boot/mealy-kernel at 0xffffffff80000000 (physical 0x1000000)",
                 "cmdline: \"test=boot\"",
                 "entry: entry-point request",
+                "timer: x2APIC timer at 62500 kHz, TSC at 2995 MHz (calibrated against the PIT)",
+                "frames: 1000 frames (4000 KiB) total, 900 (3600 KiB) free, 100 (400 KiB) used",
+                "heap: 64 KiB mapped, grows on demand to 1024 MiB",
                 "boot: 1234 TSC ticks from kernel entry to banner",
             ]
         );
@@ -283,11 +345,17 @@ mod tests {
         boot.hhdm_offset = None;
         boot.framebuffer = None;
         boot.module_count = 3;
+        boot.timer = Err("no APIC");
+        boot.frames = Err("no usable memory");
+        boot.heap = None;
         let text = boot.to_string();
         assert!(text.contains("bootloader: none, base revision 3\n"));
         assert!(text.contains("hhdm: none\n"));
         assert!(text.contains("framebuffer: none\n"));
         assert!(text.contains("module: ... and 2 more\n"));
+        assert!(text.contains("timer: none (no APIC)\n"));
+        assert!(text.contains("frames: none (no usable memory)\n"));
+        assert!(text.contains("heap: none\n"));
     }
 
     #[test]

@@ -11,25 +11,76 @@ use limine::memory_map::EntryType;
 
 use crate::arch::x86_64::limine as requests;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
-use crate::arch::x86_64::{cpu, serial};
-use crate::banner::{BootSummary, EntryPath, FramebufferSummary, MemorySummary, ModuleSummary};
-use crate::cmdline::{KernelOptions, TestScenario};
-use crate::println;
+use crate::arch::x86_64::{
+    apic, clock, cpu, fault, gdt, interrupts, memory, paging, serial, trap_entry,
+};
+use crate::banner::{
+    BootSummary, EntryPath, FramebufferSummary, MemorySummary, ModuleSummary, TimerSummary,
+};
+use crate::cmdline::KernelOptions;
+use crate::mem::{MemoryKind, MemoryRange};
+use crate::scenarios;
+use crate::symbols::SymbolTable;
 
 /// How many modules the banner names one by one.
 const BANNER_MODULES: usize = 8;
 
-/// The prompt the shell prints when it is ready for input. xtask holds
-/// input piped into `cargo xtask qemu --headless` until it sees this, so
-/// the firmware does not eat it (`xtask/src/qemu.rs`, `READY_PROMPT`).
-pub const PROMPT: &str = "mealy> ";
-
 pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
     serial::init();
+    gdt::init_boot_cpu();
+    trap_entry::load_idt();
     assert!(
         requests::BASE_REVISION.is_supported(),
         "the bootloader does not support Limine base revision 3"
     );
+    if let Some(hhdm) = requests::HHDM.get_response() {
+        paging::set_hhdm_offset(hhdm.offset());
+    }
+    let hhdm_offset = requests::HHDM.get_response().map(|hhdm| hhdm.offset());
+    let memory_map = requests::MEMORY_MAP
+        .get_response()
+        .map(|map| map.entries())
+        .unwrap_or(&[]);
+    let memory = match hhdm_offset {
+        Some(offset) => memory::init(
+            offset,
+            memory_map.iter().map(|entry| MemoryRange {
+                base: entry.base,
+                length: entry.length,
+                kind: memory_kind(entry.entry_type),
+            }),
+        )
+        .map_err(|error| log::error!("memory: {error}"))
+        .ok(),
+        None => {
+            log::error!("memory: the bootloader gave no HHDM");
+            None
+        }
+    };
+
+    interrupts::disable_legacy_pic();
+    let tsc_hz = clock::calibrate();
+    let xapic_page = if apic::has_x2apic() {
+        None
+    } else {
+        memory.and_then(|memory| {
+            memory::map_device(memory, apic::xapic_physical_base(), apic::XAPIC_BYTES)
+                .map_err(|error| log::error!("local APIC: cannot map its registers: {error}"))
+                .ok()
+                .map(|page| page.as_u64())
+        })
+    };
+    let timer = match apic::init(xapic_page) {
+        Ok(timer_hz) => Ok(TimerSummary {
+            apic: if apic::is_x2apic() { "x2APIC" } else { "xAPIC" },
+            timer_hz,
+            tsc_hz,
+        }),
+        Err(error) => {
+            log::error!("local APIC: {error}");
+            Err("the local APIC could not be started")
+        }
+    };
 
     let cmdline = c_str(
         requests::EXECUTABLE_CMDLINE
@@ -45,6 +96,15 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         .get_response()
         .map(|response| response.modules())
         .unwrap_or(&[]);
+    if let Some(symbols) = module_files
+        .iter()
+        .find(|file| file.string().to_bytes() == b"symbols")
+    {
+        match core::str::from_utf8(requests::file_bytes(symbols)) {
+            Ok(text) => fault::set_symbols(SymbolTable::new(text)),
+            Err(_) => log::warn!("the symbols module is not UTF-8; crash reports will lack names"),
+        }
+    }
     for (slot, file) in modules.iter_mut().zip(module_files) {
         *slot = ModuleSummary {
             path: c_str(Some(file.path())),
@@ -92,6 +152,9 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             .map(|address| (address.virtual_base(), address.physical_base())),
         cmdline,
         entry,
+        timer,
+        frames: memory::frame_stats().ok_or("see the error above"),
+        heap: memory.map(|_| (memory::heap_stats().mapped_bytes, memory::HEAP_LIMIT)),
         entry_to_banner_ticks: cpu::rdtsc().wrapping_sub(entry_tsc),
     };
     serial::write_fmt(format_args!("{summary}"));
@@ -104,9 +167,7 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         }
     };
     match options.test {
-        Some(TestScenario::Boot) => qemu::exit(ExitStatus::Success),
-        Some(TestScenario::Panic) => panic!("deliberate panic (test=panic)"),
-        Some(TestScenario::Echo) => echo_one_line(),
+        Some(scenario) => scenarios::run(scenario, memory),
         None => {
             log::info!("no shell yet: the kernel halts here (quit QEMU with Ctrl-C)");
             cpu::halt_forever()
@@ -133,6 +194,23 @@ fn memory_type_number(entry_type: EntryType) -> u64 {
         .unwrap_or(KNOWN.len()) as u64
 }
 
+fn memory_kind(entry_type: EntryType) -> MemoryKind {
+    const KINDS: [MemoryKind; 8] = [
+        MemoryKind::Usable,
+        MemoryKind::Reserved,
+        MemoryKind::AcpiReclaimable,
+        MemoryKind::AcpiNvs,
+        MemoryKind::Bad,
+        MemoryKind::BootloaderReclaimable,
+        MemoryKind::ExecutableAndModules,
+        MemoryKind::Framebuffer,
+    ];
+    KINDS
+        .get(memory_type_number(entry_type) as usize)
+        .copied()
+        .unwrap_or(MemoryKind::Reserved)
+}
+
 fn firmware_name(firmware: FirmwareType) -> &'static str {
     match firmware {
         FirmwareType::UEFI_64 => "UEFI x86_64",
@@ -149,31 +227,4 @@ fn c_str(text: Option<&CStr>) -> &str {
         Some(text) => text.to_str().unwrap_or("<not UTF-8>"),
         None => "",
     }
-}
-
-/// The `test=echo` scenario: prompt, read one line from COM1 by polling,
-/// echo it, exit with success.
-fn echo_one_line() -> ! {
-    let mut line = [0u8; 256];
-    let mut len = 0;
-    serial::write_fmt(format_args!("{PROMPT}"));
-    loop {
-        let Some(byte) = serial::try_read_byte() else {
-            core::hint::spin_loop();
-            continue;
-        };
-        match byte {
-            b'\r' | b'\n' => break,
-            _ if len < line.len() => {
-                line[len] = byte;
-                len += 1;
-            }
-            _ => {}
-        }
-    }
-    match core::str::from_utf8(&line[..len]) {
-        Ok(text) => println!("\necho: {text}"),
-        Err(_) => println!("\necho: <not UTF-8>"),
-    }
-    qemu::exit(ExitStatus::Success)
 }

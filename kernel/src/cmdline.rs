@@ -17,14 +17,31 @@ pub enum TestScenario {
     /// Print the shell prompt, read one line from serial and echo it back:
     /// proves that input typed before the guest was ready was held, not lost.
     Echo,
+    /// Write to an unmapped address: the page-fault report.
+    PageFault,
+    /// Divide by zero: the divide-error report.
+    DivideError,
+    /// Execute `ud2`: the invalid-opcode report.
+    InvalidOpcode,
+    /// Run the periodic tick and a one-shot deadline and check both
+    /// against the monotonic clock.
+    Timer,
+    /// Allocate frames, then heap, until each runs out: errors, not
+    /// panics, and the kernel keeps running.
+    Exhaust,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 3] = [
+    pub const ALL: [(&'static str, TestScenario); 8] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
+        ("page-fault", TestScenario::PageFault),
+        ("divide-error", TestScenario::DivideError),
+        ("invalid-opcode", TestScenario::InvalidOpcode),
+        ("timer", TestScenario::Timer),
+        ("exhaust", TestScenario::Exhaust),
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -105,7 +122,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust)"
         );
     }
 }

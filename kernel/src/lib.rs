@@ -9,10 +9,17 @@
 //! the workspace depends on the kernel.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod banner;
 pub mod cmdline;
+pub mod mem;
+pub mod symbols;
+pub mod trap;
 
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;
+#[cfg(target_os = "none")]
+pub mod scenarios;

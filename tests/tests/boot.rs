@@ -67,7 +67,7 @@ fn banner_reports_what_the_loader_answered() {
 fn kernel_panic_fails_the_run_and_prints_its_location() {
     let run = boot(&["--cmdline", "test=panic"], b"");
     assert_eq!(run.code, Some(1), "a panic is a failure status\n{run}");
-    run.assert_stdout_has("KERNEL PANIC at kernel/src/boot.rs:");
+    run.assert_stdout_has("KERNEL PANIC at kernel/src/scenarios.rs:");
     run.assert_stdout_has(": deliberate panic (test=panic)");
 }
 
@@ -75,7 +75,10 @@ fn kernel_panic_fails_the_run_and_prints_its_location() {
 fn unknown_test_scenario_is_one_clear_error() {
     let run = boot(&["--cmdline", "test=nonsense"], b"");
     assert_eq!(run.code, Some(1), "{run}");
-    run.assert_stdout_has("cmdline: unknown test scenario `nonsense` (known: boot panic echo)");
+    run.assert_stdout_has(
+        "cmdline: unknown test scenario `nonsense` \
+         (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust)",
+    );
 }
 
 #[test]

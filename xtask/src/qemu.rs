@@ -95,6 +95,9 @@ pub fn run(machine: &Machine, options: RunOptions) -> Result<u8> {
         ))
         .args(["-drive", &drive])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        // No network card: Mealy has no driver for one, and without it the
+        // firmware does not spend minutes trying to boot from the network.
+        .args(["-nic", "none"])
         .arg("-no-reboot");
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
         || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
@@ -203,15 +206,13 @@ fn proxy_loop(
             }
             held_input.clear();
         }
-        if let Some(limit) = timeout {
-            if started.elapsed() > limit {
-                eprintln!(
-                    "xtask: no result after {} s; stopping QEMU",
-                    limit.as_secs()
-                );
-                report_silent_loader(&filter);
-                return Ok(TIMED_OUT);
-            }
+        if let Some(limit) = timeout.filter(|limit| started.elapsed() > *limit) {
+            eprintln!(
+                "xtask: no result after {} s; stopping QEMU",
+                limit.as_secs()
+            );
+            report_silent_loader(&filter);
+            return Ok(TIMED_OUT);
         }
     }
 }

@@ -16,9 +16,10 @@ pub const LOADER_ERROR_MARKER: &[u8] = b"mealy-loader: error:";
 /// then, so the firmware cannot eat it.
 pub const READY_PROMPT: &[u8] = b"mealy> ";
 
-/// OVMF starts its setup screen when no boot option worked: the loader
-/// never ran (no ESP, no `EFI/BOOT/BOOTX64.EFI`) or it returned an error.
-pub const FIRMWARE_GAVE_UP_MARKER: &[u8] = b"\"UiApp\"";
+/// OVMF starts its built-in shell or setup screen when no boot option
+/// worked: the loader never ran (no ESP, no `EFI/BOOT/BOOTX64.EFI`) or it
+/// returned an error.
+pub const FIRMWARE_GAVE_UP_MARKERS: [&[u8]; 2] = [b"\"EFI Internal Shell\"", b"\"UiApp\""];
 
 /// How much firmware output is kept for a diagnosis.
 const FIRMWARE_TAIL: usize = 16 * 1024;
@@ -136,7 +137,10 @@ impl SerialFilter {
                 self.line.clear();
             } else {
                 self.line.push(byte);
-                if self.line.ends_with(FIRMWARE_GAVE_UP_MARKER) {
+                if FIRMWARE_GAVE_UP_MARKERS
+                    .iter()
+                    .any(|marker| self.line.ends_with(marker))
+                {
                     events.push(Event::FirmwareGaveUp);
                 }
             }
@@ -237,6 +241,16 @@ mod tests {
             filter.firmware_output(),
             "BdsDxe: loading Boot0000 \"UiApp\" from Fv(7CB8)\nBoot Manager\n"
         );
+    }
+
+    #[test]
+    fn firmware_starting_its_shell_is_reported() {
+        let mut filter = SerialFilter::new();
+        let (_, events) = feed_all(
+            &mut filter,
+            &[b"BdsDxe: loading Boot0003 \"EFI Internal Shell\" from Fv(7CB8)\r\n"],
+        );
+        assert_eq!(events, [Event::FirmwareGaveUp]);
     }
 
     #[test]

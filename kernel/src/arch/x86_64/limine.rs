@@ -6,6 +6,7 @@
 //! kernel runs; a request it does not support keeps a null response.
 
 use limine::BaseRevision;
+use limine::file::File;
 use limine::request::{
     BootloaderInfoRequest, EntryPointRequest, ExecutableAddressRequest, ExecutableCmdlineRequest,
     ExecutableFileRequest, FirmwareTypeRequest, FramebufferRequest, HhdmRequest, MemoryMapRequest,
@@ -82,3 +83,11 @@ pub static ENTRY_POINT: EntryPointRequest =
 #[used]
 #[unsafe(link_section = ".requests_end_marker")]
 static END_MARKER: RequestsEndMarker = RequestsEndMarker::new();
+
+/// The contents of a file the loader handed over (a module or the kernel).
+pub fn file_bytes(file: &File) -> &'static [u8] {
+    // SAFETY: the loader placed the file at this address (in the direct
+    // map) with this size, in memory it marked executable-and-modules,
+    // which the kernel never reuses.
+    unsafe { core::slice::from_raw_parts(file.addr(), file.size() as usize) }
+}

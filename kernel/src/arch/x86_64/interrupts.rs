@@ -1,0 +1,85 @@
+//! Device interrupts (vectors 32 and up): the local APIC timer, its error
+//! and spurious vectors. Each handler does the least it can with interrupts
+//! off, and acknowledges the APIC; the scheduler will turn ticks and lines
+//! into messages.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::apic;
+use crate::trap::TrapFrame;
+
+static TIMER_TICKS: AtomicU64 = AtomicU64::new(0);
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Timer interrupts since boot (periodic ticks and one-shot expiries).
+pub fn timer_ticks() -> u64 {
+    TIMER_TICKS.load(Ordering::Relaxed)
+}
+
+pub fn spurious_count() -> u64 {
+    SPURIOUS.load(Ordering::Relaxed)
+}
+
+pub fn handle(frame: &mut TrapFrame) {
+    match frame.vector as u8 {
+        apic::TIMER_VECTOR => {
+            TIMER_TICKS.fetch_add(1, Ordering::Relaxed);
+            apic::end_of_interrupt();
+        }
+        apic::ERROR_VECTOR => {
+            let status = apic::take_error_status();
+            log::error!("local APIC error, status {status:#x}");
+            apic::end_of_interrupt();
+        }
+        // A spurious interrupt must not be acknowledged.
+        apic::SPURIOUS_VECTOR => {
+            SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        }
+        vector => {
+            UNEXPECTED.fetch_add(1, Ordering::Relaxed);
+            log::warn!("unexpected interrupt on vector {vector}");
+            apic::end_of_interrupt();
+        }
+    }
+}
+
+/// Where the legacy PIC's vectors go: out of the exception range, and out
+/// of the way of the APIC's own, so a spurious PIC interrupt (which can
+/// arrive even when masked) is never mistaken for an exception.
+const PIC_VECTOR_BASE: u8 = 0xe0;
+
+/// Reprograms both 8259 PICs to [`PIC_VECTOR_BASE`] and masks every line:
+/// interrupts come through the APICs only.
+pub fn disable_legacy_pic() {
+    use ::x86_64::instructions::port::Port;
+    let mut master_command = Port::<u8>::new(0x20);
+    let mut master_data = Port::<u8>::new(0x21);
+    let mut slave_command = Port::<u8>::new(0xa0);
+    let mut slave_data = Port::<u8>::new(0xa1);
+    // SAFETY: the PICs' fixed ports; the ICW1-ICW4 sequence (edge
+    // triggered, cascaded, 8086 mode) followed by masking all lines is the
+    // standard way to park them.
+    unsafe {
+        master_command.write(0x11);
+        slave_command.write(0x11);
+        master_data.write(PIC_VECTOR_BASE);
+        slave_data.write(PIC_VECTOR_BASE + 8);
+        master_data.write(4);
+        slave_data.write(2);
+        master_data.write(0x01);
+        slave_data.write(0x01);
+        master_data.write(0xff);
+        slave_data.write(0xff);
+    }
+}
+
+/// Allows interrupts on this core.
+pub fn enable() {
+    ::x86_64::instructions::interrupts::enable();
+}
+
+/// Sleeps until the next interrupt (interrupts must be enabled).
+pub fn wait_for_interrupt() {
+    ::x86_64::instructions::hlt();
+}

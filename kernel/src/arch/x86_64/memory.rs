@@ -1,0 +1,259 @@
+//! Wires the portable memory manager (`crate::mem`) to this machine: the
+//! HHDM as the window onto physical memory, the live page tables as the
+//! [`Mapper`], the kernel heap as the global allocator, and device (MMIO)
+//! mappings.
+//!
+//! The kernel keeps the loader's page tables: the upper half (HHDM and
+//! kernel image) as the loader built it, the lower half (the single address
+//! space) filled by this mapper. Bootloader-reclaimable memory is not given
+//! to the frame allocator yet: the page tables, the kernel stack and the
+//! boot responses still live there.
+
+use ::x86_64::registers::control::Cr3;
+use ::x86_64::structures::paging::mapper::{MapToError, Mapper as _, OffsetPageTable};
+use ::x86_64::structures::paging::{
+    FrameAllocator as TableFrameAllocator, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
+    Translate,
+};
+use ::x86_64::{PhysAddr, VirtAddr};
+use spin::Once;
+
+use crate::mem::{
+    AddressSpace, FrameAllocator, FrameError, FrameSource, FrameStats, HeapError, HeapStats,
+    LockedHeap, MapError, Mapper, MemoryKind, MemoryRange, MemorySystem, Permissions,
+    PhysicalMemory, RegionError, SystemHeapGrowth, VirtRange,
+};
+
+/// Physical memory seen through the higher-half direct map.
+#[derive(Clone, Copy, Debug)]
+pub struct Hhdm(u64);
+
+// SAFETY: the loader maps all usable and bootloader-reclaimable memory (the
+// only memory the frame allocator manages) at `offset + phys`, linearly.
+unsafe impl PhysicalMemory for Hhdm {
+    fn ptr(&self, phys: PhysAddr) -> *mut u8 {
+        (self.0 + phys.as_u64()) as *mut u8
+    }
+}
+
+/// The active page tables (CR3), edited through the HHDM.
+pub struct ArchMapper {
+    hhdm: u64,
+}
+
+impl ArchMapper {
+    fn tables(&mut self) -> OffsetPageTable<'_> {
+        let (root, _) = Cr3::read();
+        // SAFETY: CR3 holds the one live PML4; it lies in the direct map;
+        // `&mut self` (behind the memory system's mapper lock) makes this
+        // the only editor of the tables.
+        unsafe {
+            let pml4 = &mut *((self.hhdm + root.start_address().as_u64()) as *mut PageTable);
+            OffsetPageTable::new(pml4, VirtAddr::new(self.hhdm))
+        }
+    }
+}
+
+fn flags(permissions: Permissions) -> PageTableFlags {
+    let mut flags = PageTableFlags::PRESENT;
+    if permissions.contains(Permissions::WRITE) {
+        flags |= PageTableFlags::WRITABLE;
+    }
+    if permissions.contains(Permissions::NO_EXECUTE) {
+        flags |= PageTableFlags::NO_EXECUTE;
+    }
+    if permissions.contains(Permissions::USER) {
+        flags |= PageTableFlags::USER_ACCESSIBLE;
+    }
+    if permissions.contains(Permissions::NO_CACHE) {
+        flags |= PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH;
+    }
+    flags
+}
+
+/// Page-table frames for the `x86_64` crate's mapper, remembering why the
+/// source refused one.
+struct TableFrames<'a> {
+    source: &'a mut dyn FrameSource,
+    refused: Option<FrameError>,
+}
+
+// SAFETY: frames come from the frame allocator, which hands each out once.
+unsafe impl TableFrameAllocator<Size4KiB> for TableFrames<'_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+        self.source
+            .allocate_frame()
+            .map_err(|error| self.refused = Some(error))
+            .ok()
+    }
+}
+
+impl Mapper for ArchMapper {
+    fn map(
+        &mut self,
+        page: Page,
+        frame: PhysFrame,
+        permissions: Permissions,
+        table_frames: &mut dyn FrameSource,
+    ) -> Result<(), MapError> {
+        let mut frames = TableFrames {
+            source: table_frames,
+            refused: None,
+        };
+        let parent_flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+        // SAFETY: `frame` is either a fresh frame the caller owns or device
+        // memory; `page` is in the lower half, which only this mapper edits.
+        let result = unsafe {
+            self.tables().map_to_with_table_flags(
+                page,
+                frame,
+                flags(permissions),
+                parent_flags,
+                &mut frames,
+            )
+        };
+        match result {
+            // The page was not present, so no TLB entry can be stale.
+            Ok(flush) => {
+                flush.ignore();
+                Ok(())
+            }
+            Err(MapToError::FrameAllocationFailed) => Err(MapError::PageTable(
+                frames.refused.unwrap_or(FrameError::OutOfFrames {
+                    requested: 1,
+                    free: 0,
+                }),
+            )),
+            Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
+                Err(MapError::AlreadyMapped { page })
+            }
+        }
+    }
+
+    fn unmap(&mut self, page: Page) -> Option<PhysFrame> {
+        let (frame, flush) = self.tables().unmap(page).ok()?;
+        // The caller flushes the whole range once.
+        flush.ignore();
+        Some(frame)
+    }
+
+    fn protect(&mut self, page: Page, permissions: Permissions) -> Result<(), MapError> {
+        // SAFETY: changes only the leaf flags of a lower-half page.
+        let result = unsafe { self.tables().update_flags(page, flags(permissions)) };
+        result
+            .map(|flush| flush.ignore())
+            .map_err(|_| MapError::NotMapped { page })
+    }
+
+    fn flush(&mut self, range: VirtRange) {
+        // One core today: invalidate locally. SMP adds a shootdown here.
+        for index in 0..range.pages() {
+            if let Some(page) = range.page(index) {
+                ::x86_64::instructions::tlb::flush(page.start_address());
+            }
+        }
+    }
+}
+
+impl ArchMapper {
+    /// Whether `virt` is mapped in the live tables.
+    pub fn is_mapped(&mut self, virt: VirtAddr) -> bool {
+        self.tables().translate_addr(virt).is_some()
+    }
+}
+
+pub type KernelMemory = MemorySystem<Hhdm, ArchMapper>;
+
+static MEMORY: Once<KernelMemory> = Once::new();
+
+#[global_allocator]
+static HEAP: LockedHeap<SystemHeapGrowth<'static>> = LockedHeap::new();
+
+/// The heap may grow to this size.
+pub const HEAP_LIMIT: u64 = 1 << 30;
+
+/// How many memory-map entries the frame allocator is built from at most.
+const MAX_RANGES: usize = 256;
+
+#[derive(Clone, Copy, Debug)]
+pub enum MemoryInitError {
+    TooManyEntries(usize),
+    Frames(FrameError),
+    Heap(RegionError),
+}
+
+impl core::fmt::Display for MemoryInitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TooManyEntries(count) => {
+                write!(
+                    f,
+                    "the memory map has {count} entries, more than {MAX_RANGES}"
+                )
+            }
+            Self::Frames(error) => write!(f, "frame allocator: {error}"),
+            Self::Heap(error) => write!(f, "heap: {error}"),
+        }
+    }
+}
+
+/// Builds the frame allocator from the memory map, the memory system over
+/// the live page tables, and the kernel heap. Call once, before anything
+/// allocates.
+pub fn init(
+    hhdm_offset: u64,
+    entries: impl ExactSizeIterator<Item = MemoryRange>,
+) -> Result<&'static KernelMemory, MemoryInitError> {
+    let count = entries.len();
+    let mut ranges = [MemoryRange {
+        base: 0,
+        length: 0,
+        kind: MemoryKind::Reserved,
+    }; MAX_RANGES];
+    if count > MAX_RANGES {
+        return Err(MemoryInitError::TooManyEntries(count));
+    }
+    for (slot, range) in ranges.iter_mut().zip(entries) {
+        *slot = range;
+    }
+    let frames = FrameAllocator::new(&ranges[..count], Hhdm(hhdm_offset))
+        .map_err(MemoryInitError::Frames)?;
+    let memory = MEMORY.call_once(|| {
+        MemorySystem::new(
+            frames,
+            AddressSpace::lower_half(),
+            ArchMapper { hhdm: hhdm_offset },
+        )
+    });
+    let (base, growth) =
+        SystemHeapGrowth::reserve(memory, HEAP_LIMIT).map_err(MemoryInitError::Heap)?;
+    HEAP.init(base, growth);
+    Ok(memory)
+}
+
+pub fn memory() -> Option<&'static KernelMemory> {
+    MEMORY.get()
+}
+
+pub fn frame_stats() -> Option<FrameStats> {
+    MEMORY.get().map(KernelMemory::frame_stats)
+}
+
+pub fn heap_stats() -> HeapStats {
+    HEAP.stats()
+}
+
+/// Why the last heap allocation failed, if one did (for the panic report).
+pub fn last_heap_failure() -> Option<HeapError> {
+    HEAP.last_failure()
+}
+
+/// Maps `bytes` of device registers at physical `phys`, uncached; returns
+/// the virtual address of `phys`.
+pub fn map_device(memory: &KernelMemory, phys: u64, bytes: u64) -> Result<VirtAddr, RegionError> {
+    let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(phys));
+    let offset = phys - first.start_address().as_u64();
+    let pages = (offset + bytes).div_ceil(crate::mem::PAGE_SIZE);
+    let range = memory.map_device(first, pages)?;
+    Ok(range.start() + offset)
+}

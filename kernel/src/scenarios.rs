@@ -1,0 +1,211 @@
+//! The `test=NAME` scenarios (`cmdline.rs` lists them): each exercises one
+//! part of the kernel in QEMU and ends the run with a status, so the host
+//! tests in `tests/` can check it from outside.
+
+use crate::arch::x86_64::memory::{self, KernelMemory};
+use crate::arch::x86_64::qemu::{self, ExitStatus};
+use crate::arch::x86_64::{apic, clock, fault, interrupts, serial};
+use crate::cmdline::TestScenario;
+use crate::mem::{Owner, Permissions, Region};
+use crate::println;
+
+/// The prompt the shell prints when it is ready for input. xtask holds
+/// input piped into `cargo xtask qemu --headless` until it sees this, so
+/// the firmware does not eat it (`xtask/src/serial_filter.rs`,
+/// `READY_PROMPT`).
+pub const PROMPT: &str = "mealy> ";
+
+/// Runs `scenario`; never returns.
+pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
+    match scenario {
+        TestScenario::Boot => qemu::exit(ExitStatus::Success),
+        TestScenario::Panic => panic!("deliberate panic (test=panic)"),
+        TestScenario::Echo => echo_one_line(),
+        TestScenario::PageFault => fault_on_guard_page(memory),
+        TestScenario::DivideError => fault::provoke_divide_error(),
+        TestScenario::InvalidOpcode => fault::provoke_invalid_opcode(),
+        TestScenario::Timer => check_timer(),
+        TestScenario::Exhaust => exhaust(memory),
+    }
+}
+
+fn require_memory(memory: Option<&'static KernelMemory>) -> &'static KernelMemory {
+    match memory {
+        Some(memory) => memory,
+        None => {
+            println!("scenario: no memory manager (see the error above)");
+            qemu::exit(ExitStatus::Failure)
+        }
+    }
+}
+
+/// `test=page-fault`: map a 4-page region, use it, then write one byte
+/// past its end: the report must name the region's guard page.
+fn fault_on_guard_page(memory: Option<&'static KernelMemory>) -> ! {
+    let memory = require_memory(memory);
+    let region = match Region::new_mapped(memory, 4, 1, Owner(0), Permissions::KERNEL_DATA) {
+        Ok(region) => region,
+        Err(error) => {
+            println!("page-fault: cannot map a region: {error}");
+            qemu::exit(ExitStatus::Failure)
+        }
+    };
+    let range = region.range();
+    println!(
+        "page-fault: region {:#x}..{:#x} mapped; writing past its end",
+        range.start().as_u64(),
+        range.end().as_u64()
+    );
+    fault::provoke_page_fault(range.end().as_u64())
+}
+
+/// `test=exhaust`: take every free frame, then grow the heap until it is
+/// refused. Both must end in an error value, and the kernel must go on.
+fn exhaust(memory: Option<&'static KernelMemory>) -> ! {
+    extern crate alloc;
+    use alloc::vec::Vec;
+
+    let memory = require_memory(memory);
+    let mut taken = Vec::new();
+    if taken
+        .try_reserve_exact(memory.frame_stats().free as usize)
+        .is_err()
+    {
+        println!("exhaust: no heap for the frame list");
+        qemu::exit(ExitStatus::Failure)
+    }
+    // After the list's own heap growth, which is not given back.
+    let before = memory.frame_stats();
+    let error = loop {
+        match memory.with_frames(|frames| frames.allocate()) {
+            Ok(frame) => taken.push(frame),
+            Err(error) => break error,
+        }
+    };
+    println!(
+        "exhaust: frames ran out after {} allocations: {error}",
+        taken.len()
+    );
+    for frame in taken.drain(..) {
+        if let Err(error) = memory.with_frames(|frames| frames.free(frame)) {
+            println!("exhaust: freeing a frame failed: {error}");
+            qemu::exit(ExitStatus::Failure)
+        }
+    }
+    let after = memory.frame_stats();
+    println!(
+        "exhaust: frames free before {} after {}",
+        before.free, after.free
+    );
+
+    const CHUNK: usize = 1 << 20;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(CHUNK).is_err() || chunks.try_reserve(1).is_err() {
+            break;
+        }
+        chunk.resize(CHUNK, 0xa5);
+        chunks.push(chunk);
+    }
+    match memory::last_heap_failure() {
+        Some(failure) => println!(
+            "exhaust: heap refused after {} MiB: {failure}",
+            (chunks.len() * CHUNK) >> 20
+        ),
+        None => println!("exhaust: heap refused with no recorded failure"),
+    }
+    let grown_to = memory::heap_stats().mapped_bytes;
+    drop(chunks);
+    let mut probe: Vec<u8> = Vec::new();
+    let still_works = probe.try_reserve_exact(4096).is_ok();
+    println!(
+        "exhaust: heap mapped {} MiB; after freeing, a 4 KiB allocation {}",
+        grown_to >> 20,
+        if still_works { "succeeds" } else { "fails" }
+    );
+    if still_works && after.free == before.free {
+        println!("exhaust: ok, the kernel is still running");
+        qemu::exit(ExitStatus::Success)
+    }
+    qemu::exit(ExitStatus::Failure)
+}
+
+/// The `test=echo` scenario: prompt, read one line from COM1 by polling,
+/// echo it, exit with success.
+fn echo_one_line() -> ! {
+    let mut line = [0u8; 256];
+    let mut len = 0;
+    serial::write_fmt(format_args!("{PROMPT}"));
+    loop {
+        let Some(byte) = serial::try_read_byte() else {
+            core::hint::spin_loop();
+            continue;
+        };
+        match byte {
+            b'\r' | b'\n' => break,
+            _ if len < line.len() => {
+                line[len] = byte;
+                len += 1;
+            }
+            _ => {}
+        }
+    }
+    match core::str::from_utf8(&line[..len]) {
+        Ok(text) => println!("\necho: {text}"),
+        Err(_) => println!("\necho: <not UTF-8>"),
+    }
+    qemu::exit(ExitStatus::Success)
+}
+
+/// The `test=timer` scenario: 50 ticks at 100 Hz should take 500 ms of the
+/// monotonic clock, and a 20 ms one-shot should fire after 20 ms. Both
+/// clocks are QEMU's virtual clock, so a busy host slows both alike; the
+/// tolerance is for interrupt latency, not for load.
+fn check_timer() -> ! {
+    const RATE_HZ: u64 = 100;
+    const TICKS: u64 = 50;
+    const ONESHOT_NANOS: u64 = 20_000_000;
+    interrupts::enable();
+
+    let programmed = apic::start_periodic(RATE_HZ);
+    let first = interrupts::timer_ticks();
+    while interrupts::timer_ticks() == first {
+        interrupts::wait_for_interrupt();
+    }
+    let start = clock::now_nanos();
+    let from = interrupts::timer_ticks();
+    while interrupts::timer_ticks() < from + TICKS {
+        interrupts::wait_for_interrupt();
+    }
+    let elapsed = clock::now_nanos() - start;
+    apic::stop_timer();
+    let expected = TICKS * 1_000_000_000 / programmed.max(1);
+    println!(
+        "timer: {TICKS} ticks at {programmed} Hz took {} us (expected {} us)",
+        elapsed / 1000,
+        expected / 1000
+    );
+    let periodic_ok = elapsed.abs_diff(expected) <= expected / 10;
+
+    let before = interrupts::timer_ticks();
+    let start = clock::now_nanos();
+    apic::arm_oneshot(ONESHOT_NANOS);
+    while interrupts::timer_ticks() == before {
+        interrupts::wait_for_interrupt();
+    }
+    let fired_after = clock::now_nanos() - start;
+    println!(
+        "timer: one-shot of {} us fired after {} us",
+        ONESHOT_NANOS / 1000,
+        fired_after / 1000
+    );
+    let oneshot_ok = (ONESHOT_NANOS * 9 / 10..=ONESHOT_NANOS * 3).contains(&fired_after);
+
+    if periodic_ok && oneshot_ok {
+        println!("timer: ok");
+        qemu::exit(ExitStatus::Success)
+    }
+    println!("timer: out of tolerance");
+    qemu::exit(ExitStatus::Failure)
+}

@@ -1,0 +1,59 @@
+//! The kernel core in QEMU: the APIC timer against the monotonic clock, and
+//! running out of frames and heap.
+
+use mealy_tests::boot;
+
+#[test]
+fn timer_ticks_at_the_configured_rate() {
+    let run = boot(&["--cmdline", "test=timer"], b"");
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the kernel found the timer in tolerance\n{run}"
+    );
+    let timer = run.line_starting("timer: ");
+    assert!(
+        timer.contains("APIC timer at ") && timer.contains("(calibrated against the PIT)"),
+        "the banner reports the calibrated timer: {timer}"
+    );
+    // "timer: 50 ticks at 100 Hz took 500477 us (expected 500000 us)"
+    let ticks = run.line_starting("timer: 50 ticks at ");
+    let numbers: Vec<u64> = ticks
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [_, hz, took, expected] = numbers[..] else {
+        panic!("unexpected tick line: {ticks}");
+    };
+    assert!((90..=110).contains(&hz), "{ticks}");
+    assert!(
+        took.abs_diff(expected) <= expected / 10,
+        "within 10%: {ticks}"
+    );
+    run.assert_stdout_has("\ntimer: one-shot of 20000 us fired after ");
+    run.assert_stdout_has("\ntimer: ok\n");
+}
+
+#[test]
+fn exhausting_frames_and_heap_is_an_error_not_a_panic() {
+    let run = boot(&["--cmdline", "test=exhaust"], b"");
+    assert_eq!(run.code, Some(0), "{run}");
+    let frames = run.line_starting("frames: ");
+    assert!(
+        frames.contains(" free, "),
+        "the banner reports frames: {frames}"
+    );
+    run.line_starting("heap: ");
+    run.assert_stdout_has("\nexhaust: frames ran out after ");
+    run.assert_stdout_has(
+        ": out of physical frames: no free run of 1 frame(s) (0 free in total)\n",
+    );
+    let counts = run.line_starting("exhaust: frames free before ");
+    let words: Vec<&str> = counts.split(' ').collect();
+    assert_eq!(words[4], words[6], "every frame came back: {counts}");
+    run.assert_stdout_has("\nexhaust: heap refused after ");
+    run.assert_stdout_has("kernel heap out of memory: 1048576 bytes (align 1) requested, heap is ");
+    run.assert_stdout_has("a 4 KiB allocation succeeds\n");
+    run.assert_stdout_has("\nexhaust: ok, the kernel is still running\n");
+    assert!(!run.stdout.contains("KERNEL PANIC"), "{run}");
+}
