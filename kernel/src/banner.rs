@@ -86,6 +86,49 @@ impl fmt::Display for TimerSummary {
     }
 }
 
+/// The I/O APICs and how ISA interrupts reach them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutingSummary {
+    pub io_apics: usize,
+    pub first_address: u64,
+    pub first_gsi_base: u32,
+    pub first_lines: u32,
+    pub isa_routed: u8,
+    pub isa_overrides: usize,
+}
+
+impl fmt::Display for RoutingSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} I/O APIC, first at {:#x} with GSI {}..{}; {} ISA IRQs routed, {} MADT overrides",
+            self.io_apics,
+            self.first_address,
+            self.first_gsi_base,
+            self.first_gsi_base + self.first_lines.saturating_sub(1),
+            self.isa_routed,
+            self.isa_overrides
+        )
+    }
+}
+
+/// How the kernel powers the machine off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerOffSummary {
+    pub pm1a_port: u16,
+    pub sleep_type: u8,
+}
+
+impl fmt::Display for PowerOffSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ACPI S5 through PM1a_CNT at port {:#x} (SLP_TYPa {})",
+            self.pm1a_port, self.sleep_type
+        )
+    }
+}
+
 /// How control reached the kernel: the protocol lets a kernel name its entry
 /// in a request instead of the ELF header, and the banner says which one the
 /// loader honoured.
@@ -121,6 +164,8 @@ pub struct BootSummary<'a> {
     pub frames: Result<FrameStats, &'a str>,
     /// Heap bytes mapped now, and the most it may grow to.
     pub heap: Option<(usize, u64)>,
+    pub interrupts: Result<RoutingSummary, &'a str>,
+    pub poweroff: Result<PowerOffSummary, &'a str>,
     pub entry_to_banner_ticks: u64,
 }
 
@@ -233,6 +278,14 @@ impl fmt::Display for BootSummary<'_> {
             )?,
             None => writeln!(f, "heap: none")?,
         }
+        match &self.interrupts {
+            Ok(routing) => writeln!(f, "interrupts: {routing}")?,
+            Err(why) => writeln!(f, "interrupts: none ({why})")?,
+        }
+        match &self.poweroff {
+            Ok(poweroff) => writeln!(f, "poweroff: {poweroff}")?,
+            Err(why) => writeln!(f, "poweroff: none ({why})")?,
+        }
         writeln!(
             f,
             "boot: {} TSC ticks from kernel entry to banner",
@@ -277,6 +330,18 @@ mod tests {
                 used: 100,
             }),
             heap: Some((64 * 1024, 1 << 30)),
+            interrupts: Ok(RoutingSummary {
+                io_apics: 1,
+                first_address: 0xfec0_0000,
+                first_gsi_base: 0,
+                first_lines: 24,
+                isa_routed: 16,
+                isa_overrides: 5,
+            }),
+            poweroff: Ok(PowerOffSummary {
+                pm1a_port: 0x604,
+                sleep_type: 0,
+            }),
             entry_to_banner_ticks: 1234,
         }
     }
@@ -328,6 +393,8 @@ mod tests {
                 "timer: x2APIC timer at 62500 kHz, TSC at 2995 MHz (calibrated against the PIT)",
                 "frames: 1000 frames (4000 KiB) total, 900 (3600 KiB) free, 100 (400 KiB) used",
                 "heap: 64 KiB mapped, grows on demand to 1024 MiB",
+                "interrupts: 1 I/O APIC, first at 0xfec00000 with GSI 0..23; 16 ISA IRQs routed, 5 MADT overrides",
+                "poweroff: ACPI S5 through PM1a_CNT at port 0x604 (SLP_TYPa 0)",
                 "boot: 1234 TSC ticks from kernel entry to banner",
             ]
         );
@@ -348,6 +415,8 @@ mod tests {
         boot.timer = Err("no APIC");
         boot.frames = Err("no usable memory");
         boot.heap = None;
+        boot.interrupts = Err("no MADT");
+        boot.poweroff = Err("no FADT");
         let text = boot.to_string();
         assert!(text.contains("bootloader: none, base revision 3\n"));
         assert!(text.contains("hhdm: none\n"));
@@ -356,6 +425,8 @@ mod tests {
         assert!(text.contains("timer: none (no APIC)\n"));
         assert!(text.contains("frames: none (no usable memory)\n"));
         assert!(text.contains("heap: none\n"));
+        assert!(text.contains("interrupts: none (no MADT)\n"));
+        assert!(text.contains("poweroff: none (no FADT)\n"));
     }
 
     #[test]

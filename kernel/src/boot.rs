@@ -12,10 +12,11 @@ use limine::memory_map::EntryType;
 use crate::arch::x86_64::limine as requests;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{
-    apic, clock, cpu, fault, gdt, interrupts, memory, paging, serial, trap_entry,
+    acpi, apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry,
 };
 use crate::banner::{
-    BootSummary, EntryPath, FramebufferSummary, MemorySummary, ModuleSummary, TimerSummary,
+    BootSummary, EntryPath, FramebufferSummary, MemorySummary, ModuleSummary, PowerOffSummary,
+    RoutingSummary, TimerSummary,
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryKind, MemoryRange};
@@ -81,6 +82,37 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             Err("the local APIC could not be started")
         }
     };
+    if memory.is_some() {
+        serial::init_receive_queue();
+    }
+
+    let platform = match (memory, requests::RSDP.get_response()) {
+        (Some(_), Some(rsdp)) => acpi::discover(rsdp.address() as u64)
+            .map_err(|error| log::error!("{error}"))
+            .ok(),
+        _ => None,
+    };
+    let interrupts = match &platform {
+        Some(platform) => ioapic::init(platform)
+            .map(|routing| RoutingSummary {
+                io_apics: routing.io_apics,
+                first_address: routing.first.address,
+                first_gsi_base: routing.first.gsi_base,
+                first_lines: routing.first_lines,
+                isa_routed: routing.isa_routed,
+                isa_overrides: platform.isa_overrides.len(),
+            })
+            .map_err(|error| {
+                log::error!("I/O APIC: {error}");
+                "see the error above"
+            }),
+        None => Err("no ACPI tables"),
+    };
+    let power_off = platform.as_ref().and_then(|platform| platform.power_off);
+    if let Some(Err(why)) = power_off {
+        log::warn!("power off: {why}");
+    }
+    acpi::set_power_off(power_off.and_then(Result::ok));
 
     let cmdline = c_str(
         requests::EXECUTABLE_CMDLINE
@@ -155,6 +187,15 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         timer,
         frames: memory::frame_stats().ok_or("see the error above"),
         heap: memory.map(|_| (memory::heap_stats().mapped_bytes, memory::HEAP_LIMIT)),
+        interrupts,
+        poweroff: match power_off {
+            Some(Ok(registers)) => Ok(PowerOffSummary {
+                pm1a_port: registers.pm1a_port,
+                sleep_type: registers.sleep_type.0,
+            }),
+            Some(Err(why)) => Err(why),
+            None => Err("no ACPI tables"),
+        },
         entry_to_banner_ticks: cpu::rdtsc().wrapping_sub(entry_tsc),
     };
     serial::write_fmt(format_args!("{summary}"));

@@ -29,11 +29,13 @@ pub enum TestScenario {
     /// Allocate frames, then heap, until each runs out: errors, not
     /// panics, and the kernel keeps running.
     Exhaust,
+    /// Power off through ACPI.
+    Shutdown,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 8] = [
+    pub const ALL: [(&'static str, TestScenario); 9] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -42,6 +44,7 @@ impl TestScenario {
         ("invalid-opcode", TestScenario::InvalidOpcode),
         ("timer", TestScenario::Timer),
         ("exhaust", TestScenario::Exhaust),
+        ("shutdown", TestScenario::Shutdown),
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -122,7 +125,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown)"
         );
     }
 }

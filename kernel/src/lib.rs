@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod banner;
 pub mod cmdline;
 pub mod mem;
+pub mod power;
 pub mod symbols;
 pub mod trap;
 

@@ -4,7 +4,7 @@
 
 use crate::arch::x86_64::memory::{self, KernelMemory};
 use crate::arch::x86_64::qemu::{self, ExitStatus};
-use crate::arch::x86_64::{apic, clock, fault, interrupts, serial};
+use crate::arch::x86_64::{acpi, apic, clock, fault, interrupts, ioapic, serial};
 use crate::cmdline::TestScenario;
 use crate::mem::{Owner, Permissions, Region};
 use crate::println;
@@ -26,6 +26,7 @@ pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
         TestScenario::InvalidOpcode => fault::provoke_invalid_opcode(),
         TestScenario::Timer => check_timer(),
         TestScenario::Exhaust => exhaust(memory),
+        TestScenario::Shutdown => shut_down(),
     }
 }
 
@@ -131,15 +132,24 @@ fn exhaust(memory: Option<&'static KernelMemory>) -> ! {
     qemu::exit(ExitStatus::Failure)
 }
 
-/// The `test=echo` scenario: prompt, read one line from COM1 by polling,
-/// echo it, exit with success.
+/// The `test=echo` scenario: route COM1's IRQ 4 through the I/O APIC,
+/// print the prompt, and sleep until interrupts have delivered one line;
+/// echo it. Proves ISA routing and that input piped in early was held.
 fn echo_one_line() -> ! {
+    let route = match ioapic::unmask_isa(serial::IRQ) {
+        Ok(route) => route,
+        Err(error) => {
+            println!("echo: {error}");
+            qemu::exit(ExitStatus::Failure)
+        }
+    };
+    interrupts::enable();
     let mut line = [0u8; 256];
     let mut len = 0;
     serial::write_fmt(format_args!("{PROMPT}"));
     loop {
         let Some(byte) = serial::try_read_byte() else {
-            core::hint::spin_loop();
+            interrupts::wait_for_interrupt();
             continue;
         };
         match byte {
@@ -155,7 +165,23 @@ fn echo_one_line() -> ! {
         Ok(text) => println!("\necho: {text}"),
         Err(_) => println!("\necho: <not UTF-8>"),
     }
+    println!(
+        "echo: {} interrupts on ISA IRQ {} (GSI {}, vector {:#x})",
+        interrupts::isa_count(serial::IRQ),
+        serial::IRQ,
+        route.gsi,
+        route.vector
+    );
     qemu::exit(ExitStatus::Success)
+}
+
+/// The `test=shutdown` scenario: power off through ACPI. QEMU then exits
+/// with status 0; if the machine stays on, that is a failure.
+fn shut_down() -> ! {
+    println!("shutdown: powering off");
+    let error = acpi::shutdown();
+    println!("shutdown: {error}");
+    qemu::exit(ExitStatus::Failure)
 }
 
 /// The `test=timer` scenario: 50 ticks at 100 Hz should take 500 ms of the

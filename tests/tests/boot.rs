@@ -56,6 +56,12 @@ fn banner_reports_what_the_loader_answered() {
     );
     run.assert_stdout_has("\ncmdline: \"test=boot quiet\"\n");
     run.assert_stdout_has("\nentry: entry-point request\n");
+    let interrupts = run.line_starting("interrupts: ");
+    assert!(
+        interrupts.contains(" I/O APIC, first at 0xfec00000 with GSI 0..23; 16 ISA IRQs routed"),
+        "{interrupts}"
+    );
+    run.assert_stdout_has("\npoweroff: ACPI S5 through PM1a_CNT at port 0x");
     let ticks = run.line_starting("boot: ");
     assert!(
         ticks.ends_with(" TSC ticks from kernel entry to banner"),
@@ -77,7 +83,7 @@ fn unknown_test_scenario_is_one_clear_error() {
     assert_eq!(run.code, Some(1), "{run}");
     run.assert_stdout_has(
         "cmdline: unknown test scenario `nonsense` \
-         (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust)",
+         (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown)",
     );
 }
 
@@ -89,4 +95,11 @@ fn input_piped_before_the_guest_is_ready_is_held_not_lost() {
     assert_eq!(run.code, Some(0), "{run}");
     run.assert_stdout_has("mealy> ");
     run.assert_stdout_has("\necho: hello from the host\n");
+    // It came by interrupt: COM1's IRQ 4 routed through the I/O APIC.
+    let irq = run
+        .stdout
+        .lines()
+        .find(|line| line.contains(" interrupts on ISA IRQ 4 (GSI "))
+        .unwrap_or_else(|| panic!("no interrupt count\n{run}"));
+    assert!(!irq.starts_with("echo: 0 "), "{irq}");
 }

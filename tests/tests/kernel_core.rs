@@ -1,5 +1,5 @@
-//! The kernel core in QEMU: the APIC timer against the monotonic clock, and
-//! running out of frames and heap.
+//! The kernel core in QEMU: the APIC timer against the monotonic clock,
+//! running out of frames and heap, and powering off through ACPI.
 
 use mealy_tests::boot;
 
@@ -56,4 +56,14 @@ fn exhausting_frames_and_heap_is_an_error_not_a_panic() {
     run.assert_stdout_has("a 4 KiB allocation succeeds\n");
     run.assert_stdout_has("\nexhaust: ok, the kernel is still running\n");
     assert!(!run.stdout.contains("KERNEL PANIC"), "{run}");
+}
+
+#[test]
+fn shutdown_powers_off_through_acpi() {
+    let run = boot(&["--cmdline", "test=shutdown"], b"");
+    // QEMU exits 0 on ACPI power-off; the kernel would report failure (1)
+    // through the debug-exit device if the machine stayed on.
+    assert_eq!(run.code, Some(0), "{run}");
+    run.assert_stdout_has("\nshutdown: powering off\n");
+    assert!(!run.stdout.contains("did not power off"), "{run}");
 }

@@ -120,10 +120,16 @@ impl<M: PhysicalMemory, P: Mapper> MemorySystem<M, P> {
             .ok_or(())
     }
 
-    /// Maps `count` pages of device memory starting at `first` (frames the
-    /// frame allocator does not own: MMIO) into a fresh range with a guard
-    /// page, uncached. The mapping is permanent: devices do not go away.
-    pub fn map_device(&self, first: PhysFrame, count: u64) -> Result<VirtRange, RegionError> {
+    /// Maps `count` pages of physical memory the frame allocator does not
+    /// own (device registers, firmware tables) from `first` into a fresh
+    /// range with a guard page. The mapping is permanent: devices and
+    /// firmware tables do not go away.
+    pub fn map_physical(
+        &self,
+        first: PhysFrame,
+        count: u64,
+        permissions: Permissions,
+    ) -> Result<VirtRange, RegionError> {
         let range = self
             .space
             .lock()
@@ -136,7 +142,7 @@ impl<M: PhysicalMemory, P: Mapper> MemorySystem<M, P> {
                 .map(
                     page,
                     first + index,
-                    Permissions::DEVICE,
+                    permissions,
                     &mut LockedFrames(&self.frames),
                 )
                 .map_err(RegionError::Map)?;

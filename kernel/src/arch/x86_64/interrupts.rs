@@ -5,12 +5,20 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::apic;
+use super::ioapic::{ISA_IRQS, ISA_VECTOR_BASE};
+use super::{apic, serial};
 use crate::trap::TrapFrame;
 
 static TIMER_TICKS: AtomicU64 = AtomicU64::new(0);
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
+static ISA: [AtomicU64; ISA_IRQS as usize] = [const { AtomicU64::new(0) }; ISA_IRQS as usize];
+
+/// Interrupts received on ISA IRQ `irq` since boot.
+pub fn isa_count(irq: u8) -> u64 {
+    ISA.get(irq as usize)
+        .map_or(0, |count| count.load(Ordering::Relaxed))
+}
 
 /// Timer interrupts since boot (periodic ticks and one-shot expiries).
 pub fn timer_ticks() -> u64 {
@@ -30,6 +38,14 @@ pub fn handle(frame: &mut TrapFrame) {
         apic::ERROR_VECTOR => {
             let status = apic::take_error_status();
             log::error!("local APIC error, status {status:#x}");
+            apic::end_of_interrupt();
+        }
+        vector if (ISA_VECTOR_BASE..ISA_VECTOR_BASE + ISA_IRQS).contains(&vector) => {
+            let irq = vector - ISA_VECTOR_BASE;
+            ISA[irq as usize].fetch_add(1, Ordering::Relaxed);
+            if irq == serial::IRQ {
+                serial::receive_interrupt();
+            }
             apic::end_of_interrupt();
         }
         // A spurious interrupt must not be acknowledged.

@@ -251,9 +251,27 @@ pub fn last_heap_failure() -> Option<HeapError> {
 /// Maps `bytes` of device registers at physical `phys`, uncached; returns
 /// the virtual address of `phys`.
 pub fn map_device(memory: &KernelMemory, phys: u64, bytes: u64) -> Result<VirtAddr, RegionError> {
+    map_physical(memory, phys, bytes, Permissions::DEVICE)
+}
+
+/// Maps `bytes` of firmware tables (ACPI) at physical `phys`, read-only.
+pub fn map_firmware(
+    memory: &KernelMemory,
+    phys: u64,
+    bytes: u64,
+) -> Result<VirtAddr, RegionError> {
+    map_physical(memory, phys, bytes, Permissions::NO_EXECUTE)
+}
+
+fn map_physical(
+    memory: &KernelMemory,
+    phys: u64,
+    bytes: u64,
+    permissions: Permissions,
+) -> Result<VirtAddr, RegionError> {
     let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(phys));
     let offset = phys - first.start_address().as_u64();
-    let pages = (offset + bytes).div_ceil(crate::mem::PAGE_SIZE);
-    let range = memory.map_device(first, pages)?;
+    let pages = (offset + bytes.max(1)).div_ceil(crate::mem::PAGE_SIZE);
+    let range = memory.map_physical(first, pages, permissions)?;
     Ok(range.start() + offset)
 }

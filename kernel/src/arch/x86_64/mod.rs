@@ -1,6 +1,7 @@
 //! x86_64: the Limine requests, the entry points, COM1, the QEMU exit
 //! device and the few CPU instructions the portable kernel needs.
 
+pub mod acpi;
 pub mod apic;
 pub mod clock;
 pub mod cpu;
@@ -8,6 +9,7 @@ pub mod entry;
 pub mod fault;
 pub mod gdt;
 pub mod interrupts;
+pub mod ioapic;
 pub mod limine;
 pub mod memory;
 pub mod paging;

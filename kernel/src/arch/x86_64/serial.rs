@@ -2,16 +2,27 @@
 //! takes it over, and the sink of the `log` crate.
 //!
 //! Output is polled, which is slow but works before interrupts exist and
-//! inside a panic.
+//! inside a panic. Input arrives by interrupt (IRQ 4) into a lock-free
+//! queue, so the interrupt handler never waits for a lock.
+
+extern crate alloc;
 
 use core::fmt::{self, Write};
 
-use spin::Mutex;
+use crossbeam_queue::ArrayQueue;
+use spin::{Mutex, Once};
 use uart_16550::SerialPort;
 
 const COM1: u16 = 0x3f8;
 
+/// ISA IRQ line of COM1.
+pub const IRQ: u8 = 4;
+/// Bytes received and not yet read; more are dropped and counted.
+const RECEIVE_CAPACITY: usize = 4096;
+
 static PORT: Mutex<Option<SerialPort>> = Mutex::new(None);
+static RECEIVED: Once<ArrayQueue<u8>> = Once::new();
+static OVERRUNS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Programs COM1 (115200 8N1, FIFOs on). Called once, first thing at boot.
 pub fn init() {
@@ -31,9 +42,31 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     }
 }
 
-/// Polls COM1 for one received byte.
+/// Makes the receive queue; needs the heap. Until then input is polled.
+pub fn init_receive_queue() {
+    RECEIVED.call_once(|| ArrayQueue::new(RECEIVE_CAPACITY));
+}
+
+/// IRQ 4: moves every byte the UART holds into the receive queue.
+pub fn receive_interrupt() {
+    // SAFETY: as in `init`. Reading the receive side does not disturb a
+    // transmission in progress under the lock.
+    let mut port = unsafe { SerialPort::new(COM1) };
+    while let Ok(byte) = port.try_receive() {
+        let stored = RECEIVED.get().is_some_and(|queue| queue.push(byte).is_ok());
+        if !stored {
+            OVERRUNS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The next received byte: from the queue once interrupts deliver input,
+/// by polling the UART before that.
 pub fn try_read_byte() -> Option<u8> {
-    PORT.lock().as_mut()?.try_receive().ok()
+    match RECEIVED.get() {
+        Some(queue) => queue.pop(),
+        None => PORT.lock().as_mut()?.try_receive().ok(),
+    }
 }
 
 /// A writer that does not take the lock: for the panic handler, which may
