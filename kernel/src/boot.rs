@@ -1,15 +1,24 @@
 //! The boot sequence: from the loader's jump to a running kernel.
 //!
-//! Today that is: serial up, base revision checked, the banner printed from
-//! the Limine responses, then the test scenario the command line chose, or
-//! an idle halt. Later phases insert traps, memory and the scheduler here.
+//! [`kmain`] runs on the loader's stack: serial, traps, memory, timers,
+//! ACPI and interrupt routing, then the banner from the Limine responses.
+//! It then moves to a kernel stack region and [`after_boot`] takes the page
+//! tables over and gives bootloader-reclaimable memory back; from there on
+//! no Limine response may be read (they lived in that memory). Then the
+//! test scenario the command line chose runs, or the kernel idles.
 
+extern crate alloc;
+
+use alloc::vec::Vec;
 use core::ffi::CStr;
+
+use spin::Once;
 
 use limine::firmware_type::FirmwareType;
 use limine::memory_map::EntryType;
 
 use crate::arch::x86_64::limine as requests;
+use crate::arch::x86_64::memory::KernelMemory;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{
     acpi, apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry,
@@ -19,12 +28,27 @@ use crate::banner::{
     RoutingSummary, TimerSummary,
 };
 use crate::cmdline::KernelOptions;
-use crate::mem::{MemoryKind, MemoryRange};
+use crate::mem::{MemoryKind, MemoryRange, Owner, Permissions, Region};
 use crate::scenarios;
 use crate::symbols::SymbolTable;
 
 /// How many modules the banner names one by one.
 const BANNER_MODULES: usize = 8;
+
+/// The kernel's own boot stack: 256 KiB with a guard page on each side,
+/// so an overflow is a page fault that names the guard page.
+const KERNEL_STACK_PAGES: u64 = 64;
+
+/// What [`after_boot`] needs, carried across the stack switch. Nothing in
+/// it points into bootloader-reclaimable memory.
+struct BootHandover {
+    options: KernelOptions,
+    memory: Option<&'static KernelMemory>,
+    reclaimable: Vec<MemoryRange>,
+}
+
+static HANDOVER: Once<BootHandover> = Once::new();
+static KERNEL_STACK: Once<Region<'static>> = Once::new();
 
 pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
     serial::init();
@@ -60,7 +84,6 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
     };
 
     interrupts::disable_legacy_pic();
-    let tsc_hz = clock::calibrate();
     let xapic_page = if apic::has_x2apic() {
         None
     } else {
@@ -71,17 +94,19 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
                 .map(|page| page.as_u64())
         })
     };
-    let timer = match apic::init(xapic_page) {
-        Ok(timer_hz) => Ok(TimerSummary {
+    let window = clock::CALIBRATION_MICROS;
+    let timer = apic::init(xapic_page)
+        .and_then(|()| apic::calibrate_with(window, cpu::rdtsc))
+        .map(|(timer_hz, tsc_samples)| TimerSummary {
             apic: if apic::is_x2apic() { "x2APIC" } else { "xAPIC" },
             timer_hz,
-            tsc_hz,
-        }),
-        Err(error) => {
+            tsc_hz: clock::set_calibration(tsc_samples, window),
+        })
+        .map_err(|error| {
             log::error!("local APIC: {error}");
-            Err("the local APIC could not be started")
-        }
-    };
+            clock::calibrate();
+            "the local APIC could not be started"
+        });
     if memory.is_some() {
         serial::init_receive_queue();
     }
@@ -207,8 +232,73 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             qemu::exit(ExitStatus::Failure)
         }
     };
-    match options.test {
-        Some(scenario) => scenarios::run(scenario, memory),
+    let reclaimable = memory_map
+        .iter()
+        .filter(|entry| entry.entry_type == EntryType::BOOTLOADER_RECLAIMABLE)
+        .map(|entry| MemoryRange {
+            base: entry.base,
+            length: entry.length,
+            kind: MemoryKind::BootloaderReclaimable,
+        })
+        .collect();
+    HANDOVER.call_once(|| BootHandover {
+        options,
+        memory,
+        reclaimable,
+    });
+    let stack = memory.and_then(|memory| {
+        let region = Region::new_mapped(
+            memory,
+            KERNEL_STACK_PAGES,
+            1,
+            Owner(0),
+            Permissions::KERNEL_DATA,
+        );
+        region
+            .map_err(|error| log::error!("kernel stack: {error}"))
+            .ok()
+    });
+    match stack {
+        Some(stack) => {
+            let top = KERNEL_STACK.call_once(|| stack).range().end().as_u64();
+            cpu::switch_stack(top, after_boot)
+        }
+        // Without memory management the kernel stays on the loader's
+        // stack and keeps bootloader memory as it is.
+        None => run(HANDOVER.get()),
+    }
+}
+
+/// The rest of boot, on the kernel's own stack.
+extern "C" fn after_boot() -> ! {
+    let handover = HANDOVER.get();
+    if let Some(BootHandover {
+        memory: Some(memory),
+        reclaimable,
+        ..
+    }) = handover
+    {
+        match memory::take_over_page_tables(memory)
+            .and_then(|tables| Ok((tables, memory::reclaim(memory, reclaimable)?)))
+        {
+            Ok((tables, frames)) => log::info!(
+                "memory: page tables ({tables} copied) and stack are the kernel's; \
+                 reclaimed {} KiB of bootloader memory, {} frames free",
+                frames * 4,
+                memory.frame_stats().free
+            ),
+            Err(error) => log::error!("memory: bootloader memory not reclaimed: {error}"),
+        }
+    }
+    run(handover)
+}
+
+fn run(handover: Option<&BootHandover>) -> ! {
+    let Some(handover) = handover else {
+        cpu::halt_forever()
+    };
+    match handover.options.test {
+        Some(scenario) => scenarios::run(scenario, handover.memory),
         None => {
             log::info!("no shell yet: the kernel halts here (quit QEMU with Ctrl-C)");
             cpu::halt_forever()

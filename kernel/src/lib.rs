@@ -13,8 +13,10 @@ extern crate alloc;
 
 pub mod banner;
 pub mod cmdline;
+pub mod ipc;
 pub mod mem;
 pub mod power;
+pub mod sched;
 pub mod symbols;
 pub mod trap;
 

@@ -130,7 +130,11 @@ mod tests {
         for end in 0..QEMU_Q35.len() - 2 {
             let _ = sleep_type_s5(&QEMU_Q35[..end]);
         }
-        assert_eq!(sleep_type_s5(&QEMU_Q35[..14]), None, "cut inside the package");
+        assert_eq!(
+            sleep_type_s5(&QEMU_Q35[..14]),
+            None,
+            "cut inside the package"
+        );
         assert_eq!(sleep_type_s5(&[]), None);
     }
 

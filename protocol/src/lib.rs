@@ -1,7 +1,51 @@
-//! What crosses a boundary in Mealy: the message envelope, the
-//! `StateMachine` and `Context` traits, and one module of message types per
-//! service.
+//! What crosses a boundary in Mealy: the message [`Envelope`], the
+//! [`StateMachine`] and [`Context`] traits, postcard encoding, the typed
+//! errors of the message path, and one module of message types per service
+//! ([`echo`], [`pinger`]) plus the kernel's own ([`kernel`]).
 //!
-//! `#![no_std]`; depends only on `mealy-caps`. Nothing here is defined yet:
-//! the message path arrives with the scheduler.
+//! `#![no_std]`, no heap, `#![forbid(unsafe_code)]`; depends only on
+//! `mealy-caps` (whose [`CapRef`], [`Badge`], [`Rights`], [`TaskId`] it
+//! re-exports so services need no second dependency), `serde` and
+//! `postcard`.
+//!
+//! # How a message looks to a service
+//!
+//! A handler gets an [`Incoming`]: what kind of message it is
+//! ([`MessageKind`]: an ordinary send, the reply to one of its calls, a
+//! failed call, an interrupt, a timeout), the [`Envelope`] (the badge of the
+//! endpoint it came through, a one-shot reply capability if it was a call,
+//! up to [`MAX_CAPS`] transferred capabilities, already moved into the
+//! receiver's CSpace) and the payload bytes, at most [`MAX_PAYLOAD`].
+//! Payloads are postcard; message types borrow `&str` and `&[u8]` from the
+//! payload so decoding copies nothing.
+//!
+//! A handler returns `Result<(), HandleError>`: `?` on a failed
+//! [`decode`] turns into [`HandleError::Malformed`], which the kernel
+//! answers with a [`CallFailure::Malformed`] error reply to the caller
+//! while the receiver keeps running.
 #![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+mod codec;
+mod context;
+mod envelope;
+mod error;
+mod incoming;
+mod machine;
+
+pub mod echo;
+pub mod kernel;
+pub mod pinger;
+
+pub use codec::{CodecError, Outbox, as_bytes, decode, encode};
+pub use context::Context;
+pub use envelope::{CapList, Envelope, MAX_CAPS, MAX_PAYLOAD, check_payload};
+pub use error::{HandleError, IpcError};
+pub use incoming::{CallToken, Incoming, MessageKind};
+pub use kernel::CallFailure;
+pub use machine::{Grant, Grants, StateMachine};
+
+pub use mealy_caps::{Badge, CapRef, DeviceRange, ObjectKind, Rights, TaskId};

@@ -21,7 +21,7 @@ fn assert_common_report(run: &Run, provoking_function: &str) {
         "RIP is named by its symbol: {rip}\n{run}"
     );
     assert!(
-        run.line_starting("  rsp: 0xffff")
+        run.line_starting("  rsp: 0x")
             .contains("  cs: 0x8  ss: 0x10"),
         "{run}"
     );
@@ -36,11 +36,20 @@ fn assert_common_report(run: &Run, provoking_function: &str) {
         .skip(1)
         .take_while(|line| line.starts_with("    "))
         .collect();
+    for caller in [
+        "mealy_kernel::scenarios::run+0x",
+        "mealy_kernel::boot::after_boot+0x",
+    ] {
+        assert!(
+            frames.iter().any(|frame| frame.contains(caller)),
+            "the backtrace names {caller}: {frames:#?}\n{run}"
+        );
+    }
     assert!(
         frames
-            .iter()
-            .any(|frame| frame.contains("mealy_kernel::boot::kmain+0x")),
-        "the backtrace reaches kmain: {frames:#?}\n{run}"
+            .last()
+            .is_some_and(|frame| frame.contains("mealy_kernel::arch::x86_64::cpu::switch_stack+0x")),
+        "and ends at the bottom of the kernel stack: {frames:#?}\n{run}"
     );
     run.assert_stdout_has("\nhalted.\n");
 }

@@ -44,6 +44,14 @@ fn exhausting_frames_and_heap_is_an_error_not_a_panic() {
         "the banner reports frames: {frames}"
     );
     run.line_starting("heap: ");
+    // Bootloader memory was given back before, and every frame (including
+    // those) was then written: the kernel no longer used any of it.
+    let reclaimed = run.line_starting("[INFO  mealy_kernel::boot] memory: page tables (");
+    assert!(
+        reclaimed.contains(" copied) and stack are the kernel's; reclaimed ")
+            && !reclaimed.contains("reclaimed 0 KiB"),
+        "{reclaimed}"
+    );
     run.assert_stdout_has("\nexhaust: frames ran out after ");
     run.assert_stdout_has(
         ": out of physical frames: no free run of 1 frame(s) (0 free in total)\n",

@@ -162,6 +162,7 @@ fn run(task: Task) -> Result<ExitCode> {
 
 fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
     let machine = setup::ensure_qemu()?;
+    let mut kernel_elf = None;
     let medium = if let Some(disk) = args.disk {
         if !disk.is_file() {
             bail!(
@@ -184,6 +185,7 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
             build::build(profile)?
         };
         let files = esp::esp_files(&artifacts, &args.build.cmdline)?;
+        kernel_elf = Some(artifacts.kernel.clone());
         if args.build.cmdline.is_empty() {
             // The default ESP is target/esp, as the README promises.
             esp::write_esp_dir(&files, &esp::default_esp_dir())?;
@@ -195,7 +197,9 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
     let options = qemu::RunOptions {
         medium,
         headless: args.headless,
-        gdb: args.gdb,
+        gdb: args.gdb.then(|| {
+            kernel_elf.unwrap_or_else(|| PathBuf::from("<the kernel ELF on that boot medium>"))
+        }),
         smp: args.smp,
         memory: args.memory,
         timeout: args.timeout.map(Duration::from_secs),

@@ -41,7 +41,8 @@ pub enum BootMedium {
 pub struct RunOptions {
     pub medium: BootMedium,
     pub headless: bool,
-    pub gdb: bool,
+    /// Wait for gdb; the kernel ELF it should load.
+    pub gdb: Option<PathBuf>,
     pub smp: u32,
     pub memory: String,
     pub timeout: Option<Duration>,
@@ -104,11 +105,12 @@ pub fn run(machine: &Machine, options: RunOptions) -> Result<u8> {
     if options.headless || !has_display {
         command.args(["-display", "none"]);
     }
-    if options.gdb {
+    if let Some(kernel) = &options.gdb {
         command.args(["-S", "-gdb", "tcp::1234"]);
         eprintln!(
             "xtask: QEMU waits for gdb on localhost:1234. Attach with:\n  \
-             gdb target/x86_64-unknown-none/debug/mealy-kernel -ex 'target remote :1234'"
+             gdb {} -ex 'target remote :1234'",
+            kernel.display()
         );
     }
 

@@ -114,7 +114,8 @@ impl core::fmt::Display for AcpiError {
 /// the boot protocol gives it).
 pub fn discover(rsdp: u64) -> Result<Platform, AcpiError> {
     // SAFETY: the bootloader's RSDP response points at the firmware's RSDP.
-    let tables = unsafe { AcpiTables::from_rsdp(FirmwareTables, rsdp as usize) }.map_err(AcpiError)?;
+    let tables =
+        unsafe { AcpiTables::from_rsdp(FirmwareTables, rsdp as usize) }.map_err(AcpiError)?;
     let mut platform = Platform::default();
 
     let madt = tables.find_table::<Madt>().map_err(AcpiError)?;

@@ -107,10 +107,10 @@ fn write(register: u32, value: u32) {
 }
 
 /// Enables this core's local APIC (x2APIC if present, else xAPIC at
-/// `xapic_page`, the virtual address of its mapped MMIO page), routes the
-/// error and spurious vectors, and calibrates the timer against the PIT.
-/// Returns the timer's tick rate in Hz.
-pub fn init(xapic_page: Option<u64>) -> Result<u64, ApicError> {
+/// `xapic_page`, the virtual address of its mapped MMIO page) and routes
+/// the error and spurious vectors. The timer stays stopped until
+/// [`calibrate_with`] has measured its rate.
+pub fn init(xapic_page: Option<u64>) -> Result<(), ApicError> {
     let mut base_msr = Msr::new(IA32_APIC_BASE);
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting the enable
     // bits (and x2APIC mode when CPUID reports it) is the documented way
@@ -131,18 +131,27 @@ pub fn init(xapic_page: Option<u64>) -> Result<u64, ApicError> {
     write(LVT_ERROR, ERROR_VECTOR as u32);
     write(LVT_TIMER, MASKED);
     write(TIMER_DIVIDE, DIVIDE_BY_16);
+    Ok(())
+}
 
-    const WINDOW_MICROS: u64 = 20_000;
+/// Measures the timer's rate over one PIT window, sampling `other` (the
+/// TSC) at the same instants so both clocks share the window. Returns the
+/// timer's rate in Hz and `other`'s two samples.
+pub fn calibrate_with(
+    window_micros: u64,
+    mut other: impl FnMut() -> u64,
+) -> Result<(u64, (u64, u64)), ApicError> {
     write(TIMER_INITIAL, u32::MAX);
-    let (start, end) = pit::measure(WINDOW_MICROS, || read(TIMER_CURRENT));
+    let ((timer_start, other_start), (timer_end, other_end)) =
+        pit::measure(window_micros, || (read(TIMER_CURRENT), other()));
     write(TIMER_INITIAL, 0);
-    let counted = u64::from(start.saturating_sub(end));
+    let counted = u64::from(timer_start.saturating_sub(timer_end));
     if counted == 0 {
         return Err(ApicError::CalibrationFailed);
     }
-    let hz = counted * 1_000_000 / WINDOW_MICROS;
+    let hz = counted * 1_000_000 / window_micros;
     TIMER_HZ.store(hz, Ordering::Relaxed);
-    Ok(hz)
+    Ok((hz, (other_start, other_end)))
 }
 
 pub fn is_x2apic() -> bool {

@@ -1,5 +1,6 @@
 //! The monotonic clock: nanoseconds since boot, from the TSC, whose rate is
-//! calibrated against the PIT once at boot. QEMU's TSC is invariant, and
+//! calibrated against the PIT once at boot (in the same window as the APIC
+//! timer, see `apic::calibrate_with`). QEMU's TSC is invariant, and
 //! with `-icount` it counts guest instructions, which keeps in-guest
 //! measurements repeatable.
 
@@ -10,14 +11,23 @@ use super::{cpu, pit};
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
 
-/// Measures the TSC's rate over a PIT window. Returns it in Hz.
-pub fn calibrate() -> u64 {
-    const WINDOW_MICROS: u64 = 20_000;
-    let (start, end) = pit::measure(WINDOW_MICROS, cpu::rdtsc);
-    let hz = end.wrapping_sub(start) * 1_000_000 / WINDOW_MICROS;
+/// How long the boot-time calibration window is. 10 ms is 11931 PIT
+/// ticks: a resolution of 0.01 %.
+pub const CALIBRATION_MICROS: u64 = 10_000;
+
+/// Sets the TSC's rate from two samples taken `micros` apart (by the PIT);
+/// time 0 is the first sample. Returns the rate in Hz.
+pub fn set_calibration(samples: (u64, u64), micros: u64) -> u64 {
+    let hz = samples.1.wrapping_sub(samples.0) * 1_000_000 / micros.max(1);
     TSC_HZ.store(hz.max(1), Ordering::Relaxed);
-    TSC_AT_BOOT.store(start, Ordering::Relaxed);
+    TSC_AT_BOOT.store(samples.0, Ordering::Relaxed);
     hz
+}
+
+/// Calibrates the TSC alone, when the APIC timer is not available.
+pub fn calibrate() -> u64 {
+    let samples = pit::measure(CALIBRATION_MICROS, cpu::rdtsc);
+    set_calibration(samples, CALIBRATION_MICROS)
 }
 
 pub fn tsc_hz() -> u64 {

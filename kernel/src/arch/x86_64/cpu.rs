@@ -15,3 +15,23 @@ pub fn halt_forever() -> ! {
         ::x86_64::instructions::hlt();
     }
 }
+
+/// Continues on another stack: sets RSP to `top` (16-byte aligned), ends the
+/// frame-pointer chain, and calls `next`. The current stack is abandoned.
+pub fn switch_stack(top: u64, next: extern "C" fn() -> !) -> ! {
+    debug_assert!(top.is_multiple_of(16));
+    // SAFETY: `top` is the end of a mapped, writable stack owned by the
+    // caller for good; nothing on the old stack is used again, since
+    // `next` never returns.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "xor ebp, ebp",
+            "call {next}",
+            "ud2",
+            top = in(reg) top,
+            next = in(reg) next,
+            options(noreturn),
+        )
+    }
+}

@@ -153,7 +153,14 @@ pub fn init(platform: &Platform) -> Result<RoutingSummary, IoApicError> {
             low |= LEVEL_TRIGGERED;
         }
         io_apic.set_entry(line, low, destination);
-        isa[irq as usize] = Some((index, line, IsaRoute { gsi: rule.gsi, vector }));
+        isa[irq as usize] = Some((
+            index,
+            line,
+            IsaRoute {
+                gsi: rule.gsi,
+                vector,
+            },
+        ));
     }
     let summary = RoutingSummary {
         io_apics: io_apics.len(),

@@ -3,11 +3,13 @@
 //! [`Mapper`], the kernel heap as the global allocator, and device (MMIO)
 //! mappings.
 //!
-//! The kernel keeps the loader's page tables: the upper half (HHDM and
-//! kernel image) as the loader built it, the lower half (the single address
-//! space) filled by this mapper. Bootloader-reclaimable memory is not given
-//! to the frame allocator yet: the page tables, the kernel stack and the
-//! boot responses still live there.
+//! At first the kernel runs on the loader's page tables, whose upper half
+//! (HHDM and kernel image) the loader built in bootloader-reclaimable
+//! memory; the lower half (the single address space) is filled by this
+//! mapper from the frame allocator. [`take_over_page_tables`] then copies
+//! the upper half into frames the kernel owns, so that, once the kernel
+//! also runs on its own stack and has stopped reading boot responses,
+//! [`reclaim`] can give bootloader-reclaimable memory to the allocator.
 
 use ::x86_64::registers::control::Cr3;
 use ::x86_64::structures::paging::mapper::{MapToError, Mapper as _, OffsetPageTable};
@@ -255,11 +257,7 @@ pub fn map_device(memory: &KernelMemory, phys: u64, bytes: u64) -> Result<VirtAd
 }
 
 /// Maps `bytes` of firmware tables (ACPI) at physical `phys`, read-only.
-pub fn map_firmware(
-    memory: &KernelMemory,
-    phys: u64,
-    bytes: u64,
-) -> Result<VirtAddr, RegionError> {
+pub fn map_firmware(memory: &KernelMemory, phys: u64, bytes: u64) -> Result<VirtAddr, RegionError> {
     map_physical(memory, phys, bytes, Permissions::NO_EXECUTE)
 }
 
@@ -274,4 +272,82 @@ fn map_physical(
     let pages = (offset + bytes.max(1)).div_ceil(crate::mem::PAGE_SIZE);
     let range = memory.map_physical(first, pages, permissions)?;
     Ok(range.start() + offset)
+}
+
+const PRESENT: u64 = 1;
+const HUGE_PAGE: u64 = 1 << 7;
+const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+
+/// Copies the page table at `phys` (a level-`level` table) and, below it,
+/// every table that is not a leaf, into fresh frames. Returns the copy's
+/// frame and counts the tables copied.
+fn copy_table(
+    memory: &KernelMemory,
+    hhdm: u64,
+    phys: u64,
+    level: u8,
+    copied: &mut u64,
+) -> Result<u64, FrameError> {
+    let new = memory
+        .with_frames(|frames| frames.allocate())?
+        .start_address()
+        .as_u64();
+    *copied += 1;
+    for index in 0..512u64 {
+        // SAFETY: `phys` is a live page table and `new` a frame just
+        // allocated for its copy; both lie in the direct map.
+        let entry = unsafe { ((hhdm + phys + index * 8) as *const u64).read_volatile() };
+        let is_table = level > 1 && entry & PRESENT != 0 && entry & HUGE_PAGE == 0;
+        let copy = if is_table {
+            let child = copy_table(memory, hhdm, entry & ADDRESS, level - 1, copied)?;
+            (entry & !ADDRESS) | child
+        } else {
+            entry
+        };
+        // SAFETY: as above.
+        unsafe { ((hhdm + new + index * 8) as *mut u64).write_volatile(copy) };
+    }
+    Ok(new)
+}
+
+/// Makes the kernel's page tables its own: a new PML4 whose upper half is
+/// a deep copy of the loader's (in frames from the allocator) and whose
+/// lower half is the kernel's already; then loads it. Returns how many
+/// tables were copied.
+pub fn take_over_page_tables(memory: &KernelMemory) -> Result<u64, FrameError> {
+    let hhdm = super::paging::hhdm_offset();
+    let (old_root, flags) = Cr3::read();
+    let old = old_root.start_address().as_u64();
+    let mut copied = 0;
+    // Upper-half entries are copied deeply; lower-half ones as they are,
+    // since their tables came from the allocator already.
+    let root = memory
+        .with_frames(|frames| frames.allocate())?
+        .start_address()
+        .as_u64();
+    copied += 1;
+    for index in 0..512u64 {
+        // SAFETY: as in `copy_table`.
+        let entry = unsafe { ((hhdm + old + index * 8) as *const u64).read_volatile() };
+        let copy = if index >= 256 && entry & PRESENT != 0 {
+            let child = copy_table(memory, hhdm, entry & ADDRESS, 3, &mut copied)?;
+            (entry & !ADDRESS) | child
+        } else {
+            entry
+        };
+        // SAFETY: as in `copy_table`.
+        unsafe { ((hhdm + root + index * 8) as *mut u64).write_volatile(copy) };
+    }
+    let root = PhysFrame::containing_address(PhysAddr::new(root));
+    // SAFETY: the new tables map everything the old ones did, to the same
+    // frames with the same flags, so every live address stays valid.
+    unsafe { Cr3::write(root, flags) };
+    Ok(copied)
+}
+
+/// Gives bootloader-reclaimable memory to the frame allocator. Only after
+/// [`take_over_page_tables`], on a kernel stack, and once no boot response
+/// is read again. Returns the frames added.
+pub fn reclaim(memory: &KernelMemory, ranges: &[MemoryRange]) -> Result<u64, FrameError> {
+    memory.with_frames(|frames| frames.add_reclaimable(ranges))
 }

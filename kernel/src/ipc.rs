@@ -1,0 +1,261 @@
+//! Send, call and reply: how a message and its capabilities go from one
+//! task to another. The semantics are DESIGN.md's, exactly:
+//!
+//! - `send` never blocks. A full mailbox is [`IpcError::MailboxFull`] to the
+//!   sender, never a silent drop; a stopped or faulted receiver is
+//!   [`IpcError::DeadTask`].
+//! - `call` is a send that also places a fresh one-shot Reply capability in
+//!   the receiver's CSpace; `reply` consumes it (`CapSystem::take_reply`),
+//!   so a second reply fails with `InvalidCap`. The answer reaches the
+//!   caller as an ordinary message of kind `Reply { token }`.
+//! - Capabilities travel by move, which needs GRANT on each, and all or
+//!   nothing: every check (rights, duplicates, room in the receiver's
+//!   CSpace, mailbox space, payload size and storage) runs before the first
+//!   capability moves, so a failed send changes nothing.
+//! - Each receiver has one FIFO mailbox, so messages from one sender to one
+//!   receiver arrive in the order sent.
+//!
+//! The hot path (a call or reply with a small payload and no capabilities)
+//! is: one capability lookup, a Reply object created or consumed, the
+//! payload copied into an inline mailbox slot, and the receiver put on the
+//! run queue. Nothing allocates.
+
+use mealy_caps::{CSpaceId, CapRef, Object, Rights, TaskId};
+use mealy_protocol::{
+    CallToken, CapList, Envelope, IpcError, MAX_CAPS, MessageKind, check_payload,
+};
+
+use crate::sched::mailbox::{Letter, PayloadStore};
+use crate::sched::state::{KernelState, call_token};
+
+impl KernelState {
+    /// `send` (`call == false`) or `call` from task `from` through the
+    /// endpoint capability `to`. Returns the call's token for a call.
+    ///
+    /// Errors, in order: `PayloadTooLarge`; `TooManyCaps`; `InvalidCap` /
+    /// `MissingRights` (WRITE) / `WrongKind` for `to`; `DeadTask`;
+    /// `MailboxFull`; for the transferred caps `InvalidCap` /
+    /// `MissingRights` (GRANT) / `DuplicateCap` / `NoRoom`;
+    /// `OutOfResources` (payload storage or the Reply object); `NoRoom`
+    /// (the Reply capability).
+    pub(crate) fn send(
+        &mut self,
+        from: u32,
+        to: CapRef,
+        payload: &[u8],
+        caps: &[CapRef],
+        call: bool,
+    ) -> Result<Option<CallToken>, IpcError> {
+        let len = check_payload(payload.len())?;
+        let mut transferred = CapList::from_slice(caps)?;
+        let sender_cspace = self.task(from)?.cspace;
+        let (endpoint, object) = self.caps.lookup_object(sender_cspace, to, Rights::WRITE)?;
+        let Object::Endpoint { task: target } = object else {
+            return Err(IpcError::WrongKind {
+                found: object.kind(),
+            });
+        };
+        let receiver = self.task(target.0)?;
+        if !receiver.state.is_alive() {
+            return Err(IpcError::DeadTask);
+        }
+        if receiver.mailbox.is_full() {
+            return Err(IpcError::MailboxFull);
+        }
+        let receiver_cspace = receiver.cspace;
+        if !caps.is_empty() {
+            self.check_transfer(sender_cspace, target.0, caps, usize::from(call))?;
+        }
+        let payload = PayloadStore::copy_of(payload)?;
+
+        let mut reply = None;
+        let mut token = None;
+        if call {
+            let reply_cap = self.caps.create_object(
+                receiver_cspace,
+                Object::Reply {
+                    caller: TaskId(from),
+                },
+            )?;
+            let reply_object = self
+                .caps
+                .lookup(receiver_cspace, reply_cap, Rights::empty())?
+                .object;
+            reply = Some(reply_cap);
+            token = Some(call_token(reply_object));
+        }
+        if let Err(error) = self.move_caps(sender_cspace, receiver_cspace, caps, &mut transferred) {
+            if let Some(reply_cap) = reply {
+                let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
+            }
+            return Err(error);
+        }
+        let letter = Letter {
+            kind: MessageKind::Request,
+            envelope: Envelope {
+                badge: endpoint.badge,
+                reply,
+                caps: transferred,
+                len,
+            },
+            payload,
+        };
+        self.deliver(target.0, letter, sender_cspace)?;
+        Ok(token)
+    }
+
+    /// Answers a call through the Reply capability `reply` of task `from`,
+    /// consuming it, and moves `caps` to the caller.
+    ///
+    /// Errors, in order: `PayloadTooLarge`; `TooManyCaps`; `InvalidCap` /
+    /// `WrongKind` / `MissingRights` (WRITE) for `reply`; `DeadTask` (the
+    /// caller died; the Reply stays so the callee may drop it);
+    /// `MailboxFull` (the Reply stays valid: retry or drop it); the
+    /// transfer errors of `send`; `OutOfResources`.
+    pub(crate) fn reply(
+        &mut self,
+        from: u32,
+        reply: CapRef,
+        payload: &[u8],
+        caps: &[CapRef],
+    ) -> Result<(), IpcError> {
+        let len = check_payload(payload.len())?;
+        let mut transferred = CapList::from_slice(caps)?;
+        let callee_cspace = self.task(from)?.cspace;
+        let (found, object) = self
+            .caps
+            .lookup_object(callee_cspace, reply, Rights::empty())?;
+        let Object::Reply { caller } = object else {
+            return Err(IpcError::WrongKind {
+                found: object.kind(),
+            });
+        };
+        let missing = Rights::WRITE.difference(found.rights);
+        if !missing.is_empty() {
+            return Err(IpcError::MissingRights { missing });
+        }
+        let receiver = self.task(caller.0)?;
+        if !receiver.state.is_alive() {
+            return Err(IpcError::DeadTask);
+        }
+        if receiver.mailbox.is_full() {
+            return Err(IpcError::MailboxFull);
+        }
+        let caller_cspace = receiver.cspace;
+        if !caps.is_empty() {
+            self.check_transfer(callee_cspace, caller.0, caps, 0)?;
+        }
+        let payload = PayloadStore::copy_of(payload)?;
+        self.move_caps(callee_cspace, caller_cspace, caps, &mut transferred)?;
+        let consumed = match self.caps.take_reply(callee_cspace, reply) {
+            Ok(consumed) => consumed,
+            Err(error) => {
+                self.move_back(caller_cspace, callee_cspace, transferred.as_slice());
+                return Err(error.into());
+            }
+        };
+        let letter = Letter {
+            kind: MessageKind::Reply {
+                token: call_token(consumed.object),
+            },
+            envelope: Envelope {
+                badge: None,
+                reply: None,
+                caps: transferred,
+                len,
+            },
+            payload,
+        };
+        self.deliver(caller.0, letter, callee_cspace)
+    }
+
+    /// Queues `letter` for `target` and makes it ready. The mailbox was
+    /// checked for room; on one core nothing can fill it in between, but if
+    /// it is full anyway the letter's capabilities go back to
+    /// `sender_cspace` and its Reply is dropped, so the send still fails
+    /// cleanly.
+    #[inline]
+    fn deliver(
+        &mut self,
+        target: u32,
+        letter: Letter,
+        sender_cspace: CSpaceId,
+    ) -> Result<(), IpcError> {
+        let task = self.task_mut(target)?;
+        let receiver_cspace = task.cspace;
+        if let Err(letter) = task.mailbox.push(letter) {
+            if let Some(reply_cap) = letter.envelope.reply {
+                let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
+            }
+            self.move_back(
+                receiver_cspace,
+                sender_cspace,
+                letter.envelope.caps.as_slice(),
+            );
+            return Err(IpcError::MailboxFull);
+        }
+        self.make_ready(target);
+        Ok(())
+    }
+
+    /// Checks, without changing anything, that every cap in `caps` can move
+    /// from `from` to task `target`'s CSpace, with `extra` more free slots
+    /// (for a call's Reply).
+    fn check_transfer(
+        &self,
+        from: CSpaceId,
+        target: u32,
+        caps: &[CapRef],
+        extra: usize,
+    ) -> Result<(), IpcError> {
+        for (index, cap) in caps.iter().enumerate() {
+            self.caps.lookup(from, *cap, Rights::GRANT)?;
+            if caps[..index].contains(cap) {
+                return Err(IpcError::DuplicateCap);
+            }
+        }
+        let receiver = self.task(target)?;
+        let used = self.caps.caps_of(receiver.cspace)?.count();
+        // Moving within one CSpace frees each source slot only after the
+        // destination slot is taken, so it needs the same room.
+        let free = (receiver.cspace_slots as usize).saturating_sub(used);
+        if free < caps.len() + extra {
+            return Err(IpcError::NoRoom);
+        }
+        Ok(())
+    }
+
+    /// Moves `caps` from `from` to `to`, writing the new refs into
+    /// `moved`. Checked beforehand by `check_transfer`; if a move fails
+    /// anyway, the ones already moved go back and the error is returned.
+    fn move_caps(
+        &mut self,
+        from: CSpaceId,
+        to: CSpaceId,
+        caps: &[CapRef],
+        moved: &mut CapList,
+    ) -> Result<(), IpcError> {
+        let mut done = [CapRef::from_raw(0); MAX_CAPS];
+        for (index, cap) in caps.iter().enumerate() {
+            match self.caps.move_cap(from, *cap, to) {
+                Ok(new_ref) => {
+                    done[index] = new_ref;
+                    moved.set(index, new_ref);
+                }
+                Err(error) => {
+                    self.move_back(to, from, &done[..index]);
+                    return Err(error.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Best-effort undo of a transfer. Unreachable while the checks above
+    /// hold; the moved-back refs are new (the originals went stale).
+    fn move_back(&mut self, from: CSpaceId, to: CSpaceId, caps: &[CapRef]) {
+        for cap in caps {
+            let _ = self.caps.move_cap(from, *cap, to);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `TaskContext`: the kernel's implementation of `mealy_protocol::Context`,
+//! the one a handler gets for the duration of one message.
+//!
+//! It is a pair of borrows (the kernel tables and the platform) plus the
+//! running task's index; every operation checks the task's own CSpace and
+//! delegates message passing to `crate::ipc`.
+
+use core::fmt;
+
+use mealy_caps::{Badge, CapRef, Object, ObjectKind, Rights, TaskId};
+use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
+
+use super::platform::Platform;
+use super::state::KernelState;
+
+/// The Context handed to the handler of task `task`.
+pub(crate) struct TaskContext<'k, P: Platform> {
+    pub(crate) kernel: &'k mut KernelState,
+    pub(crate) platform: &'k mut P,
+    pub(crate) task: u32,
+}
+
+impl<P: Platform> TaskContext<'_, P> {
+    fn cspace(&self) -> Result<mealy_caps::CSpaceId, IpcError> {
+        Ok(self.kernel.task(self.task)?.cspace)
+    }
+
+    /// The object behind `cap`, if it is of `kind` and carries `rights`.
+    fn object_of(
+        &self,
+        cap: CapRef,
+        kind: ObjectKind,
+        rights: Rights,
+    ) -> Result<(mealy_caps::Cap, Object), IpcError> {
+        let (found, object) = self
+            .kernel
+            .caps
+            .lookup_object(self.cspace()?, cap, rights)?;
+        if object.kind() != kind {
+            return Err(IpcError::WrongKind {
+                found: object.kind(),
+            });
+        }
+        Ok((found, object))
+    }
+
+    fn region_range(&self, cap: CapRef, rights: Rights) -> Result<(u64, u64), IpcError> {
+        match self.object_of(cap, ObjectKind::Region, rights)?.1 {
+            Object::Region { base, len } => Ok((base, len)),
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
+    }
+}
+
+impl<P: Platform> Context for TaskContext<'_, P> {
+    fn task_id(&self) -> TaskId {
+        TaskId(self.task)
+    }
+
+    #[inline]
+    fn send(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
+        self.kernel.send(self.task, to, payload, caps, false)?;
+        Ok(())
+    }
+
+    #[inline]
+    fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError> {
+        self.kernel
+            .send(self.task, to, payload, caps, true)?
+            .ok_or(IpcError::OutOfResources)
+    }
+
+    #[inline]
+    fn reply(&mut self, reply: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
+        self.kernel.reply(self.task, reply, payload, caps)
+    }
+
+    fn mint(
+        &mut self,
+        cap: CapRef,
+        rights: Rights,
+        badge: Option<Badge>,
+    ) -> Result<CapRef, IpcError> {
+        let cspace = self.cspace()?;
+        Ok(self.kernel.caps.mint(cspace, cap, cspace, rights, badge)?)
+    }
+
+    fn copy(&mut self, cap: CapRef) -> Result<CapRef, IpcError> {
+        let cspace = self.cspace()?;
+        Ok(self.kernel.caps.copy(cspace, cap, cspace)?)
+    }
+
+    fn drop_cap(&mut self, cap: CapRef) -> Result<(), IpcError> {
+        let cspace = self.cspace()?;
+        if let Some(freed) = self.kernel.caps.drop_cap(cspace, cap)? {
+            self.kernel
+                .release(freed, CallFailure::Dropped, &mut *self.platform);
+        }
+        Ok(())
+    }
+
+    fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError> {
+        let cspace = self.cspace()?;
+        Ok(self.kernel.caps.revoke(cspace, cap)?)
+    }
+
+    fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {
+        let cspace = self.cspace()?;
+        let (base, len) = self.platform.allocate_region(len as u64)?;
+        match self
+            .kernel
+            .caps
+            .create_object(cspace, Object::Region { base, len })
+        {
+            Ok(cap) => Ok(cap),
+            Err(error) => {
+                self.platform.free_region(base, len);
+                Err(error.into())
+            }
+        }
+    }
+
+    fn region(&self, cap: CapRef) -> Result<&[u8], IpcError> {
+        let (base, len) = self.region_range(cap, Rights::READ)?;
+        self.platform
+            .region_bytes(base, len)
+            .ok_or(IpcError::Unsupported)
+    }
+
+    fn region_mut(&mut self, cap: CapRef) -> Result<&mut [u8], IpcError> {
+        let (base, len) = self.region_range(cap, Rights::WRITE)?;
+        self.platform
+            .region_bytes_mut(base, len)
+            .ok_or(IpcError::Unsupported)
+    }
+
+    fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError> {
+        match self.object_of(irq, ObjectKind::Irq, Rights::WRITE)?.1 {
+            Object::Irq { line } => {
+                self.platform.irq_ack(line);
+                Ok(())
+            }
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
+    }
+
+    fn set_timer(&mut self, timer: CapRef, after_ns: u64) -> Result<(), IpcError> {
+        let (found, _) = self.object_of(timer, ObjectKind::Timer, Rights::WRITE)?;
+        let deadline = self.platform.now_ns().saturating_add(after_ns);
+        self.kernel
+            .timers
+            .arm(found.object, self.task, found.badge, deadline)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.platform.now_ns()
+    }
+
+    fn log(&mut self, line: fmt::Arguments<'_>) {
+        let name = self.kernel.task(self.task).map_or("?", |task| task.name);
+        self.platform.log(name, line);
+    }
+}

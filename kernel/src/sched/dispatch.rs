@@ -1,0 +1,204 @@
+//! The dispatch loop: deliver pending interrupts and expired timers, take
+//! the task at the head of the run queue, hand it exactly one message, run
+//! its handler to completion, and put it back at the tail if more messages
+//! wait. Round robin with one message per dispatch is the whole fairness
+//! policy: a busy task cannot starve another, and a slow handler is
+//! reported (a log line and a counter) when it overruns the budget, not
+//! preempted, since handlers run to completion by design.
+//!
+//! The clock is read once per dispatch, after the handler; the time since
+//! the previous read is charged to the task, so the (small) cost of picking
+//! it counts as its own.
+
+use mealy_caps::Rights;
+use mealy_protocol::{CallFailure, CapRef, HandleError, Incoming, MessageKind};
+
+use super::context::TaskContext;
+use super::platform::Platform;
+use super::scheduler::Scheduler;
+use super::state::call_token;
+use super::task::TaskState;
+
+impl<P: Platform> Scheduler<P> {
+    /// Runs forever: dispatch while anything is ready, otherwise idle
+    /// through the platform until an interrupt or timer makes work.
+    pub fn run(&mut self) -> ! {
+        loop {
+            if !self.dispatch_one() {
+                self.idle();
+            }
+        }
+    }
+
+    /// Dispatches until nothing is ready or `max` messages were handled;
+    /// returns how many were. For tests, benchmarks and boot scenarios.
+    pub fn run_until_idle(&mut self, max: usize) -> usize {
+        let mut handled = 0;
+        while handled < max && self.dispatch_one() {
+            handled += 1;
+        }
+        handled
+    }
+
+    /// Asks the platform to idle until something happens.
+    pub fn idle(&mut self) {
+        self.kernel.stats.idles += 1;
+        self.clock_ns = None;
+        let deadline = self.kernel.timers.earliest_ns();
+        self.platform.idle(self.pending, deadline);
+    }
+
+    /// Delivers one message to one task. Returns `false` if nothing was
+    /// ready (after delivering interrupts and due timers).
+    pub fn dispatch_one(&mut self) -> bool {
+        let started = match self.clock_ns {
+            Some(now) => now,
+            None => self.platform.now_ns(),
+        };
+        self.deliver_kernel_events(started);
+        let Some(index) = self.kernel.run_queue.pop_front() else {
+            self.clock_ns = None;
+            return false;
+        };
+        let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
+            return true;
+        };
+        let Some(letter) = task.mailbox.pop() else {
+            if task.state == TaskState::Queued {
+                task.state = TaskState::Idle;
+            }
+            return true;
+        };
+        task.state = TaskState::Running;
+        let reply = letter.envelope.reply;
+        let result = match self.machines.get_mut(index as usize) {
+            Some(Some(machine)) => {
+                let mut cx = TaskContext {
+                    kernel: &mut self.kernel,
+                    platform: &mut self.platform,
+                    task: index,
+                };
+                let incoming = Incoming {
+                    kind: letter.kind,
+                    envelope: letter.envelope,
+                    payload: letter.payload.bytes(letter.envelope.len),
+                };
+                machine.handle(&mut cx, incoming)
+            }
+            _ => Ok(()),
+        };
+        let now = self.platform.now_ns();
+        self.clock_ns = Some(now);
+        let elapsed = now.saturating_sub(started);
+        self.account(index, elapsed);
+        if let Err(error) = result {
+            self.handler_failed(index, error, reply);
+        }
+        if let Some(task) = self.kernel.tasks.get_mut(index as usize)
+            && task.state == TaskState::Running
+        {
+            if task.mailbox.is_empty() {
+                task.state = TaskState::Idle;
+            } else {
+                task.state = TaskState::Queued;
+                self.kernel.run_queue.push_back(index);
+            }
+        }
+        true
+    }
+
+    /// Charges `elapsed` to the task and reports a budget overrun.
+    #[inline]
+    fn account(&mut self, index: u32, elapsed: u64) {
+        self.kernel.stats.dispatched += 1;
+        let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
+            return;
+        };
+        task.counters.handled += 1;
+        task.counters.busy_ns += elapsed;
+        if elapsed > self.budget_ns {
+            task.counters.budget_overruns += 1;
+            self.kernel.stats.budget_overruns += 1;
+            let name = task.name;
+            self.platform.log(
+                "kernel",
+                format_args!(
+                    "{name}: handler ran {elapsed} ns, over the {} ns budget",
+                    self.budget_ns
+                ),
+            );
+        }
+    }
+
+    /// What follows a handler's error. Malformed: the caller (if it
+    /// called, and the Reply is still unanswered) gets `CallFailed {
+    /// Malformed }`, and the task keeps running. Ipc: logged and counted.
+    /// Fatal: the task is faulted and its capabilities revoked.
+    pub(crate) fn handler_failed(&mut self, index: u32, error: HandleError, reply: Option<CapRef>) {
+        let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
+            return;
+        };
+        let name = task.name;
+        let cspace = task.cspace;
+        match error {
+            HandleError::Malformed(_) => task.counters.malformed += 1,
+            HandleError::Ipc(_) => task.counters.errors += 1,
+            HandleError::Fatal(_) => {}
+        }
+        self.platform.log("kernel", format_args!("{name}: {error}"));
+        match error {
+            HandleError::Malformed(_) => {
+                let Some(reply) = reply else { return };
+                // Only if the handler did not already answer or drop it.
+                if self
+                    .kernel
+                    .caps
+                    .lookup(cspace, reply, Rights::WRITE)
+                    .is_err()
+                {
+                    return;
+                }
+                if let Ok(consumed) = self.kernel.caps.take_reply(cspace, reply) {
+                    let kind = MessageKind::CallFailed {
+                        token: call_token(consumed.object),
+                        reason: CallFailure::Malformed,
+                    };
+                    self.kernel.notify(consumed.caller.0, kind, None);
+                }
+            }
+            HandleError::Ipc(_) => {}
+            HandleError::Fatal(_) => {
+                self.kernel
+                    .kill(index, TaskState::Faulted, &mut self.platform);
+                if let Some(machine) = self.machines.get_mut(index as usize) {
+                    *machine = None;
+                }
+            }
+        }
+    }
+
+    /// Turns pending interrupts and due timers into notices.
+    #[inline]
+    fn deliver_kernel_events(&mut self, now: u64) {
+        if self.pending.any() {
+            let kernel = &mut self.kernel;
+            let platform = &mut self.platform;
+            self.pending.take_each(|line| {
+                match kernel.irq_routes.get(usize::from(line)).copied().flatten() {
+                    Some(route) => {
+                        kernel.notify(route.task, MessageKind::Interrupt { line }, route.badge)
+                    }
+                    None => {
+                        kernel.stats.unrouted_interrupts += 1;
+                        platform.log("kernel", format_args!("interrupt {line}: no task holds it"));
+                    }
+                }
+            });
+        }
+        if self.kernel.timers.due(now) {
+            while let Some((task, badge)) = self.kernel.timers.pop_due(now) {
+                self.kernel.notify(task, MessageKind::Timeout, badge);
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The scheduler: tasks, mailboxes, the run queue, dispatch, timers and
+//! interrupt delivery, all portable and host-tested. The bare-metal kernel
+//! supplies a [`Platform`] (clock, idle, log, IRQ unmask, region memory).
+//!
+//! One [`Scheduler`] per core (phase 1 has one core). Its life at boot:
+//!
+//! ```ignore
+//! static PENDING: PendingInterrupts = PendingInterrupts::new();
+//! let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default())?;
+//! sched.spawn_all(TASKS)?;          // the declarative task list (spec.rs)
+//! sched.run()                       // never returns
+//! // in a trap handler, with interrupts off:
+//! PENDING.post(line);
+//! ```
+//!
+//! | file | concept |
+//! |---|---|
+//! | `scheduler.rs` | `Scheduler`, `SchedConfig`, inspection, `stop`, `act_as` |
+//! | `dispatch.rs` | the dispatch loop, fairness, budget, handler errors |
+//! | `spec.rs`, `spawn.rs` | the task list and building tasks from it |
+//! | `task.rs` | task record, states, counters |
+//! | `mailbox.rs` | bounded mailbox with inline payload slots, kernel notices |
+//! | `state.rs` | the kernel tables handlers act on; task death |
+//! | `context.rs` | the `Context` handlers get |
+//! | `pending.rs` | interrupts posted from trap context |
+//! | `timers.rs` | software timers |
+//! | `platform.rs` | the `Platform` hooks and the host implementation |
+//!
+//! Message passing itself (send, call, reply, capability transfer) is
+//! `crate::ipc`.
+//!
+//! No `unsafe` here, and no lock: the scheduler is an ordinary `&mut`
+//! value, and the only thing a trap handler touches is the atomic
+//! [`PendingInterrupts`] board.
+
+pub(crate) mod context;
+mod dispatch;
+pub(crate) mod mailbox;
+mod pending;
+mod platform;
+mod scheduler;
+mod spawn;
+mod spec;
+pub(crate) mod state;
+mod task;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+pub use mailbox::INLINE_PAYLOAD;
+pub use pending::PendingInterrupts;
+pub use platform::{HostClock, HostPlatform, Platform};
+pub use scheduler::{KERNEL_TASK, SchedConfig, Scheduler};
+pub use spec::{
+    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, SpawnError, TaskSpec,
+};
+pub use state::SchedStats;
+pub use task::{TaskCounters, TaskInfo, TaskState};

@@ -1,0 +1,175 @@
+//! `Scheduler`: the kernel tables, the state machines, the platform hooks
+//! and the interrupt board in one value, with the operations boot and the
+//! shell use (create, inspect, stop, act as a task). Building tasks from
+//! the task list is in `spawn.rs`, the dispatch loop in `dispatch.rs`.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use mealy_caps::{CapError, CapSystem, Limits, TaskId};
+use mealy_protocol::{Context, Grant, StateMachine};
+
+use super::context::TaskContext;
+use super::pending::PendingInterrupts;
+use super::platform::Platform;
+use super::state::{KernelState, SchedStats};
+use super::task::{TaskInfo, TaskState};
+
+/// The owner recorded for the kernel's own CSpace.
+pub const KERNEL_TASK: TaskId = TaskId(u32::MAX);
+
+/// How the scheduler is sized and how it judges handlers.
+#[derive(Clone, Copy, Debug)]
+pub struct SchedConfig {
+    /// How many tasks may ever be spawned (ids are not reused).
+    pub max_tasks: u32,
+    /// Bounds of the capability system.
+    pub cap_limits: Limits,
+    /// Slots in the kernel's own CSpace (object originals).
+    pub kernel_cspace_slots: u32,
+    /// A handler running longer than this is reported (log + counter).
+    pub budget_ns: u64,
+}
+
+impl Default for SchedConfig {
+    fn default() -> Self {
+        Self {
+            max_tasks: 64,
+            cap_limits: Limits::default(),
+            kernel_cspace_slots: 4096,
+            budget_ns: 1_000_000,
+        }
+    }
+}
+
+/// One core's scheduler. See the module docs of `sched`.
+pub struct Scheduler<P: Platform> {
+    pub(crate) kernel: KernelState,
+    pub(crate) platform: P,
+    /// Indexed like `kernel.tasks`; `None` once a task is dead.
+    pub(crate) machines: Vec<Option<Box<dyn StateMachine>>>,
+    pub(crate) pending: &'static PendingInterrupts,
+    pub(crate) budget_ns: u64,
+    /// The clock at the end of the last dispatch; `None` after idling or
+    /// outside work, so the next dispatch reads it afresh.
+    pub(crate) clock_ns: Option<u64>,
+}
+
+impl<P: Platform> Scheduler<P> {
+    /// An empty scheduler. `pending` is the board trap handlers post
+    /// interrupts to (a `static` on bare metal). Reserves every table.
+    ///
+    /// Errors: `OutOfMemory` and friends from the capability system.
+    pub fn new(
+        platform: P,
+        pending: &'static PendingInterrupts,
+        config: SchedConfig,
+    ) -> Result<Self, CapError> {
+        let mut caps = CapSystem::new(config.cap_limits)?;
+        let kernel_cspace = caps.create_cspace(KERNEL_TASK, config.kernel_cspace_slots)?;
+        let max_tasks = config.max_tasks as usize;
+        let mut run_queue = VecDeque::new();
+        run_queue
+            .try_reserve(max_tasks)
+            .map_err(|_| CapError::OutOfMemory)?;
+        let mut tasks = Vec::new();
+        tasks
+            .try_reserve(max_tasks)
+            .map_err(|_| CapError::OutOfMemory)?;
+        Ok(Self {
+            kernel: KernelState {
+                caps,
+                kernel_cspace,
+                tasks,
+                max_tasks,
+                run_queue,
+                timers: Default::default(),
+                irq_routes: vec![None; 256],
+                stats: SchedStats::default(),
+            },
+            platform,
+            machines: Vec::new(),
+            pending,
+            budget_ns: config.budget_ns,
+            clock_ns: None,
+        })
+    }
+
+    /// The interrupt board (what trap handlers post to).
+    pub fn pending(&self) -> &'static PendingInterrupts {
+        self.pending
+    }
+
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    pub fn platform_mut(&mut self) -> &mut P {
+        &mut self.platform
+    }
+
+    /// The capability system, read-only (for `caps` and `graph`).
+    pub fn caps(&self) -> &CapSystem {
+        &self.kernel.caps
+    }
+
+    pub fn stats(&self) -> SchedStats {
+        self.kernel.stats
+    }
+
+    /// A snapshot of task `id`.
+    pub fn task_info(&self, id: TaskId) -> Option<TaskInfo> {
+        self.kernel.tasks.get(id.0 as usize).map(|task| task.info())
+    }
+
+    /// Snapshots of every task ever spawned, in id order.
+    pub fn tasks(&self) -> impl Iterator<Item = TaskInfo> + '_ {
+        self.kernel.tasks.iter().map(|task| task.info())
+    }
+
+    /// The live task named `name`.
+    pub fn task_by_name(&self, name: &str) -> Option<TaskId> {
+        self.kernel
+            .tasks
+            .iter()
+            .find(|task| task.name == name && task.state.is_alive())
+            .map(|task| task.id)
+    }
+
+    /// The capabilities task `id` was started with.
+    pub fn grants(&self, id: TaskId) -> &[Grant] {
+        self.kernel
+            .tasks
+            .get(id.0 as usize)
+            .map_or(&[], |task| task.grants.as_slice())
+    }
+
+    /// Stops task `id` for good: see `KernelState::kill`. Its callers get
+    /// `CallFailed { PeerDied }`.
+    pub fn stop(&mut self, id: TaskId) {
+        self.kernel
+            .kill(id.0, TaskState::Stopped, &mut self.platform);
+        if let Some(machine) = self.machines.get_mut(id.0 as usize) {
+            *machine = None;
+        }
+    }
+
+    /// Runs `act` with task `id`'s Context, outside any handler: what the
+    /// shell's `send` and the tests use to act as a task. `None` if the
+    /// task is not alive.
+    pub fn act_as<R>(&mut self, id: TaskId, act: impl FnOnce(&mut dyn Context) -> R) -> Option<R> {
+        let task = self.kernel.tasks.get(id.0 as usize)?;
+        if !task.state.is_alive() {
+            return None;
+        }
+        self.clock_ns = None;
+        let mut cx = TaskContext {
+            kernel: &mut self.kernel,
+            platform: &mut self.platform,
+            task: id.0,
+        };
+        Some(act(&mut cx))
+    }
+}

@@ -1,0 +1,204 @@
+//! Building tasks from the task list ([`TaskSpec`]s): create every task,
+//! then grant every capability (so any task may name any other, in any
+//! order), then start each one in list order.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use mealy_caps::{CapRef, Object, TaskId};
+use mealy_protocol::{Grant, Grants, IpcError, StateMachine};
+
+use super::context::TaskContext;
+use super::mailbox::Mailbox;
+use super::platform::Platform;
+use super::scheduler::Scheduler;
+use super::spec::{CapSource, CapSpec, SpawnError, TaskSpec, new_object};
+use super::state::IrqRoute;
+use super::task::{Task, TaskCounters, TaskState};
+
+impl<P: Platform> Scheduler<P> {
+    /// Creates, equips and starts every task in `specs`; returns their ids
+    /// in list order. Peers may also be tasks spawned earlier. On error,
+    /// the tasks this call created are stopped and the error says which
+    /// entry was wrong.
+    pub fn spawn_all(&mut self, specs: &[TaskSpec]) -> Result<Vec<TaskId>, SpawnError> {
+        self.spawn_all_with(specs, |spec| (spec.factory)())
+    }
+
+    /// Like [`Scheduler::spawn_all`], with the state machines built by
+    /// `make` instead of each spec's factory (a test keeps a handle on the
+    /// machine; the shell's `spawn` may pass arguments).
+    pub fn spawn_all_with(
+        &mut self,
+        specs: &[TaskSpec],
+        make: impl FnMut(&TaskSpec) -> Box<dyn StateMachine>,
+    ) -> Result<Vec<TaskId>, SpawnError> {
+        let first = self.kernel.tasks.len();
+        let result = self.build(specs, make);
+        if result.is_err() {
+            for index in first..self.kernel.tasks.len() {
+                self.stop(TaskId(index as u32));
+            }
+        }
+        let ids = result?;
+        for &id in &ids {
+            self.start(id);
+        }
+        Ok(ids)
+    }
+
+    fn build(
+        &mut self,
+        specs: &[TaskSpec],
+        mut make: impl FnMut(&TaskSpec) -> Box<dyn StateMachine>,
+    ) -> Result<Vec<TaskId>, SpawnError> {
+        let mut ids = Vec::new();
+        for spec in specs {
+            ids.push(self.create(spec, &mut make)?);
+        }
+        for (spec, &id) in specs.iter().zip(&ids) {
+            for cap in spec.caps {
+                let granted = self.grant(spec.name, id, cap)?;
+                if let Some(task) = self.kernel.tasks.get_mut(id.0 as usize) {
+                    task.grants.push(Grant {
+                        name: cap.name,
+                        cap: granted,
+                    });
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// A new Idle task with its CSpace, Endpoint and mailbox.
+    fn create(
+        &mut self,
+        spec: &TaskSpec,
+        make: &mut impl FnMut(&TaskSpec) -> Box<dyn StateMachine>,
+    ) -> Result<TaskId, SpawnError> {
+        if self.task_by_name(spec.name).is_some() {
+            return Err(SpawnError::DuplicateName(spec.name));
+        }
+        if self.kernel.tasks.len() >= self.kernel.max_tasks {
+            return Err(SpawnError::TooManyTasks);
+        }
+        let failed = |error: IpcError| SpawnError::Capability {
+            task: spec.name,
+            cap: "(task)",
+            error,
+        };
+        let id = TaskId(self.kernel.tasks.len() as u32);
+        let caps = &mut self.kernel.caps;
+        let cspace = caps
+            .create_cspace(id, spec.cspace_slots)
+            .map_err(|error| failed(error.into()))?;
+        let endpoint = caps
+            .create_object(self.kernel.kernel_cspace, Object::Endpoint { task: id })
+            .map_err(|error| failed(error.into()))?;
+        let mailbox = Mailbox::new(spec.mailbox).map_err(failed)?;
+        let machine = make(spec);
+        self.kernel.tasks.push(Task {
+            id,
+            name: spec.name,
+            cspace,
+            cspace_slots: spec.cspace_slots,
+            endpoint,
+            mailbox,
+            state: TaskState::Idle,
+            counters: TaskCounters::default(),
+            grants: Vec::new(),
+        });
+        self.machines.push(Some(machine));
+        Ok(id)
+    }
+
+    /// Places the capability `cap` describes in task `id`'s CSpace.
+    fn grant(
+        &mut self,
+        name: &'static str,
+        id: TaskId,
+        cap: &CapSpec,
+    ) -> Result<CapRef, SpawnError> {
+        let failed = |error: IpcError| SpawnError::Capability {
+            task: name,
+            cap: cap.name,
+            error,
+        };
+        let kernel_cspace = self.kernel.kernel_cspace;
+        let original = match cap.source {
+            CapSource::Endpoint { peer } => {
+                let peer_id = self
+                    .task_by_name(peer)
+                    .ok_or(SpawnError::UnknownPeer { task: name, peer })?;
+                self.kernel.tasks[peer_id.0 as usize].endpoint
+            }
+            CapSource::Task { peer } => {
+                let peer_id = self
+                    .task_by_name(peer)
+                    .ok_or(SpawnError::UnknownPeer { task: name, peer })?;
+                self.create_original(Object::Task { task: peer_id })
+                    .map_err(failed)?
+            }
+            CapSource::Region { len } => {
+                let (base, len) = self.platform.allocate_region(len).map_err(failed)?;
+                self.create_original(Object::Region { base, len })
+                    .map_err(failed)?
+            }
+            source => {
+                if let CapSource::Irq { line } = source
+                    && self.kernel.irq_routes[usize::from(line)].is_some()
+                {
+                    return Err(SpawnError::IrqTaken { task: name, line });
+                }
+                let object = new_object(source).ok_or(failed(IpcError::Unsupported))?;
+                self.create_original(object).map_err(failed)?
+            }
+        };
+        let (held, object) = self
+            .kernel
+            .caps
+            .lookup_object(kernel_cspace, original, mealy_caps::Rights::empty())
+            .map_err(|error| failed(error.into()))?;
+        let rights = cap.rights.unwrap_or(held.rights);
+        let cspace = self.kernel.tasks[id.0 as usize].cspace;
+        let granted = self
+            .kernel
+            .caps
+            .mint(kernel_cspace, original, cspace, rights, cap.badge())
+            .map_err(|error| failed(error.into()))?;
+        if let Object::Irq { line } = object {
+            self.kernel.irq_routes[usize::from(line)] = Some(IrqRoute {
+                task: id.0,
+                badge: cap.badge(),
+            });
+        }
+        Ok(granted)
+    }
+
+    fn create_original(&mut self, object: Object) -> Result<CapRef, IpcError> {
+        Ok(self
+            .kernel
+            .caps
+            .create_object(self.kernel.kernel_cspace, object)?)
+    }
+
+    /// Calls task `id`'s `start` hook with its grants; errors are handled
+    /// as a handler's would be.
+    fn start(&mut self, id: TaskId) {
+        let index = id.0 as usize;
+        let Some(Some(machine)) = self.machines.get_mut(index) else {
+            return;
+        };
+        let grants: Vec<Grant> = self.kernel.tasks[index].grants.clone();
+        let mut cx = TaskContext {
+            kernel: &mut self.kernel,
+            platform: &mut self.platform,
+            task: id.0,
+        };
+        let result = machine.start(&mut cx, Grants(&grants));
+        self.clock_ns = None;
+        if let Err(error) = result {
+            self.handler_failed(id.0, error, None);
+        }
+    }
+}

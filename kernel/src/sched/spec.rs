@@ -1,0 +1,208 @@
+//! The declarative first-task list (Mealy's `app.toml`): which tasks start
+//! and with which capabilities, as plain `const` data the boot code writes
+//! as a `static`, plus the code that builds tasks from it.
+//!
+//! ```ignore
+//! static TASKS: &[TaskSpec] = &[
+//!     TaskSpec::new("echo", make_echo),
+//!     TaskSpec::new("pinger", make_pinger)
+//!         .caps(&[CapSpec::endpoint("echo", "echo", Rights::WRITE, 1)]),
+//!     TaskSpec::new("keyboard", make_keyboard).caps(&[
+//!         CapSpec::irq("irq", 1),
+//!         CapSpec::device("ports", DeviceRange::Ports { base: 0x60, len: 5 }),
+//!     ]),
+//! ];
+//! ```
+//!
+//! Every object's original capability stays in the kernel's CSpace; a task
+//! gets a minted child with the listed rights and badge, under the listed
+//! name (what [`Grants::get`](mealy_protocol::Grants::get) looks up), so the
+//! kernel can always revoke what it handed out. Peers are named, not
+//! numbered: the list can be reordered freely, and a typo is an error at
+//! boot rather than a message to the wrong task.
+
+use alloc::boxed::Box;
+use core::fmt;
+
+use mealy_caps::{Badge, DeviceRange, Object, Rights};
+use mealy_protocol::{IpcError, StateMachine};
+
+/// Builds a task's state machine.
+pub type Factory = fn() -> Box<dyn StateMachine>;
+
+/// Default mailbox capacity, in letters.
+pub const DEFAULT_MAILBOX: u32 = 64;
+/// Default CSpace size, in slots.
+pub const DEFAULT_CSPACE_SLOTS: u32 = 256;
+
+/// One task of the list.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskSpec {
+    /// Unique; peers' [`CapSource::Endpoint`] entries refer to it.
+    pub name: &'static str,
+    pub factory: Factory,
+    /// Mailbox capacity in letters.
+    pub mailbox: u32,
+    /// CSpace size in slots.
+    pub cspace_slots: u32,
+    /// The capabilities the task starts with.
+    pub caps: &'static [CapSpec],
+}
+
+impl TaskSpec {
+    /// A task with the default mailbox and CSpace and no capabilities.
+    pub const fn new(name: &'static str, factory: Factory) -> Self {
+        Self {
+            name,
+            factory,
+            mailbox: DEFAULT_MAILBOX,
+            cspace_slots: DEFAULT_CSPACE_SLOTS,
+            caps: &[],
+        }
+    }
+
+    pub const fn caps(mut self, caps: &'static [CapSpec]) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    pub const fn mailbox(mut self, letters: u32) -> Self {
+        self.mailbox = letters;
+        self
+    }
+
+    pub const fn cspace_slots(mut self, slots: u32) -> Self {
+        self.cspace_slots = slots;
+        self
+    }
+}
+
+/// What a granted capability names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CapSource {
+    /// The endpoint of the task named `peer`.
+    Endpoint { peer: &'static str },
+    /// Interrupt `line`; its interrupts are delivered to this task. One
+    /// task per line.
+    Irq { line: u8 },
+    /// Device registers or ports.
+    Device(DeviceRange),
+    /// A timer of its own.
+    Timer,
+    /// Read access to the kernel's tables.
+    Inspect,
+    /// A fresh zeroed region of at least `len` bytes.
+    Region { len: u64 },
+    /// Control of the task named `peer`.
+    Task { peer: &'static str },
+}
+
+/// One capability a task starts with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CapSpec {
+    /// The name the task finds it under.
+    pub name: &'static str,
+    pub source: CapSource,
+    /// The rights to grant; `None` for every right the object has.
+    pub rights: Option<Rights>,
+    /// The badge to mint (0 for none).
+    pub badge: u64,
+}
+
+impl CapSpec {
+    /// A capability with every right and no badge.
+    pub const fn full(name: &'static str, source: CapSource) -> Self {
+        Self {
+            name,
+            source,
+            rights: None,
+            badge: 0,
+        }
+    }
+
+    /// A send capability to `peer` with `rights` and `badge` (0 for none).
+    pub const fn endpoint(
+        name: &'static str,
+        peer: &'static str,
+        rights: Rights,
+        badge: u64,
+    ) -> Self {
+        Self {
+            name,
+            source: CapSource::Endpoint { peer },
+            rights: Some(rights),
+            badge,
+        }
+    }
+
+    pub const fn irq(name: &'static str, line: u8) -> Self {
+        Self::full(name, CapSource::Irq { line })
+    }
+
+    pub const fn device(name: &'static str, range: DeviceRange) -> Self {
+        Self::full(name, CapSource::Device(range))
+    }
+
+    pub const fn timer(name: &'static str) -> Self {
+        Self::full(name, CapSource::Timer)
+    }
+
+    pub(crate) fn badge(&self) -> Option<Badge> {
+        Badge::new(self.badge)
+    }
+}
+
+/// Why the task list could not be built.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpawnError {
+    /// Two tasks share a name.
+    DuplicateName(&'static str),
+    /// A capability names a task that is not in the list.
+    UnknownPeer {
+        task: &'static str,
+        peer: &'static str,
+    },
+    /// Two tasks ask for the same interrupt line.
+    IrqTaken { task: &'static str, line: u8 },
+    /// More tasks than the scheduler was configured for.
+    TooManyTasks,
+    /// Creating a CSpace, an object or a capability failed (for example
+    /// rights the object does not have).
+    Capability {
+        task: &'static str,
+        cap: &'static str,
+        error: IpcError,
+    },
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::DuplicateName(name) => write!(f, "two tasks are named {name:?}"),
+            SpawnError::UnknownPeer { task, peer } => {
+                write!(f, "task {task:?} names unknown peer {peer:?}")
+            }
+            SpawnError::IrqTaken { task, line } => {
+                write!(f, "task {task:?} asks for IRQ {line}, already granted")
+            }
+            SpawnError::TooManyTasks => f.write_str("too many tasks"),
+            SpawnError::Capability { task, cap, error } => {
+                write!(f, "task {task:?}, capability {cap:?}: {error}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for SpawnError {}
+
+/// The object a non-endpoint [`CapSource`] creates (`None` for the ones
+/// that name an existing task, or need the platform).
+pub(crate) fn new_object(source: CapSource) -> Option<Object> {
+    match source {
+        CapSource::Irq { line } => Some(Object::Irq { line }),
+        CapSource::Device(range) => Some(Object::Device(range)),
+        CapSource::Timer => Some(Object::Timer),
+        CapSource::Inspect => Some(Object::Inspect),
+        CapSource::Endpoint { .. } | CapSource::Region { .. } | CapSource::Task { .. } => None,
+    }
+}

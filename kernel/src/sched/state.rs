@@ -1,0 +1,166 @@
+//! `KernelState`: the scheduler's tables that handlers reach through their
+//! `Context`: the capability system, the tasks, the run queue, the timers
+//! and the interrupt routes. The IPC operations on it are in `crate::ipc`;
+//! the Context that wraps it is in `context.rs`.
+//!
+//! Kept apart from the state machines themselves so that, while a handler
+//! runs with `&mut` on its own state, the kernel tables it calls into are a
+//! separate borrow: no `RefCell`, no `unsafe`.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object, ObjectId};
+use mealy_protocol::{CallFailure, CallToken, Envelope, IpcError, MessageKind};
+
+use super::platform::Platform;
+use super::task::{Task, TaskState};
+use super::timers::TimerTable;
+
+/// The task that receives interrupt `line`, and the badge its Irq
+/// capability carries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IrqRoute {
+    pub(crate) task: u32,
+    pub(crate) badge: Option<Badge>,
+}
+
+/// Scheduler-wide counters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SchedStats {
+    /// Messages delivered to handlers.
+    pub dispatched: u64,
+    /// Handlers that ran past the budget.
+    pub budget_overruns: u64,
+    /// Interrupts on a line no task holds (dropped and logged).
+    pub unrouted_interrupts: u64,
+    /// Kernel notices that could not be queued (heap exhausted).
+    pub lost_notices: u64,
+    /// Times the dispatch loop found nothing to run and idled.
+    pub idles: u64,
+}
+
+/// The kernel tables handlers act on.
+#[derive(Debug)]
+pub(crate) struct KernelState {
+    pub(crate) caps: CapSystem,
+    /// Holds the original of every task's Endpoint.
+    pub(crate) kernel_cspace: CSpaceId,
+    /// Indexed by `TaskId.0`; ids are not reused.
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) max_tasks: usize,
+    /// Tasks in state Queued, each exactly once, in arrival order.
+    pub(crate) run_queue: VecDeque<u32>,
+    pub(crate) timers: TimerTable,
+    /// Indexed by interrupt line.
+    pub(crate) irq_routes: Vec<Option<IrqRoute>>,
+    pub(crate) stats: SchedStats,
+}
+
+/// The token a call's answer carries: the Reply object's identity.
+#[inline]
+pub(crate) fn call_token(reply_object: ObjectId) -> CallToken {
+    CallToken((u64::from(reply_object.generation()) << 32) | u64::from(reply_object.index()))
+}
+
+impl KernelState {
+    #[inline]
+    pub(crate) fn task(&self, index: u32) -> Result<&Task, IpcError> {
+        self.tasks.get(index as usize).ok_or(IpcError::DeadTask)
+    }
+
+    #[inline]
+    pub(crate) fn task_mut(&mut self, index: u32) -> Result<&mut Task, IpcError> {
+        self.tasks.get_mut(index as usize).ok_or(IpcError::DeadTask)
+    }
+
+    /// Puts an Idle task with something to handle on the run queue. The
+    /// queue was reserved for every task, so this never allocates.
+    #[inline]
+    pub(crate) fn make_ready(&mut self, index: u32) {
+        if let Some(task) = self.tasks.get_mut(index as usize)
+            && task.state == TaskState::Idle
+        {
+            task.state = TaskState::Queued;
+            self.run_queue.push_back(index);
+        }
+    }
+
+    /// Queues a kernel notice for `index` and makes it ready. A dead task
+    /// gets nothing; a notice the heap cannot hold is counted as lost.
+    pub(crate) fn notify(&mut self, index: u32, kind: MessageKind, badge: Option<Badge>) {
+        let Ok(task) = self.task_mut(index) else {
+            return;
+        };
+        if !task.state.is_alive() {
+            return;
+        }
+        let envelope = Envelope {
+            badge,
+            ..Envelope::default()
+        };
+        if task.mailbox.push_notice(kind, envelope).is_err() {
+            self.stats.lost_notices += 1;
+            return;
+        }
+        self.make_ready(index);
+    }
+
+    /// The kernel's reaction to an object whose last capability is gone:
+    /// an unanswered Reply fails its call (`reason`), a Timer is disarmed,
+    /// a Region goes back to the platform.
+    pub(crate) fn release<P: Platform>(
+        &mut self,
+        freed: FreedObject,
+        reason: CallFailure,
+        platform: &mut P,
+    ) {
+        match freed.object {
+            Object::Reply { caller } => {
+                let token = call_token(freed.id);
+                self.notify(caller.0, MessageKind::CallFailed { token, reason }, None);
+            }
+            Object::Timer => self.timers.cancel_object(freed.id),
+            Object::Region { base, len } => platform.free_region(base, len),
+            Object::Irq { line } => {
+                if let Some(route) = self.irq_routes.get_mut(usize::from(line)) {
+                    *route = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends task `index` for good (`Faulted` or `Stopped`): drops its
+    /// queued messages, deletes every capability it holds (callers whose
+    /// requests it held get `CallFailed { PeerDied }`), disarms its timers
+    /// and unroutes its interrupts. Its Endpoint stays, so senders get
+    /// `DeadTask`. Idempotent.
+    pub(crate) fn kill<P: Platform>(&mut self, index: u32, end: TaskState, platform: &mut P) {
+        let Ok(task) = self.task_mut(index) else {
+            return;
+        };
+        if !task.state.is_alive() {
+            return;
+        }
+        task.state = end;
+        let cspace = task.cspace;
+        // Letters hold refs into the dying CSpace; deleting the CSpace below
+        // deletes what they carried.
+        drop(task.mailbox.drain());
+        self.run_queue.retain(|&queued| queued != index);
+        self.timers.cancel_task(index);
+        for route in self.irq_routes.iter_mut() {
+            if route.is_some_and(|r| r.task == index) {
+                *route = None;
+            }
+        }
+        let mut freed = Vec::new();
+        let _ = self
+            .caps
+            .destroy_cspace(cspace, |object| freed.push(object));
+        for object in freed {
+            self.release(object, CallFailure::PeerDied, platform);
+        }
+    }
+}

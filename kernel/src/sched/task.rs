@@ -1,0 +1,108 @@
+//! A task as the kernel keeps it: identity, CSpace, mailbox, state and
+//! counters. The state machine itself (the `Box<dyn StateMachine>`) lives
+//! beside it in the scheduler, so a handler can borrow its own state while
+//! the kernel state it calls into is borrowed separately.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use mealy_caps::{CSpaceId, CapRef, TaskId};
+use mealy_protocol::Grant;
+
+use super::mailbox::Mailbox;
+
+/// Where a task is in its life. Tasks move Idle -> Queued -> Running ->
+/// (Idle | Queued), and to Faulted or Stopped for good.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskState {
+    /// Nothing to handle; not on the run queue.
+    Idle,
+    /// On the run queue with at least one message waiting.
+    Queued,
+    /// Its handler is running now.
+    Running,
+    /// Its handler returned a fatal error; its capabilities are gone.
+    Faulted,
+    /// Stopped by the kernel; its capabilities are gone.
+    Stopped,
+}
+
+impl TaskState {
+    /// Whether the task can still receive messages.
+    pub fn is_alive(self) -> bool {
+        !matches!(self, TaskState::Faulted | TaskState::Stopped)
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskState::Idle => "idle",
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Faulted => "faulted",
+            TaskState::Stopped => "stopped",
+        })
+    }
+}
+
+/// What a task has done, for `ps` and `stats`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct TaskCounters {
+    /// Messages delivered to its handler.
+    pub handled: u64,
+    /// Time spent in its handler (and the dispatch around it), in ns.
+    pub busy_ns: u64,
+    /// Handlers that ran past the scheduler's budget.
+    pub budget_overruns: u64,
+    /// Payloads it rejected as malformed.
+    pub malformed: u64,
+    /// Handler errors other than malformed payloads.
+    pub errors: u64,
+}
+
+/// A snapshot of one task.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TaskInfo {
+    pub id: TaskId,
+    pub name: &'static str,
+    pub state: TaskState,
+    pub counters: TaskCounters,
+    /// Messages waiting now.
+    pub queued: usize,
+    /// The mailbox's capacity, in letters.
+    pub mailbox_capacity: usize,
+    /// The most letters ever waiting at once.
+    pub mailbox_high_water: u32,
+}
+
+/// The kernel's record of one task.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) id: TaskId,
+    pub(crate) name: &'static str,
+    pub(crate) cspace: CSpaceId,
+    /// The CSpace's size, in slots.
+    pub(crate) cspace_slots: u32,
+    /// The original Endpoint capability to this task, in the kernel's CSpace.
+    pub(crate) endpoint: CapRef,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) state: TaskState,
+    pub(crate) counters: TaskCounters,
+    /// What the task list gave it, by name (also what `start` saw).
+    pub(crate) grants: Vec<Grant>,
+}
+
+impl Task {
+    pub(crate) fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name,
+            state: self.state,
+            counters: self.counters,
+            queued: self.mailbox.len(),
+            mailbox_capacity: self.mailbox.capacity(),
+            mailbox_high_water: self.mailbox.high_water(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The dispatch loop: round robin, one message per dispatch, budget
+//! overruns, fatal handlers.
+
+use alloc::vec::Vec;
+
+use mealy_caps::{Rights, TaskId};
+use mealy_protocol::{CallFailure, IpcError, MessageKind};
+
+use super::{Behaviour, recorder, world};
+use crate::sched::{CapSpec, TaskState};
+
+static TO_A_AND_B: &[CapSpec] = &[
+    CapSpec::endpoint("a", "a", Rights::WRITE, 1),
+    CapSpec::endpoint("b", "b", Rights::WRITE, 2),
+];
+
+#[test]
+fn round_robin_one_message_per_dispatch() {
+    let mut w = world(&[
+        (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
+        (recorder("a"), Behaviour::Record),
+        (recorder("b"), Behaviour::Record),
+    ]);
+    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    // a gets 3 messages first, then b gets 3: dispatch must still alternate.
+    for n in 0u8..3 {
+        w.act(0, |cx| cx.send(a, &[n], &[])).unwrap();
+    }
+    for n in 0u8..3 {
+        w.act(0, |cx| cx.send(b, &[n], &[])).unwrap();
+    }
+    let mut order = Vec::new();
+    while w.sched.dispatch_one() {
+        let a_seen = w.received(1).len();
+        let b_seen = w.received(2).len();
+        order.push((a_seen, b_seen));
+    }
+    assert_eq!(order, [(1, 0), (1, 1), (2, 1), (2, 2), (3, 2), (3, 3)]);
+    assert_eq!(w.sched.stats().dispatched, 6);
+    for id in [1, 2] {
+        let info = w.sched.task_info(TaskId(id)).unwrap();
+        assert_eq!(info.counters.handled, 3);
+        assert_eq!(info.state, TaskState::Idle);
+        assert_eq!(info.queued, 0);
+    }
+}
+
+#[test]
+fn a_flooded_task_does_not_starve_another() {
+    let mut w = world(&[
+        (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
+        (recorder("a").mailbox(64), Behaviour::Record),
+        (recorder("b"), Behaviour::Record),
+    ]);
+    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    for n in 0u8..50 {
+        w.act(0, |cx| cx.send(a, &[n], &[])).unwrap();
+    }
+    w.act(0, |cx| cx.send(b, b"late", &[])).unwrap();
+    // b is served within two dispatches, not after a's 50.
+    w.sched.dispatch_one();
+    w.sched.dispatch_one();
+    assert_eq!(w.received(2).len(), 1);
+}
+
+#[test]
+fn budget_overrun_is_counted_and_logged() {
+    let mut w = world(&[
+        (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
+        (recorder("a"), Behaviour::Record),
+        (recorder("b"), Behaviour::Record),
+    ]);
+    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    w.act(0, |cx| cx.send(a, b"fast", &[])).unwrap();
+    w.run();
+    assert_eq!(w.sched.stats().budget_overruns, 0);
+    // Every clock read now moves 5 us: past the 1 us budget.
+    w.sched.platform_mut().set_step(5_000);
+    w.act(0, |cx| cx.send(b, b"slow", &[])).unwrap();
+    w.run();
+    assert_eq!(w.sched.stats().budget_overruns, 1);
+    assert_eq!(
+        w.sched
+            .task_info(TaskId(2))
+            .unwrap()
+            .counters
+            .budget_overruns,
+        1
+    );
+    assert!(w.sched.platform().logged("over the 1000 ns budget"));
+}
+
+#[test]
+fn a_fatal_handler_faults_only_its_task() {
+    let mut w = world(&[
+        (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
+        (recorder("a"), Behaviour::Crash),
+        (recorder("b"), Behaviour::Record),
+    ]);
+    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    let first = w.act(0, |cx| cx.call(a, b"boom", &[])).unwrap();
+    let second = w.act(0, |cx| cx.call(a, b"queued", &[])).unwrap();
+    w.act(0, |cx| cx.send(b, b"still here", &[])).unwrap();
+    w.run();
+    assert_eq!(
+        w.sched.task_info(TaskId(1)).unwrap().state,
+        TaskState::Faulted
+    );
+    assert_eq!(w.received(1).len(), 1, "the queued call is never handled");
+    assert_eq!(w.received(2).len(), 1);
+    let kinds: Vec<MessageKind> = w.received(0).iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&MessageKind::CallFailed {
+        token: first,
+        reason: CallFailure::PeerDied
+    }));
+    assert!(kinds.contains(&MessageKind::CallFailed {
+        token: second,
+        reason: CallFailure::PeerDied
+    }));
+    assert_eq!(w.act(0, |cx| cx.send(a, b"", &[])), Err(IpcError::DeadTask));
+    assert!(w.sched.platform().logged("fatal: asked to crash"));
+}

@@ -1,0 +1,217 @@
+//! Send, call and reply semantics: delivery, badges, backpressure, one-shot
+//! replies, dead receivers, malformed payloads, payload limits.
+
+use alloc::vec;
+
+use mealy_caps::{Badge, Rights};
+use mealy_protocol::{CallFailure, IpcError, MAX_PAYLOAD, MessageKind};
+
+use super::{Behaviour, recorder, world};
+use crate::sched::{CapSpec, INLINE_PAYLOAD, TaskState};
+
+const SENDER: u32 = 0;
+const RECEIVER: u32 = 1;
+
+static PEER: &[CapSpec] = &[CapSpec::endpoint("peer", "receiver", Rights::WRITE, 7)];
+static WRONG: &[CapSpec] = &[
+    CapSpec::endpoint("no-write", "receiver", Rights::GRANT, 0),
+    CapSpec::timer("timer"),
+];
+
+fn pair(receiver: Behaviour, mailbox: u32) -> super::World {
+    world(&[
+        (recorder("sender").caps(PEER), Behaviour::Record),
+        (recorder("receiver").mailbox(mailbox), receiver),
+    ])
+}
+
+#[test]
+fn send_delivers_payload_and_badge() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    w.act(SENDER, |cx| cx.send(peer, b"hi", &[])).unwrap();
+    assert_eq!(w.run(), 1);
+    let got = w.received(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].kind, MessageKind::Request);
+    assert_eq!(got[0].badge, Badge::new(7));
+    assert_eq!(got[0].payload, b"hi");
+    assert_eq!(got[0].reply, None);
+}
+
+#[test]
+fn full_mailbox_is_an_error_and_loses_nothing() {
+    let mut w = pair(Behaviour::Record, 3);
+    let peer = w.grant(SENDER, "peer");
+    for n in 0u8..3 {
+        w.act(SENDER, |cx| cx.send(peer, &[n], &[])).unwrap();
+    }
+    assert_eq!(
+        w.act(SENDER, |cx| cx.send(peer, &[3], &[])),
+        Err(IpcError::MailboxFull)
+    );
+    w.run();
+    let payloads: vec::Vec<_> = w.received(1).into_iter().map(|r| r.payload).collect();
+    assert_eq!(payloads, [vec![0], vec![1], vec![2]]);
+    w.act(SENDER, |cx| cx.send(peer, &[3], &[])).unwrap();
+    w.run();
+    assert_eq!(w.received(1).len(), 4);
+    let info = w.sched.task_info(mealy_caps::TaskId(RECEIVER)).unwrap();
+    assert_eq!(info.mailbox_high_water, 3);
+}
+
+#[test]
+fn reply_is_one_shot_and_carries_the_token() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    let token = w.act(SENDER, |cx| cx.call(peer, b"q", &[])).unwrap();
+    w.run();
+    let reply = w.received(1)[0].reply.expect("a call carries a reply cap");
+    w.act(RECEIVER, |cx| cx.reply(reply, b"a", &[])).unwrap();
+    assert_eq!(
+        w.act(RECEIVER, |cx| cx.reply(reply, b"again", &[])),
+        Err(IpcError::InvalidCap)
+    );
+    w.run();
+    let answers = w.received(0);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].kind, MessageKind::Reply { token });
+    assert_eq!(answers[0].payload, b"a");
+}
+
+#[test]
+fn reply_cap_cannot_be_copied_or_used_to_send() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    w.act(SENDER, |cx| cx.call(peer, b"q", &[])).unwrap();
+    w.run();
+    let reply = w.received(1)[0].reply.unwrap();
+    assert!(matches!(
+        w.act(RECEIVER, |cx| cx.copy(reply)),
+        Err(IpcError::MissingRights { .. })
+    ));
+    assert!(matches!(
+        w.act(RECEIVER, |cx| cx.send(reply, b"x", &[])),
+        Err(IpcError::WrongKind { .. })
+    ));
+}
+
+#[test]
+fn dropping_a_reply_fails_the_call() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    let token = w.act(SENDER, |cx| cx.call(peer, b"q", &[])).unwrap();
+    w.run();
+    let reply = w.received(1)[0].reply.unwrap();
+    w.act(RECEIVER, |cx| cx.drop_cap(reply)).unwrap();
+    w.run();
+    assert_eq!(
+        w.received(0)[0].kind,
+        MessageKind::CallFailed {
+            token,
+            reason: CallFailure::Dropped
+        }
+    );
+}
+
+#[test]
+fn sending_to_a_dead_task_is_an_error_and_pending_calls_fail() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    let token = w.act(SENDER, |cx| cx.call(peer, b"q", &[])).unwrap();
+    w.sched.stop(mealy_caps::TaskId(RECEIVER));
+    assert_eq!(
+        w.sched
+            .task_info(mealy_caps::TaskId(RECEIVER))
+            .unwrap()
+            .state,
+        TaskState::Stopped
+    );
+    assert_eq!(
+        w.act(SENDER, |cx| cx.send(peer, b"x", &[])),
+        Err(IpcError::DeadTask)
+    );
+    w.run();
+    assert_eq!(
+        w.received(0)[0].kind,
+        MessageKind::CallFailed {
+            token,
+            reason: CallFailure::PeerDied
+        }
+    );
+    assert!(w.received(1).is_empty());
+}
+
+#[test]
+fn malformed_payload_gets_an_error_reply_and_the_receiver_keeps_running() {
+    let mut w = pair(Behaviour::Strict, 8);
+    let peer = w.grant(SENDER, "peer");
+    let bad = w
+        .act(SENDER, |cx| cx.call(peer, &[0xff, 0xff], &[]))
+        .unwrap();
+    let good = w.act(SENDER, |cx| cx.call(peer, &[5], &[])).unwrap();
+    w.run();
+    assert_eq!(w.received(1).len(), 2, "both were delivered");
+    let answers = w.received(0);
+    assert_eq!(
+        answers.iter().map(|r| r.kind).collect::<vec::Vec<_>>(),
+        [MessageKind::CallFailed {
+            token: bad,
+            reason: CallFailure::Malformed
+        }]
+    );
+    let _ = good;
+    let info = w.sched.task_info(mealy_caps::TaskId(RECEIVER)).unwrap();
+    assert_eq!(info.state, TaskState::Idle);
+    assert_eq!(info.counters.malformed, 1);
+    assert!(w.sched.platform().logged("malformed"));
+}
+
+#[test]
+fn payload_limits() {
+    let mut w = pair(Behaviour::Echo, 8);
+    let peer = w.grant(SENDER, "peer");
+    let too_big = vec![0u8; MAX_PAYLOAD + 1];
+    assert_eq!(
+        w.act(SENDER, |cx| cx.send(peer, &too_big, &[])),
+        Err(IpcError::PayloadTooLarge {
+            len: MAX_PAYLOAD + 1,
+            max: MAX_PAYLOAD
+        })
+    );
+    // Above the inline slot size: stored out of line, delivered intact.
+    let large: vec::Vec<u8> = (0..MAX_PAYLOAD).map(|i| (i * 7) as u8).collect();
+    assert!(large.len() > INLINE_PAYLOAD);
+    let token = w.act(SENDER, |cx| cx.call(peer, &large, &[])).unwrap();
+    w.run();
+    assert_eq!(w.received(1)[0].payload, large);
+    let answer = &w.received(0)[0];
+    assert_eq!(answer.kind, MessageKind::Reply { token });
+    assert_eq!(answer.payload, large);
+}
+
+#[test]
+fn send_needs_write_on_an_endpoint() {
+    let mut w = world(&[
+        (recorder("sender").caps(WRONG), Behaviour::Record),
+        (recorder("receiver"), Behaviour::Record),
+    ]);
+    let no_write = w.grant(SENDER, "no-write");
+    let timer = w.grant(SENDER, "timer");
+    assert!(matches!(
+        w.act(SENDER, |cx| cx.send(no_write, b"x", &[])),
+        Err(IpcError::MissingRights { .. })
+    ));
+    assert!(matches!(
+        w.act(SENDER, |cx| cx.send(timer, b"x", &[])),
+        Err(IpcError::WrongKind { .. })
+    ));
+    assert_eq!(
+        w.act(SENDER, |cx| cx.send(
+            mealy_caps::CapRef::from_raw(0xdead_0000_0001),
+            b"x",
+            &[]
+        )),
+        Err(IpcError::InvalidCap)
+    );
+}

@@ -1,0 +1,94 @@
+//! Kernel-generated messages: interrupts posted from trap context, timer
+//! timeouts; and regions.
+
+use mealy_caps::{Badge, TaskId};
+use mealy_protocol::{IpcError, MessageKind};
+
+use super::{Behaviour, recorder, world};
+use crate::sched::{CapSource, CapSpec};
+
+static DRIVER_CAPS: &[CapSpec] = &[
+    CapSpec {
+        name: "irq",
+        source: CapSource::Irq { line: 33 },
+        rights: None,
+        badge: 0x33,
+    },
+    CapSpec::timer("timer"),
+];
+
+#[test]
+fn posted_interrupts_reach_the_irq_holder_once() {
+    let mut w = world(&[(recorder("driver").caps(DRIVER_CAPS), Behaviour::Record)]);
+    let pending = w.sched.pending();
+    // As a trap handler would: no scheduler access, no allocation.
+    pending.post(33);
+    pending.post(33);
+    pending.post(34);
+    w.run();
+    let got = w.received(0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].kind, MessageKind::Interrupt { line: 33 });
+    assert_eq!(got[0].badge, Badge::new(0x33));
+    assert_eq!(w.sched.stats().unrouted_interrupts, 1);
+    let irq = w.grant(0, "irq");
+    w.act(0, |cx| cx.irq_ack(irq)).unwrap();
+    assert_eq!(w.sched.platform().acked_irqs, [33]);
+    let timer = w.grant(0, "timer");
+    assert!(matches!(
+        w.act(0, |cx| cx.irq_ack(timer)),
+        Err(IpcError::WrongKind { .. })
+    ));
+}
+
+#[test]
+fn timers_deliver_one_timeout_after_the_deadline() {
+    let mut w = world(&[(recorder("driver").caps(DRIVER_CAPS), Behaviour::Record)]);
+    let timer = w.grant(0, "timer");
+    w.act(0, |cx| cx.set_timer(timer, 1_000)).unwrap();
+    assert_eq!(w.run(), 0, "not due yet");
+    w.sched.idle(); // the host platform jumps to the deadline
+    w.run();
+    assert_eq!(w.received(0).len(), 1);
+    assert_eq!(w.received(0)[0].kind, MessageKind::Timeout);
+    w.sched.platform().advance(10_000);
+    assert_eq!(w.run(), 0, "one-shot");
+}
+
+#[test]
+fn dead_task_timers_and_irqs_are_dropped() {
+    let mut w = world(&[(recorder("driver").caps(DRIVER_CAPS), Behaviour::Record)]);
+    let timer = w.grant(0, "timer");
+    w.act(0, |cx| cx.set_timer(timer, 10)).unwrap();
+    w.sched.stop(TaskId(0));
+    w.sched.platform().advance(1_000);
+    w.sched.pending().post(33);
+    assert_eq!(w.run(), 0);
+    assert_eq!(w.sched.stats().unrouted_interrupts, 1);
+}
+
+#[test]
+fn regions_are_allocated_read_and_written_through_caps() {
+    let mut w = world(&[(recorder("user"), Behaviour::Record)]);
+    let region = w.act(0, |cx| cx.alloc_region(100)).unwrap();
+    w.act(0, |cx| {
+        let bytes = cx.region_mut(region)?;
+        bytes[..5].copy_from_slice(b"hello");
+        Ok::<_, IpcError>(())
+    })
+    .unwrap();
+    let read = w.act(0, |cx| cx.region(region).map(|bytes| bytes[..5].to_vec()));
+    assert_eq!(read.unwrap(), b"hello");
+    let read_only = w
+        .act(0, |cx| cx.mint(region, mealy_caps::Rights::READ, None))
+        .unwrap();
+    assert!(matches!(
+        w.act(0, |cx| cx.region_mut(read_only).map(|_| ())),
+        Err(IpcError::MissingRights { .. })
+    ));
+    assert_eq!(w.act(0, |cx| cx.revoke(region)), Ok(1));
+    assert_eq!(
+        w.act(0, |cx| cx.region(read_only).map(|_| ())),
+        Err(IpcError::InvalidCap)
+    );
+}

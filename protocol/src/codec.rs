@@ -1,0 +1,174 @@
+//! Postcard encoding and decoding with typed errors, and [`Outbox`], the
+//! buffer a service encodes its outgoing messages into.
+//!
+//! Decoding borrows: a message type with `&str` or `&[u8]` fields points
+//! into the payload, so nothing is copied. Encoding writes into a buffer the
+//! service owns ([`Outbox`], kept in its state) rather than one on the
+//! stack, so no handler zeroes a page per message; the kernel then copies
+//! exactly the encoded bytes into the receiver's mailbox slot.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::MAX_PAYLOAD;
+
+/// Why a payload did not encode or decode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum CodecError {
+    /// Decoding ran out of bytes.
+    Truncated,
+    /// Bytes were left over after the message (a decoder for another type,
+    /// or garbage appended).
+    TrailingBytes { extra: usize },
+    /// The bytes are not a valid encoding of the expected type (bad tag,
+    /// bad varint, invalid UTF-8, ...).
+    Invalid,
+    /// The encoding does not fit the buffer (at most `MAX_PAYLOAD`).
+    TooLarge,
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::Truncated => f.write_str("payload ends early"),
+            CodecError::TrailingBytes { extra } => {
+                write!(f, "{extra} unexpected bytes after the message")
+            }
+            CodecError::Invalid => f.write_str("payload is not a valid encoding"),
+            CodecError::TooLarge => f.write_str("message does not fit the payload limit"),
+        }
+    }
+}
+
+impl core::error::Error for CodecError {}
+
+fn from_postcard(error: postcard::Error) -> CodecError {
+    match error {
+        postcard::Error::DeserializeUnexpectedEnd => CodecError::Truncated,
+        postcard::Error::SerializeBufferFull => CodecError::TooLarge,
+        _ => CodecError::Invalid,
+    }
+}
+
+/// Serializes a byte slice as one byte string instead of a sequence of
+/// `u8`s: the same postcard bytes (length, then the bytes), written with
+/// one copy instead of one call per byte. Use it on every `&[u8]` field:
+/// `#[serde(serialize_with = "mealy_protocol::as_bytes")]`.
+pub fn as_bytes<S: serde::Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
+}
+
+/// Decodes a whole payload as a `T`, borrowing strings and byte slices
+/// from it. Trailing bytes are an error, so a payload meant for another
+/// message type is not silently accepted.
+pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, CodecError> {
+    let (value, rest) = postcard::take_from_bytes(payload).map_err(from_postcard)?;
+    if !rest.is_empty() {
+        return Err(CodecError::TrailingBytes { extra: rest.len() });
+    }
+    Ok(value)
+}
+
+/// Encodes `message` into `buffer`; returns the encoded prefix.
+pub fn encode<'b, T: Serialize + ?Sized>(
+    message: &T,
+    buffer: &'b mut [u8],
+) -> Result<&'b [u8], CodecError> {
+    let used = postcard::to_slice(message, buffer).map_err(from_postcard)?;
+    Ok(used)
+}
+
+/// A service's outgoing-message buffer, `N` bytes (at most [`MAX_PAYLOAD`]
+/// are ever sent). Keep one in the service's state and encode into it:
+///
+/// ```ignore
+/// let bytes = self.outbox.encode(&echo::Request { seq, data })?;
+/// cx.call(self.echo, bytes, &[])?;
+/// ```
+pub struct Outbox<const N: usize = MAX_PAYLOAD> {
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Outbox<N> {
+    pub const fn new() -> Self {
+        Self { bytes: [0; N] }
+    }
+
+    /// Encodes `message`; the returned slice borrows the outbox until sent.
+    pub fn encode<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<&[u8], CodecError> {
+        let limit = N.min(MAX_PAYLOAD);
+        encode(message, &mut self.bytes[..limit])
+    }
+}
+
+impl<const N: usize> Default for Outbox<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> fmt::Debug for Outbox<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Outbox<{N}>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::echo;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trip_borrows() {
+        let mut outbox = Outbox::<64>::new();
+        let bytes = outbox
+            .encode(&echo::Request {
+                seq: 7,
+                data: b"hello",
+            })
+            .unwrap();
+        let decoded: echo::Request<'_> = decode(bytes).unwrap();
+        assert_eq!(decoded.seq, 7);
+        assert_eq!(decoded.data, b"hello");
+    }
+
+    #[test]
+    fn typed_errors() {
+        assert_eq!(decode::<u32>(&[]), Err(CodecError::Truncated));
+        assert_eq!(
+            decode::<u8>(&[1, 2, 3]),
+            Err(CodecError::TrailingBytes { extra: 2 })
+        );
+        assert_eq!(decode::<&str>(&[2, 0xff, 0xfe]), Err(CodecError::Invalid));
+        let mut small = Outbox::<2>::new();
+        assert_eq!(small.encode(&[1u8; 8][..]), Err(CodecError::TooLarge));
+    }
+
+    #[test]
+    fn byte_fields_encode_like_a_sequence() {
+        let data = [1u8, 2, 3];
+        let mut fast = [0u8; 16];
+        let mut slow = [0u8; 16];
+        let fast = encode(
+            &echo::Request {
+                seq: 1,
+                data: &data,
+            },
+            &mut fast,
+        )
+        .unwrap();
+        let slow = encode(&(1u32, &data[..]), &mut slow).unwrap();
+        assert_eq!(fast, slow);
+    }
+
+    proptest! {
+        /// Any bytes at all decode to a value or a typed error, never a panic.
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode::<echo::Request<'_>>(&bytes);
+            let _ = decode::<crate::pinger::Command>(&bytes);
+        }
+    }
+}

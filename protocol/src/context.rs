@@ -1,0 +1,78 @@
+//! The [`Context`] trait: everything a handler may ask of the kernel.
+//!
+//! The kernel implements it once (the scheduler hands a `&mut dyn Context`
+//! to every handler); tests may implement it to drive a service alone.
+//! Every operation names capabilities by [`CapRef`] in the calling task's
+//! own CSpace and is checked there; every failure is an [`IpcError`] and
+//! changes nothing.
+
+use core::fmt;
+
+use mealy_caps::{Badge, CapRef, Rights, TaskId};
+
+use crate::error::IpcError;
+use crate::incoming::CallToken;
+
+/// What a running handler may do.
+pub trait Context {
+    /// The calling task's id.
+    fn task_id(&self) -> TaskId;
+
+    /// Sends `payload` and moves `caps` to the task behind the endpoint
+    /// `to` (needs WRITE on it; GRANT on each cap). Never blocks: a full
+    /// mailbox is `MailboxFull`. All or nothing: if any check fails, no
+    /// capability moves and nothing is sent.
+    fn send(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError>;
+
+    /// Like `send`, and gives the receiver a one-shot Reply capability.
+    /// The answer arrives later as a [`MessageKind::Reply`](crate::MessageKind::Reply)
+    /// message with the returned token (or `CallFailed`).
+    fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError>;
+
+    /// Answers a call through its Reply capability, which this consumes
+    /// (a second reply fails with `InvalidCap`).
+    fn reply(&mut self, reply: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError>;
+
+    /// Derives a capability with `rights` (a subset) and an optional badge
+    /// from `cap`, in this task's CSpace. Needs DERIVE.
+    fn mint(
+        &mut self,
+        cap: CapRef,
+        rights: Rights,
+        badge: Option<Badge>,
+    ) -> Result<CapRef, IpcError>;
+
+    /// Derives an identical capability from `cap`. Needs DERIVE.
+    fn copy(&mut self, cap: CapRef) -> Result<CapRef, IpcError>;
+
+    /// Deletes `cap`. Dropping an unanswered Reply fails the call with
+    /// `CallFailure::Dropped`.
+    fn drop_cap(&mut self, cap: CapRef) -> Result<(), IpcError>;
+
+    /// Deletes every capability derived from `cap`, in every task. Returns
+    /// how many were deleted.
+    fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError>;
+
+    /// Allocates a fresh zeroed region of at least `len` bytes and returns
+    /// a capability to it with every right.
+    fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError>;
+
+    /// The bytes of the region `cap` names (needs READ).
+    fn region(&self, cap: CapRef) -> Result<&[u8], IpcError>;
+
+    /// The bytes of the region `cap` names, writable (needs WRITE).
+    fn region_mut(&mut self, cap: CapRef) -> Result<&mut [u8], IpcError>;
+
+    /// Re-arms the interrupt line `irq` names (needs WRITE on an Irq).
+    fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError>;
+
+    /// Arms the Timer `timer` to deliver one `Timeout` to this task after
+    /// `after_ns` nanoseconds; re-arming replaces the previous deadline.
+    fn set_timer(&mut self, timer: CapRef, after_ns: u64) -> Result<(), IpcError>;
+
+    /// Nanoseconds since boot, from the kernel clock.
+    fn now_ns(&self) -> u64;
+
+    /// Writes one log line, prefixed with the task's name.
+    fn log(&mut self, line: fmt::Arguments<'_>);
+}
