@@ -125,6 +125,18 @@ impl CSpace {
     }
 
     /// The capability in the slot `cap` names: the lookup fast path.
+    /// The node index and cached capability `cap` names, if it is live.
+    #[inline]
+    pub(crate) fn get_entry(&self, cap: CapRef) -> Option<(u32, Cap)> {
+        let slot = self.slots.get(cap.slot() as usize)?;
+        match slot.state {
+            SlotState::Occupied { node, cap: held } if slot.generation == cap.generation() => {
+                Some((node, held))
+            }
+            _ => None,
+        }
+    }
+
     #[inline]
     pub(crate) fn get_cap(&self, cap: CapRef) -> Option<Cap> {
         let slot = self.slots.get(cap.slot() as usize)?;

@@ -23,6 +23,7 @@
 //! | [`CapSystem::drop_cap`] | nothing | delete one; its children go to its parent |
 //! | [`CapSystem::revoke`] | nothing | delete every descendant everywhere, keep the source |
 //! | [`CapSystem::destroy`] | (kernel) | delete every capability to an object, forget it |
+//! | [`CapSystem::create_reply`] | (kernel) | `create_object` of a Reply, also returning its id |
 //! | [`CapSystem::take_reply`] | WRITE on a Reply | consume the one-shot reply |
 //!
 //! # Invariants

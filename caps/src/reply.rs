@@ -1,13 +1,22 @@
 //! One-shot reply capabilities.
 //!
-//! A `call` gives the callee a capability to a fresh Reply object. Replying
-//! consumes it: `take_reply` checks and deletes the capability and forgets
-//! the object in one step, so a second reply through the same ref fails with
-//! `InvalidRef`. A Reply is never created with DERIVE, and rights only
-//! shrink, so there is never a second capability to the same Reply.
+//! A `call` gives the callee a capability to a fresh Reply object
+//! (`create_reply`). Replying consumes it: `take_reply` checks and deletes
+//! the capability and forgets the object in one step, so a second reply
+//! through the same ref fails with `InvalidRef`. A Reply is never created
+//! with DERIVE, and rights only shrink, so there is never a second
+//! capability to the same Reply.
+//!
+//! Both run once per call, so both are written out for that one shape (a
+//! new object with exactly one, parentless, childless capability) instead
+//! of going through the general create and destroy paths; the result, the
+//! errors and their order are exactly those of `create_object` and of
+//! `lookup` + `destroy`.
 
+use crate::cap::Cap;
 use crate::cap_ref::CapRef;
 use crate::cspace::CSpaceId;
+use crate::derivation::Node;
 use crate::error::CapError;
 use crate::object::{Object, ObjectId, TaskId};
 use crate::rights::Rights;
@@ -23,6 +32,61 @@ pub struct ReplyTarget {
 }
 
 impl CapSystem {
+    /// Creates a Reply object answering `caller` and places its only
+    /// capability (WRITE and GRANT, never DERIVE) in `dest`: what a `call`
+    /// gives the callee. Returns the ref and the object's id (the call's
+    /// identity until the reply is consumed).
+    ///
+    /// Errors, in order: those of [`CapSystem::create_object`].
+    #[inline]
+    pub fn create_reply(
+        &mut self,
+        dest: CSpaceId,
+        caller: TaskId,
+    ) -> Result<(CapRef, ObjectId), CapError> {
+        let space = self.cspaces.get(dest).ok_or(CapError::InvalidCSpace)?;
+        if !space.has_room() {
+            return Err(CapError::CSpaceFull);
+        }
+        if !self.objects.has_room() {
+            return Err(CapError::TooManyObjects);
+        }
+        if !self.nodes.has_room() {
+            return Err(CapError::TooManyCapabilities);
+        }
+        let object = Object::Reply { caller };
+        let id = self.objects.insert(object)?;
+        let cap = Cap {
+            object: id,
+            rights: object.full_rights(),
+            badge: None,
+        };
+        let mut node = Node::new(cap);
+        node.cspace = dest.index();
+        let Some(index) = self.nodes.insert(node) else {
+            self.objects.remove(id);
+            return Err(CapError::TooManyCapabilities);
+        };
+        let Some(cap_ref) = self
+            .cspaces
+            .get_mut(dest)
+            .and_then(|space| space.insert(index, cap))
+        else {
+            self.nodes.remove(index);
+            self.objects.remove(id);
+            return Err(CapError::CSpaceFull);
+        };
+        if let Some(node) = self.nodes.get_mut(index) {
+            node.slot = cap_ref.slot();
+        }
+        // The object's list of capabilities is this one node.
+        if let Some(live) = self.objects.get_mut(id) {
+            live.first_cap = index;
+            live.cap_count = 1;
+        }
+        Ok((cap_ref, id))
+    }
+
     /// Consumes the Reply capability `cap`: on success the capability is
     /// deleted, its ref is stale and the Reply object is forgotten (together
     /// with any other capability to it), and the kernel delivers the answer
@@ -31,14 +95,27 @@ impl CapSystem {
     /// Errors, in order: `InvalidCSpace`; `InvalidRef`; `WrongKind` if `cap`
     /// does not name a Reply; `MissingRights` if it lacks WRITE.
     pub fn take_reply(&mut self, cspace: CSpaceId, cap: CapRef) -> Result<ReplyTarget, CapError> {
-        let (found, object) = self.lookup_object(cspace, cap, Rights::empty())?;
-        let Object::Reply { caller } = object else {
+        let space = self.cspaces.get(cspace).ok_or(CapError::InvalidCSpace)?;
+        let (index, found) = space.get_entry(cap).ok_or(CapError::InvalidRef)?;
+        let live = self.objects.get(found.object).ok_or(CapError::InvalidRef)?;
+        let Object::Reply { caller } = live.object else {
             return Err(CapError::WrongKind {
-                found: object.kind(),
+                found: live.object.kind(),
             });
         };
         require(found.rights, Rights::WRITE)?;
-        self.destroy(found.object)?;
+        if live.cap_count == 1 {
+            // The only capability to the object, so it has no parent and no
+            // children (derivation links only capabilities to one object):
+            // deleting it is freeing its node and slot, then the object.
+            self.nodes.remove(index);
+            if let Some(space) = self.cspaces.get_mut(cspace) {
+                space.remove(cap.slot());
+            }
+            self.objects.remove(found.object);
+        } else {
+            self.destroy(found.object)?;
+        }
         Ok(ReplyTarget {
             object: found.object,
             caller,

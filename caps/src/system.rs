@@ -131,6 +131,16 @@ impl CapSystem {
     /// Errors, in order: `InvalidCSpace` (`dest` not live); `CSpaceFull`;
     /// `TooManyObjects`; `TooManyCapabilities`.
     pub fn create_object(&mut self, dest: CSpaceId, object: Object) -> Result<CapRef, CapError> {
+        self.create(dest, object).map(|(cap_ref, _)| cap_ref)
+    }
+
+    /// `create_object`, also returning the new object's id.
+    #[inline]
+    pub(crate) fn create(
+        &mut self,
+        dest: CSpaceId,
+        object: Object,
+    ) -> Result<(CapRef, ObjectId), CapError> {
         self.check_room(dest)?;
         if !self.objects.has_room() {
             return Err(CapError::TooManyObjects);
@@ -145,7 +155,7 @@ impl CapSystem {
             badge: None,
         };
         let (_, cap_ref) = self.place(dest, cap)?;
-        Ok(cap_ref)
+        Ok((cap_ref, id))
     }
 
     /// The descriptor of a live object.

@@ -7,11 +7,18 @@
 //! 32-byte postcard payload: encode, capability lookup, a fresh one-shot
 //! Reply, mailbox, dispatch, decode, and the same back. Throughput is a
 //! task sending bursts of one-way messages to a sink, every one
-//! dispatched and decoded, with one credit message back per burst of 32. The host "clock hook" is a coarse clock (an atomic a
-//! helper thread updates every 100 us, like a jiffies counter), read once
-//! per dispatch; a detail line also reports the round trip with a
-//! `std::time::Instant` clock hook, whose ~20-25 ns vDSO read per dispatch
-//! is an artefact of the host (the kernel reads the TSC).
+//! dispatched and decoded, with one credit message back per burst of 32.
+//! The host "clock hook" is a coarse clock (an atomic a helper thread
+//! updates every 100 us, like a jiffies counter), read once per dispatch;
+//! a detail line also reports the round trip with a TSC clock hook (what
+//! the kernel reads; `rdtsc` scaled by a factor calibrated against
+//! `Instant` at start) and with a `std::time::Instant` one, whose vDSO
+//! read per dispatch is an artefact of the host.
+//!
+//! `--profile <n>` runs only `n` Mealy round trips with the coarse clock,
+//! for `valgrind --tool=callgrind`: run it with two values of `n`; the
+//! difference in instructions over the difference in `n` is instructions
+//! per round trip, setup cancelled out.
 //!
 //! Plain `Instant` timing over many iterations; each figure is the median
 //! of repeated batches. Ends with exactly one summary line:
@@ -20,7 +27,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,6 +64,35 @@ fn instant_clock() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// Nanoseconds per TSC tick, as a 32.32 fixed-point factor.
+static TSC_NS_PER_TICK: AtomicU64 = AtomicU64::new(1 << 32);
+
+#[cfg(target_arch = "x86_64")]
+fn tsc_ticks() -> u64 {
+    // SAFETY: `rdtsc` only reads the time-stamp counter; every x86_64 CPU
+    // has it, and it touches no memory.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn tsc_ticks() -> u64 {
+    instant_clock()
+}
+
+fn tsc_clock() -> u64 {
+    let factor = TSC_NS_PER_TICK.load(Ordering::Relaxed);
+    ((u128::from(tsc_ticks()) * u128::from(factor)) >> 32) as u64
+}
+
+/// Measures the TSC against `Instant` over 20 ms.
+fn calibrate_tsc() {
+    let (start, ticks) = (Instant::now(), tsc_ticks());
+    thread::sleep(Duration::from_millis(20));
+    let ns = start.elapsed().as_nanos();
+    let elapsed_ticks = u128::from(tsc_ticks().saturating_sub(ticks)).max(1);
+    TSC_NS_PER_TICK.store(((ns << 32) / elapsed_ticks) as u64, Ordering::Relaxed);
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -76,8 +112,11 @@ fn make_echo() -> Box<dyn StateMachine> {
     Box::new(Echo::new())
 }
 
+/// Round trips per batch; `--profile <n>` changes it.
+static ROUNDS: AtomicU32 = AtomicU32::new(ROUND_TRIPS);
+
 fn make_pinger() -> Box<dyn StateMachine> {
-    Box::new(Pinger::new(ROUND_TRIPS, DATA_LEN))
+    Box::new(Pinger::new(ROUNDS.load(Ordering::Relaxed), DATA_LEN))
 }
 
 static PING_PONG: &[TaskSpec] = &[
@@ -97,8 +136,9 @@ fn mealy_round_trip(clock: fn() -> u64) -> f64 {
     let start = Instant::now();
     let handled = sched.run_until_idle(usize::MAX);
     let elapsed = start.elapsed();
-    assert_eq!(handled as u32, 2 * ROUND_TRIPS, "every ping answered");
-    elapsed.as_nanos() as f64 / f64::from(ROUND_TRIPS)
+    let rounds = ROUNDS.load(Ordering::Relaxed);
+    assert_eq!(handled as u32, 2 * rounds, "every ping answered");
+    elapsed.as_nanos() as f64 / f64::from(rounds)
 }
 
 /// Sends bursts of `BURST` one-way messages to `sink`; the sink grants the
@@ -301,6 +341,18 @@ fn crossbeam_round_trip() -> f64 {
 }
 
 fn main() {
+    // `--profile <n>`: see the module docs.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--profile") {
+        let rounds = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000);
+        ROUNDS.store(rounds, Ordering::Relaxed);
+        let ns = mealy_round_trip(coarse_clock);
+        println!("profile: {rounds} round trips, {ns:.0} ns each");
+        return;
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
     // and should stay quick.
     let quick = !std::env::args().any(|arg| arg == "--bench");
@@ -331,6 +383,12 @@ fn main() {
             .map(|_| mealy_round_trip(coarse_clock))
             .collect(),
     );
+    calibrate_tsc();
+    let mealy_tsc = median(
+        (0..batches(MEALY_BATCHES))
+            .map(|_| mealy_round_trip(tsc_clock))
+            .collect(),
+    );
     let mealy_instant = median(
         (0..batches(5))
             .map(|_| mealy_round_trip(instant_clock))
@@ -357,7 +415,7 @@ fn main() {
     );
 
     println!(
-        "detail: payload={encoded}B round_trips_per_batch={ROUND_TRIPS} mealy_with_instant_clock={mealy_instant:.0}ns os_round_trips_per_batch={OS_ROUND_TRIPS}"
+        "detail: payload={encoded}B round_trips_per_batch={ROUND_TRIPS} mealy_with_tsc_clock={mealy_tsc:.0}ns mealy_with_instant_clock={mealy_instant:.0}ns os_round_trips_per_batch={OS_ROUND_TRIPS}"
     );
     println!(
         "ipc-roundtrip: mealy={mealy:.0} pipe={pipe:.0} unix={unix:.0} crossbeam={crossbeam:.0} speedup_vs_pipe={:.1} msgs_per_s={msgs_per_s:.0}",

@@ -19,6 +19,7 @@ use limine::memory_map::EntryType;
 
 use crate::arch::x86_64::limine as requests;
 use crate::arch::x86_64::memory::KernelMemory;
+use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{
     acpi, apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry,
@@ -29,8 +30,9 @@ use crate::banner::{
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryKind, MemoryRange, Owner, Permissions, Region};
-use crate::scenarios;
+use crate::sched::{SchedConfig, Scheduler};
 use crate::symbols::SymbolTable;
+use crate::{scenarios, tasks};
 
 /// How many modules the banner names one by one.
 const BANNER_MODULES: usize = 8;
@@ -299,11 +301,29 @@ fn run(handover: Option<&BootHandover>) -> ! {
     };
     match handover.options.test {
         Some(scenario) => scenarios::run(scenario, handover.memory),
-        None => {
-            log::info!("no shell yet: the kernel halts here (quit QEMU with Ctrl-C)");
+        None => run_tasks(handover.memory),
+    }
+}
+
+/// Starts the boot task list and runs the scheduler for good.
+fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
+    let mut scheduler = match Scheduler::new(
+        MachinePlatform::new(memory),
+        &interrupts::PENDING,
+        SchedConfig::default(),
+    ) {
+        Ok(scheduler) => scheduler,
+        Err(error) => {
+            log::error!("scheduler: {error}");
             cpu::halt_forever()
         }
+    };
+    match scheduler.spawn_all(tasks::TASKS) {
+        Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
+        Err(error) => log::error!("scheduler: task list: {error}"),
     }
+    interrupts::enable();
+    scheduler.run()
 }
 
 /// The protocol number of a memory-map type (the crate keeps it private);

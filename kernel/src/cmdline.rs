@@ -31,11 +31,16 @@ pub enum TestScenario {
     Exhaust,
     /// Power off through ACPI.
     Shutdown,
+    /// Run the boot tasks with 1000 pinger round trips and report the cost
+    /// of one in TSC ticks (guest instructions under `-icount shift=0`).
+    Ipc,
+    /// Ping every boot task from a probe task and log the answers.
+    Ping,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 9] = [
+    pub const ALL: [(&'static str, TestScenario); 11] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -45,6 +50,8 @@ impl TestScenario {
         ("timer", TestScenario::Timer),
         ("exhaust", TestScenario::Exhaust),
         ("shutdown", TestScenario::Shutdown),
+        ("ipc", TestScenario::Ipc),
+        ("ping", TestScenario::Ping),
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -125,7 +132,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping)"
         );
     }
 }

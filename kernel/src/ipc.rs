@@ -16,16 +16,18 @@
 //!   receiver arrive in the order sent.
 //!
 //! The hot path (a call or reply with a small payload and no capabilities)
-//! is: one capability lookup, a Reply object created or consumed, the
-//! payload copied into an inline mailbox slot, and the receiver put on the
-//! run queue. Nothing allocates.
+//! is: one capability lookup, a Reply object created (which also yields the
+//! call's token) or consumed, the payload's `len` bytes copied straight
+//! from the sender's buffer into the receiver's mailbox slot, and the
+//! receiver put on the run queue. Nothing allocates, and no step that has
+//! no capability to move touches the transfer code.
 
 use mealy_caps::{CSpaceId, CapRef, Object, Rights, TaskId};
 use mealy_protocol::{
     CallToken, CapList, Envelope, IpcError, MAX_CAPS, MessageKind, check_payload,
 };
 
-use crate::sched::mailbox::{Letter, PayloadStore};
+use crate::sched::mailbox::LargePayload;
 use crate::sched::state::{KernelState, call_token};
 
 impl KernelState {
@@ -66,41 +68,33 @@ impl KernelState {
         if !caps.is_empty() {
             self.check_transfer(sender_cspace, target.0, caps, usize::from(call))?;
         }
-        let payload = PayloadStore::copy_of(payload)?;
+        let large = LargePayload::for_payload(payload)?;
 
         let mut reply = None;
         let mut token = None;
         if call {
-            let reply_cap = self.caps.create_object(
-                receiver_cspace,
-                Object::Reply {
-                    caller: TaskId(from),
-                },
-            )?;
-            let reply_object = self
-                .caps
-                .lookup(receiver_cspace, reply_cap, Rights::empty())?
-                .object;
+            let (reply_cap, reply_object) =
+                self.caps.create_reply(receiver_cspace, TaskId(from))?;
             reply = Some(reply_cap);
             token = Some(call_token(reply_object));
         }
-        if let Err(error) = self.move_caps(sender_cspace, receiver_cspace, caps, &mut transferred) {
+        if !caps.is_empty()
+            && let Err(error) =
+                self.move_caps(sender_cspace, receiver_cspace, caps, &mut transferred)
+        {
             if let Some(reply_cap) = reply {
                 let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
             }
             return Err(error);
         }
-        let letter = Letter {
-            kind: MessageKind::Request,
-            envelope: Envelope {
-                badge: endpoint.badge,
-                reply,
-                caps: transferred,
-                len,
-            },
-            payload,
+        let envelope = Envelope {
+            badge: endpoint.badge,
+            reply,
+            caps: transferred,
+            len,
         };
-        self.deliver(target.0, letter, sender_cspace)?;
+        let kind = MessageKind::Request;
+        self.deliver(target.0, kind, envelope, payload, large, sender_cspace)?;
         Ok(token)
     }
 
@@ -145,8 +139,10 @@ impl KernelState {
         if !caps.is_empty() {
             self.check_transfer(callee_cspace, caller.0, caps, 0)?;
         }
-        let payload = PayloadStore::copy_of(payload)?;
-        self.move_caps(callee_cspace, caller_cspace, caps, &mut transferred)?;
+        let large = LargePayload::for_payload(payload)?;
+        if !caps.is_empty() {
+            self.move_caps(callee_cspace, caller_cspace, caps, &mut transferred)?;
+        }
         let consumed = match self.caps.take_reply(callee_cspace, reply) {
             Ok(consumed) => consumed,
             Err(error) => {
@@ -154,45 +150,41 @@ impl KernelState {
                 return Err(error.into());
             }
         };
-        let letter = Letter {
-            kind: MessageKind::Reply {
-                token: call_token(consumed.object),
-            },
-            envelope: Envelope {
-                badge: None,
-                reply: None,
-                caps: transferred,
-                len,
-            },
-            payload,
+        let kind = MessageKind::Reply {
+            token: call_token(consumed.object),
         };
-        self.deliver(caller.0, letter, callee_cspace)
+        let envelope = Envelope {
+            badge: None,
+            reply: None,
+            caps: transferred,
+            len,
+        };
+        self.deliver(caller.0, kind, envelope, payload, large, callee_cspace)
     }
 
-    /// Queues `letter` for `target` and makes it ready. The mailbox was
+    /// Queues the message for `target` and makes it ready. The mailbox was
     /// checked for room; on one core nothing can fill it in between, but if
-    /// it is full anyway the letter's capabilities go back to
+    /// it is full anyway the message's capabilities go back to
     /// `sender_cspace` and its Reply is dropped, so the send still fails
     /// cleanly.
     #[inline]
     fn deliver(
         &mut self,
         target: u32,
-        letter: Letter,
+        kind: MessageKind,
+        envelope: Envelope,
+        payload: &[u8],
+        large: Option<LargePayload>,
         sender_cspace: CSpaceId,
     ) -> Result<(), IpcError> {
         let task = self.task_mut(target)?;
         let receiver_cspace = task.cspace;
-        if let Err(letter) = task.mailbox.push(letter) {
-            if let Some(reply_cap) = letter.envelope.reply {
+        if let Err(error) = task.mailbox.push(kind, envelope, payload, large) {
+            if let Some(reply_cap) = envelope.reply {
                 let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
             }
-            self.move_back(
-                receiver_cspace,
-                sender_cspace,
-                letter.envelope.caps.as_slice(),
-            );
-            return Err(IpcError::MailboxFull);
+            self.move_back(receiver_cspace, sender_cspace, envelope.caps.as_slice());
+            return Err(error);
         }
         self.make_ready(target);
         Ok(())

@@ -16,8 +16,10 @@ pub mod cmdline;
 pub mod ipc;
 pub mod mem;
 pub mod power;
+pub mod probe;
 pub mod sched;
 pub mod symbols;
+pub mod tasks;
 pub mod trap;
 
 #[cfg(target_os = "none")]

@@ -3,11 +3,14 @@
 //! tests in `tests/` can check it from outside.
 
 use crate::arch::x86_64::memory::{self, KernelMemory};
+use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
-use crate::arch::x86_64::{acpi, apic, clock, fault, interrupts, ioapic, serial};
+use crate::arch::x86_64::{acpi, apic, clock, cpu, fault, interrupts, ioapic, serial};
 use crate::cmdline::TestScenario;
 use crate::mem::{Owner, Permissions, Region};
 use crate::println;
+use crate::sched::{SchedConfig, Scheduler};
+use crate::tasks;
 
 /// The prompt the shell prints when it is ready for input. xtask holds
 /// input piped into `cargo xtask qemu --headless` until it sees this, so
@@ -27,6 +30,8 @@ pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
         TestScenario::Timer => check_timer(),
         TestScenario::Exhaust => exhaust(memory),
         TestScenario::Shutdown => shut_down(),
+        TestScenario::Ipc => ipc_round_trips(memory),
+        TestScenario::Ping => ping_every_task(memory),
     }
 }
 
@@ -234,4 +239,93 @@ fn check_timer() -> ! {
     }
     println!("timer: out of tolerance");
     qemu::exit(ExitStatus::Failure)
+}
+
+/// `test=ipc`: the boot tasks, with the pinger making [`IPC_ROUNDS`] calls
+/// to echo (32-byte postcard payloads, capability checks, one-shot
+/// replies), dispatched until idle. Under `-icount shift=0` the TSC counts
+/// guest instructions, so the cost per round trip is exact and repeatable.
+fn ipc_round_trips(memory: Option<&'static KernelMemory>) -> ! {
+    extern crate alloc;
+    use alloc::boxed::Box;
+    use mealy_pinger::Pinger;
+
+    const IPC_ROUNDS: u32 = 1000;
+    let platform = MachinePlatform::new(memory);
+    let mut scheduler = match Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
+    {
+        Ok(scheduler) => scheduler,
+        Err(error) => {
+            println!("ipc: scheduler: {error}");
+            qemu::exit(ExitStatus::Failure)
+        }
+    };
+    let spawned = scheduler.spawn_all_with(tasks::TASKS, |spec| {
+        if spec.name == "pinger" {
+            Box::new(Pinger::new(IPC_ROUNDS, tasks::PINGER_PAYLOAD))
+        } else {
+            (spec.factory)()
+        }
+    });
+    if let Err(error) = spawned {
+        println!("ipc: task list: {error}");
+        qemu::exit(ExitStatus::Failure)
+    }
+    let start = cpu::rdtsc();
+    let handled = scheduler.run_until_idle(usize::MAX);
+    let ticks = cpu::rdtsc() - start;
+    let echoed = scheduler
+        .task_by_name("echo")
+        .and_then(|id| scheduler.task_info(id))
+        .map_or(0, |info| info.counters.handled);
+    println!(
+        "ipc: {IPC_ROUNDS} round trips, {handled} messages dispatched in {ticks} TSC ticks: {} per round trip",
+        ticks / u64::from(IPC_ROUNDS)
+    );
+    if echoed == u64::from(IPC_ROUNDS) {
+        qemu::exit(ExitStatus::Success)
+    }
+    println!("ipc: echo answered {echoed} of {IPC_ROUNDS}");
+    qemu::exit(ExitStatus::Failure)
+}
+
+/// `test=ping`: the boot tasks plus the probe, which calls every one of
+/// them with `ping::Ping` and logs each answer; the run ends when the
+/// scheduler goes idle. Services made by `cargo xtask new-service` answer
+/// with a pong.
+fn ping_every_task(memory: Option<&'static KernelMemory>) -> ! {
+    extern crate alloc;
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    use crate::probe::{self, Probe};
+    use crate::sched::{CapSpec, TaskSpec};
+
+    fn make_probe() -> Box<dyn mealy_protocol::StateMachine> {
+        Box::new(Probe::new())
+    }
+
+    let endpoints: Vec<CapSpec> = tasks::TASKS
+        .iter()
+        .map(|task| CapSpec::endpoint(task.name, task.name, mealy_caps::Rights::WRITE, 0))
+        .collect();
+    let endpoints: &'static [CapSpec] = Vec::leak(endpoints);
+    let mut list: Vec<TaskSpec> = tasks::TASKS.to_vec();
+    list.push(TaskSpec::new(probe::NAME, make_probe).caps(endpoints));
+
+    let platform = MachinePlatform::new(memory);
+    let mut scheduler = match Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
+    {
+        Ok(scheduler) => scheduler,
+        Err(error) => {
+            println!("ping: scheduler: {error}");
+            qemu::exit(ExitStatus::Failure)
+        }
+    };
+    if let Err(error) = scheduler.spawn_all(&list) {
+        println!("ping: task list: {error}");
+        qemu::exit(ExitStatus::Failure)
+    }
+    scheduler.run_until_idle(usize::MAX);
+    qemu::exit(ExitStatus::Success)
 }

@@ -79,6 +79,46 @@ pub fn encode<'b, T: Serialize + ?Sized>(
     Ok(used)
 }
 
+/// Copies the first `min(to.len(), from.len())` bytes of `from` to the
+/// start of `to`, with a few fixed-size moves instead of a call to
+/// `memcpy` when that is 64 bytes or fewer: control-message payloads and
+/// their byte fields are that short, and for them the call costs more than
+/// the copy. Two possibly overlapping blocks of the largest power of two
+/// that fits cover any length from that size to twice it (the buffers are
+/// distinct, so the overlap writes the same bytes twice). The kernel copies
+/// payloads into mailbox slots with it.
+#[inline]
+pub fn copy_bytes(to: &mut [u8], from: &[u8]) {
+    let len = to.len().min(from.len());
+    let (Some(to), Some(from)) = (to.get_mut(..len), from.get(..len)) else {
+        return;
+    };
+    match len {
+        0 => {}
+        1..4 => {
+            for (to, from) in to.iter_mut().zip(from) {
+                *to = *from;
+            }
+        }
+        4..8 => copy_ends::<4>(to, from),
+        8..16 => copy_ends::<8>(to, from),
+        16..32 => copy_ends::<16>(to, from),
+        32..=64 => copy_ends::<32>(to, from),
+        _ => to.copy_from_slice(from),
+    }
+}
+
+/// The first and the last `N` bytes of `from` to the same places in `to`.
+#[inline]
+fn copy_ends<const N: usize>(to: &mut [u8], from: &[u8]) {
+    if let (Some(to), Some(from)) = (to.first_chunk_mut::<N>(), from.first_chunk::<N>()) {
+        *to = *from;
+    }
+    if let (Some(to), Some(from)) = (to.last_chunk_mut::<N>(), from.last_chunk::<N>()) {
+        *to = *from;
+    }
+}
+
 /// A service's outgoing-message buffer, `N` bytes (at most [`MAX_PAYLOAD`]
 /// are ever sent). Keep one in the service's state and encode into it:
 ///
@@ -161,6 +201,21 @@ mod tests {
         .unwrap();
         let slow = encode(&(1u32, &data[..]), &mut slow).unwrap();
         assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn copy_bytes_copies_every_length_exactly() {
+        let from: std::vec::Vec<u8> = (1..=130).collect();
+        for len in 0..=130 {
+            let mut to = [0u8; 140];
+            copy_bytes(&mut to[..len], &from[..len]);
+            assert_eq!(&to[..len], &from[..len], "length {len}");
+            assert!(to[len..].iter().all(|&byte| byte == 0), "length {len}");
+        }
+        // Unequal lengths copy the shorter.
+        let mut short = [0u8; 3];
+        copy_bytes(&mut short, &from[..10]);
+        assert_eq!(short, [1, 2, 3]);
     }
 
     proptest! {

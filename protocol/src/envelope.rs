@@ -36,7 +36,11 @@ impl CapList {
     };
 
     /// The refs in `caps`; `TooManyCaps` if there are more than [`MAX_CAPS`].
+    #[inline]
     pub fn from_slice(caps: &[CapRef]) -> Result<Self, IpcError> {
+        if caps.is_empty() {
+            return Ok(Self::EMPTY);
+        }
         if caps.len() > MAX_CAPS {
             return Err(IpcError::TooManyCaps { count: caps.len() });
         }

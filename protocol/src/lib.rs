@@ -38,9 +38,10 @@ mod machine;
 
 pub mod echo;
 pub mod kernel;
+pub mod ping;
 pub mod pinger;
 
-pub use codec::{CodecError, Outbox, as_bytes, decode, encode};
+pub use codec::{CodecError, Outbox, as_bytes, copy_bytes, decode, encode};
 pub use context::Context;
 pub use envelope::{CapList, Envelope, MAX_CAPS, MAX_PAYLOAD, check_payload};
 pub use error::{HandleError, IpcError};

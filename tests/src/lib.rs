@@ -96,10 +96,61 @@ pub fn boot(args: &[&str], stdin: &[u8]) -> Run {
     run(command.args(args), stdin)
 }
 
+/// Runs `cargo xtask ARGS` in another checkout `dir` (its own xtask, built
+/// there), with the build going to `target_dir`.
+pub fn cargo_xtask_in(dir: &Path, target_dir: &Path, args: &[&str]) -> Run {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .arg("xtask")
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("MEALY_XTASK");
+    run_in(&mut command, dir, b"")
+}
+
+/// A copy of this checkout's files (tracked, and untracked but not
+/// ignored) in a scratch directory, for tests that change the tree.
+pub fn copy_of_checkout() -> tempfile::TempDir {
+    let scratch = workspace_root().join("target/test-scratch");
+    std::fs::create_dir_all(&scratch).expect("target/test-scratch can be created");
+    let copy = tempfile::tempdir_in(&scratch).expect("a scratch directory");
+    let listed = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("git lists the checkout's files");
+    assert!(listed.status.success(), "git ls-files failed");
+    for path in listed
+        .stdout
+        .split(|byte| *byte == 0)
+        .filter(|p| !p.is_empty())
+    {
+        let path = Path::new(std::str::from_utf8(path).expect("UTF-8 paths"));
+        let from = workspace_root().join(path);
+        if !from.is_file() {
+            continue; // listed but deleted in the working tree
+        }
+        let to = copy.path().join(path);
+        std::fs::create_dir_all(to.parent().expect("a file has a parent")).expect("mkdir");
+        std::fs::copy(&from, &to).expect("copy a file");
+    }
+    copy
+}
+
 fn run(command: &mut Command, stdin: &[u8]) -> Run {
+    run_in(command, &workspace_root(), stdin)
+}
+
+fn run_in(command: &mut Command, dir: &Path, stdin: &[u8]) -> Run {
     let started = Instant::now();
     let mut child = command
-        .current_dir(workspace_root())
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

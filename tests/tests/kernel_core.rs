@@ -75,3 +75,12 @@ fn shutdown_powers_off_through_acpi() {
     run.assert_stdout_has("\nshutdown: powering off\n");
     assert!(!run.stdout.contains("did not power off"), "{run}");
 }
+
+#[test]
+fn tasks_exchange_messages_in_the_guest() {
+    let run = boot(&["--icount", "--cmdline", "test=ipc"], b"");
+    assert_eq!(run.code, Some(0), "echo answered every call\n{run}");
+    run.assert_stdout_has("\n[pinger] 1000 round trips, 0 mismatches, ");
+    let cost = run.line_starting("ipc: 1000 round trips, 2000 messages dispatched in ");
+    assert!(cost.ends_with(" per round trip"), "{cost}");
+}

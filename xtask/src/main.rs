@@ -5,13 +5,16 @@
 //! - `test`: host tests and QEMU scenarios, the one test command;
 //! - `image`: the bootable GPT disk image `target/mealy.img`;
 //! - `esp`: only assemble an ESP directory (tests use it to break one);
-//! - `bench`: the host-native benchmarks.
+//! - `bench`: the benchmarks, host-native and in the guest;
+//! - `new-service`: scaffold a state-machine crate and add it to the boot.
 //!
 //! Depends on `mealy-image`; it runs cargo, rustup, apt-get and QEMU as
 //! child processes and never links the kernel.
 
+mod bench;
 mod build;
 mod esp;
+mod new_service;
 mod qemu;
 mod serial_filter;
 mod setup;
@@ -54,7 +57,13 @@ enum Task {
         #[arg(long, default_value = "target/esp")]
         out: PathBuf,
     },
-    /// Run the host-native benchmarks.
+    /// Scaffold a new state-machine service and add it to the boot tasks.
+    NewService {
+        /// Lowercase letters, digits and dashes, e.g. `clock`.
+        name: String,
+    },
+    /// Run the benchmarks: capabilities, memory and IPC on the host, then
+    /// the IPC round trip in the guest, counted in instructions.
     Bench,
 }
 
@@ -87,6 +96,10 @@ struct QemuArgs {
     /// Stop QEMU and fail after this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
+    /// Make the guest's TSC count instructions (`-icount shift=0`), for
+    /// repeatable in-guest measurements.
+    #[arg(long)]
+    icount: bool,
     /// Boot this ESP directory as it is, instead of building one.
     #[arg(long, conflicts_with_all = ["disk", "cmdline", "release"])]
     esp: Option<PathBuf>,
@@ -150,12 +163,10 @@ fn run(task: Task) -> Result<ExitCode> {
             println!("xtask: assembled {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench => {
-            let status = Command::new(build::cargo())
-                .args(["bench", "-p", "mealy-caps", "--bench", "caps"])
-                .status()
-                .context("cannot run cargo bench")?;
-            Ok(exit_code(status.success()))
+        Task::Bench => bench::run(),
+        Task::NewService { name } => {
+            new_service::run(&root, &name)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -202,6 +213,7 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         }),
         smp: args.smp,
         memory: args.memory,
+        icount: args.icount,
         timeout: args.timeout.map(Duration::from_secs),
     };
     let status = qemu::run(&machine, options)?;

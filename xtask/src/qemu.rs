@@ -45,6 +45,7 @@ pub struct RunOptions {
     pub gdb: Option<PathBuf>,
     pub smp: u32,
     pub memory: String,
+    pub icount: bool,
     pub timeout: Option<Duration>,
 }
 
@@ -100,6 +101,9 @@ pub fn run(machine: &Machine, options: RunOptions) -> Result<u8> {
         // firmware does not spend minutes trying to boot from the network.
         .args(["-nic", "none"])
         .arg("-no-reboot");
+    if options.icount {
+        command.args(["-icount", "shift=0"]);
+    }
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
         || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
     if options.headless || !has_display {

@@ -280,7 +280,20 @@ impl Harness {
                 Ok(())
             }
         });
-        let real = self.system.create_object(self.space_id(space), object);
+        // Replies go through `create_reply`, the kernel's per-call path,
+        // which must behave exactly like `create_object`.
+        let mut returned_id = None;
+        let real = match object {
+            Object::Reply { caller } => {
+                self.system
+                    .create_reply(self.space_id(space), caller)
+                    .map(|(at, id)| {
+                        returned_id = Some(id);
+                        at
+                    })
+            }
+            _ => self.system.create_object(self.space_id(space), object),
+        };
         agree("create_object", &real.map(|_| ()), &expected)?;
         if let Ok(at) = real {
             self.fresh(space, at)?;
@@ -290,6 +303,9 @@ impl Harness {
             let id = found
                 .map_err(|e| format!("new object's cap fails lookup: {e}"))?
                 .object;
+            if returned_id.is_some_and(|returned| returned != id) {
+                return Err(format!("create_reply returned an id other than {id}"));
+            }
             if self.model.objects.iter().any(|o| o.id == id) {
                 return Err(format!("object id {id} re-issued"));
             }

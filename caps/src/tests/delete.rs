@@ -245,3 +245,42 @@ fn take_reply_requires_write() {
     );
     assert!(system.lookup(a, reply, Rights::empty()).is_ok());
 }
+
+#[test]
+fn create_reply_is_create_object_with_the_id() {
+    let (mut system, a, _) = two_spaces();
+    let (reply, id) = system.create_reply(a, TaskId(2)).unwrap();
+    let held = system.lookup(a, reply, Rights::empty()).unwrap();
+    assert_eq!(held.object, id);
+    assert_eq!(held.rights, Rights::WRITE | Rights::GRANT);
+    assert_eq!(held.badge, None);
+    assert_eq!(system.object(id), Some(Object::Reply { caller: TaskId(2) }));
+    assert_eq!(system.parent(a, reply), Ok(None));
+    system.check_invariants().unwrap();
+    assert_eq!(
+        system.create_reply(CSpaceId::from_raw(4), TaskId(2)),
+        Err(CapError::InvalidCSpace)
+    );
+}
+
+#[test]
+fn a_consumed_reply_never_comes_back() {
+    // Replies reuse the slot, node and object entries a consumed one
+    // freed; the consumed ref and id must stay dead through every reuse.
+    let (mut system, a, _) = two_spaces();
+    let (first, first_id) = system.create_reply(a, TaskId(2)).unwrap();
+    system.take_reply(a, first).unwrap();
+    let mut seen = std::vec![first_id];
+    for _ in 0..100 {
+        let (reply, id) = system.create_reply(a, TaskId(2)).unwrap();
+        assert!(!seen.contains(&id), "object id {id} reissued");
+        assert_eq!(system.take_reply(a, first), Err(CapError::InvalidRef));
+        assert_eq!(system.object(first_id), None);
+        assert_eq!(system.take_reply(a, reply).map(|t| t.object), Ok(id));
+        assert_eq!(system.take_reply(a, reply), Err(CapError::InvalidRef));
+        seen.push(id);
+    }
+    assert_eq!(system.usage().caps, 0);
+    assert_eq!(system.usage().objects, 0);
+    system.check_invariants().unwrap();
+}

@@ -1,15 +1,27 @@
-//! A task's mailbox: a bounded queue of [`Letter`]s, and the kernel's
+//! A task's mailbox: a bounded ring of message slots, and the kernel's
 //! separate queue of notices for it.
 //!
-//! Peer messages go into a fixed-capacity lock-free ring (crossbeam's
-//! `ArrayQueue`, reserved when the task is created), so a full mailbox is
-//! an error to the sender, never a silent drop and never a growth. Each
-//! slot holds the envelope and up to [`INLINE_PAYLOAD`] bytes of payload
-//! inline: the hot path (every control message in the current protocol)
-//! allocates nothing. A payload above that, up to `MAX_PAYLOAD`, takes one
-//! fallible heap allocation; bulk data should travel as a Region anyway.
-//! The trade-off is slot size (about 200 bytes) against how often that
+//! Peer messages go into a fixed-capacity ring of slots reserved when the
+//! task is created, so a full mailbox is an error to the sender, never a
+//! silent drop and never a growth. Each slot holds the kind, the envelope
+//! and up to [`INLINE_PAYLOAD`] bytes of payload inline. A send writes the
+//! header into the slot in place and copies exactly the payload's `len`
+//! bytes from the sender's buffer (`copy_bytes`: a few fixed-size moves,
+//! no `memcpy` call); dispatch copies the slot's inline bytes (one
+//! fixed-size move) into the scheduler's receive buffer, of which the
+//! handler sees the first `len`. The hot path (every control message in
+//! the current protocol) allocates nothing and never moves a whole slot. A
+//! payload above [`INLINE_PAYLOAD`], up to `MAX_PAYLOAD`, takes one
+//! fallible heap allocation, made by the sender before anything else
+//! changes; bulk data should travel as a Region anyway. The trade-off is
+//! slot size (160 bytes, 64 of them payload) against how often that
 //! allocation happens.
+//!
+//! A plain ring, not a lock-free queue: the scheduler is one `&mut` value
+//! per core, and trap handlers only touch the atomic `PendingInterrupts`,
+//! so nothing else can reach a mailbox. SMP (phase 3) will need a separate
+//! inbound queue per core for cross-core sends, drained into these rings by
+//! the owning core; the same-core path stays as it is.
 //!
 //! Kernel notices (interrupts, timeouts, failed calls) do not compete for
 //! the bounded ring: they wait in a small per-task queue that is filled
@@ -21,90 +33,99 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crossbeam_queue::ArrayQueue;
-use mealy_protocol::{Envelope, IpcError, MessageKind};
+use mealy_protocol::{Envelope, IpcError, MessageKind, copy_bytes};
 
 /// Payload bytes stored inline in a mailbox slot.
-pub const INLINE_PAYLOAD: usize = 96;
+pub const INLINE_PAYLOAD: usize = 64;
 
 /// How many kernel notices a task has room for before its notice queue
 /// must grow (it then grows, fallibly, from the dispatch loop).
 pub const NOTICE_RESERVE: usize = 8;
 
-/// Payload bytes, inline when small.
+/// A payload too large for a slot, copied to the heap by the sender before
+/// the send changes anything (so running out of heap fails it cleanly).
 #[derive(Debug)]
-pub(crate) enum PayloadStore {
-    Inline([u8; INLINE_PAYLOAD]),
-    Heap(Box<[u8]>),
-}
+pub(crate) struct LargePayload(Box<[u8]>);
 
-impl PayloadStore {
-    /// Copies `payload`; allocates only above [`INLINE_PAYLOAD`].
+impl LargePayload {
+    /// `None` if `payload` fits a slot inline; otherwise a heap copy.
+    ///
+    /// Errors: `OutOfResources` if the heap cannot hold it.
     #[inline]
-    pub(crate) fn copy_of(payload: &[u8]) -> Result<Self, IpcError> {
-        if let Some(inline) = payload_inline(payload) {
-            return Ok(PayloadStore::Inline(inline));
+    pub(crate) fn for_payload(payload: &[u8]) -> Result<Option<Self>, IpcError> {
+        if payload.len() <= INLINE_PAYLOAD {
+            return Ok(None);
         }
         let mut heap = Vec::new();
         heap.try_reserve_exact(payload.len())
             .map_err(|_| IpcError::OutOfResources)?;
         heap.extend_from_slice(payload);
-        Ok(PayloadStore::Heap(heap.into_boxed_slice()))
-    }
-
-    #[inline]
-    pub(crate) fn bytes(&self, len: u16) -> &[u8] {
-        let len = usize::from(len);
-        match self {
-            PayloadStore::Inline(bytes) => bytes.get(..len).unwrap_or(bytes),
-            PayloadStore::Heap(bytes) => bytes.get(..len).unwrap_or(bytes),
-        }
+        Ok(Some(Self(heap.into_boxed_slice())))
     }
 }
 
-#[inline]
-fn payload_inline(payload: &[u8]) -> Option<[u8; INLINE_PAYLOAD]> {
-    let mut inline = [0u8; INLINE_PAYLOAD];
-    inline.get_mut(..payload.len())?.copy_from_slice(payload);
-    Some(inline)
-}
-
-/// One queued message: what the receiver's handler will see.
+/// One queued message.
 #[derive(Debug)]
-pub(crate) struct Letter {
+struct Slot {
+    kind: MessageKind,
+    envelope: Envelope,
+    inline: [u8; INLINE_PAYLOAD],
+    large: Option<Box<[u8]>>,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        kind: MessageKind::Request,
+        envelope: Envelope {
+            badge: None,
+            reply: None,
+            caps: mealy_protocol::CapList::EMPTY,
+            len: 0,
+        },
+        inline: [0; INLINE_PAYLOAD],
+        large: None,
+    };
+}
+
+/// A delivered message's header: what dispatch hands the handler besides
+/// the payload bytes it copied into the receive buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
     pub(crate) kind: MessageKind,
     pub(crate) envelope: Envelope,
-    pub(crate) payload: PayloadStore,
-}
-
-impl Letter {
-    /// A payload-less kernel message.
-    pub(crate) fn notice(kind: MessageKind, envelope: Envelope) -> Self {
-        Self {
-            kind,
-            envelope,
-            payload: PayloadStore::Inline([0; INLINE_PAYLOAD]),
-        }
-    }
 }
 
 /// A task's bounded mailbox plus its kernel-notice queue.
 #[derive(Debug)]
 pub(crate) struct Mailbox {
-    letters: ArrayQueue<Letter>,
+    /// `capacity` slots, reserved at creation; the queued ones are
+    /// `head, head + 1, ...` (mod capacity), `len` of them.
+    slots: Vec<Slot>,
+    head: u32,
+    len: u32,
     notices: VecDeque<(MessageKind, Envelope)>,
     high_water: u32,
 }
 
 impl Mailbox {
     /// A mailbox of `capacity` (at least 1) letters.
+    ///
+    /// Errors: `OutOfResources` if the heap cannot hold the slots.
     pub(crate) fn new(capacity: u32) -> Result<Self, IpcError> {
+        let capacity = capacity.max(1);
         let mut notices = VecDeque::new();
         notices
             .try_reserve(NOTICE_RESERVE)
             .map_err(|_| IpcError::OutOfResources)?;
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(capacity as usize)
+            .map_err(|_| IpcError::OutOfResources)?;
+        slots.resize_with(capacity as usize, || Slot::EMPTY);
         Ok(Self {
-            letters: ArrayQueue::new(capacity.max(1) as usize),
+            slots,
+            head: 0,
+            len: 0,
             notices,
             high_water: 0,
         })
@@ -112,18 +133,49 @@ impl Mailbox {
 
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        self.letters.is_full()
+        self.len as usize >= self.slots.len()
     }
 
-    /// Queues a letter; gives it back if the mailbox is full (by value, so
-    /// the caller can undo its capability moves without an allocation).
-    #[allow(clippy::result_large_err)]
+    /// Queues a message: the header, and `payload` (its first
+    /// `envelope.len` bytes) copied inline, or `large` if the sender had to
+    /// put it on the heap. `MailboxFull` if there is no free slot; then
+    /// nothing changed.
     #[inline]
-    pub(crate) fn push(&mut self, letter: Letter) -> Result<(), Letter> {
-        self.letters.push(letter)?;
-        let depth = self.letters.len() as u32;
-        if depth > self.high_water {
-            self.high_water = depth;
+    pub(crate) fn push(
+        &mut self,
+        kind: MessageKind,
+        envelope: Envelope,
+        payload: &[u8],
+        large: Option<LargePayload>,
+    ) -> Result<(), IpcError> {
+        let capacity = self.slots.len();
+        if self.len as usize >= capacity {
+            return Err(IpcError::MailboxFull);
+        }
+        let mut index = self.head as usize + self.len as usize;
+        if index >= capacity {
+            index -= capacity;
+        }
+        let slot = self.slots.get_mut(index).ok_or(IpcError::MailboxFull)?;
+        slot.kind = kind;
+        slot.envelope = envelope;
+        match large {
+            Some(LargePayload(bytes)) => slot.large = Some(bytes),
+            None => {
+                let len = payload.len().min(usize::from(envelope.len));
+                let (Some(to), Some(from)) = (slot.inline.get_mut(..len), payload.get(..len))
+                else {
+                    return Err(IpcError::PayloadTooLarge {
+                        len,
+                        max: INLINE_PAYLOAD,
+                    });
+                };
+                copy_bytes(to, from);
+            }
+        }
+        self.len += 1;
+        if self.len > self.high_water {
+            self.high_water = self.len;
         }
         Ok(())
     }
@@ -141,40 +193,86 @@ impl Mailbox {
         Ok(())
     }
 
-    /// The next message: kernel notices first (they are rare and often
-    /// urgent), then letters in arrival order.
+    /// Takes the next message, copying its payload into `receive` (which
+    /// must hold `MAX_PAYLOAD` bytes; a longer payload is cut, which the
+    /// send-side limit makes impossible): kernel notices first (they are
+    /// rare and often urgent, and have no payload), then peer messages in
+    /// arrival order. The envelope's `len` is what was copied.
     #[inline]
-    pub(crate) fn pop(&mut self) -> Option<Letter> {
+    pub(crate) fn pop_into(&mut self, receive: &mut [u8]) -> Option<Header> {
         if let Some((kind, envelope)) = self.notices.pop_front() {
-            return Some(Letter::notice(kind, envelope));
+            return Some(Header {
+                kind,
+                envelope: Envelope { len: 0, ..envelope },
+            });
         }
-        self.letters.pop()
+        if self.len == 0 {
+            return None;
+        }
+        let index = self.head as usize;
+        self.head += 1;
+        if self.head as usize >= self.slots.len() {
+            self.head = 0;
+        }
+        self.len -= 1;
+        let slot = self.slots.get_mut(index)?;
+        let mut envelope = slot.envelope;
+        let wanted = usize::from(envelope.len);
+        let copied = match slot.large.take() {
+            Some(bytes) => copy_prefix(receive, &bytes, wanted),
+            None => match receive.get_mut(..INLINE_PAYLOAD) {
+                // The whole slot, a fixed-size copy the compiler inlines;
+                // bytes past `len` are stale and never shown.
+                Some(to) => {
+                    to.copy_from_slice(&slot.inline);
+                    wanted.min(INLINE_PAYLOAD)
+                }
+                None => copy_prefix(receive, &slot.inline, wanted),
+            },
+        };
+        envelope.len = copied as u16;
+        Some(Header {
+            kind: slot.kind,
+            envelope,
+        })
     }
 
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.notices.is_empty() && self.letters.is_empty()
+        self.len == 0 && self.notices.is_empty()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.letters.len() + self.notices.len()
+        self.len as usize + self.notices.len()
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.letters.capacity()
+        self.slots.len()
     }
 
     pub(crate) fn high_water(&self) -> u32 {
         self.high_water
     }
 
-    /// Empties both queues, returning the letters (a dying task's mailbox).
-    pub(crate) fn drain(&mut self) -> Vec<Letter> {
+    /// Empties both queues (a dying task's mailbox: the capabilities its
+    /// messages carried die with its CSpace).
+    pub(crate) fn clear(&mut self) {
         self.notices.clear();
-        let mut drained = Vec::new();
-        while let Some(letter) = self.letters.pop() {
-            drained.push(letter);
+        for slot in &mut self.slots {
+            slot.large = None;
         }
-        drained
+        self.head = 0;
+        self.len = 0;
     }
+}
+
+/// Copies the first `wanted` bytes of `from` (fewer if it or `to` is
+/// shorter) to the start of `to`; returns how many.
+#[inline]
+fn copy_prefix(to: &mut [u8], from: &[u8], wanted: usize) -> usize {
+    let len = wanted.min(from.len()).min(to.len());
+    if let (Some(to), Some(from)) = (to.get_mut(..len), from.get(..len)) {
+        to.copy_from_slice(from);
+    }
+    len
 }

@@ -19,7 +19,8 @@
 //! | `dispatch.rs` | the dispatch loop, fairness, budget, handler errors |
 //! | `spec.rs`, `spawn.rs` | the task list and building tasks from it |
 //! | `task.rs` | task record, states, counters |
-//! | `mailbox.rs` | bounded mailbox with inline payload slots, kernel notices |
+//! | `run_queue.rs` | the ring of ready tasks |
+//! | `mailbox.rs` | bounded ring of inline payload slots, kernel notices |
 //! | `state.rs` | the kernel tables handlers act on; task death |
 //! | `context.rs` | the `Context` handlers get |
 //! | `pending.rs` | interrupts posted from trap context |
@@ -38,6 +39,7 @@ mod dispatch;
 pub(crate) mod mailbox;
 mod pending;
 mod platform;
+mod run_queue;
 mod scheduler;
 mod spawn;
 mod spec;

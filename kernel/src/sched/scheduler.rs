@@ -4,16 +4,16 @@
 //! the task list is in `spawn.rs`, the dispatch loop in `dispatch.rs`.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapError, CapSystem, Limits, TaskId};
-use mealy_protocol::{Context, Grant, StateMachine};
+use mealy_protocol::{Context, Grant, MAX_PAYLOAD, StateMachine};
 
 use super::context::TaskContext;
 use super::pending::PendingInterrupts;
 use super::platform::Platform;
+use super::run_queue::RunQueue;
 use super::state::{KernelState, SchedStats};
 use super::task::{TaskInfo, TaskState};
 
@@ -55,6 +55,10 @@ pub struct Scheduler<P: Platform> {
     /// The clock at the end of the last dispatch; `None` after idling or
     /// outside work, so the next dispatch reads it afresh.
     pub(crate) clock_ns: Option<u64>,
+    /// Where dispatch copies the payload of the message being handled
+    /// (`MAX_PAYLOAD` bytes, reused for every message): the handler borrows
+    /// it while the kernel tables, mailboxes included, stay free to change.
+    pub(crate) receive: Vec<u8>,
 }
 
 impl<P: Platform> Scheduler<P> {
@@ -70,14 +74,16 @@ impl<P: Platform> Scheduler<P> {
         let mut caps = CapSystem::new(config.cap_limits)?;
         let kernel_cspace = caps.create_cspace(KERNEL_TASK, config.kernel_cspace_slots)?;
         let max_tasks = config.max_tasks as usize;
-        let mut run_queue = VecDeque::new();
-        run_queue
-            .try_reserve(max_tasks)
-            .map_err(|_| CapError::OutOfMemory)?;
+        let run_queue = RunQueue::new(max_tasks).ok_or(CapError::OutOfMemory)?;
         let mut tasks = Vec::new();
         tasks
             .try_reserve(max_tasks)
             .map_err(|_| CapError::OutOfMemory)?;
+        let mut receive = Vec::new();
+        receive
+            .try_reserve_exact(MAX_PAYLOAD)
+            .map_err(|_| CapError::OutOfMemory)?;
+        receive.resize(MAX_PAYLOAD, 0);
         Ok(Self {
             kernel: KernelState {
                 caps,
@@ -94,6 +100,7 @@ impl<P: Platform> Scheduler<P> {
             pending,
             budget_ns: config.budget_ns,
             clock_ns: None,
+            receive,
         })
     }
 

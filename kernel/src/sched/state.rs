@@ -7,13 +7,13 @@
 //! runs with `&mut` on its own state, the kernel tables it calls into are a
 //! separate borrow: no `RefCell`, no `unsafe`.
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object, ObjectId};
 use mealy_protocol::{CallFailure, CallToken, Envelope, IpcError, MessageKind};
 
 use super::platform::Platform;
+use super::run_queue::RunQueue;
 use super::task::{Task, TaskState};
 use super::timers::TimerTable;
 
@@ -50,7 +50,7 @@ pub(crate) struct KernelState {
     pub(crate) tasks: Vec<Task>,
     pub(crate) max_tasks: usize,
     /// Tasks in state Queued, each exactly once, in arrival order.
-    pub(crate) run_queue: VecDeque<u32>,
+    pub(crate) run_queue: RunQueue,
     pub(crate) timers: TimerTable,
     /// Indexed by interrupt line.
     pub(crate) irq_routes: Vec<Option<IrqRoute>>,
@@ -81,8 +81,10 @@ impl KernelState {
         if let Some(task) = self.tasks.get_mut(index as usize)
             && task.state == TaskState::Idle
         {
-            task.state = TaskState::Queued;
-            self.run_queue.push_back(index);
+            // Never refused: the ring holds every task, each at most once.
+            if self.run_queue.push_back(index) {
+                task.state = TaskState::Queued;
+            }
         }
     }
 
@@ -145,10 +147,10 @@ impl KernelState {
         }
         task.state = end;
         let cspace = task.cspace;
-        // Letters hold refs into the dying CSpace; deleting the CSpace below
-        // deletes what they carried.
-        drop(task.mailbox.drain());
-        self.run_queue.retain(|&queued| queued != index);
+        // Queued messages hold refs into the dying CSpace; deleting the
+        // CSpace below deletes what they carried.
+        task.mailbox.clear();
+        self.run_queue.retain(|queued| queued != index);
         self.timers.cancel_task(index);
         for route in self.irq_routes.iter_mut() {
             if route.is_some_and(|r| r.task == index) {

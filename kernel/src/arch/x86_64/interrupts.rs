@@ -1,13 +1,20 @@
 //! Device interrupts (vectors 32 and up): the local APIC timer, its error
-//! and spurious vectors. Each handler does the least it can with interrupts
-//! off, and acknowledges the APIC; the scheduler will turn ticks and lines
-//! into messages.
+//! and spurious vectors, and ISA lines from the I/O APIC. Each handler does
+//! the least it can with interrupts off, and acknowledges the APIC. An ISA
+//! line is masked and posted to [`PENDING`]; the scheduler turns it into an
+//! `Interrupt` message for the task holding the line's `Irq` capability,
+//! which re-arms it with `irq_ack`. COM1 is still read by the kernel itself
+//! until the serial service takes it.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::ioapic::{ISA_IRQS, ISA_VECTOR_BASE};
+use super::ioapic::{self, ISA_IRQS, ISA_VECTOR_BASE};
 use super::{apic, serial};
+use crate::sched::PendingInterrupts;
 use crate::trap::TrapFrame;
+
+/// Interrupt lines waiting to be delivered as messages by the scheduler.
+pub static PENDING: PendingInterrupts = PendingInterrupts::new();
 
 static TIMER_TICKS: AtomicU64 = AtomicU64::new(0);
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
@@ -45,6 +52,9 @@ pub fn handle(frame: &mut TrapFrame) {
             ISA[irq as usize].fetch_add(1, Ordering::Relaxed);
             if irq == serial::IRQ {
                 serial::receive_interrupt();
+            } else {
+                let _ = ioapic::mask_isa(irq);
+                PENDING.post(irq);
             }
             apic::end_of_interrupt();
         }

@@ -172,7 +172,14 @@ pub fn init(platform: &Platform) -> Result<RoutingSummary, IoApicError> {
     Ok(summary)
 }
 
+/// Masks or unmasks a line. Interrupts are off while the routing lock is
+/// held: the interrupt handler masks lines too, and must never find the
+/// lock taken by the code it interrupted.
 fn set_masked(irq: u8, masked: bool) -> Result<IsaRoute, IoApicError> {
+    ::x86_64::instructions::interrupts::without_interrupts(|| set_masked_locked(irq, masked))
+}
+
+fn set_masked_locked(irq: u8, masked: bool) -> Result<IsaRoute, IoApicError> {
     let routing = ROUTING.get().ok_or(IoApicError::NotRouted(irq))?.lock();
     let (index, line, route) = routing
         .isa

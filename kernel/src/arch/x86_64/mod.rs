@@ -15,6 +15,7 @@ pub mod memory;
 pub mod paging;
 pub mod panic;
 pub mod pit;
+pub mod platform;
 pub mod qemu;
 pub mod serial;
 pub mod trap_entry;

@@ -16,6 +16,7 @@ mod dispatch;
 mod exchange;
 mod ipc;
 mod kernel_events;
+mod mailbox;
 mod properties;
 mod transfer;
 

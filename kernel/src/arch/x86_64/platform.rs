@@ -1,0 +1,101 @@
+//! The scheduler's [`Platform`] on this machine: the TSC clock, `hlt` when
+//! idle (woken by any interrupt, or by a one-shot APIC deadline for the
+//! next timer), the serial console as the log, I/O APIC lines re-armed on
+//! `irq_ack`, and region memory from `mem::Region`.
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use core::fmt;
+
+use mealy_protocol::IpcError;
+
+use super::memory::KernelMemory;
+use super::{apic, clock, interrupts, ioapic, serial};
+use crate::mem::{Owner, PAGE_SIZE, Permissions, Region};
+use crate::sched::{PendingInterrupts, Platform};
+
+pub struct MachinePlatform {
+    memory: Option<&'static KernelMemory>,
+    /// Regions handed to tasks, by base address.
+    regions: BTreeMap<u64, Region<'static>>,
+}
+
+impl MachinePlatform {
+    pub fn new(memory: Option<&'static KernelMemory>) -> Self {
+        Self {
+            memory,
+            regions: BTreeMap::new(),
+        }
+    }
+}
+
+impl Platform for MachinePlatform {
+    fn now_ns(&self) -> u64 {
+        clock::now_nanos()
+    }
+
+    fn idle(&mut self, pending: &PendingInterrupts, next_deadline_ns: Option<u64>) {
+        ::x86_64::instructions::interrupts::disable();
+        if pending.any() {
+            interrupts::enable();
+            return;
+        }
+        if let Some(deadline) = next_deadline_ns {
+            let now = clock::now_nanos();
+            if deadline <= now {
+                interrupts::enable();
+                return;
+            }
+            apic::arm_oneshot(deadline - now);
+        }
+        // `sti` takes effect after the next instruction, so an interrupt
+        // that arrived since the check above still ends this `hlt`.
+        ::x86_64::instructions::interrupts::enable_and_hlt();
+    }
+
+    fn log(&mut self, source: &str, line: fmt::Arguments<'_>) {
+        serial::write_fmt(format_args!("[{source}] {line}\n"));
+    }
+
+    fn irq_ack(&mut self, line: u8) {
+        if let Err(error) = ioapic::unmask_isa(line) {
+            log::warn!("irq_ack({line}): {error}");
+        }
+    }
+
+    fn allocate_region(&mut self, len: u64) -> Result<(u64, u64), IpcError> {
+        let memory = self.memory.ok_or(IpcError::OutOfResources)?;
+        let pages = len.max(1).div_ceil(PAGE_SIZE);
+        let region = Region::new_mapped(memory, pages, 1, Owner(0), Permissions::KERNEL_DATA)
+            .map_err(|_| IpcError::OutOfResources)?;
+        let base = region.base().as_u64();
+        let length = region.len_bytes();
+        self.regions.insert(base, region);
+        Ok((base, length))
+    }
+
+    fn free_region(&mut self, base: u64, _len: u64) {
+        // Dropping the region unmaps it and returns its frames.
+        self.regions.remove(&base);
+    }
+
+    fn region_bytes(&self, base: u64, len: u64) -> Option<&[u8]> {
+        let region = self.regions.get(&base)?;
+        (len <= region.len_bytes()).then(|| {
+            // SAFETY: the region is mapped (new_mapped) for its whole length,
+            // readable, and lives while it is in `self.regions`, which the
+            // returned borrow of `self` outlives.
+            unsafe { core::slice::from_raw_parts(base as *const u8, len as usize) }
+        })
+    }
+
+    fn region_bytes_mut(&mut self, base: u64, len: u64) -> Option<&mut [u8]> {
+        let region = self.regions.get(&base)?;
+        (len <= region.len_bytes()).then(|| {
+            // SAFETY: as in `region_bytes`, and the region is writable; the
+            // `&mut self` borrow makes this the only view.
+            unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! `cargo xtask new-service NAME` in a copy of this checkout: the new
+//! service must build, boot and answer a ping with no edits at all.
+
+use mealy_tests::{QEMU_TIMEOUT_SECS, cargo_xtask_in, copy_of_checkout, workspace_root};
+
+#[test]
+fn a_new_service_builds_boots_and_answers_a_ping_with_no_edits() {
+    let copy = copy_of_checkout();
+    // Kept between runs, so only the first one builds everything.
+    let target = workspace_root().join("target/new-service-test");
+
+    let made = cargo_xtask_in(copy.path(), &target, &["new-service", "hello-world"]);
+    assert_eq!(made.code, Some(0), "{made}");
+    assert!(
+        copy.path()
+            .join("services/hello-world/src/lib.rs")
+            .is_file()
+    );
+
+    let timeout = QEMU_TIMEOUT_SECS.to_string();
+    let run = cargo_xtask_in(
+        copy.path(),
+        &target,
+        &[
+            "qemu",
+            "--headless",
+            "--timeout",
+            &timeout,
+            "--cmdline",
+            "test=ping",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    run.assert_stdout_has("\n[probe] ping: hello-world answered pong ");
+    run.assert_stdout_has(" from hello-world\n");
+    run.assert_stdout_has("\n[probe] ping: done\n");
+
+    let again = cargo_xtask_in(copy.path(), &target, &["new-service", "hello-world"]);
+    assert_eq!(again.code, Some(1), "{again}");
+    assert!(again.stderr.contains("already exists"), "{again}");
+    let bad = cargo_xtask_in(copy.path(), &target, &["new-service", "Hello_World"]);
+    assert_eq!(bad.code, Some(1), "{bad}");
+    assert!(bad.stderr.contains("is not a service name"), "{bad}");
+}
