@@ -36,11 +36,13 @@ pub enum TestScenario {
     Ipc,
     /// Ping every boot task from a probe task and log the answers.
     Ping,
+    /// Print the in-guest benchmark numbers (region map+unmap, IPC).
+    Bench,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 11] = [
+    pub const ALL: [(&'static str, TestScenario); 12] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -52,6 +54,7 @@ impl TestScenario {
         ("shutdown", TestScenario::Shutdown),
         ("ipc", TestScenario::Ipc),
         ("ping", TestScenario::Ping),
+        ("bench", TestScenario::Bench),
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -132,7 +135,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench)"
         );
     }
 }

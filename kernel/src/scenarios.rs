@@ -32,6 +32,7 @@ pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
         TestScenario::Shutdown => shut_down(),
         TestScenario::Ipc => ipc_round_trips(memory),
         TestScenario::Ping => ping_every_task(memory),
+        TestScenario::Bench => bench(memory),
     }
 }
 
@@ -241,36 +242,37 @@ fn check_timer() -> ! {
     qemu::exit(ExitStatus::Failure)
 }
 
-/// `test=ipc`: the boot tasks, with the pinger making [`IPC_ROUNDS`] calls
-/// to echo (32-byte postcard payloads, capability checks, one-shot
-/// replies), dispatched until idle. Under `-icount shift=0` the TSC counts
-/// guest instructions, so the cost per round trip is exact and repeatable.
-fn ipc_round_trips(memory: Option<&'static KernelMemory>) -> ! {
+/// Round trips the `ipc` and `bench` scenarios make.
+const IPC_ROUNDS: u32 = 1000;
+
+/// What [`measure_ipc`] saw.
+struct IpcMeasurement {
+    handled: usize,
+    ticks: u64,
+    echoed: u64,
+}
+
+/// The boot tasks, with the pinger making [`IPC_ROUNDS`] calls to echo
+/// (32-byte postcard payloads, capability checks, one-shot replies),
+/// dispatched until idle. Under `-icount shift=0` the TSC counts guest
+/// instructions, so the cost is exact and repeatable.
+fn measure_ipc(memory: Option<&'static KernelMemory>) -> Result<IpcMeasurement, &'static str> {
     extern crate alloc;
     use alloc::boxed::Box;
     use mealy_pinger::Pinger;
 
-    const IPC_ROUNDS: u32 = 1000;
     let platform = MachinePlatform::new(memory);
-    let mut scheduler = match Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
-    {
-        Ok(scheduler) => scheduler,
-        Err(error) => {
-            println!("ipc: scheduler: {error}");
-            qemu::exit(ExitStatus::Failure)
-        }
-    };
-    let spawned = scheduler.spawn_all_with(tasks::TASKS, |spec| {
-        if spec.name == "pinger" {
-            Box::new(Pinger::new(IPC_ROUNDS, tasks::PINGER_PAYLOAD))
-        } else {
-            (spec.factory)()
-        }
-    });
-    if let Err(error) = spawned {
-        println!("ipc: task list: {error}");
-        qemu::exit(ExitStatus::Failure)
-    }
+    let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
+        .map_err(|_| "the scheduler could not be built")?;
+    scheduler
+        .spawn_all_with(tasks::TASKS, |spec| {
+            if spec.name == "pinger" {
+                Box::new(Pinger::new(IPC_ROUNDS, tasks::PINGER_PAYLOAD))
+            } else {
+                (spec.factory)()
+            }
+        })
+        .map_err(|_| "the task list could not be spawned")?;
     let start = cpu::rdtsc();
     let handled = scheduler.run_until_idle(usize::MAX);
     let ticks = cpu::rdtsc() - start;
@@ -278,14 +280,70 @@ fn ipc_round_trips(memory: Option<&'static KernelMemory>) -> ! {
         .task_by_name("echo")
         .and_then(|id| scheduler.task_info(id))
         .map_or(0, |info| info.counters.handled);
+    Ok(IpcMeasurement {
+        handled,
+        ticks,
+        echoed,
+    })
+}
+
+/// `test=ipc`: [`measure_ipc`], and every call must have been answered.
+fn ipc_round_trips(memory: Option<&'static KernelMemory>) -> ! {
+    let measured = match measure_ipc(memory) {
+        Ok(measured) => measured,
+        Err(why) => {
+            println!("ipc: {why}");
+            qemu::exit(ExitStatus::Failure)
+        }
+    };
     println!(
-        "ipc: {IPC_ROUNDS} round trips, {handled} messages dispatched in {ticks} TSC ticks: {} per round trip",
-        ticks / u64::from(IPC_ROUNDS)
+        "ipc: {IPC_ROUNDS} round trips, {} messages dispatched in {} TSC ticks: {} per round trip",
+        measured.handled,
+        measured.ticks,
+        measured.ticks / u64::from(IPC_ROUNDS)
     );
-    if echoed == u64::from(IPC_ROUNDS) {
+    if measured.echoed == u64::from(IPC_ROUNDS) {
         qemu::exit(ExitStatus::Success)
     }
-    println!("ipc: echo answered {echoed} of {IPC_ROUNDS}");
+    println!("ipc: echo answered {} of {IPC_ROUNDS}", measured.echoed);
+    qemu::exit(ExitStatus::Failure)
+}
+
+/// `test=bench`: the in-guest numbers `cargo xtask bench` reports, in TSC
+/// ticks (instructions under `-icount shift=0`): mapping and unmapping a
+/// 16-page region (frames, page tables, TLB flush, address-space
+/// bookkeeping), and the IPC round trip.
+fn bench(memory: Option<&'static KernelMemory>) -> ! {
+    const PAGES: u64 = 16;
+    const REPEATS: u64 = 100;
+    let memory_system = require_memory(memory);
+    let start = cpu::rdtsc();
+    for _ in 0..REPEATS {
+        match Region::new_mapped(memory_system, PAGES, 1, Owner(0), Permissions::KERNEL_DATA) {
+            // Dropping it unmaps, flushes and frees.
+            Ok(region) => drop(region),
+            Err(error) => {
+                println!("bench: region: {error}");
+                qemu::exit(ExitStatus::Failure)
+            }
+        }
+    }
+    let per_region = (cpu::rdtsc() - start) / REPEATS;
+    println!(
+        "bench: region map+unmap of {PAGES} pages: {per_region} TSC ticks ({} per page)",
+        per_region / PAGES
+    );
+    match measure_ipc(memory) {
+        Ok(measured) if measured.echoed == u64::from(IPC_ROUNDS) => {
+            println!(
+                "bench: ipc round trip: {} TSC ticks (mean of {IPC_ROUNDS})",
+                measured.ticks / u64::from(IPC_ROUNDS)
+            );
+            qemu::exit(ExitStatus::Success)
+        }
+        Ok(measured) => println!("bench: echo answered {} of {IPC_ROUNDS}", measured.echoed),
+        Err(why) => println!("bench: {why}"),
+    }
     qemu::exit(ExitStatus::Failure)
 }
 

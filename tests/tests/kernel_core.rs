@@ -84,3 +84,13 @@ fn tasks_exchange_messages_in_the_guest() {
     let cost = run.line_starting("ipc: 1000 round trips, 2000 messages dispatched in ");
     assert!(cost.ends_with(" per round trip"), "{cost}");
 }
+
+#[test]
+fn the_guest_benchmark_reports_its_numbers() {
+    let run = boot(&["--icount", "--cmdline", "test=bench"], b"");
+    assert_eq!(run.code, Some(0), "{run}");
+    let region = run.line_starting("bench: region map+unmap of 16 pages: ");
+    assert!(region.ends_with(" per page)"), "{region}");
+    let ipc = run.line_starting("bench: ipc round trip: ");
+    assert!(ipc.ends_with(" TSC ticks (mean of 1000)"), "{ipc}");
+}

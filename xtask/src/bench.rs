@@ -31,8 +31,8 @@ pub fn run() -> Result<ExitCode> {
     setup::ensure_rust_targets()?;
     let machine = setup::ensure_qemu()?;
     let artifacts = build::build(Profile::Release)?;
-    let files = esp::esp_files(&artifacts, "test=ipc")?;
-    println!("guest: booting the release kernel with -icount shift=0 (test=ipc)");
+    let files = esp::esp_files(&artifacts, "test=bench")?;
+    println!("guest: booting the release kernel with -icount shift=0 (test=bench)");
     let status = qemu::run(
         &machine,
         qemu::RunOptions {
