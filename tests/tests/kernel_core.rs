@@ -78,7 +78,7 @@ fn shutdown_powers_off_through_acpi() {
 
 #[test]
 fn tasks_exchange_messages_in_the_guest() {
-    let run = boot(&["--icount", "--cmdline", "test=ipc"], b"");
+    let run = boot(&["--cmdline", "test=ipc"], b"");
     assert_eq!(run.code, Some(0), "echo answered every call\n{run}");
     run.assert_stdout_has("\n[pinger] 1000 round trips, 0 mismatches, ");
     let cost = run.line_starting("ipc: 1000 round trips, 2000 messages dispatched in ");
@@ -87,7 +87,7 @@ fn tasks_exchange_messages_in_the_guest() {
 
 #[test]
 fn the_guest_benchmark_reports_its_numbers() {
-    let run = boot(&["--icount", "--cmdline", "test=bench"], b"");
+    let run = boot(&["--cmdline", "test=bench"], b"");
     assert_eq!(run.code, Some(0), "{run}");
     let region = run.line_starting("bench: region map+unmap of 16 pages: ");
     assert!(region.ends_with(" per page)"), "{region}");
