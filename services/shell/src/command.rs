@@ -1,0 +1,390 @@
+//! Parsing one line into a typed [`Command`], and the table of every
+//! command with its usage and one-line description ([`COMMANDS`]), which
+//! `help` prints and the parser's errors quote.
+//!
+//! Words are separated by ASCII whitespace; there is no quoting. The one
+//! exception is `send`, whose message is the rest of the line as typed
+//! (inner spaces kept), so a service's text command reaches it unchanged.
+//! Every failure is a [`CommandError`] whose `Display` is one line that
+//! points at `help`.
+
+use alloc::string::{String, ToString};
+use core::fmt;
+
+use mealy_protocol::CapRef;
+
+/// One command: its name, its usage line and what it does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every command, in the order `help` lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    spec("help", "help [command]", "list the commands, or show one"),
+    spec(
+        "ps",
+        "ps",
+        "tasks: id, name, state, mailbox, messages, time",
+    ),
+    spec(
+        "caps",
+        "caps [task]",
+        "capabilities: task, slot, rights, badge, object",
+    ),
+    spec(
+        "graph",
+        "graph [--dot]",
+        "the capability derivation graph (tree or DOT)",
+    ),
+    spec("mem", "mem", "frames, heap and regions"),
+    spec(
+        "send",
+        "send <task> <message>",
+        "send a text command to a service",
+    ),
+    spec(
+        "revoke",
+        "revoke <task> <slot>",
+        "delete every capability derived from one",
+    ),
+    spec(
+        "kill",
+        "kill <task>",
+        "stop a task and delete its capabilities",
+    ),
+    spec("stats", "stats", "system-wide counters"),
+    spec("bench", "bench", "measure the IPC round trip in the guest"),
+    spec("uptime", "uptime", "time since boot"),
+    spec("shutdown", "shutdown", "power off"),
+];
+
+const fn spec(name: &'static str, usage: &'static str, summary: &'static str) -> CommandSpec {
+    CommandSpec {
+        name,
+        usage,
+        summary,
+    }
+}
+
+/// The command named `name`, if there is one.
+pub fn find_command(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|spec| spec.name == name)
+}
+
+/// A task as the user names it: all digits is an id, anything else a name.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum TaskRef {
+    Id(u32),
+    Name(String),
+}
+
+impl TaskRef {
+    /// Reads a task argument; `BadNumber` for digits that overflow a `u32`.
+    pub fn parse(command: &'static str, word: &str) -> Result<Self, CommandError> {
+        if word.bytes().all(|byte| byte.is_ascii_digit()) {
+            parse_number(command, word).map(TaskRef::Id)
+        } else {
+            Ok(TaskRef::Name(word.to_string()))
+        }
+    }
+
+    /// Whether this names the task with `id` and `name`.
+    pub fn matches(&self, id: u32, name: &str) -> bool {
+        match self {
+            TaskRef::Id(wanted) => *wanted == id,
+            TaskRef::Name(wanted) => wanted == name,
+        }
+    }
+}
+
+impl fmt::Display for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskRef::Id(id) => write!(f, "{id}"),
+            TaskRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A capability slot as the user names it: `3`, or `3#1` to insist on a
+/// generation (as `caps` prints it), so a stale number cannot hit a
+/// capability that has since reused the slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SlotRef {
+    pub slot: u32,
+    pub generation: Option<u32>,
+}
+
+impl SlotRef {
+    pub fn parse(command: &'static str, word: &str) -> Result<Self, CommandError> {
+        let (slot, generation) = match word.split_once('#') {
+            Some((slot, generation)) => (slot, Some(parse_number(command, generation)?)),
+            None => (word, None),
+        };
+        Ok(SlotRef {
+            slot: parse_number(command, slot)?,
+            generation,
+        })
+    }
+
+    /// Whether `cap` is the capability this names.
+    pub fn matches(&self, cap: CapRef) -> bool {
+        // The ABI form keeps the slot in the low half, generation in the high.
+        let raw = cap.to_raw();
+        let slot = (raw & u64::from(u32::MAX)) as u32;
+        let generation = (raw >> 32) as u32;
+        slot == self.slot && self.generation.is_none_or(|wanted| wanted == generation)
+    }
+}
+
+impl fmt::Display for SlotRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.slot)?;
+        if let Some(generation) = self.generation {
+            write!(f, "#{generation}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed command line.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Command {
+    /// `help`, or `help <command>` for one.
+    Help {
+        topic: Option<&'static CommandSpec>,
+    },
+    Ps,
+    /// `caps` for every task, `caps <task>` for one.
+    Caps {
+        task: Option<TaskRef>,
+    },
+    Graph {
+        dot: bool,
+    },
+    Mem,
+    Send {
+        task: TaskRef,
+        text: String,
+    },
+    Revoke {
+        task: TaskRef,
+        slot: SlotRef,
+    },
+    Kill {
+        task: TaskRef,
+    },
+    Stats,
+    Bench,
+    Uptime,
+    Shutdown,
+}
+
+/// Why a line is not a command.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum CommandError {
+    UnknownCommand {
+        name: String,
+    },
+    MissingArgument {
+        command: &'static str,
+        argument: &'static str,
+    },
+    BadNumber {
+        command: &'static str,
+        text: String,
+    },
+    TooManyArguments {
+        command: &'static str,
+    },
+    UnknownOption {
+        command: &'static str,
+        option: String,
+    },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let command = match self {
+            CommandError::UnknownCommand { name } => {
+                return write!(f, "unknown command '{name}'; type 'help' for the list");
+            }
+            CommandError::MissingArgument { command, argument } => {
+                write!(f, "{command}: missing {argument}")?;
+                command
+            }
+            CommandError::BadNumber { command, text } => {
+                write!(
+                    f,
+                    "{command}: '{text}' is not a number from 0 to {}",
+                    u32::MAX
+                )?;
+                command
+            }
+            CommandError::TooManyArguments { command } => {
+                write!(f, "{command}: too many arguments")?;
+                command
+            }
+            CommandError::UnknownOption { command, option } => {
+                write!(f, "{command}: unknown option '{option}'")?;
+                command
+            }
+        };
+        let usage = find_command(command).map_or(*command, |spec| spec.usage);
+        write!(f, "; usage: {usage} (type 'help {command}')")
+    }
+}
+
+fn parse_number(command: &'static str, word: &str) -> Result<u32, CommandError> {
+    // `u32::from_str` also takes a leading '+'; the shell does not.
+    let digits_only = !word.is_empty() && word.bytes().all(|byte| byte.is_ascii_digit());
+    let number = if digits_only { word.parse().ok() } else { None };
+    number.ok_or_else(|| CommandError::BadNumber {
+        command,
+        text: word.to_string(),
+    })
+}
+
+/// The words of a line after the command name, consumed in order.
+struct Arguments<'a> {
+    command: &'static str,
+    rest: &'a str,
+}
+
+impl<'a> Arguments<'a> {
+    fn next(&mut self) -> Option<&'a str> {
+        let trimmed = self
+            .rest
+            .trim_start_matches(|ch: char| ch.is_ascii_whitespace());
+        if trimmed.is_empty() {
+            self.rest = trimmed;
+            return None;
+        }
+        let end = trimmed
+            .find(|ch: char| ch.is_ascii_whitespace())
+            .unwrap_or(trimmed.len());
+        let (word, rest) = trimmed.split_at(end);
+        self.rest = rest;
+        Some(word)
+    }
+
+    fn required(&mut self, argument: &'static str) -> Result<&'a str, CommandError> {
+        self.next().ok_or(CommandError::MissingArgument {
+            command: self.command,
+            argument,
+        })
+    }
+
+    /// The rest of the line, leading and trailing whitespace removed.
+    fn remainder(&mut self, argument: &'static str) -> Result<&'a str, CommandError> {
+        let text = self.rest.trim_matches(|ch: char| ch.is_ascii_whitespace());
+        self.rest = "";
+        if text.is_empty() {
+            return Err(CommandError::MissingArgument {
+                command: self.command,
+                argument,
+            });
+        }
+        Ok(text)
+    }
+
+    fn task(&mut self) -> Result<TaskRef, CommandError> {
+        let word = self.required("<task>")?;
+        TaskRef::parse(self.command, word)
+    }
+
+    fn end(mut self) -> Result<(), CommandError> {
+        match self.next() {
+            None => Ok(()),
+            Some(_) => Err(CommandError::TooManyArguments {
+                command: self.command,
+            }),
+        }
+    }
+}
+
+/// Parses one line. A blank line is `Ok(None)`: nothing to do.
+pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
+    let mut words = Arguments {
+        command: "",
+        rest: line,
+    };
+    let Some(name) = words.next() else {
+        return Ok(None);
+    };
+    let Some(spec) = find_command(name) else {
+        return Err(CommandError::UnknownCommand {
+            name: name.to_string(),
+        });
+    };
+    words.command = spec.name;
+    let command = match spec.name {
+        "help" => {
+            let topic = match words.next() {
+                None => None,
+                Some(topic) => {
+                    Some(
+                        find_command(topic).ok_or_else(|| CommandError::UnknownCommand {
+                            name: topic.to_string(),
+                        })?,
+                    )
+                }
+            };
+            Command::Help { topic }
+        }
+        "ps" => Command::Ps,
+        "caps" => {
+            let task = match words.next() {
+                None => None,
+                Some(word) => Some(TaskRef::parse(spec.name, word)?),
+            };
+            Command::Caps { task }
+        }
+        "graph" => {
+            let dot = match words.next() {
+                None => false,
+                Some("--dot") => true,
+                Some(option) => {
+                    return Err(CommandError::UnknownOption {
+                        command: spec.name,
+                        option: option.to_string(),
+                    });
+                }
+            };
+            Command::Graph { dot }
+        }
+        "mem" => Command::Mem,
+        "send" => {
+            let task = words.task()?;
+            let text = words.remainder("<message>")?.to_string();
+            Command::Send { task, text }
+        }
+        "revoke" => {
+            let task = words.task()?;
+            let slot = SlotRef::parse(spec.name, words.required("<slot>")?)?;
+            Command::Revoke { task, slot }
+        }
+        "kill" => Command::Kill {
+            task: words.task()?,
+        },
+        "stats" => Command::Stats,
+        "bench" => Command::Bench,
+        "uptime" => Command::Uptime,
+        "shutdown" => Command::Shutdown,
+        // Only reachable if `COMMANDS` grows a name this match lacks.
+        _ => {
+            return Err(CommandError::UnknownCommand {
+                name: name.to_string(),
+            });
+        }
+    };
+    words.end()?;
+    Ok(Some(command))
+}
+
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

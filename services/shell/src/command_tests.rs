@@ -1,0 +1,243 @@
+//! Tests of command parsing: every command's accepted forms and every
+//! error, with the one-line error text.
+
+use super::*;
+use alloc::string::ToString;
+
+fn parsed(line: &str) -> Command {
+    match parse(line) {
+        Ok(Some(command)) => command,
+        other => panic!("{line:?} parsed as {other:?}"),
+    }
+}
+
+fn failed(line: &str) -> CommandError {
+    match parse(line) {
+        Err(error) => error,
+        other => panic!("{line:?} parsed as {other:?}"),
+    }
+}
+
+fn name(text: &str) -> TaskRef {
+    TaskRef::Name(text.to_string())
+}
+
+#[test]
+fn blank_lines_are_nothing_to_do() {
+    assert_eq!(parse(""), Ok(None));
+    assert_eq!(parse("   \t "), Ok(None));
+}
+
+#[test]
+fn commands_without_arguments() {
+    assert_eq!(parsed("ps"), Command::Ps);
+    assert_eq!(parsed("  mem  "), Command::Mem);
+    assert_eq!(parsed("stats"), Command::Stats);
+    assert_eq!(parsed("bench"), Command::Bench);
+    assert_eq!(parsed("uptime"), Command::Uptime);
+    assert_eq!(parsed("shutdown"), Command::Shutdown);
+    assert_eq!(parsed("help"), Command::Help { topic: None });
+    assert_eq!(
+        parsed("help kill"),
+        Command::Help {
+            topic: find_command("kill")
+        }
+    );
+}
+
+#[test]
+fn every_listed_command_parses() {
+    for spec in COMMANDS {
+        let line = spec
+            .usage
+            .replace("[command]", "ps")
+            .replace("[task]", "echo")
+            .replace("[--dot]", "--dot")
+            .replace("<task>", "echo")
+            .replace("<message>", "hello")
+            .replace("<slot>", "3");
+        assert!(matches!(parse(&line), Ok(Some(_))), "{line}");
+    }
+}
+
+#[test]
+fn task_arguments_take_a_name_or_an_id() {
+    assert_eq!(parsed("caps"), Command::Caps { task: None });
+    assert_eq!(
+        parsed("caps echo"),
+        Command::Caps {
+            task: Some(name("echo"))
+        }
+    );
+    assert_eq!(
+        parsed("caps 3"),
+        Command::Caps {
+            task: Some(TaskRef::Id(3))
+        }
+    );
+    assert_eq!(
+        parsed("kill 12"),
+        Command::Kill {
+            task: TaskRef::Id(12)
+        }
+    );
+    assert_eq!(
+        parsed("kill pinger"),
+        Command::Kill {
+            task: name("pinger")
+        }
+    );
+    assert!(TaskRef::Id(3).matches(3, "echo"));
+    assert!(name("echo").matches(3, "echo"));
+    assert!(!name("echo").matches(3, "pinger"));
+}
+
+#[test]
+fn graph_takes_only_dot() {
+    assert_eq!(parsed("graph"), Command::Graph { dot: false });
+    assert_eq!(parsed("graph --dot"), Command::Graph { dot: true });
+    assert_eq!(
+        failed("graph --svg"),
+        CommandError::UnknownOption {
+            command: "graph",
+            option: "--svg".to_string()
+        }
+    );
+}
+
+#[test]
+fn send_keeps_the_rest_of_the_line() {
+    assert_eq!(
+        parsed("send echo  hello   world  "),
+        Command::Send {
+            task: name("echo"),
+            text: "hello   world".to_string()
+        }
+    );
+    assert_eq!(
+        failed("send echo"),
+        CommandError::MissingArgument {
+            command: "send",
+            argument: "<message>"
+        }
+    );
+}
+
+#[test]
+fn revoke_takes_a_slot_with_an_optional_generation() {
+    assert_eq!(
+        parsed("revoke echo 3"),
+        Command::Revoke {
+            task: name("echo"),
+            slot: SlotRef {
+                slot: 3,
+                generation: None
+            }
+        }
+    );
+    let slot = SlotRef::parse("revoke", "3#2").expect("valid slot");
+    assert_eq!(slot.generation, Some(2));
+    assert_eq!(slot.to_string(), "3#2");
+    assert!(slot.matches(CapRef::from_raw((2 << 32) | 3)));
+    assert!(!slot.matches(CapRef::from_raw((1 << 32) | 3)));
+    let any_generation = SlotRef::parse("revoke", "3").expect("valid slot");
+    assert!(any_generation.matches(CapRef::from_raw((7 << 32) | 3)));
+    assert!(!any_generation.matches(CapRef::from_raw((7 << 32) | 4)));
+}
+
+#[test]
+fn unknown_command() {
+    assert_eq!(
+        failed("frobnicate now"),
+        CommandError::UnknownCommand {
+            name: "frobnicate".to_string()
+        }
+    );
+    assert_eq!(
+        failed("help frobnicate"),
+        CommandError::UnknownCommand {
+            name: "frobnicate".to_string()
+        }
+    );
+    // Names are case-sensitive.
+    assert!(matches!(failed("PS"), CommandError::UnknownCommand { .. }));
+}
+
+#[test]
+fn missing_arguments() {
+    for (line, command, argument) in [
+        ("kill", "kill", "<task>"),
+        ("send", "send", "<task>"),
+        ("revoke", "revoke", "<task>"),
+        ("revoke echo", "revoke", "<slot>"),
+    ] {
+        assert_eq!(
+            failed(line),
+            CommandError::MissingArgument { command, argument },
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn bad_numbers() {
+    for (line, text) in [
+        ("revoke echo x", "x"),
+        ("revoke echo -1", "-1"),
+        ("revoke echo +1", "+1"),
+        ("revoke echo 3#", ""),
+        ("revoke echo #3", ""),
+        ("revoke echo 3#x", "x"),
+        ("revoke echo 99999999999", "99999999999"),
+        ("kill 4294967296", "4294967296"),
+    ] {
+        assert!(
+            matches!(failed(line), CommandError::BadNumber { text: t, .. } if t == text),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn too_many_arguments() {
+    for (line, command) in [
+        ("ps -a", "ps"),
+        ("mem x", "mem"),
+        ("caps echo pinger", "caps"),
+        ("graph --dot --dot", "graph"),
+        ("kill echo now", "kill"),
+        ("revoke echo 3 4", "revoke"),
+        ("help ps mem", "help"),
+        ("shutdown now", "shutdown"),
+    ] {
+        assert_eq!(
+            failed(line),
+            CommandError::TooManyArguments { command },
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn every_error_is_one_line_pointing_at_help() {
+    let errors = [
+        failed("nope"),
+        failed("kill"),
+        failed("revoke echo x"),
+        failed("ps x"),
+        failed("graph --x"),
+    ];
+    for error in errors {
+        let text = error.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains("'help"), "{text}");
+    }
+    assert_eq!(
+        failed("kill").to_string(),
+        "kill: missing <task>; usage: kill <task> (type 'help kill')"
+    );
+    assert_eq!(
+        failed("nope").to_string(),
+        "unknown command 'nope'; type 'help' for the list"
+    );
+}

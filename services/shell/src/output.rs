@@ -1,0 +1,310 @@
+//! The shell's output formats: pure functions from the answers in
+//! `system.rs` to text. These formats are an interface (scripts read them
+//! through `cargo xtask qemu --headless`), documented in the crate's
+//! README.md; change them only together with it.
+//!
+//! Tables have a fixed header line in capitals and one row per item. Columns
+//! are left-aligned at fixed widths and always separated by at least one
+//! space, so a row splits on whitespace even when a value overflows its
+//! width; only the last column may contain spaces (an object description,
+//! say). Numbers are plain decimal unless they are addresses (hex, `0x`).
+//! Lines end in `\n`. The capability graph is rendered by `mealy-caps`
+//! itself (`Snapshot::write_tree`, `Snapshot::write_dot`).
+
+use alloc::format;
+use alloc::string::String;
+use core::fmt::{self, Write};
+
+use mealy_caps::Snapshot;
+
+use crate::command::{COMMANDS, CommandSpec, SlotRef, TaskRef};
+use crate::system::{BenchReport, CapRow, MemReport, Stats, TaskRow};
+
+/// A table column: its header and its width (ignored for the last column).
+type Column = (&'static str, usize);
+
+pub const PS_COLUMNS: &[Column] = &[
+    ("ID", 5),
+    ("NAME", 16),
+    ("STATE", 8),
+    ("MBOX", 6),
+    ("HIGH", 6),
+    ("HANDLED", 12),
+    ("TIME_NS", 0),
+];
+
+pub const CAPS_COLUMNS: &[Column] = &[
+    ("TASK", 6),
+    ("SLOT", 10),
+    ("RIGHTS", 8),
+    ("BADGE", 20),
+    ("OBJECT", 0),
+];
+
+pub const MEM_COLUMNS: &[Column] = &[("RESOURCE", 10), ("TOTAL", 14), ("USED", 14), ("FREE", 0)];
+
+pub const REGION_COLUMNS: &[Column] = &[("REGION", 8), ("BASE", 20), ("LEN", 0)];
+
+pub const STATS_COLUMNS: &[Column] = &[("COUNTER", 18), ("VALUE", 0)];
+
+pub const BENCH_COLUMNS: &[Column] = &[
+    ("ROUND_TRIPS", 13),
+    ("TSC_TICKS", 16),
+    ("TICKS_PER_TRIP", 0),
+];
+
+/// Width of the usage column in `help`.
+const HELP_USAGE_WIDTH: usize = 24;
+
+/// Writes one row: every cell but the last padded to its column's width,
+/// with at least one space after it.
+fn write_row(out: &mut dyn Write, columns: &[Column], cells: &[&dyn fmt::Display]) -> fmt::Result {
+    let mut line = String::new();
+    for (index, cell) in cells.iter().enumerate() {
+        let text = format!("{cell}");
+        line.push_str(&text);
+        if index + 1 == cells.len() {
+            break;
+        }
+        let width = columns.get(index).map_or(0, |column| column.1);
+        let padding = width.saturating_sub(text.chars().count()).max(1);
+        line.extend(core::iter::repeat_n(' ', padding));
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+fn write_header(out: &mut dyn Write, columns: &[Column]) -> fmt::Result {
+    let titles: alloc::vec::Vec<&dyn fmt::Display> = columns
+        .iter()
+        .map(|column| &column.0 as &dyn fmt::Display)
+        .collect();
+    write_row(out, columns, &titles)
+}
+
+/// `help`: every command's usage and description.
+pub fn write_help(out: &mut dyn Write) -> fmt::Result {
+    for spec in COMMANDS {
+        write_help_line(out, spec)?;
+    }
+    Ok(())
+}
+
+/// `help <command>`: that command's usage and description.
+pub fn write_help_line(out: &mut dyn Write, spec: &CommandSpec) -> fmt::Result {
+    writeln!(
+        out,
+        "{:<width$}{}",
+        spec.usage,
+        spec.summary,
+        width = HELP_USAGE_WIDTH
+    )
+}
+
+/// `ps`: one row per task.
+pub fn write_tasks(out: &mut dyn Write, rows: &[TaskRow]) -> fmt::Result {
+    write_header(out, PS_COLUMNS)?;
+    for row in rows {
+        write_row(
+            out,
+            PS_COLUMNS,
+            &[
+                &row.id,
+                &row.name,
+                &row.state,
+                &row.mailbox_depth,
+                &row.mailbox_high_water,
+                &row.handled,
+                &row.time_ns,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The badge column: the badge in hex, or `-`.
+struct BadgeCell(Option<mealy_protocol::Badge>);
+
+impl fmt::Display for BadgeCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(badge) => write!(f, "{badge}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// `caps`: one row per capability.
+pub fn write_caps(out: &mut dyn Write, rows: &[CapRow]) -> fmt::Result {
+    write_header(out, CAPS_COLUMNS)?;
+    for row in rows {
+        write_row(
+            out,
+            CAPS_COLUMNS,
+            &[
+                &row.task,
+                &row.slot,
+                &row.rights,
+                &BadgeCell(row.badge),
+                &row.object,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// `graph` and `graph --dot`.
+pub fn write_graph(out: &mut dyn Write, snapshot: &Snapshot, dot: bool) -> fmt::Result {
+    if dot {
+        snapshot.write_dot(out)
+    } else {
+        snapshot.write_tree(out)
+    }
+}
+
+/// `mem`: frames (in 4 KiB frames) and heap (in bytes), then one row per
+/// Region object.
+pub fn write_memory(out: &mut dyn Write, report: &MemReport) -> fmt::Result {
+    write_header(out, MEM_COLUMNS)?;
+    let frames_used = report.frames_total.saturating_sub(report.frames_free);
+    write_row(
+        out,
+        MEM_COLUMNS,
+        &[
+            &"frames",
+            &report.frames_total,
+            &frames_used,
+            &report.frames_free,
+        ],
+    )?;
+    let heap_free = report
+        .heap_total_bytes
+        .saturating_sub(report.heap_used_bytes);
+    write_row(
+        out,
+        MEM_COLUMNS,
+        &[
+            &"heap",
+            &report.heap_total_bytes,
+            &report.heap_used_bytes,
+            &heap_free,
+        ],
+    )?;
+    write_header(out, REGION_COLUMNS)?;
+    for (index, region) in report.regions.iter().enumerate() {
+        write_row(
+            out,
+            REGION_COLUMNS,
+            &[
+                &index,
+                &format_args!("{:#018x}", region.base),
+                &format_args!("{:#x}", region.len),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// `stats`: one `counter value` row per field, in a fixed order.
+pub fn write_stats(out: &mut dyn Write, stats: &Stats) -> fmt::Result {
+    write_header(out, STATS_COLUMNS)?;
+    let counters: [(&str, &dyn fmt::Display); 10] = [
+        ("tasks", &stats.tasks),
+        ("tasks_alive", &stats.tasks_alive),
+        ("messages_handled", &stats.messages_handled),
+        ("handler_time_ns", &stats.handler_time_ns),
+        ("budget_overruns", &stats.budget_overruns),
+        ("malformed", &stats.malformed),
+        ("handler_errors", &stats.handler_errors),
+        ("cspaces", &stats.cspaces),
+        ("objects", &stats.objects),
+        ("capabilities", &stats.capabilities),
+    ];
+    for (name, value) in counters {
+        write_row(out, STATS_COLUMNS, &[&name, value])?;
+    }
+    Ok(())
+}
+
+/// `bench`: round trips, TSC ticks, and ticks per round trip (`-` if no
+/// round trip ran).
+pub fn write_bench(out: &mut dyn Write, report: &BenchReport) -> fmt::Result {
+    write_header(out, BENCH_COLUMNS)?;
+    let per_trip = report.tsc_ticks.checked_div(report.round_trips);
+    let per_trip: &dyn fmt::Display = match &per_trip {
+        Some(ticks) => ticks,
+        None => &"-",
+    };
+    write_row(
+        out,
+        BENCH_COLUMNS,
+        &[&report.round_trips, &report.tsc_ticks, per_trip],
+    )
+}
+
+/// `uptime`: `up HH:MM:SS.mmm (N ns)`; hours grow past two digits.
+pub fn write_uptime(out: &mut dyn Write, uptime_ns: u64) -> fmt::Result {
+    let millis = uptime_ns / 1_000_000;
+    let seconds = millis / 1000;
+    writeln!(
+        out,
+        "up {:02}:{:02}:{:02}.{:03} ({uptime_ns} ns)",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        millis % 1000
+    )
+}
+
+/// `send`: the service's answer as it gave it (control characters other
+/// than newline and tab dropped), or `sent to <task>`.
+pub fn write_send(out: &mut dyn Write, task: &TaskRef, answer: Option<&str>) -> fmt::Result {
+    let Some(answer) = answer else {
+        return writeln!(out, "sent to {task}");
+    };
+    if answer.is_empty() {
+        return writeln!(out, "(empty answer from {task})");
+    }
+    for ch in answer.chars() {
+        if ch == '\n' || ch == '\t' || !ch.is_control() {
+            out.write_char(ch)?;
+        }
+    }
+    if answer.ends_with('\n') {
+        Ok(())
+    } else {
+        out.write_char('\n')
+    }
+}
+
+/// `revoke`: how many capabilities went.
+pub fn write_revoked(
+    out: &mut dyn Write,
+    task: &TaskRef,
+    slot: SlotRef,
+    count: usize,
+) -> fmt::Result {
+    writeln!(
+        out,
+        "revoked {count} capabilities derived from {task} slot {slot}"
+    )
+}
+
+/// `kill`.
+pub fn write_killed(out: &mut dyn Write, task: &TaskRef) -> fmt::Result {
+    writeln!(out, "killed {task}")
+}
+
+/// An error as the shell prints it: `error: ` and the reason on one line
+/// (line breaks and other control characters become spaces).
+pub fn write_error(out: &mut dyn Write, reason: &dyn fmt::Display) -> fmt::Result {
+    let reason = format!("{reason}");
+    out.write_str("error: ")?;
+    for ch in reason.trim().chars() {
+        out.write_char(if ch.is_control() { ' ' } else { ch })?;
+    }
+    out.write_char('\n')
+}
+
+#[cfg(test)]
+#[path = "output_tests.rs"]
+mod tests;

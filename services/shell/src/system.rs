@@ -1,0 +1,155 @@
+//! What the shell asks of the running system: the [`System`] trait, one
+//! method per command that needs the kernel, and the plain data it answers
+//! with.
+//!
+//! The kernel implements `System` over its own tables (the scheduler's
+//! `TaskInfo`, the `CapSystem`, the frame allocator and heap); tests
+//! implement it with fixed data. Answers are plain structs rather than
+//! kernel types so this crate depends on neither the kernel nor its
+//! scheduler, and so the formats in `output.rs` are pure functions of them.
+//! A failure is a human-readable `String`, printed as one `error:` line.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use mealy_caps::{Object, Snapshot};
+use mealy_protocol::{Badge, CapRef, Rights};
+
+use crate::command::{SlotRef, TaskRef};
+
+/// Where a task is in its life (mirrors the kernel's `TaskState`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskStatus {
+    Idle,
+    Queued,
+    Running,
+    Faulted,
+    Stopped,
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskStatus::Idle => "idle",
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Faulted => "faulted",
+            TaskStatus::Stopped => "stopped",
+        })
+    }
+}
+
+/// One line of `ps`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TaskRow {
+    pub id: u32,
+    pub name: String,
+    pub state: TaskStatus,
+    /// Messages waiting now.
+    pub mailbox_depth: u32,
+    /// The most messages ever waiting at once.
+    pub mailbox_high_water: u32,
+    /// Messages delivered to its handler.
+    pub handled: u64,
+    /// Time spent in its handler, in nanoseconds.
+    pub time_ns: u64,
+}
+
+/// One line of `caps`: a capability and who holds it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CapRow {
+    /// The id of the task whose CSpace holds it.
+    pub task: u32,
+    /// Its name there: slot and generation.
+    pub slot: CapRef,
+    pub rights: Rights,
+    pub badge: Option<Badge>,
+    pub object: Object,
+}
+
+/// One Region object, for `mem`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RegionRow {
+    pub base: u64,
+    pub len: u64,
+}
+
+/// The answer to `mem`.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct MemReport {
+    /// Physical frames (4 KiB) the allocator manages.
+    pub frames_total: u64,
+    pub frames_free: u64,
+    /// The kernel heap, in bytes.
+    pub heap_total_bytes: u64,
+    pub heap_used_bytes: u64,
+    /// Live Region objects.
+    pub regions: Vec<RegionRow>,
+}
+
+/// The answer to `stats`: totals over every task and the capability tables.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stats {
+    pub tasks: u32,
+    /// Tasks neither faulted nor stopped.
+    pub tasks_alive: u32,
+    pub messages_handled: u64,
+    pub handler_time_ns: u64,
+    pub budget_overruns: u64,
+    /// Payloads rejected as malformed.
+    pub malformed: u64,
+    /// Handler errors other than malformed payloads.
+    pub handler_errors: u64,
+    pub cspaces: u32,
+    pub objects: u32,
+    pub capabilities: u32,
+}
+
+/// The answer to `bench`: round trips between two tasks, timed by the TSC
+/// (which counts guest instructions under QEMU `-icount shift=0`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct BenchReport {
+    pub round_trips: u64,
+    pub tsc_ticks: u64,
+}
+
+/// The running system, as the shell sees it. Each method runs to
+/// completion; `Err` is a one-line reason (a newline in it is shown as a
+/// space).
+pub trait System {
+    /// Every task, in id order.
+    fn tasks(&mut self) -> Result<Vec<TaskRow>, String>;
+
+    /// The capabilities `task` holds, or every task's when `None`; grouped
+    /// by task, then in slot order.
+    fn caps(&mut self, task: Option<&TaskRef>) -> Result<Vec<CapRow>, String>;
+
+    /// The whole capability graph, with task names attached
+    /// (`Snapshot::name_task`).
+    fn graph(&mut self) -> Result<Snapshot, String>;
+
+    fn memory(&mut self) -> Result<MemReport, String>;
+
+    /// Sends `text` to a service that takes text commands. Returns its
+    /// answer if it gave one synchronously, else `None` ("sent").
+    fn send(&mut self, task: &TaskRef, text: &str) -> Result<Option<String>, String>;
+
+    /// Revokes every capability derived from the one in `task`'s `slot`;
+    /// returns how many were deleted.
+    fn revoke(&mut self, task: &TaskRef, slot: SlotRef) -> Result<usize, String>;
+
+    /// Stops `task` for good and deletes its capabilities.
+    fn kill(&mut self, task: &TaskRef) -> Result<(), String>;
+
+    fn stats(&mut self) -> Result<Stats, String>;
+
+    fn bench(&mut self) -> Result<BenchReport, String>;
+
+    /// Nanoseconds since boot.
+    fn uptime_ns(&mut self) -> Result<u64, String>;
+
+    /// Arranges power-off once the current output has been written. `Ok`
+    /// makes the shell stop reading input; `Err` is printed and it goes on.
+    fn shutdown(&mut self) -> Result<(), String>;
+}

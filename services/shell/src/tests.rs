@@ -1,0 +1,477 @@
+//! Tests of the whole shell against a fake system: each command's output
+//! line by line, every error path, line editing as the shell shows it, and
+//! properties over random input.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use proptest::prelude::*;
+
+use crate::fake_system::FakeSystem;
+use crate::line::{LineEditor, LineEvent, MAX_LINE};
+use crate::{GREETING, PROMPT, Shell};
+
+/// Types `line` and Enter; checks the echo and the final prompt and returns
+/// the lines printed in between.
+fn respond(shell: &mut Shell, system: &mut FakeSystem, line: &str) -> Vec<String> {
+    let output = shell.feed(format!("{line}\r").as_bytes(), system);
+    assert!(!output.shutdown);
+    let echoed = format!("{line}\n");
+    let Some(rest) = output.text.strip_prefix(&echoed) else {
+        panic!("{:?} does not start with the echo {echoed:?}", output.text);
+    };
+    let Some(response) = rest.strip_suffix(PROMPT) else {
+        panic!("{rest:?} does not end with the prompt");
+    };
+    response.lines().map(String::from).collect()
+}
+
+fn run(line: &str) -> Vec<String> {
+    respond(&mut Shell::new(), &mut FakeSystem::new(), line)
+}
+
+#[track_caller]
+fn assert_lines(actual: &[String], expected: &[&str]) {
+    let actual: Vec<&str> = actual.iter().map(String::as_str).collect();
+    assert_eq!(actual, expected);
+}
+
+#[test]
+fn start_greets_and_prompts() {
+    let output = Shell::new().start();
+    assert_eq!(output.text, format!("{GREETING}{PROMPT}"));
+    assert_eq!(PROMPT, "mealy> ");
+}
+
+#[test]
+fn help_lists_every_command() {
+    assert_lines(
+        &run("help"),
+        &[
+            "help [command]          list the commands, or show one",
+            "ps                      tasks: id, name, state, mailbox, messages, time",
+            "caps [task]             capabilities: task, slot, rights, badge, object",
+            "graph [--dot]           the capability derivation graph (tree or DOT)",
+            "mem                     frames, heap and regions",
+            "send <task> <message>   send a text command to a service",
+            "revoke <task> <slot>    delete every capability derived from one",
+            "kill <task>             stop a task and delete its capabilities",
+            "stats                   system-wide counters",
+            "bench                   measure the IPC round trip in the guest",
+            "uptime                  time since boot",
+            "shutdown                power off",
+        ],
+    );
+    assert_lines(
+        &run("help kill"),
+        &["kill <task>             stop a task and delete its capabilities"],
+    );
+}
+
+#[test]
+fn ps() {
+    assert_lines(
+        &run("ps"),
+        &[
+            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS",
+            "1    echo            idle    0     3     1024        51200",
+            "2    pinger          queued  1     1     1025        80000",
+        ],
+    );
+}
+
+#[test]
+fn caps_for_every_task_and_for_one() {
+    assert_lines(
+        &run("caps"),
+        &[
+            "TASK  SLOT      RIGHTS  BADGE               OBJECT",
+            "1     0#0       -w--gd  -                   Endpoint -> task 1",
+            "1     1#0       r---gd  -                   Inspect",
+            "2     0#0       -w--g-  0x7                 Endpoint -> task 1",
+        ],
+    );
+    let pinger = [
+        "TASK  SLOT      RIGHTS  BADGE               OBJECT",
+        "2     0#0       -w--g-  0x7                 Endpoint -> task 1",
+    ];
+    assert_lines(&run("caps pinger"), &pinger);
+    assert_lines(&run("caps 2"), &pinger);
+}
+
+#[test]
+fn graph_is_the_snapshot_tree() {
+    assert_lines(
+        &run("graph"),
+        &[
+            "tasks",
+            "  task 1 \"echo\"  cspace 0#0  2/4 slots",
+            "  task 2 \"pinger\"  cspace 1#0  1/4 slots",
+            "objects",
+            "  Endpoint -> task 1  [object 0#0]",
+            "    echo[0#0] -w--gd",
+            "      pinger[0#0] -w--g- badge=0x7",
+            "  Inspect  [object 1#0]",
+            "    echo[1#0] r---gd",
+        ],
+    );
+}
+
+#[test]
+fn graph_dot_is_the_snapshot_dot() {
+    let lines = run("graph --dot");
+    let expected = FakeSystem::new().snapshot.dot().to_string();
+    assert_eq!(lines.join("\n") + "\n", expected);
+    assert_eq!(lines.first().map(String::as_str), Some("digraph caps {"));
+    assert!(lines.iter().any(|line| line == "  c0 -> c2;"));
+    assert_eq!(lines.last().map(String::as_str), Some("}"));
+}
+
+#[test]
+fn mem() {
+    assert_lines(
+        &run("mem"),
+        &[
+            "RESOURCE  TOTAL         USED          FREE",
+            "frames    32768         2768          30000",
+            "heap      4194304       65536         4128768",
+            "REGION  BASE                LEN",
+            "0       0x0000000000400000  0x2000",
+            "1       0xffff800000000000  0x100000",
+        ],
+    );
+}
+
+#[test]
+fn stats() {
+    assert_lines(
+        &run("stats"),
+        &[
+            "COUNTER           VALUE",
+            "tasks             2",
+            "tasks_alive       2",
+            "messages_handled  2049",
+            "handler_time_ns   131200",
+            "budget_overruns   0",
+            "malformed         1",
+            "handler_errors    0",
+            "cspaces           3",
+            "objects           4",
+            "capabilities      5",
+        ],
+    );
+}
+
+#[test]
+fn bench() {
+    assert_lines(
+        &run("bench"),
+        &[
+            "ROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP",
+            "10000        4213345         421",
+        ],
+    );
+}
+
+#[test]
+fn uptime() {
+    assert_lines(&run("uptime"), &["up 01:02:03.456 (3723456789012 ns)"]);
+}
+
+#[test]
+fn send_shows_the_answer_or_that_it_was_sent() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "send echo hello  there"),
+        &["hello  there"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "send 2 run"),
+        &["sent to 2"],
+    );
+    assert_eq!(system.requests, ["send echo hello  there", "send 2 run"]);
+}
+
+#[test]
+fn revoke_and_kill() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "revoke echo 0#0"),
+        &["revoked 1 capabilities derived from echo slot 0#0"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "kill pinger"),
+        &["killed pinger"],
+    );
+    assert_eq!(system.requests, ["revoke echo 0#0", "kill pinger"]);
+}
+
+#[test]
+fn shutdown_stops_the_shell() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    let output = shell.feed(b"shutdown\rps\r", &mut system);
+    assert_eq!(output.text, "shutdown\nshutting down\n");
+    assert!(output.shutdown);
+    assert!(shell.is_shut_down());
+    assert_eq!(shell.feed(b"ps\r", &mut system).text, "");
+    assert_eq!(system.requests, ["shutdown"]);
+}
+
+#[test]
+fn a_failed_shutdown_is_one_error_and_the_shell_goes_on() {
+    let mut system = FakeSystem::new();
+    system.failure = Some("firmware said no".to_string());
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "shutdown"),
+        &["error: shutdown: firmware said no"],
+    );
+    assert!(!shell.is_shut_down());
+}
+
+#[test]
+fn every_system_failure_is_one_error_line() {
+    let mut system = FakeSystem::new();
+    system.failure = Some("tables\nlocked".to_string());
+    let mut shell = Shell::new();
+    for (line, command) in [
+        ("ps", "ps"),
+        ("caps", "caps"),
+        ("graph", "graph"),
+        ("graph --dot", "graph"),
+        ("mem", "mem"),
+        ("send echo x", "send"),
+        ("revoke echo 1", "revoke"),
+        ("kill echo", "kill"),
+        ("stats", "stats"),
+        ("bench", "bench"),
+        ("uptime", "uptime"),
+    ] {
+        let expected = format!("error: {command}: tables locked");
+        assert_lines(&respond(&mut shell, &mut system, line), &[&expected]);
+    }
+    // help needs no system.
+    system.failure = None;
+    assert_lines(
+        &respond(&mut shell, &mut system, "kill nobody"),
+        &["error: kill: no task nobody"],
+    );
+}
+
+#[test]
+fn bad_commands_are_one_error_line() {
+    for (line, expected) in [
+        (
+            "frobnicate",
+            "error: unknown command 'frobnicate'; type 'help' for the list",
+        ),
+        (
+            "kill",
+            "error: kill: missing <task>; usage: kill <task> (type 'help kill')",
+        ),
+        (
+            "revoke echo x",
+            "error: revoke: 'x' is not a number from 0 to 4294967295; usage: revoke <task> <slot> (type 'help revoke')",
+        ),
+        (
+            "ps aux",
+            "error: ps: too many arguments; usage: ps (type 'help ps')",
+        ),
+        (
+            "graph --svg",
+            "error: graph: unknown option '--svg'; usage: graph [--dot] (type 'help graph')",
+        ),
+    ] {
+        assert_lines(&run(line), &[expected]);
+    }
+}
+
+#[test]
+fn blank_line_and_ctrl_c_just_prompt_again() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert!(respond(&mut shell, &mut system, "   ").is_empty());
+    let output = shell.feed(b"kill 1\x03", &mut system);
+    assert_eq!(output.text, format!("kill 1^C\n{PROMPT}"));
+    assert!(system.requests.is_empty());
+}
+
+#[test]
+fn overlong_line_is_one_error_line() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    let long = "x".repeat(MAX_LINE + 1);
+    let output = shell.feed(format!("{long}\r").as_bytes(), &mut system);
+    let echo = "x".repeat(MAX_LINE);
+    assert_eq!(
+        output.text,
+        format!(
+            "{echo}\nerror: line longer than {MAX_LINE} bytes, nothing was run; type 'help' for commands\n{PROMPT}"
+        )
+    );
+}
+
+#[test]
+fn non_utf8_line_is_one_error_line_and_not_run() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    let output = shell.feed(b"kill \xff1\r\n", &mut system);
+    assert_eq!(
+        output.text,
+        format!(
+            "kill 1\nerror: line is not valid UTF-8, nothing was run; type 'help' for commands\n{PROMPT}"
+        )
+    );
+    assert!(system.requests.is_empty());
+}
+
+#[test]
+fn backspace_fixes_a_typo_before_it_runs() {
+    let mut system = FakeSystem::new();
+    let output = Shell::new().feed(b"pz\x7fs\r", &mut system);
+    assert!(output.text.starts_with("pz\x08 \x08s\nID "));
+    assert_eq!(system.requests, ["tasks"]);
+}
+
+#[test]
+fn arrow_up_reruns_and_arrow_down_returns() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    shell.feed(b"uptime\r", &mut system);
+    shell.feed(b"kill 2\r", &mut system);
+    shell.feed(b"\x1b[A\x1b[A\r", &mut system);
+    // History is now uptime, kill 2, uptime: up three times, down once.
+    shell.feed(b"\x1b[A\x1b[A\x1b[A\x1b[B\r", &mut system);
+    assert_eq!(system.requests, ["uptime", "kill 2", "uptime", "kill 2"]);
+}
+
+#[test]
+fn crlf_runs_a_line_once() {
+    let mut system = FakeSystem::new();
+    let output = Shell::new().feed(b"uptime\r\nuptime\n", &mut system);
+    assert_eq!(output.text.matches(PROMPT).count(), 2);
+    assert_eq!(system.requests, ["uptime", "uptime"]);
+}
+
+#[test]
+fn bytes_split_anywhere_give_the_same_output() {
+    let input = b"ps\r\ncaps echo\x7f\x7f\x7f\x7fpinger\rbad\x1b[Acmd\r\x1b[A\r";
+    let whole = Shell::new().feed(input, &mut FakeSystem::new()).text;
+    let mut shell = Shell::new();
+    let mut system = FakeSystem::new();
+    let pieces: String = input
+        .iter()
+        .map(|byte| shell.feed(&[*byte], &mut system).text)
+        .collect();
+    assert_eq!(whole, pieces);
+}
+
+/// The number of lines `bytes` completes or cancels, by the editor's rules:
+/// CR, LF not right after CR, and Ctrl-C.
+fn lines_ended_by(bytes: &[u8]) -> usize {
+    let mut previous = None;
+    let mut count = 0;
+    for &byte in bytes {
+        if byte == b'\r' || byte == 0x03 || (byte == b'\n' && previous != Some(b'\r')) {
+            count += 1;
+        }
+        previous = Some(byte);
+    }
+    count
+}
+
+/// Words random lines are made of: commands, arguments, keys, bad bytes.
+const WORDS: &[&[u8]] = &[
+    b"help",
+    b"ps",
+    b"caps",
+    b"graph",
+    b"--dot",
+    b"mem",
+    b"send",
+    b"revoke",
+    b"kill",
+    b"stats",
+    b"bench",
+    b"uptime",
+    b"echo",
+    b"pinger",
+    b"1",
+    b"2",
+    b"0#0",
+    b"x",
+    b"99999999999",
+    b"\x1b[A",
+    b"\x7f",
+    "\u{e9}".as_bytes(),
+    b"\xff",
+];
+
+/// Lines that are mostly near-commands, with some arbitrary bytes.
+fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let word = prop::sample::select(WORDS);
+    prop_oneof![
+        prop::collection::vec(word, 0..5).prop_map(|words| words.join(&b" "[..])),
+        prop::collection::vec(any::<u8>(), 0..300),
+    ]
+    .prop_map(|mut bytes| {
+        bytes.retain(|byte| !matches!(byte, b'\r' | b'\n' | 0x03));
+        bytes
+    })
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_stop_the_shell(
+        bytes in prop::collection::vec(any::<u8>(), 0..1000),
+        chunk in 1usize..64,
+    ) {
+        let mut system = FakeSystem::new();
+        let mut shell = Shell::new();
+        let mut text = String::new();
+        for piece in bytes.chunks(chunk) {
+            text.push_str(&shell.feed(piece, &mut system).text);
+        }
+        prop_assume!(!shell.is_shut_down());
+        let lines = lines_ended_by(&bytes);
+        prop_assert_eq!(text.matches(PROMPT).count(), lines);
+        prop_assert!(text.lines().filter(|line| line.starts_with("error: ")).count() <= lines);
+    }
+
+    #[test]
+    fn every_line_gets_output_or_exactly_one_error_then_the_prompt(
+        lines in prop::collection::vec(line_bytes(), 1..12),
+    ) {
+        let mut system = FakeSystem::new();
+        let mut shell = Shell::new();
+        // A second editor fed the same bytes says what the shell's saw.
+        let mut editor = LineEditor::new();
+        for mut bytes in lines {
+            bytes.push(b'\r');
+            let mut echo = String::new();
+            let event = bytes.iter().filter_map(|&byte| editor.push(byte, &mut echo)).last();
+            let output = shell.feed(&bytes, &mut system);
+            prop_assume!(!output.shutdown);
+            prop_assert!(output.text.starts_with(&echo));
+            let response = output.text.strip_prefix(&echo).unwrap_or_default();
+            let response = response.strip_suffix(PROMPT);
+            prop_assert!(response.is_some(), "no prompt after {:?}", output.text);
+            let response: Vec<&str> = response.unwrap_or_default().lines().collect();
+            let errors = response.iter().filter(|line| line.starts_with("error: ")).count();
+            match event {
+                Some(LineEvent::Line(line)) if line.trim().is_empty() => {
+                    prop_assert!(response.is_empty());
+                }
+                Some(LineEvent::Line(_)) => {
+                    prop_assert!(!response.is_empty());
+                    prop_assert!(errors == 0 || response.len() == 1, "{:?}", response);
+                }
+                Some(LineEvent::Error(_)) => prop_assert_eq!(errors, 1),
+                other => prop_assert!(false, "unexpected event {:?}", other),
+            }
+        }
+    }
+}
