@@ -307,23 +307,29 @@ fn run(handover: Option<&BootHandover>) -> ! {
 
 /// Starts the boot task list and runs the scheduler for good.
 fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
-    let mut scheduler = match Scheduler::new(
-        MachinePlatform::new(memory),
-        &interrupts::PENDING,
-        SchedConfig::default(),
-    ) {
-        Ok(scheduler) => scheduler,
-        Err(error) => {
-            log::error!("scheduler: {error}");
-            cpu::halt_forever()
-        }
+    let config = SchedConfig {
+        // Unoptimised code under QEMU's emulation runs a simple handler in
+        // milliseconds; report only what would be slow in that build.
+        budget_ns: if cfg!(debug_assertions) {
+            50_000_000
+        } else {
+            SchedConfig::default().budget_ns
+        },
+        ..SchedConfig::default()
     };
+    let mut scheduler =
+        match Scheduler::new(MachinePlatform::new(memory), &interrupts::PENDING, config) {
+            Ok(scheduler) => scheduler,
+            Err(error) => {
+                log::error!("scheduler: {error}");
+                cpu::halt_forever()
+            }
+        };
     match scheduler.spawn_all(tasks::TASKS) {
         Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
-    interrupts::enable();
-    scheduler.run()
+    crate::console::run(scheduler, memory)
 }
 
 /// The protocol number of a memory-map type (the crate keeps it private);

@@ -27,4 +27,6 @@ pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;
 #[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
 pub mod scenarios;

@@ -2,6 +2,8 @@
 //! part of the kernel in QEMU and ends the run with a status, so the host
 //! tests in `tests/` can check it from outside.
 
+extern crate alloc;
+
 use crate::arch::x86_64::memory::{self, KernelMemory};
 use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
@@ -285,6 +287,21 @@ fn measure_ipc(memory: Option<&'static KernelMemory>) -> Result<IpcMeasurement, 
         ticks,
         echoed,
     })
+}
+
+/// The shell's `bench`: [`IPC_ROUNDS`] round trips between fresh echo and
+/// pinger tasks; (round trips, TSC ticks).
+pub fn ipc_bench(
+    memory: Option<&'static KernelMemory>,
+) -> Result<(u64, u64), alloc::string::String> {
+    let measured = measure_ipc(memory).map_err(alloc::string::String::from)?;
+    if measured.echoed != u64::from(IPC_ROUNDS) {
+        return Err(alloc::format!(
+            "echo answered {} of {IPC_ROUNDS} calls",
+            measured.echoed
+        ));
+    }
+    Ok((u64::from(IPC_ROUNDS), measured.ticks))
 }
 
 /// `test=ipc`: [`measure_ipc`], and every call must have been answered.

@@ -104,6 +104,11 @@ impl<M: PhysicalMemory, P: Mapper> MemorySystem<M, P> {
         self.space.lock().stats()
     }
 
+    /// Every live range of the address space (not the heap's), for `mem`.
+    pub fn live_ranges(&self) -> alloc::vec::Vec<VirtRange> {
+        self.space.lock().live_ranges().collect()
+    }
+
     /// Which region (or guard page of one) `address` belongs to.
     pub fn lookup(&self, address: VirtAddr) -> Option<(VirtRange, bool)> {
         self.space.lock().lookup(address)

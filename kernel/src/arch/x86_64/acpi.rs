@@ -197,6 +197,11 @@ impl core::fmt::Display for PowerOffError {
     }
 }
 
+/// Whether boot found a way to power off.
+pub fn can_power_off() -> bool {
+    POWER_OFF.get().copied().flatten().is_some()
+}
+
 /// Powers the machine off through ACPI S5; returns only on failure.
 pub fn shutdown() -> PowerOffError {
     match POWER_OFF.get().copied().flatten() {

@@ -37,7 +37,9 @@ impl Platform for MachinePlatform {
 
     fn idle(&mut self, pending: &PendingInterrupts, next_deadline_ns: Option<u64>) {
         ::x86_64::instructions::interrupts::disable();
-        if pending.any() {
+        // Serial input is read by the kernel's console, not delivered as a
+        // message, so it is a reason to wake too.
+        if pending.any() || serial::has_input() {
             interrupts::enable();
             return;
         }

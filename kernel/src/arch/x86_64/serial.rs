@@ -35,11 +35,53 @@ pub fn init() {
     log::set_max_level(log::LevelFilter::Info);
 }
 
+/// Writes text with every `\n` sent as `\r\n`, as a terminal on the
+/// other end of a serial line expects.
+struct Terminal<'a>(&'a mut SerialPort);
+
+impl Write for Terminal<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for (index, line) in text.split('\n').enumerate() {
+            if index > 0 {
+                self.0.send(b'\r');
+                self.0.send(b'\n');
+            }
+            self.0.write_str(line)?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes formatted text to COM1; drops it if COM1 is not initialised yet.
 pub fn write_fmt(args: fmt::Arguments<'_>) {
     if let Some(port) = PORT.lock().as_mut() {
-        let _ = port.write_fmt(args);
+        let _ = Terminal(port).write_fmt(args);
     }
+}
+
+/// Writes text to COM1.
+pub fn write_str(text: &str) {
+    write_fmt(format_args!("{text}"));
+}
+
+/// Whether received bytes are waiting.
+pub fn has_input() -> bool {
+    RECEIVED.get().is_some_and(|queue| !queue.is_empty())
+}
+
+/// Moves waiting received bytes into `buffer`; returns how many.
+pub fn read_into(buffer: &mut [u8]) -> usize {
+    let mut count = 0;
+    while count < buffer.len() {
+        match try_read_byte() {
+            Some(byte) => {
+                buffer[count] = byte;
+                count += 1;
+            }
+            None => break,
+        }
+    }
+    count
 }
 
 /// Makes the receive queue; needs the heap. Until then input is polled.

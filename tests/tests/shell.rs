@@ -1,0 +1,45 @@
+//! The debug shell on the serial console, driven the way a script would:
+//! `printf '...' | cargo xtask qemu --headless`.
+
+use mealy_tests::boot;
+
+#[test]
+fn a_piped_session_runs_every_line_and_shutdown_exits_zero() {
+    let run = boot(&[], b"ps\ncaps pinger\nbogus\nuptime\nshutdown\n");
+    assert_eq!(run.code, Some(0), "shutdown powers off cleanly\n{run}");
+    run.assert_stdout_has("Mealy debug shell; type 'help' for commands\n");
+    run.assert_stdout_has(
+        "mealy> ps\nID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS\n0    echo ",
+    );
+    let pinger = run.line_starting("1    pinger ");
+    assert!(
+        pinger.contains(" 100 "),
+        "pinger handled 100 replies: {pinger}"
+    );
+    run.assert_stdout_has(
+        "mealy> caps pinger\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n",
+    );
+    run.assert_stdout_has("\n1     0#0       -w----  0x1                 Endpoint -> task 0\n");
+    run.assert_stdout_has(
+        "mealy> bogus\nerror: unknown command 'bogus'; type 'help' for the list\n",
+    );
+    run.assert_stdout_has("mealy> uptime\nup 00:00:");
+    run.assert_stdout_has("mealy> shutdown\nshutting down\n");
+}
+
+#[test]
+fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
+    let run = boot(
+        &[],
+        b"revoke echo 0\nkill nobody\nkill echo\nps\nkill echo\nshutdown\n",
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    run.assert_stdout_has(
+        "mealy> revoke echo 0\nerror: revoke: task `echo` holds nothing in that slot\n",
+    );
+    run.assert_stdout_has("mealy> kill nobody\nerror: kill: there is no task `nobody`\n");
+    run.assert_stdout_has("mealy> kill echo\nkilled echo\n");
+    let echo = run.line_starting("0    echo ");
+    assert!(echo.contains(" stopped "), "{echo}");
+    run.assert_stdout_has("mealy> kill echo\nerror: kill: ");
+}
