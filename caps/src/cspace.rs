@@ -109,6 +109,7 @@ impl CSpace {
         self.live
     }
 
+    #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.free_head != NONE || (self.slots.len() as u32) < self.capacity
     }
@@ -158,6 +159,7 @@ impl CSpace {
     }
 
     /// Puts `node` in a free slot; `None` when the CSpace is full.
+    #[inline]
     pub(crate) fn insert(&mut self, node: u32, cap: Cap) -> Option<CapRef> {
         let index = if self.free_head != NONE {
             let index = self.free_head;
@@ -183,6 +185,7 @@ impl CSpace {
 
     /// Empties slot `index`, bumping its generation (or retiring it when the
     /// generation would wrap). Returns the node it held.
+    #[inline]
     pub(crate) fn remove(&mut self, index: u32) -> Option<u32> {
         let slot = self.slots.get_mut(index as usize)?;
         let SlotState::Occupied { node, .. } = slot.state else {
@@ -331,6 +334,7 @@ impl CSpaceTable {
     }
 
     /// Frees the entry (its slots must already be empty) so `id` goes stale.
+    #[inline]
     pub(crate) fn remove(&mut self, id: CSpaceId) -> Option<CSpace> {
         let entry = self.entries.get_mut(id.index as usize)?;
         if entry.generation != id.generation {

@@ -86,10 +86,12 @@ impl NodeArena {
         self.live
     }
 
+    #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.free_head != NONE || (self.entries.len() as u32) < self.capacity
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, node: Node) -> Option<u32> {
         let index = if self.free_head != NONE {
             let index = self.free_head;
@@ -110,6 +112,7 @@ impl NodeArena {
     }
 
     /// Frees a node whose links the caller has already repaired.
+    #[inline]
     pub(crate) fn remove(&mut self, index: u32) -> Option<Node> {
         let entry = self.entries.get_mut(index as usize)?;
         let NodeEntry::Live(node) = *entry else {

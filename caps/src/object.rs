@@ -211,12 +211,14 @@ impl ObjectTable {
         self.live
     }
 
+    #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.free_head != NONE || (self.entries.len() as u32) < self.capacity
     }
 
     /// Registers `object` with no capabilities yet; the caller links the
     /// first one. `TooManyObjects` when the table is full.
+    #[inline]
     pub(crate) fn insert(&mut self, object: Object) -> Result<ObjectId, CapError> {
         let live = ObjectSlot::Live(LiveObject {
             object,
@@ -256,6 +258,7 @@ impl ObjectTable {
         }
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: ObjectId) -> Option<&mut LiveObject> {
         let entry = self.entries.get_mut(id.index as usize)?;
         match &mut entry.slot {
@@ -266,6 +269,7 @@ impl ObjectTable {
 
     /// Frees the object's entry and bumps its generation so `id` goes stale.
     /// An entry whose generation would wrap is retired, never reused.
+    #[inline]
     pub(crate) fn remove(&mut self, id: ObjectId) -> Option<Object> {
         let entry = self.entries.get_mut(id.index as usize)?;
         let ObjectSlot::Live(live) = entry.slot else {

@@ -3,7 +3,9 @@
 //! A `call` gives the callee a capability to a fresh Reply object
 //! (`create_reply`). Replying consumes it: `take_reply` checks and deletes
 //! the capability and forgets the object in one step, so a second reply
-//! through the same ref fails with `InvalidRef`. A Reply is never created
+//! through the same ref fails with `InvalidRef`. `take_reply_if` is the
+//! same with a caller-supplied last check between the two (the kernel's
+//! "can the caller take the answer"), so a reply needs one lookup. A Reply is never created
 //! with DERIVE, and rights only shrink, so there is never a second
 //! capability to the same Reply.
 //!
@@ -94,17 +96,40 @@ impl CapSystem {
     ///
     /// Errors, in order: `InvalidCSpace`; `InvalidRef`; `WrongKind` if `cap`
     /// does not name a Reply; `MissingRights` if it lacks WRITE.
+    #[inline]
     pub fn take_reply(&mut self, cspace: CSpaceId, cap: CapRef) -> Result<ReplyTarget, CapError> {
+        self.take_reply_if(cspace, cap, |_| Ok(()))
+            .map(|(target, ())| target)
+    }
+
+    /// [`CapSystem::take_reply`] with a last check: once `cap` is known to
+    /// be a usable Reply, `ready(caller)` runs, and only if it succeeds is
+    /// the Reply consumed (its value is returned with the target). So the
+    /// kernel resolves the Reply once per answer, checks that the caller
+    /// can take the answer, and consumes it, all in one lookup.
+    ///
+    /// Errors, in order: those of `take_reply` (as `E`), then `ready`'s;
+    /// on any error nothing changed.
+    #[inline]
+    pub fn take_reply_if<T, E: From<CapError>>(
+        &mut self,
+        cspace: CSpaceId,
+        cap: CapRef,
+        ready: impl FnOnce(TaskId) -> Result<T, E>,
+    ) -> Result<(ReplyTarget, T), E> {
         let space = self.cspaces.get(cspace).ok_or(CapError::InvalidCSpace)?;
         let (index, found) = space.get_entry(cap).ok_or(CapError::InvalidRef)?;
         let live = self.objects.get(found.object).ok_or(CapError::InvalidRef)?;
         let Object::Reply { caller } = live.object else {
             return Err(CapError::WrongKind {
                 found: live.object.kind(),
-            });
+            }
+            .into());
         };
         require(found.rights, Rights::WRITE)?;
-        if live.cap_count == 1 {
+        let only = live.cap_count == 1;
+        let value = ready(caller)?;
+        if only {
             // The only capability to the object, so it has no parent and no
             // children (derivation links only capabilities to one object):
             // deleting it is freeing its node and slot, then the object.
@@ -116,9 +141,12 @@ impl CapSystem {
         } else {
             self.destroy(found.object)?;
         }
-        Ok(ReplyTarget {
-            object: found.object,
-            caller,
-        })
+        Ok((
+            ReplyTarget {
+                object: found.object,
+                caller,
+            },
+            value,
+        ))
     }
 }

@@ -19,8 +19,10 @@
 //! is: one capability lookup, a Reply object created (which also yields the
 //! call's token) or consumed, the payload's `len` bytes copied straight
 //! from the sender's buffer into the receiver's mailbox slot, and the
-//! receiver put on the run queue. Nothing allocates, and no step that has
-//! no capability to move touches the transfer code.
+//! receiver put on the run queue. A reply without capabilities resolves
+//! its Reply once: `CapSystem::take_reply_if` checks it, lets the kernel
+//! check the caller's mailbox, then consumes it. Nothing allocates, and no
+//! step that has no capability to move touches the transfer code.
 
 use mealy_caps::{CSpaceId, CapRef, Object, Rights, TaskId};
 use mealy_protocol::{
@@ -29,6 +31,7 @@ use mealy_protocol::{
 
 use crate::sched::mailbox::LargePayload;
 use crate::sched::state::{KernelState, call_token};
+use crate::sched::task::TaskState;
 
 impl KernelState {
     /// `send` (`call == false`) or `call` from task `from` through the
@@ -116,6 +119,38 @@ impl KernelState {
         let len = check_payload(payload.len())?;
         let mut transferred = CapList::from_slice(caps)?;
         let callee_cspace = self.task(from)?.cspace;
+        if caps.is_empty() {
+            // The common answer: nothing moves between checking the Reply
+            // and consuming it, so one lookup does both.
+            let tasks = &self.tasks;
+            let (consumed, large) = self.caps.take_reply_if(callee_cspace, reply, |caller| {
+                let receiver = tasks.get(caller.0 as usize).ok_or(IpcError::DeadTask)?;
+                if !receiver.state.is_alive() {
+                    return Err(IpcError::DeadTask);
+                }
+                if receiver.mailbox.is_full() {
+                    return Err(IpcError::MailboxFull);
+                }
+                LargePayload::for_payload(payload)
+            })?;
+            let kind = MessageKind::Reply {
+                token: call_token(consumed.object),
+            };
+            let envelope = Envelope {
+                badge: None,
+                reply: None,
+                caps: CapList::EMPTY,
+                len,
+            };
+            return self.deliver(
+                consumed.caller.0,
+                kind,
+                envelope,
+                payload,
+                large,
+                callee_cspace,
+            );
+        }
         let (found, object) = self
             .caps
             .lookup_object(callee_cspace, reply, Rights::empty())?;
@@ -177,16 +212,22 @@ impl KernelState {
         large: Option<LargePayload>,
         sender_cspace: CSpaceId,
     ) -> Result<(), IpcError> {
-        let task = self.task_mut(target)?;
-        let receiver_cspace = task.cspace;
-        if let Err(error) = task.mailbox.push(kind, envelope, payload, large) {
+        let task = self
+            .tasks
+            .get_mut(target as usize)
+            .ok_or(IpcError::DeadTask)?;
+        if let Err(error) = task.mailbox.push(kind, &envelope, payload, large) {
+            let receiver_cspace = task.cspace;
             if let Some(reply_cap) = envelope.reply {
                 let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
             }
             self.move_back(receiver_cspace, sender_cspace, envelope.caps.as_slice());
             return Err(error);
         }
-        self.make_ready(target);
+        // `make_ready`, on the task already in hand.
+        if task.state == TaskState::Idle && self.run_queue.push_back(target) {
+            task.state = TaskState::Queued;
+        }
         Ok(())
     }
 

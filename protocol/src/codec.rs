@@ -75,8 +75,50 @@ pub fn encode<'b, T: Serialize + ?Sized>(
     message: &T,
     buffer: &'b mut [u8],
 ) -> Result<&'b [u8], CodecError> {
-    let used = postcard::to_slice(message, buffer).map_err(from_postcard)?;
-    Ok(used)
+    postcard::serialize_with_flavor(message, Writer { buffer, used: 0 }).map_err(from_postcard)
+}
+
+/// The postcard output [`encode`] uses: postcard's own slice writer, but
+/// safe, and copying with [`copy_bytes`] instead of calling `memcpy` for
+/// every varint and byte field (three calls per control message, each
+/// dearer than the few bytes it moves).
+struct Writer<'b> {
+    buffer: &'b mut [u8],
+    used: usize,
+}
+
+impl<'b> postcard::ser_flavors::Flavor for Writer<'b> {
+    type Output = &'b [u8];
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        let slot = self
+            .buffer
+            .get_mut(self.used)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        *slot = byte;
+        self.used += 1;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        let end = self.used + bytes.len();
+        let to = self
+            .buffer
+            .get_mut(self.used..end)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        copy_bytes(to, bytes);
+        self.used = end;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<&'b [u8]> {
+        let buffer: &'b [u8] = self.buffer;
+        buffer
+            .get(..self.used)
+            .ok_or(postcard::Error::SerializeBufferFull)
+    }
 }
 
 /// Copies the first `min(to.len(), from.len())` bytes of `from` to the
@@ -85,8 +127,9 @@ pub fn encode<'b, T: Serialize + ?Sized>(
 /// their byte fields are that short, and for them the call costs more than
 /// the copy. Two possibly overlapping blocks of the largest power of two
 /// that fits cover any length from that size to twice it (the buffers are
-/// distinct, so the overlap writes the same bytes twice). The kernel copies
-/// payloads into mailbox slots with it.
+/// distinct, so the overlap writes the same bytes twice); below 4 bytes,
+/// the first, middle and last byte do the same. The kernel copies payloads
+/// into mailbox slots with it, and [`encode`] every varint and byte field.
 #[inline]
 pub fn copy_bytes(to: &mut [u8], from: &[u8]) {
     let len = to.len().min(from.len());
@@ -96,8 +139,11 @@ pub fn copy_bytes(to: &mut [u8], from: &[u8]) {
     match len {
         0 => {}
         1..4 => {
-            for (to, from) in to.iter_mut().zip(from) {
-                *to = *from;
+            // First, middle and last cover 1, 2 and 3 bytes, branch-free.
+            for at in [0, len / 2, len - 1] {
+                if let (Some(to), Some(from)) = (to.get_mut(at), from.get(at)) {
+                    *to = *from;
+                }
             }
         }
         4..8 => copy_ends::<4>(to, from),

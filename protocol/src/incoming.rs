@@ -47,12 +47,13 @@ pub enum MessageKind {
 }
 
 /// One message, handed to [`StateMachine::handle`](crate::StateMachine::handle).
-/// The payload borrows the kernel's receive buffer for the duration of the
-/// handler.
+/// The envelope and the payload borrow the kernel's receive area for the
+/// duration of the handler, so handing a message over copies two pointers,
+/// not the envelope.
 #[derive(Clone, Copy, Debug)]
 pub struct Incoming<'a> {
     pub kind: MessageKind,
-    pub envelope: Envelope,
+    pub envelope: &'a Envelope,
     pub payload: &'a [u8],
 }
 
@@ -68,7 +69,7 @@ impl<'a> Incoming<'a> {
     }
 
     /// The capabilities moved to this task with the message.
-    pub fn caps(&self) -> &[CapRef] {
+    pub fn caps(&self) -> &'a [CapRef] {
         self.envelope.caps.as_slice()
     }
 }

@@ -71,3 +71,19 @@ pub fn write_esp_dir(files: &[EspFile], dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Replaces `dir` with `files` as one rename, so a reader never sees a
+/// half-written ESP and two writers never remove each other's files.
+pub fn publish_esp_dir(files: &[EspFile], dir: &Path) -> Result<()> {
+    let staging = dir.with_extension(format!("new-{}", std::process::id()));
+    write_esp_dir(files, &staging)?;
+    let retired = dir.with_extension(format!("old-{}", std::process::id()));
+    // Whoever renames last wins; both wrote the same build.
+    let _ = std::fs::rename(dir, &retired);
+    let published = std::fs::rename(&staging, dir);
+    let _ = std::fs::remove_dir_all(&retired);
+    if published.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    Ok(())
+}

@@ -159,7 +159,7 @@ fn run(task: Task) -> Result<ExitCode> {
         Task::Esp { build, out } => {
             setup::ensure_rust_targets()?;
             let artifacts = build::build(Profile::from_release(build.release))?;
-            esp::write_esp_dir(&esp::esp_files(&artifacts, &build.cmdline)?, &out)?;
+            esp::publish_esp_dir(&esp::esp_files(&artifacts, &build.cmdline)?, &out)?;
             println!("xtask: assembled {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -198,12 +198,11 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         let files = esp::esp_files(&artifacts, &args.build.cmdline)?;
         kernel_elf = Some(artifacts.kernel.clone());
         if args.build.cmdline.is_empty() {
-            // The default ESP is target/esp, as the README promises.
-            esp::write_esp_dir(&files, &esp::default_esp_dir())?;
-            qemu::BootMedium::EspDir(esp::default_esp_dir())
-        } else {
-            qemu::BootMedium::PrivateEsp(files)
+            // target/esp is what the README shows; each run still boots
+            // its own copy, so runs in parallel never share one.
+            esp::publish_esp_dir(&files, &esp::default_esp_dir())?;
         }
+        qemu::BootMedium::PrivateEsp(files)
     };
     let options = qemu::RunOptions {
         medium,
@@ -226,7 +225,7 @@ fn run_tests() -> Result<ExitCode> {
     setup::ensure_rust_targets()?;
     setup::ensure_qemu()?;
     let artifacts = build::build(Profile::Debug)?;
-    esp::write_esp_dir(&esp::esp_files(&artifacts, "")?, &esp::default_esp_dir())?;
+    esp::publish_esp_dir(&esp::esp_files(&artifacts, "")?, &esp::default_esp_dir())?;
     let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
     let status = Command::new(build::cargo())
         .args(["test", "--workspace", "--no-fail-fast"])

@@ -31,8 +31,8 @@ const TIMED_OUT: u8 = 124;
 pub enum BootMedium {
     /// An ESP directory, booted as it is.
     EspDir(PathBuf),
-    /// ESP files for this run only (a changed cmdline), written to a
-    /// private directory so runs in parallel do not share one.
+    /// ESP files for this run only, written to a private directory so
+    /// runs in parallel never share one.
     PrivateEsp(Vec<EspFile>),
     /// A disk image from `cargo xtask image`.
     Disk(PathBuf),

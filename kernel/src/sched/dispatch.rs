@@ -11,19 +11,20 @@
 //! it counts as its own. (On the host VM this read is the largest single
 //! cost of a round trip when it is a real clock: see `benches/ipc.rs`.)
 //!
-//! The message's payload is copied out of the mailbox into the
-//! scheduler's receive buffer, which the handler borrows: the kernel
-//! tables, the sender's mailbox included, stay free for the handler's own
-//! sends.
+//! The message's envelope and payload are copied out of the mailbox, once,
+//! into the scheduler's receive area, which the handler borrows (its
+//! `Incoming` is a kind and two references): the kernel tables, the
+//! sender's mailbox included, stay free for the handler's own sends.
 
 use mealy_caps::Rights;
 use mealy_protocol::{CallFailure, CapRef, HandleError, Incoming, MessageKind};
 
 use super::context::TaskContext;
 use super::platform::Platform;
+use super::run_queue::RunQueue;
 use super::scheduler::Scheduler;
-use super::state::call_token;
-use super::task::TaskState;
+use super::state::{SchedStats, call_token};
+use super::task::{Task, TaskState};
 
 impl<P: Platform> Scheduler<P> {
     /// Runs forever: dispatch while anything is ready, otherwise idle
@@ -69,14 +70,13 @@ impl<P: Platform> Scheduler<P> {
         let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
             return true;
         };
-        let Some(header) = task.mailbox.pop_into(&mut self.receive) else {
+        let Some(kind) = task.mailbox.pop_into(&mut self.receive, &mut self.received) else {
             if task.state == TaskState::Queued {
                 task.state = TaskState::Idle;
             }
             return true;
         };
         task.state = TaskState::Running;
-        let reply = header.envelope.reply;
         let result = match self.machines.get_mut(index as usize) {
             Some(Some(machine)) => {
                 let mut cx = TaskContext {
@@ -84,11 +84,11 @@ impl<P: Platform> Scheduler<P> {
                     platform: &mut self.platform,
                     task: index,
                 };
-                let len = usize::from(header.envelope.len);
+                let envelope = &self.received;
                 let incoming = Incoming {
-                    kind: header.kind,
-                    envelope: header.envelope,
-                    payload: self.receive.get(..len).unwrap_or(&[]),
+                    kind,
+                    envelope,
+                    payload: self.receive.get(..usize::from(envelope.len)).unwrap_or(&[]),
                 };
                 machine.handle(&mut cx, incoming)
             }
@@ -97,43 +97,76 @@ impl<P: Platform> Scheduler<P> {
         let now = self.platform.now_ns();
         self.clock_ns = Some(now);
         let elapsed = now.saturating_sub(started);
-        self.account(index, elapsed);
-        if let Err(error) = result {
-            self.handler_failed(index, error, reply);
-        }
-        if let Some(task) = self.kernel.tasks.get_mut(index as usize)
-            && task.state == TaskState::Running
-        {
-            if task.mailbox.is_empty() {
-                task.state = TaskState::Idle;
-            } else {
-                task.state = TaskState::Queued;
-                // Never refused: the ring holds every task, each at most once.
-                self.kernel.run_queue.push_back(index);
+        match result {
+            // The common case: one task lookup charges it and requeues it.
+            Ok(()) => {
+                if let Some(task) = self.kernel.tasks.get_mut(index as usize) {
+                    Self::account(
+                        task,
+                        &mut self.kernel.stats,
+                        &mut self.platform,
+                        self.budget_ns,
+                        elapsed,
+                    );
+                    if task.state == TaskState::Running {
+                        Self::settle(task, &mut self.kernel.run_queue, index);
+                    }
+                }
+            }
+            Err(error) => {
+                let reply = self.received.reply;
+                if let Some(task) = self.kernel.tasks.get_mut(index as usize) {
+                    Self::account(
+                        task,
+                        &mut self.kernel.stats,
+                        &mut self.platform,
+                        self.budget_ns,
+                        elapsed,
+                    );
+                }
+                self.handler_failed(index, error, reply);
+                if let Some(task) = self.kernel.tasks.get_mut(index as usize)
+                    && task.state == TaskState::Running
+                {
+                    Self::settle(task, &mut self.kernel.run_queue, index);
+                }
             }
         }
         true
     }
 
+    /// After its handler: a task with more mail goes back on the run
+    /// queue, otherwise it idles.
+    #[inline]
+    fn settle(task: &mut Task, run_queue: &mut RunQueue, index: u32) {
+        if task.mailbox.is_empty() {
+            task.state = TaskState::Idle;
+        } else {
+            task.state = TaskState::Queued;
+            // Never refused: the ring holds every task, each at most once.
+            run_queue.push_back(index);
+        }
+    }
+
     /// Charges `elapsed` to the task and reports a budget overrun.
     #[inline]
-    fn account(&mut self, index: u32, elapsed: u64) {
-        self.kernel.stats.dispatched += 1;
-        let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
-            return;
-        };
+    fn account(
+        task: &mut Task,
+        stats: &mut SchedStats,
+        platform: &mut P,
+        budget_ns: u64,
+        elapsed: u64,
+    ) {
+        stats.dispatched += 1;
         task.counters.handled += 1;
         task.counters.busy_ns += elapsed;
-        if elapsed > self.budget_ns {
+        if elapsed > budget_ns {
             task.counters.budget_overruns += 1;
-            self.kernel.stats.budget_overruns += 1;
+            stats.budget_overruns += 1;
             let name = task.name;
-            self.platform.log(
+            platform.log(
                 "kernel",
-                format_args!(
-                    "{name}: handler ran {elapsed} ns, over the {} ns budget",
-                    self.budget_ns
-                ),
+                format_args!("{name}: handler ran {elapsed} ns, over the {budget_ns} ns budget"),
             );
         }
     }

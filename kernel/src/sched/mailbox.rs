@@ -7,9 +7,9 @@
 //! and up to [`INLINE_PAYLOAD`] bytes of payload inline. A send writes the
 //! header into the slot in place and copies exactly the payload's `len`
 //! bytes from the sender's buffer (`copy_bytes`: a few fixed-size moves,
-//! no `memcpy` call); dispatch copies the slot's inline bytes (one
-//! fixed-size move) into the scheduler's receive buffer, of which the
-//! handler sees the first `len`. The hot path (every control message in
+//! no `memcpy` call); dispatch copies the slot's envelope and inline bytes
+//! (fixed-size moves) into the scheduler's receive area, of which the
+//! handler borrows the envelope and the first `len` payload bytes. The hot path (every control message in
 //! the current protocol) allocates nothing and never moves a whole slot. A
 //! payload above [`INLINE_PAYLOAD`], up to `MAX_PAYLOAD`, takes one
 //! fallible heap allocation, made by the sender before anything else
@@ -51,16 +51,23 @@ impl LargePayload {
     /// `None` if `payload` fits a slot inline; otherwise a heap copy.
     ///
     /// Errors: `OutOfResources` if the heap cannot hold it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn for_payload(payload: &[u8]) -> Result<Option<Self>, IpcError> {
         if payload.len() <= INLINE_PAYLOAD {
             return Ok(None);
         }
+        Self::copy(payload).map(Some)
+    }
+
+    /// The heap copy, out of line: the hot path never takes it.
+    #[cold]
+    #[inline(never)]
+    fn copy(payload: &[u8]) -> Result<Self, IpcError> {
         let mut heap = Vec::new();
         heap.try_reserve_exact(payload.len())
             .map_err(|_| IpcError::OutOfResources)?;
         heap.extend_from_slice(payload);
-        Ok(Some(Self(heap.into_boxed_slice())))
+        Ok(Self(heap.into_boxed_slice()))
     }
 }
 
@@ -85,14 +92,6 @@ impl Slot {
         inline: [0; INLINE_PAYLOAD],
         large: None,
     };
-}
-
-/// A delivered message's header: what dispatch hands the handler besides
-/// the payload bytes it copied into the receive buffer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Header {
-    pub(crate) kind: MessageKind,
-    pub(crate) envelope: Envelope,
 }
 
 /// A task's bounded mailbox plus its kernel-notice queue.
@@ -144,7 +143,7 @@ impl Mailbox {
     pub(crate) fn push(
         &mut self,
         kind: MessageKind,
-        envelope: Envelope,
+        envelope: &Envelope,
         payload: &[u8],
         large: Option<LargePayload>,
     ) -> Result<(), IpcError> {
@@ -158,7 +157,7 @@ impl Mailbox {
         }
         let slot = self.slots.get_mut(index).ok_or(IpcError::MailboxFull)?;
         slot.kind = kind;
-        slot.envelope = envelope;
+        slot.envelope = *envelope;
         match large {
             Some(LargePayload(bytes)) => slot.large = Some(bytes),
             None => {
@@ -193,18 +192,25 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the next message, copying its payload into `receive` (which
-    /// must hold `MAX_PAYLOAD` bytes; a longer payload is cut, which the
-    /// send-side limit makes impossible): kernel notices first (they are
-    /// rare and often urgent, and have no payload), then peer messages in
-    /// arrival order. The envelope's `len` is what was copied.
+    /// Takes the next message: returns its kind, writes its envelope to
+    /// `envelope` and copies its payload into `receive` (which must hold
+    /// `MAX_PAYLOAD` bytes; a longer payload is cut, which the send-side
+    /// limit makes impossible). Kernel notices come first (they are rare
+    /// and often urgent, and have no payload), then peer messages in
+    /// arrival order. The envelope's `len` is what was copied. Writing the
+    /// envelope straight to where the handler will borrow it copies the
+    /// header once per message, not once per hand-over.
     #[inline]
-    pub(crate) fn pop_into(&mut self, receive: &mut [u8]) -> Option<Header> {
-        if let Some((kind, envelope)) = self.notices.pop_front() {
-            return Some(Header {
-                kind,
-                envelope: Envelope { len: 0, ..envelope },
-            });
+    pub(crate) fn pop_into(
+        &mut self,
+        receive: &mut [u8],
+        envelope: &mut Envelope,
+    ) -> Option<MessageKind> {
+        if !self.notices.is_empty()
+            && let Some((kind, notice)) = self.notices.pop_front()
+        {
+            *envelope = Envelope { len: 0, ..notice };
+            return Some(kind);
         }
         if self.len == 0 {
             return None;
@@ -216,25 +222,22 @@ impl Mailbox {
         }
         self.len -= 1;
         let slot = self.slots.get_mut(index)?;
-        let mut envelope = slot.envelope;
-        let wanted = usize::from(envelope.len);
+        *envelope = slot.envelope;
+        let wanted = usize::from(slot.envelope.len);
         let copied = match slot.large.take() {
             Some(bytes) => copy_prefix(receive, &bytes, wanted),
-            None => match receive.get_mut(..INLINE_PAYLOAD) {
+            None => match receive.first_chunk_mut::<INLINE_PAYLOAD>() {
                 // The whole slot, a fixed-size copy the compiler inlines;
                 // bytes past `len` are stale and never shown.
                 Some(to) => {
-                    to.copy_from_slice(&slot.inline);
+                    *to = slot.inline;
                     wanted.min(INLINE_PAYLOAD)
                 }
                 None => copy_prefix(receive, &slot.inline, wanted),
             },
         };
         envelope.len = copied as u16;
-        Some(Header {
-            kind: slot.kind,
-            envelope,
-        })
+        Some(slot.kind)
     }
 
     #[inline]

@@ -44,7 +44,7 @@ mod scheduler;
 mod spawn;
 mod spec;
 pub(crate) mod state;
-mod task;
+pub(crate) mod task;
 mod timers;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapError, CapSystem, Limits, TaskId};
-use mealy_protocol::{Context, Grant, MAX_PAYLOAD, StateMachine};
+use mealy_protocol::{Context, Envelope, Grant, MAX_PAYLOAD, StateMachine};
 
 use super::context::TaskContext;
 use super::pending::PendingInterrupts;
@@ -59,6 +59,9 @@ pub struct Scheduler<P: Platform> {
     /// (`MAX_PAYLOAD` bytes, reused for every message): the handler borrows
     /// it while the kernel tables, mailboxes included, stay free to change.
     pub(crate) receive: Vec<u8>,
+    /// Where dispatch copies the envelope of the message being handled,
+    /// which the handler's `Incoming` borrows.
+    pub(crate) received: Envelope,
 }
 
 impl<P: Platform> Scheduler<P> {
@@ -101,6 +104,7 @@ impl<P: Platform> Scheduler<P> {
             budget_ns: config.budget_ns,
             clock_ns: None,
             receive,
+            received: Envelope::default(),
         })
     }
 

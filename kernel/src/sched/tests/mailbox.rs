@@ -21,7 +21,7 @@ fn push(mailbox: &mut Mailbox, payload: &[u8]) -> Result<(), IpcError> {
     let large = LargePayload::for_payload(payload)?;
     mailbox.push(
         MessageKind::Request,
-        envelope(payload.len()),
+        &envelope(payload.len()),
         payload,
         large,
     )
@@ -29,9 +29,10 @@ fn push(mailbox: &mut Mailbox, payload: &[u8]) -> Result<(), IpcError> {
 
 fn pop(mailbox: &mut Mailbox) -> Option<(MessageKind, Envelope, Vec<u8>)> {
     let mut receive = alloc::vec![0u8; MAX_PAYLOAD];
-    let header = mailbox.pop_into(&mut receive)?;
-    let len = usize::from(header.envelope.len);
-    Some((header.kind, header.envelope, receive[..len].to_vec()))
+    let mut envelope = Envelope::default();
+    let kind = mailbox.pop_into(&mut receive, &mut envelope)?;
+    let len = usize::from(envelope.len);
+    Some((kind, envelope, receive[..len].to_vec()))
 }
 
 #[test]
@@ -108,7 +109,7 @@ fn notices_come_first_and_carry_no_payload() {
         ..envelope(2)
     };
     mailbox
-        .push(MessageKind::Request, call, b"hi", None)
+        .push(MessageKind::Request, &call, b"hi", None)
         .unwrap();
     mailbox
         .push_notice(MessageKind::Timeout, envelope(9))
