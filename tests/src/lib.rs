@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 pub const QEMU_TIMEOUT_SECS: u64 = 120;
 /// And this harness stops xtask if it somehow outlives its own timeout.
 const WATCHDOG: Duration = Duration::from_secs(QEMU_TIMEOUT_SECS + 60);
+/// Runs in another checkout build it from scratch first: minutes on a busy
+/// machine, so they get a longer leash (QEMU itself still has its timeout).
+const BUILD_WATCHDOG: Duration = Duration::from_secs(30 * 60);
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,7 +108,7 @@ pub fn cargo_xtask_in(dir: &Path, target_dir: &Path, args: &[&str]) -> Run {
         .args(args)
         .env("CARGO_TARGET_DIR", target_dir)
         .env_remove("MEALY_XTASK");
-    run_in(&mut command, dir, b"")
+    run_in(&mut command, dir, b"", BUILD_WATCHDOG)
 }
 
 /// A copy of this checkout's files (tracked, and untracked but not
@@ -144,10 +147,10 @@ pub fn copy_of_checkout() -> tempfile::TempDir {
 }
 
 fn run(command: &mut Command, stdin: &[u8]) -> Run {
-    run_in(command, &workspace_root(), stdin)
+    run_in(command, &workspace_root(), stdin, WATCHDOG)
 }
 
-fn run_in(command: &mut Command, dir: &Path, stdin: &[u8]) -> Run {
+fn run_in(command: &mut Command, dir: &Path, stdin: &[u8], watchdog: Duration) -> Run {
     let started = Instant::now();
     let mut child = command
         .current_dir(dir)
@@ -165,7 +168,7 @@ fn run_in(command: &mut Command, dir: &Path, stdin: &[u8]) -> Run {
         if let Some(status) = child.try_wait().expect("xtask can be waited for") {
             break status.code();
         }
-        if started.elapsed() > WATCHDOG {
+        if started.elapsed() > watchdog {
             let _ = child.kill();
             let _ = child.wait();
             break None;
