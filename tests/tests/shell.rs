@@ -43,3 +43,16 @@ fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     assert!(echo.contains(" stopped "), "{echo}");
     run.assert_stdout_has("mealy> kill echo\nerror: kill: ");
 }
+
+#[test]
+fn xtask_graph_saves_the_capability_graph_as_dot() {
+    let out = tempfile::tempdir_in(mealy_tests::workspace_root().join("target"))
+        .expect("a scratch directory");
+    let run = mealy_tests::xtask(&["graph", "--out", out.path().to_str().unwrap()], b"");
+    assert_eq!(run.code, Some(0), "{run}");
+    let dot = std::fs::read_to_string(out.path().join("capgraph.dot")).expect("capgraph.dot");
+    assert!(dot.trim_start().starts_with("digraph"), "{dot}");
+    for name in ["echo", "pinger", "kernel"] {
+        assert!(dot.contains(name), "the graph names {name}:\n{dot}");
+    }
+}

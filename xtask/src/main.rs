@@ -6,7 +6,8 @@
 //! - `image`: the bootable GPT disk image `target/mealy.img`;
 //! - `esp`: only assemble an ESP directory (tests use it to break one);
 //! - `bench`: the benchmarks, host-native and in the guest;
-//! - `new-service`: scaffold a state-machine crate and add it to the boot.
+//! - `new-service`: scaffold a state-machine crate and add it to the boot;
+//! - `graph`: the running system's capability graph as DOT and SVG.
 //!
 //! Depends on `mealy-image`; it runs cargo, rustup, apt-get and QEMU as
 //! child processes and never links the kernel.
@@ -14,6 +15,7 @@
 mod bench;
 mod build;
 mod esp;
+mod graph;
 mod new_service;
 mod qemu;
 mod serial_filter;
@@ -55,6 +57,12 @@ enum Task {
         build: BuildArgs,
         /// The directory to fill (replaced if it exists).
         #[arg(long, default_value = "target/esp")]
+        out: PathBuf,
+    },
+    /// Boot headless and save the capability graph as DOT (and SVG).
+    Graph {
+        /// The directory for capgraph.dot and capgraph.svg.
+        #[arg(long, default_value = "target")]
         out: PathBuf,
     },
     /// Scaffold a new state-machine service and add it to the boot tasks.
@@ -164,6 +172,7 @@ fn run(task: Task) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench => bench::run(),
+        Task::Graph { out } => graph::run(&out),
         Task::NewService { name } => {
             new_service::run(&root, &name)?;
             Ok(ExitCode::SUCCESS)
