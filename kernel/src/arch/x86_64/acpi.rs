@@ -7,6 +7,10 @@
 //! few, small and needed again at shutdown. The crate's default features
 //! need unstable Rust, so its platform summary is replaced by a walk over
 //! the MADT entries here.
+//!
+//! The crate's `AcpiHandler::map_physical_region` cannot return an error,
+//! so failing to map a table (no frame left for a page table, at boot) is
+//! a panic that names the table's address: the only panics in this file.
 
 extern crate alloc;
 
