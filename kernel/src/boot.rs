@@ -60,10 +60,10 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         requests::BASE_REVISION.is_supported(),
         "the bootloader does not support Limine base revision 3"
     );
-    if let Some(hhdm) = requests::HHDM.get_response() {
-        paging::set_hhdm_offset(hhdm.offset());
-    }
     let hhdm_offset = requests::HHDM.get_response().map(|hhdm| hhdm.offset());
+    if let Some(offset) = hhdm_offset {
+        paging::set_hhdm_offset(offset);
+    }
     let memory_map = requests::MEMORY_MAP
         .get_response()
         .map(|map| map.entries())
@@ -182,10 +182,10 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         firmware: requests::FIRMWARE_TYPE
             .get_response()
             .map(|response| firmware_name(response.firmware_type())),
-        hhdm_offset: requests::HHDM.get_response().map(|hhdm| hhdm.offset()),
-        memory: requests::MEMORY_MAP.get_response().map(|map| {
+        hhdm_offset,
+        memory: requests::MEMORY_MAP.get_response().map(|_| {
             let mut summary = MemorySummary::default();
-            for entry in map.entries() {
+            for entry in memory_map {
                 summary.add(memory_type_number(entry.entry_type), entry.length);
             }
             summary
