@@ -56,3 +56,28 @@ fn xtask_graph_saves_the_capability_graph_as_dot() {
         assert!(dot.contains(name), "the graph names {name}:\n{dot}");
     }
 }
+
+#[test]
+fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
+    let run = boot(&[], b"help\ngraph\nmem\nstats\nbench\nshutdown\n");
+    assert_eq!(run.code, Some(0), "{run}");
+    for command in [
+        "ps ",
+        "caps [task]",
+        "graph [--dot]",
+        "revoke <task> <slot>",
+        "shutdown",
+    ] {
+        assert!(
+            run.stdout.lines().any(|line| line.starts_with(command)),
+            "help lists {command}\n{run}"
+        );
+    }
+    run.assert_stdout_has("mealy> graph\ntasks\n");
+    run.assert_stdout_has("    kernel[0#0] -w--gd\n      pinger[0#0] -w---- badge=0x1\n");
+    run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
+    run.assert_stdout_has("\nREGION  BASE                LEN\n");
+    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             2\n");
+    run.assert_stdout_has("\nmessages_handled  200\n");
+    run.assert_stdout_has("mealy> bench\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");
+}
