@@ -30,9 +30,9 @@ use crate::banner::{
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryKind, MemoryRange, Owner, Permissions, Region};
+use crate::scenarios;
 use crate::sched::{SchedConfig, Scheduler};
 use crate::symbols::SymbolTable;
-use crate::{scenarios, tasks};
 
 /// How many modules the banner names one by one.
 const BANNER_MODULES: usize = 8;
@@ -325,7 +325,7 @@ fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
                 cpu::halt_forever()
             }
         };
-    match scheduler.spawn_all(tasks::TASKS) {
+    match scheduler.spawn_all(&crate::console::task_list()) {
         Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }

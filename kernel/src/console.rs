@@ -3,17 +3,19 @@
 //! message, then feeds received bytes to the shell, then sleeps until the
 //! next interrupt (a serial byte wakes it).
 //!
-//! Interim design, written down in ARCHITECTURE.md: DESIGN.md wants the
-//! shell to be a task holding only the `Inspect` capability and the
-//! endpoints it was given. Until the serial service and the inspection
-//! messages exist, the kernel runs the shell itself and implements its
-//! [`System`] directly over the scheduler.
+//! The shell acts on services through its own task (`console_task`),
+//! which holds an endpoint to every boot task: `send` is a call through
+//! one of them. Inspection (`ps`, `caps`, `graph`, ...) still reads the
+//! kernel's tables directly: DESIGN.md wants an `Inspect` capability and
+//! inspection messages for that, which do not exist yet (ARCHITECTURE.md).
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use mealy_caps::TaskId;
+use mealy_caps::{Rights, TaskId};
+use mealy_protocol::text::{TextAnswer, TextCommand};
+use mealy_protocol::{StateMachine, decode, encode};
 use mealy_shell::{
     BenchReport, CapRow, MemReport, RegionRow, Shell, SlotRef, Stats, System, TaskRef, TaskRow,
     TaskStatus,
@@ -22,8 +24,10 @@ use mealy_shell::{
 use crate::arch::x86_64::memory::{self, KernelMemory};
 use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::{acpi, clock, interrupts, ioapic, serial};
+use crate::console_task::{self, CallAnswer, ShellTask};
 use crate::scenarios;
-use crate::sched::{Scheduler, TaskState};
+use crate::sched::{CapSpec, KERNEL_TASK, Scheduler, TaskSpec, TaskState};
+use crate::tasks;
 
 type KernelScheduler = Scheduler<MachinePlatform>;
 
@@ -35,7 +39,11 @@ struct KernelSystem<'a> {
 }
 
 impl KernelSystem<'_> {
+    /// A task by name or id; `kernel` names the kernel's own CSpace.
     fn find(&self, task: &TaskRef) -> Result<TaskId, String> {
+        if task.matches(KERNEL_TASK.0, "kernel") {
+            return Ok(KERNEL_TASK);
+        }
         self.scheduler
             .tasks()
             .find(|info| task.matches(info.id.0, info.name))
@@ -83,7 +91,12 @@ impl System for KernelSystem<'_> {
         let snapshot = self.scheduler.caps().snapshot();
         let mut rows = Vec::new();
         for node in &snapshot.tasks {
-            if only.is_some_and(|id| id != node.task) || node.task.0 == u32::MAX {
+            // The kernel's originals are listed only when asked for.
+            let wanted = match only {
+                Some(id) => id == node.task,
+                None => node.task != KERNEL_TASK,
+            };
+            if !wanted {
                 continue;
             }
             for cap in snapshot.caps_in(node.cspace) {
@@ -140,12 +153,47 @@ impl System for KernelSystem<'_> {
         })
     }
 
-    fn send(&mut self, task: &TaskRef, _text: &str) -> Result<Option<String>, String> {
+    fn send(&mut self, task: &TaskRef, text: &str) -> Result<Option<String>, String> {
         let id = self.find(task)?;
-        let name = self.scheduler.task_info(id).map_or("?", |info| info.name);
-        Err(format!(
-            "{name} does not take text commands (no service does yet)"
-        ))
+        let name = self
+            .scheduler
+            .task_info(id)
+            .map_or("kernel", |info| info.name);
+        let shell = self
+            .scheduler
+            .task_by_name(console_task::NAME)
+            .ok_or("the shell task is not running")?;
+        let endpoint = self
+            .scheduler
+            .grants(shell)
+            .iter()
+            .find(|grant| grant.name == name)
+            .map(|grant| grant.cap)
+            .ok_or_else(|| format!("the shell holds no endpoint to {name}"))?;
+        let mut buffer = [0u8; mealy_protocol::MAX_PAYLOAD];
+        let payload =
+            encode(&TextCommand { line: text }, &mut buffer).map_err(|error| error.to_string())?;
+        let token = self
+            .scheduler
+            .act_as(shell, |cx| cx.call(endpoint, payload, &[]))
+            .ok_or("the shell task is not running")?
+            .map_err(|error| format!("{name}: {error}"))?;
+        loop {
+            if let Some(answer) = console_task::take_answer(token) {
+                return match answer {
+                    CallAnswer::Reply(bytes) => Ok(Some(match decode::<TextAnswer<'_>>(&bytes) {
+                        Ok(answer) => answer.text.to_string(),
+                        Err(_) => {
+                            format!("{name} answered {} bytes that are not text", bytes.len())
+                        }
+                    })),
+                    CallAnswer::Failed(reason) => Err(format!("{name}: {reason}")),
+                };
+            }
+            if !self.scheduler.dispatch_one() {
+                return Err(format!("{name} did not answer"));
+            }
+        }
     }
 
     fn revoke(&mut self, task: &TaskRef, slot: SlotRef) -> Result<usize, String> {
@@ -162,8 +210,7 @@ impl System for KernelSystem<'_> {
             .find(|cap| slot.matches(*cap))
             .ok_or_else(|| format!("{} holds nothing in that slot", describe(task)))?;
         self.scheduler
-            .act_as(id, |cx| cx.revoke(cap))
-            .ok_or("the task is not running")?
+            .revoke(id, cap)
             .map_err(|error| error.to_string())
     }
 
@@ -219,6 +266,22 @@ impl System for KernelSystem<'_> {
     }
 }
 
+fn make_shell_task() -> alloc::boxed::Box<dyn StateMachine> {
+    alloc::boxed::Box::new(ShellTask)
+}
+
+/// The boot task list plus the shell's task, which gets an endpoint to
+/// every boot task, named after it.
+pub fn task_list() -> Vec<TaskSpec> {
+    let endpoints: Vec<CapSpec> = tasks::TASKS
+        .iter()
+        .map(|task| CapSpec::endpoint(task.name, task.name, Rights::WRITE, 0))
+        .collect();
+    let mut list = tasks::TASKS.to_vec();
+    list.push(TaskSpec::new(console_task::NAME, make_shell_task).caps(Vec::leak(endpoints)));
+    list
+}
+
 /// Runs the scheduler and the shell for good.
 pub fn run(mut scheduler: KernelScheduler, memory: Option<&'static KernelMemory>) -> ! {
     if let Err(error) = ioapic::unmask_isa(serial::IRQ) {
@@ -237,17 +300,21 @@ pub fn run(mut scheduler: KernelScheduler, memory: Option<&'static KernelMemory>
             scheduler.idle();
             continue;
         }
-        let mut system = KernelSystem {
-            scheduler: &mut scheduler,
-            memory,
-            shutdown_requested: false,
-        };
-        let output = shell.feed(&input[..received], &mut system);
-        let shutdown = system.shutdown_requested && output.shutdown;
-        serial::write_str(&output.text);
-        if shutdown {
-            let error = acpi::shutdown();
-            serial::write_str(&format!("error: shutdown: {error}\n"));
+        // One byte at a time, writing as it goes, so what tasks log while
+        // a command runs appears after that command's echo, not before.
+        for &byte in &input[..received] {
+            let mut system = KernelSystem {
+                scheduler: &mut scheduler,
+                memory,
+                shutdown_requested: false,
+            };
+            let output = shell.feed(&[byte], &mut system);
+            let shutdown = system.shutdown_requested && output.shutdown;
+            serial::write_str(&output.text);
+            if shutdown {
+                let error = acpi::shutdown();
+                serial::write_str(&format!("error: shutdown: {error}\n"));
+            }
         }
     }
 }

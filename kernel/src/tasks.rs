@@ -64,6 +64,38 @@ mod tests {
     }
 
     #[test]
+    fn revoking_a_kernel_original_takes_the_endpoint_from_its_holder() {
+        use crate::sched::KERNEL_TASK;
+        let mut sched =
+            Scheduler::new(HostPlatform::manual(), &PENDING, SchedConfig::default()).unwrap();
+        sched.spawn_all(TASKS).unwrap();
+        sched.run_until_idle(100_000);
+        let pinger = sched.task_by_name("pinger").unwrap();
+        let endpoint = sched.grants(pinger)[0].cap;
+        let snapshot = sched.caps().snapshot();
+        let kernel = snapshot
+            .tasks
+            .iter()
+            .find(|t| t.task == KERNEL_TASK)
+            .unwrap();
+        let original = snapshot
+            .caps_in(kernel.cspace)
+            .find(|cap| {
+                snapshot
+                    .children_of(cap.at)
+                    .any(|child| child.cap == endpoint)
+            })
+            .unwrap()
+            .at
+            .cap;
+        assert_eq!(sched.revoke(KERNEL_TASK, original), Ok(1));
+        let used = sched
+            .act_as(pinger, |cx| cx.send(endpoint, b"x", &[]))
+            .unwrap();
+        assert_eq!(used, Err(mealy_protocol::IpcError::InvalidCap));
+    }
+
+    #[test]
     fn the_probe_reports_how_each_task_answered_a_ping() {
         use crate::probe::{self, Probe};
         fn make_probe() -> Box<dyn StateMachine> {

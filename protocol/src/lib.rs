@@ -40,6 +40,7 @@ pub mod echo;
 pub mod kernel;
 pub mod ping;
 pub mod pinger;
+pub mod text;
 
 pub use codec::{CodecError, Outbox, as_bytes, copy_bytes, decode, encode};
 pub use context::Context;

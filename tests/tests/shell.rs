@@ -77,7 +77,30 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("    kernel[0#0] -w--gd\n      pinger[0#0] -w---- badge=0x1\n");
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
-    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             2\n");
+    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             3\n");
     run.assert_stdout_has("\nmessages_handled  200\n");
-    run.assert_stdout_has("mealy> bench\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");
+    run.assert_stdout_has("mealy> bench");
+    run.assert_stdout_has("\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");
+}
+
+#[test]
+fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
+    let run = boot(
+        &[],
+        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\nshutdown\n",
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    // Before: the shell's endpoint to echo works (echo takes no text, so
+    // it answers with an error reply: the call got there).
+    run.assert_stdout_has("error: send: echo: the callee rejected a malformed request\n");
+    // Echo's original is in the kernel's CSpace, slot 0; pinger and the
+    // shell each hold an endpoint derived from it.
+    run.assert_stdout_has(
+        "mealy> revoke kernel 0\nrevoked 2 capabilities derived from kernel slot 0\n",
+    );
+    run.assert_stdout_has(
+        "mealy> caps pinger\nTASK  SLOT      RIGHTS  BADGE               OBJECT\nmealy> ",
+    );
+    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n2     1#0       -w----  -                   Endpoint -> task 1\nmealy> ");
+    run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: invalid or stale capability\n");
 }

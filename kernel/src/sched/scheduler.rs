@@ -157,6 +157,24 @@ impl<P: Platform> Scheduler<P> {
             .map_or(&[], |task| task.grants.as_slice())
     }
 
+    /// Revokes everything derived from the capability `cap` in task
+    /// `owner`'s CSpace, or in the kernel's own ([`KERNEL_TASK`]), where
+    /// every object's original lives: revoking an original takes the object
+    /// away from every task it was given to. Returns how many capabilities
+    /// were deleted; the source stays.
+    pub fn revoke(&mut self, owner: TaskId, cap: mealy_caps::CapRef) -> Result<usize, CapError> {
+        let cspace = if owner == KERNEL_TASK {
+            self.kernel.kernel_cspace
+        } else {
+            self.kernel
+                .tasks
+                .get(owner.0 as usize)
+                .map(|task| task.cspace)
+                .ok_or(CapError::InvalidCSpace)?
+        };
+        self.kernel.caps.revoke(cspace, cap)
+    }
+
     /// Stops task `id` for good: see `KernelState::kill`. Its callers get
     /// `CallFailed { PeerDied }`.
     pub fn stop(&mut self, id: TaskId) {

@@ -1,0 +1,56 @@
+//! The shell's task: the console's hands in the scheduler. It holds an
+//! endpoint to every boot task, so the shell's `send` is an ordinary call
+//! through a capability: revoke that capability and the next `send` fails,
+//! like any other holder's use would. Answers to its calls are kept until
+//! the console collects them.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use mealy_protocol::{
+    CallFailure, CallToken, Context, HandleError, Incoming, MessageKind, StateMachine,
+};
+use spin::Mutex;
+
+pub const NAME: &str = "shell";
+
+/// How a call the console made through the shell task ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallAnswer {
+    Reply(Vec<u8>),
+    Failed(CallFailure),
+}
+
+/// Answers not yet collected. One shell task exists, so one queue.
+static ANSWERS: Mutex<VecDeque<(CallToken, CallAnswer)>> = Mutex::new(VecDeque::new());
+
+/// Takes the answer to `token`, if it has come.
+pub fn take_answer(token: CallToken) -> Option<CallAnswer> {
+    let mut answers = ANSWERS.lock();
+    let index = answers.iter().position(|(waiting, _)| *waiting == token)?;
+    answers.remove(index).map(|(_, answer)| answer)
+}
+
+#[derive(Debug, Default)]
+pub struct ShellTask;
+
+impl StateMachine for ShellTask {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn handle(&mut self, _cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        let answer = match msg.kind {
+            MessageKind::Reply { token } => (token, CallAnswer::Reply(msg.payload.to_vec())),
+            MessageKind::CallFailed { token, reason } => (token, CallAnswer::Failed(reason)),
+            _ => return Ok(()),
+        };
+        let mut answers = ANSWERS.lock();
+        // Bounded: an answer nobody collects is dropped oldest first.
+        if answers.len() >= 16 {
+            answers.pop_front();
+        }
+        answers.push_back(answer);
+        Ok(())
+    }
+}
