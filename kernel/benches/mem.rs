@@ -3,77 +3,16 @@
 //! `HashMap` standing in for page tables, so they are host-simulated: they
 //! show the bookkeeping cost, not the cost of touching real page tables.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mealy_kernel::mem::address_space::VirtRange;
+use mealy_kernel::mem::testing::{HashMapMapper, VecMemory};
 use mealy_kernel::mem::{
-    AddressSpace, FrameAllocator, FrameSource, MapError, Mapper, MemoryKind, MemoryRange,
-    MemorySystem, Owner, Permissions, PhysicalMemory, Region,
+    AddressSpace, FrameAllocator, MemoryKind, MemoryRange, MemorySystem, Owner, Permissions, Region,
 };
-use x86_64::PhysAddr;
-use x86_64::structures::paging::{Page, PhysFrame};
 
 const MIB: u64 = 1 << 20;
-
-/// Simulated physical memory from `base`, `bytes` long.
-struct VecMemory {
-    base: u64,
-    storage: *mut u8,
-}
-
-impl VecMemory {
-    fn new(base: u64, bytes: u64) -> Self {
-        let buffer = vec![0u64; (bytes / 8) as usize].leak();
-        Self {
-            base,
-            storage: buffer.as_mut_ptr().cast(),
-        }
-    }
-}
-
-// SAFETY: the leaked buffer covers every frame the benchmark's map names.
-unsafe impl PhysicalMemory for VecMemory {
-    fn ptr(&self, phys: PhysAddr) -> *mut u8 {
-        // SAFETY: every address asked for lies in the map, inside the buffer.
-        unsafe { self.storage.add((phys.as_u64() - self.base) as usize) }
-    }
-}
-
-// SAFETY: the buffer is leaked, so valid everywhere for ever.
-unsafe impl Send for VecMemory {}
-
-#[derive(Default)]
-struct HashMapMapper(HashMap<Page, (PhysFrame, Permissions)>);
-
-impl Mapper for HashMapMapper {
-    fn map(
-        &mut self,
-        page: Page,
-        frame: PhysFrame,
-        permissions: Permissions,
-        _table_frames: &mut dyn FrameSource,
-    ) -> Result<(), MapError> {
-        match self.0.insert(page, (frame, permissions)) {
-            None => Ok(()),
-            Some(_) => Err(MapError::AlreadyMapped { page }),
-        }
-    }
-
-    fn unmap(&mut self, page: Page) -> Option<PhysFrame> {
-        self.0.remove(&page).map(|(frame, _)| frame)
-    }
-
-    fn protect(&mut self, page: Page, permissions: Permissions) -> Result<(), MapError> {
-        let entry = self.0.get_mut(&page).ok_or(MapError::NotMapped { page })?;
-        entry.1 = permissions;
-        Ok(())
-    }
-
-    fn flush(&mut self, _range: VirtRange) {}
-}
 
 fn frames() -> FrameAllocator<VecMemory> {
     // 64 MiB of usable memory at 1 MiB.

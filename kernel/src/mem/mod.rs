@@ -35,5 +35,5 @@ pub use system::MemorySystem;
 /// The one page and frame size the kernel manages: 4 KiB.
 pub const PAGE_SIZE: u64 = 4096;
 
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
