@@ -35,7 +35,6 @@ type KernelScheduler = Scheduler<MachinePlatform>;
 struct KernelSystem<'a> {
     scheduler: &'a mut KernelScheduler,
     memory: Option<&'static KernelMemory>,
-    shutdown_requested: bool,
 }
 
 impl KernelSystem<'_> {
@@ -261,7 +260,8 @@ impl System for KernelSystem<'_> {
         if !acpi::can_power_off() {
             return Err("ACPI offers no way to power off".into());
         }
-        self.shutdown_requested = true;
+        // The console powers off once the shell's output (with
+        // `Output::shutdown` set) has been written.
         Ok(())
     }
 }
@@ -306,12 +306,10 @@ pub fn run(mut scheduler: KernelScheduler, memory: Option<&'static KernelMemory>
             let mut system = KernelSystem {
                 scheduler: &mut scheduler,
                 memory,
-                shutdown_requested: false,
             };
             let output = shell.feed(&[byte], &mut system);
-            let shutdown = system.shutdown_requested && output.shutdown;
             serial::write_str(&output.text);
-            if shutdown {
+            if output.shutdown {
                 let error = acpi::shutdown();
                 serial::write_str(&format!("error: shutdown: {error}\n"));
             }
