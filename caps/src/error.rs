@@ -52,6 +52,8 @@ pub enum CapError {
     InvalidCapacity,
     /// The heap could not provide a table's memory (only at creation time).
     OutOfMemory,
+    /// A sub-range (`derive_region`) that does not lie inside its source.
+    OutOfRange,
 }
 
 impl fmt::Display for CapError {
@@ -74,6 +76,7 @@ impl fmt::Display for CapError {
             CapError::TooManyCSpaces => f.write_str("too many CSpaces"),
             CapError::InvalidCapacity => f.write_str("invalid CSpace size"),
             CapError::OutOfMemory => f.write_str("out of memory"),
+            CapError::OutOfRange => f.write_str("range outside the source region"),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! |---|---|---|
 //! | [`CapSystem::lookup`] | the rights the use requires | returns the `Cap` |
 //! | [`CapSystem::mint`] | DERIVE (+GRANT across CSpaces) | child with a subset of rights, badge only if the source has none |
+//! | [`CapSystem::derive_region`] | DERIVE on a Region | a new Region object for a sub-range, its original a child of the source |
 //! | [`CapSystem::copy`] | DERIVE (+GRANT across CSpaces) | child with the same rights and badge |
 //! | [`CapSystem::move_cap`] | GRANT | same capability, new CSpace and slot, same tree position |
 //! | [`CapSystem::drop_cap`] | nothing | delete one; its children go to its parent |
@@ -64,6 +65,7 @@ mod render;
 mod reply;
 mod revoke;
 mod rights;
+mod subregion;
 mod system;
 #[cfg(test)]
 mod tests;

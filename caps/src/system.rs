@@ -317,7 +317,7 @@ impl CapSystem {
     }
 
     /// `InvalidCSpace` if `dest` is not live, `CSpaceFull` if it has no slot.
-    fn check_room(&self, dest: CSpaceId) -> Result<(), CapError> {
+    pub(crate) fn check_room(&self, dest: CSpaceId) -> Result<(), CapError> {
         let space = self.cspaces.get(dest).ok_or(CapError::InvalidCSpace)?;
         if space.has_room() {
             Ok(())
@@ -365,7 +365,7 @@ impl CapSystem {
 
     /// Puts a new, parentless capability in `dest` and on its object's list.
     /// Errors: `InvalidCSpace`; `CSpaceFull`; `TooManyCapabilities`.
-    fn place(&mut self, dest: CSpaceId, cap: Cap) -> Result<(u32, CapRef), CapError> {
+    pub(crate) fn place(&mut self, dest: CSpaceId, cap: Cap) -> Result<(u32, CapRef), CapError> {
         self.check_room(dest)?;
         let index = self
             .nodes

@@ -51,6 +51,9 @@ pub enum IpcError {
     /// This kernel does not provide the operation (for example regions on
     /// a platform without a region allocator).
     Unsupported,
+    /// A sub-range that does not lie inside its region, or is not
+    /// page-aligned where pages are required.
+    OutOfRange,
 }
 
 impl fmt::Display for IpcError {
@@ -76,6 +79,7 @@ impl fmt::Display for IpcError {
             IpcError::OutOfResources => f.write_str("kernel resources exhausted"),
             IpcError::Malformed => f.write_str("malformed payload"),
             IpcError::Unsupported => f.write_str("operation not supported by this kernel"),
+            IpcError::OutOfRange => f.write_str("range outside the region or not page-aligned"),
         }
     }
 }
@@ -98,6 +102,7 @@ impl From<CapError> for IpcError {
             | CapError::TooManyCSpaces
             | CapError::InvalidCapacity
             | CapError::OutOfMemory => IpcError::OutOfResources,
+            CapError::OutOfRange => IpcError::OutOfRange,
         }
     }
 }
