@@ -45,6 +45,10 @@ const KERNEL_STACK_PAGES: u64 = 64;
 /// it points into bootloader-reclaimable memory.
 struct BootHandover {
     options: KernelOptions,
+    /// The file-system image module (cmdline `fs`): its bytes live in
+    /// executable-and-modules memory, which is never reclaimed, so the
+    /// slice stays valid; `run_tasks` copies it into a Region.
+    fs_image: Option<&'static [u8]>,
     memory: Option<&'static KernelMemory>,
     reclaimable: Vec<MemoryRange>,
 }
@@ -164,6 +168,10 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             Err(_) => log::warn!("the symbols module is not UTF-8; crash reports will lack names"),
         }
     }
+    let fs_image = module_files
+        .iter()
+        .find(|file| file.string().to_bytes() == crate::tasks::FS_MODULE.as_bytes())
+        .map(|file| requests::file_bytes(file));
     for (slot, file) in modules.iter_mut().zip(module_files) {
         *slot = ModuleSummary {
             path: c_str(Some(file.path())),
@@ -245,6 +253,7 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         .collect();
     HANDOVER.call_once(|| BootHandover {
         options,
+        fs_image,
         memory,
         reclaimable,
     });
@@ -301,12 +310,12 @@ fn run(handover: Option<&BootHandover>) -> ! {
     };
     match handover.options.test {
         Some(scenario) => scenarios::run(scenario, handover.memory),
-        None => run_tasks(handover.memory),
+        None => run_tasks(handover.memory, handover.fs_image),
     }
 }
 
 /// Starts the boot task list and runs the scheduler for good.
-fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
+fn run_tasks(memory: Option<&'static KernelMemory>, fs_image: Option<&'static [u8]>) -> ! {
     let config = SchedConfig {
         // Unoptimised code under QEMU's emulation runs a simple handler in
         // milliseconds; report only what would be slow in that build.
@@ -317,8 +326,16 @@ fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
         },
         ..SchedConfig::default()
     };
+    let mut platform = MachinePlatform::new(memory);
+    match fs_image {
+        Some(bytes) => match platform.add_boot_module(crate::tasks::FS_MODULE, bytes) {
+            Ok(len) => log::info!("fs image: {} bytes copied into a {len}-byte region", bytes.len()),
+            Err(error) => log::error!("fs image: cannot copy the module: {error}"),
+        },
+        None => log::warn!("fs image: no boot module `{}`", crate::tasks::FS_MODULE),
+    }
     let mut scheduler =
-        match Scheduler::new(MachinePlatform::new(memory), &interrupts::PENDING, config) {
+        match Scheduler::new(platform, &interrupts::PENDING, config) {
             Ok(scheduler) => scheduler,
             Err(error) => {
                 log::error!("scheduler: {error}");

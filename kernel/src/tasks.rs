@@ -10,10 +10,14 @@ use alloc::boxed::Box;
 
 use mealy_caps::Rights;
 use mealy_echo::Echo;
+use mealy_fs::Fs;
 use mealy_pinger::Pinger;
 use mealy_protocol::StateMachine;
 
-use crate::sched::{CapSpec, TaskSpec};
+use crate::sched::{CapSource, CapSpec, TaskSpec};
+
+/// The command line of the boot module that holds the file-system image.
+pub const FS_MODULE: &str = "fs";
 
 /// Round trips the pinger makes to echo at boot, and their payload size.
 pub const PINGER_ROUNDS: u32 = 100;
@@ -27,6 +31,10 @@ fn make_pinger() -> Box<dyn StateMachine> {
     Box::new(Pinger::new(PINGER_ROUNDS, PINGER_PAYLOAD))
 }
 
+fn make_fs() -> Box<dyn StateMachine> {
+    Box::new(Fs::new())
+}
+
 // new-service: factories above this line
 
 /// Every task started at boot.
@@ -37,6 +45,10 @@ pub static TASKS: &[TaskSpec] = &[
         "echo",
         Rights::WRITE,
         1,
+    )]),
+    TaskSpec::new("fs", make_fs).caps(&[CapSpec::full(
+        mealy_fs::IMAGE_GRANT,
+        CapSource::BootModule { cmdline: FS_MODULE },
     )]),
     // new-service: tasks above this line
 ];

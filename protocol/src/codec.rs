@@ -70,6 +70,12 @@ pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, CodecError
     Ok(value)
 }
 
+/// Decodes a `T` from the front of `payload`, returning it and the bytes
+/// after it (for payloads that carry several values back to back).
+pub fn decode_prefix<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<(T, &'a [u8]), CodecError> {
+    postcard::take_from_bytes(payload).map_err(from_postcard)
+}
+
 /// Encodes `message` into `buffer`; returns the encoded prefix.
 pub fn encode<'b, T: Serialize + ?Sized>(
     message: &T,

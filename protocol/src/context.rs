@@ -57,6 +57,23 @@ pub trait Context {
     /// a capability to it with every right.
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError>;
 
+    /// Derives a Region capability for `offset .. offset + len` of the
+    /// region `cap` names, with `rights` (a subset), in this task's CSpace.
+    /// Needs DERIVE; `offset` and `len` must be page-aligned and inside the
+    /// region (`OutOfRange`). The new Region is a child of `cap` in the
+    /// derivation tree, so revoking `cap` revokes it; its bytes are the
+    /// same memory, not a copy. The default is `Unsupported`.
+    fn subregion(
+        &mut self,
+        cap: CapRef,
+        offset: u64,
+        len: u64,
+        rights: Rights,
+    ) -> Result<CapRef, IpcError> {
+        let _ = (cap, offset, len, rights);
+        Err(IpcError::Unsupported)
+    }
+
     /// The bytes of the region `cap` names (needs READ).
     fn region(&self, cap: CapRef) -> Result<&[u8], IpcError>;
 

@@ -122,6 +122,16 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         }
     }
 
+    fn subregion(
+        &mut self,
+        cap: CapRef,
+        offset: u64,
+        len: u64,
+        rights: Rights,
+    ) -> Result<CapRef, IpcError> {
+        super::subregion::derive(self, cap, offset, len, rights)
+    }
+
     fn region(&self, cap: CapRef) -> Result<&[u8], IpcError> {
         let (base, len) = self.region_range(cap, Rights::READ)?;
         self.platform

@@ -23,6 +23,7 @@
 //! | `mailbox.rs` | bounded ring of inline payload slots, kernel notices |
 //! | `state.rs` | the kernel tables handlers act on; task death |
 //! | `context.rs` | the `Context` handlers get |
+//! | `subregion.rs` | Region capabilities for page-aligned sub-ranges |
 //! | `pending.rs` | interrupts posted from trap context |
 //! | `timers.rs` | software timers |
 //! | `platform.rs` | the `Platform` hooks and the host implementation |
@@ -44,6 +45,7 @@ mod scheduler;
 mod spawn;
 mod spec;
 pub(crate) mod state;
+mod subregion;
 pub(crate) mod task;
 mod timers;
 

@@ -42,12 +42,30 @@ pub trait Platform {
         Err(IpcError::Unsupported)
     }
 
-    /// The region's last capability is gone: release it.
+    /// The region's last capability is gone: release it. With shared
+    /// regions (`share_region`), the memory goes once the last object over
+    /// it does.
     fn free_region(&mut self, base: u64, len: u64) {
         let _ = (base, len);
     }
 
-    /// The region's bytes, if this platform backs it.
+    /// A new Region object names `base .. base + len`, a sub-range of one
+    /// this platform backs: count it, so the memory outlives every object
+    /// over it. `false` if no backed region contains the range.
+    fn share_region(&mut self, base: u64, len: u64) -> bool {
+        let _ = (base, len);
+        false
+    }
+
+    /// The region that holds the boot module with this command line (the
+    /// file-system image: `fs`), counted as one more object over it.
+    fn boot_module(&mut self, cmdline: &str) -> Option<(u64, u64)> {
+        let _ = cmdline;
+        None
+    }
+
+    /// The region's bytes (a whole region or a sub-range of one), if this
+    /// platform backs it.
     fn region_bytes(&self, base: u64, len: u64) -> Option<&[u8]> {
         let _ = (base, len);
         None
@@ -85,8 +103,18 @@ pub struct HostPlatform {
     pub acked_irqs: Vec<u8>,
     /// How many times the scheduler idled.
     pub idle_calls: u64,
-    regions: Vec<(u64, Vec<u8>)>,
+    regions: Vec<HostRegion>,
     next_region_base: u64,
+    modules: Vec<(&'static str, u64)>,
+}
+
+/// A heap vector standing in for a region, with the count of Region
+/// objects over it.
+#[derive(Debug)]
+struct HostRegion {
+    base: u64,
+    bytes: Vec<u8>,
+    objects: u32,
 }
 
 impl HostPlatform {
@@ -100,7 +128,34 @@ impl HostPlatform {
             idle_calls: 0,
             regions: Vec::new(),
             next_region_base: 0x1000_0000,
+            modules: Vec::new(),
         }
+    }
+
+    /// Makes `bytes` the boot module with command line `cmdline`, in a
+    /// region of its own (what the bare-metal boot does with a module).
+    pub fn add_boot_module(&mut self, cmdline: &'static str, bytes: &[u8]) {
+        if let Ok((base, _)) = self.allocate_region(bytes.len() as u64) {
+            if let Some(region) = self.regions.iter_mut().find(|r| r.base == base) {
+                region.bytes[..bytes.len()].copy_from_slice(bytes);
+                // Held by the module list until a task asks for it.
+                region.objects = 0;
+            }
+            self.modules.push((cmdline, base));
+        }
+    }
+
+    /// How many Region objects are over the region at `base` (`None` once
+    /// it is freed).
+    pub fn region_objects(&self, base: u64) -> Option<u32> {
+        self.regions.iter().find(|r| r.base == base).map(|r| r.objects)
+    }
+
+    fn containing(&self, base: u64, len: u64) -> Option<usize> {
+        let end = base.checked_add(len)?;
+        self.regions
+            .iter()
+            .position(|r| r.base <= base && end <= r.base + r.bytes.len() as u64)
     }
 
     /// A manual clock that advances 1 ns per read.
@@ -164,21 +219,52 @@ impl Platform for HostPlatform {
         let base = self.next_region_base;
         // A guard page between regions, as the real allocator leaves.
         self.next_region_base += len + PAGE;
-        self.regions.push((base, vec![0; bytes]));
+        self.regions.push(HostRegion {
+            base,
+            bytes: vec![0; bytes],
+            objects: 1,
+        });
         Ok((base, len))
     }
 
-    fn free_region(&mut self, base: u64, _len: u64) {
-        self.regions.retain(|(start, _)| *start != base);
+    fn free_region(&mut self, base: u64, len: u64) {
+        let Some(index) = self.containing(base, len.max(1)) else {
+            return;
+        };
+        let region = &mut self.regions[index];
+        region.objects = region.objects.saturating_sub(1);
+        if region.objects == 0 && !self.modules.iter().any(|(_, at)| *at == region.base) {
+            self.regions.remove(index);
+        }
+    }
+
+    fn share_region(&mut self, base: u64, len: u64) -> bool {
+        match self.containing(base, len) {
+            Some(index) => {
+                self.regions[index].objects += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn boot_module(&mut self, cmdline: &str) -> Option<(u64, u64)> {
+        let &(_, base) = self.modules.iter().find(|(name, _)| *name == cmdline)?;
+        let region = self.regions.iter_mut().find(|r| r.base == base)?;
+        region.objects += 1;
+        Some((base, region.bytes.len() as u64))
     }
 
     fn region_bytes(&self, base: u64, len: u64) -> Option<&[u8]> {
-        let (_, bytes) = self.regions.iter().find(|(start, _)| *start == base)?;
-        bytes.get(..usize::try_from(len).ok()?)
+        let region = &self.regions[self.containing(base, len)?];
+        let start = usize::try_from(base - region.base).ok()?;
+        region.bytes.get(start..start + usize::try_from(len).ok()?)
     }
 
     fn region_bytes_mut(&mut self, base: u64, len: u64) -> Option<&mut [u8]> {
-        let (_, bytes) = self.regions.iter_mut().find(|(start, _)| *start == base)?;
-        bytes.get_mut(..usize::try_from(len).ok()?)
+        let index = self.containing(base, len)?;
+        let region = &mut self.regions[index];
+        let start = usize::try_from(base - region.base).ok()?;
+        region.bytes.get_mut(start..start + usize::try_from(len).ok()?)
     }
 }

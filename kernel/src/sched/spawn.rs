@@ -58,7 +58,9 @@ impl<P: Platform> Scheduler<P> {
         }
         for (spec, &id) in specs.iter().zip(&ids) {
             for cap in spec.caps {
-                let granted = self.grant(spec.name, id, cap)?;
+                let Some(granted) = self.grant(spec.name, id, cap)? else {
+                    continue;
+                };
                 if let Some(task) = self.kernel.tasks.get_mut(id.0 as usize) {
                     task.grants.push(Grant {
                         name: cap.name,
@@ -112,13 +114,14 @@ impl<P: Platform> Scheduler<P> {
         Ok(id)
     }
 
-    /// Places the capability `cap` describes in task `id`'s CSpace.
+    /// Places the capability `cap` describes in task `id`'s CSpace; `None`
+    /// for a boot module the platform does not have.
     fn grant(
         &mut self,
         name: &'static str,
         id: TaskId,
         cap: &CapSpec,
-    ) -> Result<CapRef, SpawnError> {
+    ) -> Result<Option<CapRef>, SpawnError> {
         let failed = |error: IpcError| SpawnError::Capability {
             task: name,
             cap: cap.name,
@@ -141,6 +144,13 @@ impl<P: Platform> Scheduler<P> {
             }
             CapSource::Region { len } => {
                 let (base, len) = self.platform.allocate_region(len).map_err(failed)?;
+                self.create_original(Object::Region { base, len })
+                    .map_err(failed)?
+            }
+            CapSource::BootModule { cmdline } => {
+                let Some((base, len)) = self.platform.boot_module(cmdline) else {
+                    return Ok(None);
+                };
                 self.create_original(Object::Region { base, len })
                     .map_err(failed)?
             }
@@ -172,7 +182,7 @@ impl<P: Platform> Scheduler<P> {
                 badge: cap.badge(),
             });
         }
-        Ok(granted)
+        Ok(Some(granted))
     }
 
     fn create_original(&mut self, object: Object) -> Result<CapRef, IpcError> {

@@ -95,6 +95,10 @@ pub enum CapSource {
     Region { len: u64 },
     /// Control of the task named `peer`.
     Task { peer: &'static str },
+    /// The Region holding the boot module with this command line (`fs`:
+    /// the file-system image), from `Platform::boot_module`. Without such
+    /// a module the task simply does not get this grant.
+    BootModule { cmdline: &'static str },
 }
 
 /// One capability a task starts with.
@@ -203,6 +207,9 @@ pub(crate) fn new_object(source: CapSource) -> Option<Object> {
         CapSource::Device(range) => Some(Object::Device(range)),
         CapSource::Timer => Some(Object::Timer),
         CapSource::Inspect => Some(Object::Inspect),
-        CapSource::Endpoint { .. } | CapSource::Region { .. } | CapSource::Task { .. } => None,
+        CapSource::Endpoint { .. }
+        | CapSource::Region { .. }
+        | CapSource::Task { .. }
+        | CapSource::BootModule { .. } => None,
     }
 }

@@ -9,3 +9,6 @@
 #![forbid(unsafe_code)]
 
 pub mod format;
+mod service;
+
+pub use service::{Fs, IMAGE_GRANT, Mount};

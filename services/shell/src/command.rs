@@ -3,8 +3,8 @@
 //! `help` prints and the parser's errors quote.
 //!
 //! Words are separated by ASCII whitespace; there is no quoting. The one
-//! exception is `send`, whose message is the rest of the line as typed
-//! (inner spaces kept), so a service's text command reaches it unchanged.
+//! exceptions are `send` and `write`, whose message or text is the rest of
+//! the line as typed (inner spaces kept), so a service's text command reaches it unchanged.
 //! Every failure is a [`CommandError`] whose `Display` is one line that
 //! points at `help`.
 
@@ -40,6 +40,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         "the capability derivation graph (tree or DOT)",
     ),
     spec("mem", "mem", "frames, heap and regions"),
+    spec("ls", "ls [path]", "list a directory of the file system"),
+    spec("cat", "cat <path>", "print a file"),
+    spec(
+        "write",
+        "write <path> <text>",
+        "replace a file's contents with the text",
+    ),
     spec(
         "send",
         "send <task> <message>",
@@ -166,6 +173,18 @@ pub enum Command {
         dot: bool,
     },
     Mem,
+    /// `ls` for the root, `ls <path>` for a directory.
+    Ls {
+        path: Option<String>,
+    },
+    Cat {
+        path: String,
+    },
+    /// The text is the rest of the line, like `send`'s message.
+    Write {
+        path: String,
+        text: String,
+    },
     Send {
         task: TaskRef,
         text: String,
@@ -357,6 +376,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
             Command::Graph { dot }
         }
         "mem" => Command::Mem,
+        "ls" => Command::Ls {
+            path: words.next().map(ToString::to_string),
+        },
+        "cat" => Command::Cat {
+            path: words.required("<path>")?.to_string(),
+        },
+        "write" => {
+            let path = words.required("<path>")?.to_string();
+            let text = words.remainder("<text>")?.to_string();
+            Command::Write { path, text }
+        }
         "send" => {
             let task = words.task()?;
             let text = words.remainder("<message>")?.to_string();

@@ -11,7 +11,8 @@ use mealy_protocol::{Badge, Rights};
 
 use crate::command::{SlotRef, TaskRef};
 use crate::system::{
-    BenchReport, CapRow, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus,
+    BenchReport, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System, TaskRow,
+    TaskStatus,
 };
 
 #[derive(Debug, Default)]
@@ -22,6 +23,8 @@ pub struct FakeSystem {
     pub failure: Option<String>,
     pub snapshot: Snapshot,
     pub caps: Vec<CapRow>,
+    /// A flat file system: path and contents.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl FakeSystem {
@@ -32,6 +35,7 @@ impl FakeSystem {
             failure: None,
             snapshot,
             caps,
+            files: vec![("hello.txt".to_string(), b"Hello, Mealy!\n".to_vec())],
         }
     }
 
@@ -225,5 +229,44 @@ impl System for FakeSystem {
 
     fn shutdown(&mut self) -> Result<(), String> {
         self.answer("shutdown".to_string(), ())
+    }
+
+    fn list(&mut self, path: &str) -> Result<Listing, String> {
+        if !path.is_empty() && path != "/" {
+            return Err("not a directory".to_string());
+        }
+        let entries = self
+            .files
+            .iter()
+            .map(|(name, bytes)| FileRow {
+                name: name.clone(),
+                directory: false,
+                size: bytes.len() as u64,
+            })
+            .collect();
+        self.answer(
+            alloc::format!("ls {path}"),
+            Listing {
+                entries,
+                not_shown: 0,
+            },
+        )
+    }
+
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
+        self.answer(alloc::format!("cat {path}"), ())?;
+        let found = self.files.iter().find(|(name, _)| name == path);
+        let bytes = found
+            .map(|(_, bytes)| bytes.clone())
+            .ok_or("no such file or directory")?;
+        Ok(bytes)
+    }
+
+    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<u64, String> {
+        self.answer(alloc::format!("write {path}"), ())?;
+        let file = self.files.iter_mut().find(|(name, _)| name == path);
+        let file = file.ok_or("no such file or directory")?;
+        file.1 = bytes.to_vec();
+        Ok(bytes.len() as u64)
     }
 }

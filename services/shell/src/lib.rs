@@ -39,4 +39,6 @@ mod tests;
 pub use command::{COMMANDS, Command, CommandError, CommandSpec, SlotRef, TaskRef};
 pub use line::{LineEditor, LineError, LineEvent, MAX_LINE};
 pub use shell::{GREETING, Output, PROMPT, Shell};
-pub use system::{BenchReport, CapRow, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus};
+pub use system::{
+    BenchReport, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus,
+};

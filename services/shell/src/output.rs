@@ -18,7 +18,7 @@ use core::fmt::{self, Write};
 use mealy_caps::Snapshot;
 
 use crate::command::{COMMANDS, CommandSpec, SlotRef, TaskRef};
-use crate::system::{BenchReport, CapRow, MemReport, Stats, TaskRow};
+use crate::system::{BenchReport, CapRow, Listing, MemReport, Stats, TaskRow};
 
 /// A table column: its header and its width (ignored for the last column).
 type Column = (&'static str, usize);
@@ -257,6 +257,41 @@ pub fn write_uptime(out: &mut dyn Write, uptime_ns: u64) -> fmt::Result {
 
 /// `send`: the service's answer as it gave it (control characters other
 /// than newline and tab dropped), or `sent to <task>`.
+/// `ls`: a header, then `TYPE  SIZE  NAME` per entry (a directory's size is
+/// its number of entries), then a note if the listing did not fit.
+pub fn write_listing(out: &mut dyn Write, listing: &Listing) -> fmt::Result {
+    writeln!(out, "{:<5} {:<11} NAME", "TYPE", "SIZE")?;
+    for entry in &listing.entries {
+        let kind = if entry.directory { "dir" } else { "file" };
+        writeln!(out, "{kind:<5} {:<11} {}", entry.size, entry.name)?;
+    }
+    if listing.not_shown > 0 {
+        writeln!(out, "({} more entries not shown)", listing.not_shown)?;
+    }
+    Ok(())
+}
+
+/// `cat`: the bytes as text (invalid UTF-8 shown as U+FFFD, control
+/// characters other than newline and tab left out), ending in a newline.
+pub fn write_file(out: &mut dyn Write, bytes: &[u8]) -> fmt::Result {
+    let text = String::from_utf8_lossy(bytes);
+    for ch in text.chars() {
+        if ch == '\n' || ch == '\t' || !ch.is_control() {
+            out.write_char(ch)?;
+        }
+    }
+    if text.is_empty() || text.ends_with('\n') {
+        Ok(())
+    } else {
+        out.write_char('\n')
+    }
+}
+
+/// `write`: how many bytes the file holds now.
+pub fn write_written(out: &mut dyn Write, path: &str, bytes: u64) -> fmt::Result {
+    writeln!(out, "wrote {bytes} bytes to {path}")
+}
+
 pub fn write_send(out: &mut dyn Write, task: &TaskRef, answer: Option<&str>) -> fmt::Result {
     let Some(answer) = answer else {
         return writeln!(out, "sent to {task}");

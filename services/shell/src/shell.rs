@@ -118,6 +118,18 @@ impl Shell {
                 output::write_graph(text, &failed("graph", system.graph())?, *dot)
             }
             Command::Mem => output::write_memory(text, &failed("mem", system.memory())?),
+            Command::Ls { path } => {
+                let path = path.as_deref().unwrap_or("");
+                output::write_listing(text, &failed("ls", system.list(path))?)
+            }
+            Command::Cat { path } => output::write_file(text, &failed("cat", system.read(path))?),
+            Command::Write {
+                path,
+                text: contents,
+            } => {
+                let written = failed("write", system.write(path, contents.as_bytes()))?;
+                output::write_written(text, path, written)
+            }
             Command::Send {
                 task,
                 text: message,

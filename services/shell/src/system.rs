@@ -114,6 +114,23 @@ pub struct BenchReport {
     pub tsc_ticks: u64,
 }
 
+/// One entry of `ls`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FileRow {
+    pub name: String,
+    pub directory: bool,
+    /// File: bytes; directory: entries.
+    pub size: u64,
+}
+
+/// The answer to `ls`: the entries that fit one answer of the fs, and how
+/// many more the directory has.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<FileRow>,
+    pub not_shown: u32,
+}
+
 /// The running system, as the shell sees it. Each method runs to
 /// completion; `Err` is a one-line reason (a newline in it is shown as a
 /// space).
@@ -148,6 +165,27 @@ pub trait System {
 
     /// Nanoseconds since boot.
     fn uptime_ns(&mut self) -> Result<u64, String>;
+
+    /// The entries of the directory at `path` (`""` is the root). The file
+    /// commands default to "no file system", so a `System` without one
+    /// needs no code for them.
+    fn list(&mut self, path: &str) -> Result<Listing, String> {
+        let _ = path;
+        Err("no file system".into())
+    }
+
+    /// The contents of the file at `path`.
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
+        let _ = path;
+        Err("no file system".into())
+    }
+
+    /// Replaces the contents of the file at `path` with `bytes`; returns
+    /// how many bytes the file now holds.
+    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<u64, String> {
+        let _ = (path, bytes);
+        Err("no file system".into())
+    }
 
     /// Arranges power-off once the current output has been written. `Ok`
     /// makes the shell stop reading input; `Err` is printed and it goes on.

@@ -53,6 +53,9 @@ fn help_lists_every_command() {
             "caps [task]             capabilities: task, slot, rights, badge, object",
             "graph [--dot]           the capability derivation graph (tree or DOT)",
             "mem                     frames, heap and regions",
+            "ls [path]               list a directory of the file system",
+            "cat <path>              print a file",
+            "write <path> <text>     replace a file's contents with the text",
             "send <task> <message>   send a text command to a service",
             "revoke <task> <slot>    delete every capability derived from one",
             "kill <task>             stop a task and delete its capabilities",
@@ -249,6 +252,9 @@ fn every_system_failure_is_one_error_line() {
         ("stats", "stats"),
         ("bench", "bench"),
         ("uptime", "uptime"),
+        ("ls", "ls"),
+        ("cat a", "cat"),
+        ("write a b", "write"),
     ] {
         let expected = format!("error: {command}: tables locked");
         assert_lines(&respond(&mut shell, &mut system, line), &[&expected]);
@@ -391,6 +397,9 @@ const WORDS: &[&[u8]] = &[
     b"graph",
     b"--dot",
     b"mem",
+    b"ls",
+    b"cat",
+    b"write",
     b"send",
     b"revoke",
     b"kill",
@@ -474,4 +483,39 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn ls_cat_and_write_show_the_file_system() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "ls"),
+        &["TYPE  SIZE        NAME", "file  14          hello.txt"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "cat hello.txt"),
+        &["Hello, Mealy!"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "write hello.txt new  words"),
+        &["wrote 10 bytes to hello.txt"],
+    );
+    // No trailing newline in the file: cat adds one.
+    assert_lines(
+        &respond(&mut shell, &mut system, "cat hello.txt"),
+        &["new  words"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "cat nope"),
+        &["error: cat: no such file or directory"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "write hello.txt"),
+        &["error: write: missing <text>; usage: write <path> <text> (type 'help write')"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "cat"),
+        &["error: cat: missing <path>; usage: cat <path> (type 'help cat')"],
+    );
 }

@@ -2,10 +2,20 @@
 //! idle (woken by any interrupt, or by a one-shot APIC deadline for the
 //! next timer), the serial console as the log, I/O APIC lines re-armed on
 //! `irq_ack`, and region memory from `mem::Region`.
+//!
+//! A Region object may be a sub-range of a backing region
+//! (`share_region`, the fs's open files): each backing region counts the
+//! objects over it and is unmapped when the last goes. Boot modules (the
+//! file-system image) are copied once into a region of their own by
+//! [`MachinePlatform::add_boot_module`]: a copy rather than mapping the
+//! loader's frames, so every Region, the image included, comes from the
+//! one address-space allocator and owns its frames; the module's original
+//! pages (executable-and-modules memory) are simply left alone.
 
 extern crate alloc;
 
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_protocol::IpcError;
@@ -17,8 +27,11 @@ use crate::sched::{PendingInterrupts, Platform};
 
 pub struct MachinePlatform {
     memory: Option<&'static KernelMemory>,
-    /// Regions handed to tasks, by base address.
-    regions: BTreeMap<u64, Region<'static>>,
+    /// Regions handed to tasks, by base address, with how many Region
+    /// objects are over each.
+    regions: BTreeMap<u64, (Region<'static>, u32)>,
+    /// Boot modules copied into regions: (command line, base).
+    modules: Vec<(&'static str, u64)>,
 }
 
 impl MachinePlatform {
@@ -26,7 +39,37 @@ impl MachinePlatform {
         Self {
             memory,
             regions: BTreeMap::new(),
+            modules: Vec::new(),
         }
+    }
+
+    /// Copies a boot module into a region of its own, for
+    /// `CapSource::BootModule { cmdline }`. Returns the region's length.
+    pub fn add_boot_module(&mut self, cmdline: &'static str, bytes: &[u8]) -> Result<u64, IpcError> {
+        let (base, len) = self.allocate_region(bytes.len() as u64)?;
+        let copy = self
+            .region_bytes_mut(base, len)
+            .ok_or(IpcError::OutOfResources)?;
+        copy[..bytes.len()].copy_from_slice(bytes);
+        if let Some((_, objects)) = self.regions.get_mut(&base) {
+            // Kept by the module list, not by an object, until a task asks.
+            *objects = 0;
+        }
+        self.modules.push((cmdline, base));
+        Ok(len)
+    }
+
+    /// The backing region that contains `base .. base + len`.
+    fn containing(&self, base: u64, len: u64) -> Option<(&Region<'static>, u32)> {
+        let end = base.checked_add(len)?;
+        let (_, (region, objects)) = self.regions.range(..=base).next_back()?;
+        let region_end = region.base().as_u64() + region.len_bytes();
+        (end <= region_end).then_some((region, *objects))
+    }
+
+    fn containing_base(&self, base: u64, len: u64) -> Option<u64> {
+        self.containing(base, len)
+            .map(|(region, _)| region.base().as_u64())
     }
 }
 
@@ -73,31 +116,56 @@ impl Platform for MachinePlatform {
             .map_err(|_| IpcError::OutOfResources)?;
         let base = region.base().as_u64();
         let length = region.len_bytes();
-        self.regions.insert(base, region);
+        self.regions.insert(base, (region, 1));
         Ok((base, length))
     }
 
-    fn free_region(&mut self, base: u64, _len: u64) {
-        // Dropping the region unmaps it and returns its frames.
-        self.regions.remove(&base);
+    fn free_region(&mut self, base: u64, len: u64) {
+        let Some(backing) = self.containing_base(base, len.max(1)) else {
+            return;
+        };
+        let kept = self.modules.iter().any(|(_, at)| *at == backing);
+        if let Some((_, objects)) = self.regions.get_mut(&backing) {
+            *objects = objects.saturating_sub(1);
+            if *objects == 0 && !kept {
+                // Dropping the region unmaps it and returns its frames.
+                self.regions.remove(&backing);
+            }
+        }
+    }
+
+    fn share_region(&mut self, base: u64, len: u64) -> bool {
+        let Some(backing) = self.containing_base(base, len) else {
+            return false;
+        };
+        match self.regions.get_mut(&backing) {
+            Some((_, objects)) => {
+                *objects += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn boot_module(&mut self, cmdline: &str) -> Option<(u64, u64)> {
+        let &(_, base) = self.modules.iter().find(|(name, _)| *name == cmdline)?;
+        let (region, objects) = self.regions.get_mut(&base)?;
+        *objects += 1;
+        Some((base, region.len_bytes()))
     }
 
     fn region_bytes(&self, base: u64, len: u64) -> Option<&[u8]> {
-        let region = self.regions.get(&base)?;
-        (len <= region.len_bytes()).then(|| {
-            // SAFETY: the region is mapped (new_mapped) for its whole length,
-            // readable, and lives while it is in `self.regions`, which the
-            // returned borrow of `self` outlives.
-            unsafe { core::slice::from_raw_parts(base as *const u8, len as usize) }
-        })
+        self.containing(base, len)?;
+        // SAFETY: `base .. base + len` lies inside a region that is mapped
+        // (new_mapped) for its whole length, readable, and lives while it is
+        // in `self.regions`, which the returned borrow of `self` outlives.
+        Some(unsafe { core::slice::from_raw_parts(base as *const u8, len as usize) })
     }
 
     fn region_bytes_mut(&mut self, base: u64, len: u64) -> Option<&mut [u8]> {
-        let region = self.regions.get(&base)?;
-        (len <= region.len_bytes()).then(|| {
-            // SAFETY: as in `region_bytes`, and the region is writable; the
-            // `&mut self` borrow makes this the only view.
-            unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
-        })
+        self.containing(base, len)?;
+        // SAFETY: as in `region_bytes`, and the region is writable; the
+        // `&mut self` borrow makes this the only view.
+        Some(unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) })
     }
 }

@@ -85,7 +85,7 @@ pub const MAX_NAME: usize = 255;
 
 pub(crate) const KIND_DIR: u8 = 1;
 pub(crate) const KIND_FILE: u8 = 2;
-pub(crate) const CHECKSUM_AT: usize = 12;
+pub const CHECKSUM_AT: usize = 12;
 
 /// CRC-32/ISO-HDLC (the zlib/PNG one).
 pub(crate) const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
