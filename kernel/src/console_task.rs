@@ -8,7 +8,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use mealy_protocol::{
-    CallFailure, CallToken, Context, HandleError, Incoming, MessageKind, StateMachine,
+    CallFailure, CallToken, CapRef, Context, HandleError, Incoming, MessageKind, StateMachine,
 };
 use spin::Mutex;
 
@@ -23,6 +23,20 @@ pub enum CallAnswer {
 
 /// Answers not yet collected. One shell task exists, so one queue.
 static ANSWERS: Mutex<VecDeque<(CallToken, CallAnswer)>> = Mutex::new(VecDeque::new());
+
+/// Capabilities that came with answers (the fs's Region of an open file),
+/// now in the shell task's CSpace, by call.
+static ANSWER_CAPS: Mutex<VecDeque<(CallToken, Vec<CapRef>)>> = Mutex::new(VecDeque::new());
+
+/// Takes the capabilities that came with the answer to `token` (empty if
+/// none did). Call it once the answer has come.
+pub fn take_caps(token: CallToken) -> Vec<CapRef> {
+    let mut caps = ANSWER_CAPS.lock();
+    match caps.iter().position(|(waiting, _)| *waiting == token) {
+        Some(index) => caps.remove(index).map(|(_, caps)| caps).unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
 
 /// Takes the answer to `token`, if it has come.
 pub fn take_answer(token: CallToken) -> Option<CallAnswer> {
@@ -41,7 +55,16 @@ impl StateMachine for ShellTask {
 
     fn handle(&mut self, _cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         let answer = match msg.kind {
-            MessageKind::Reply { token } => (token, CallAnswer::Reply(msg.payload.to_vec())),
+            MessageKind::Reply { token } => {
+                if !msg.caps().is_empty() {
+                    let mut caps = ANSWER_CAPS.lock();
+                    if caps.len() >= 16 {
+                        caps.pop_front();
+                    }
+                    caps.push_back((token, msg.caps().to_vec()));
+                }
+                (token, CallAnswer::Reply(msg.payload.to_vec()))
+            }
             MessageKind::CallFailed { token, reason } => (token, CallAnswer::Failed(reason)),
             _ => return Ok(()),
         };

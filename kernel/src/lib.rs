@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod banner;
 pub mod cmdline;
 pub mod console_task;
+pub mod fs_client;
 pub mod ipc;
 pub mod mem;
 pub mod power;
