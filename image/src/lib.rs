@@ -1,10 +1,12 @@
 //! What goes on Mealy's boot medium, built on the host: the `limine.conf`
-//! the loader reads, the kernel's symbol table module, and the bootable GPT
-//! disk image. (The file-system image builder joins them later.)
+//! the loader reads, the kernel's symbol table module, the file-system
+//! image (`fs_image`, packing `image/root/` with `mealy-fs`'s builder), and
+//! the bootable GPT disk image.
 //!
-//! Used by xtask; depends on nothing else in the workspace. The loader itself
+//! Used by xtask; depends on `mealy-fs` (the image format) only. The loader itself
 //! is the crate in `image/loader`.
 
 pub mod disk;
+pub mod fs_image;
 pub mod limine_conf;
 pub mod symbols;

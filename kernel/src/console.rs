@@ -256,6 +256,18 @@ impl System for KernelSystem<'_> {
         Ok(clock::now_nanos())
     }
 
+    fn list(&mut self, path: &str) -> Result<mealy_shell::Listing, String> {
+        crate::fs_client::list(self.scheduler, path)
+    }
+
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
+        crate::fs_client::read(self.scheduler, path)
+    }
+
+    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<u64, String> {
+        crate::fs_client::write(self.scheduler, path, bytes)
+    }
+
     fn shutdown(&mut self) -> Result<(), String> {
         if !acpi::can_power_off() {
             return Err("ACPI offers no way to power off".into());

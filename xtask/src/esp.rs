@@ -1,5 +1,7 @@
 //! The ESP's contents, defined once: the loader as the removable-media boot
-//! path, limine.conf, the kernel, and the kernel's symbol table as a module.
+//! path, limine.conf, the kernel, the kernel's symbol table as a module
+//! (cmdline `symbols`), and the file-system image packed from
+//! `image/root/` (or `--fs-root DIR`) as a module (cmdline `fs`).
 //! `cargo xtask qemu` writes them to a directory, `cargo xtask image` into a
 //! FAT32 partition.
 
@@ -14,12 +16,31 @@ use crate::build::{Artifacts, workspace_root};
 pub const LOADER_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 pub const KERNEL_PATH: &str = "/boot/mealy-kernel";
 pub const SYMBOLS_PATH: &str = "/boot/mealy.sym";
+pub const FS_PATH: &str = "/boot/mealy.fs";
+/// The module command line the kernel finds the image by (`tasks::FS_MODULE`).
+pub const FS_CMDLINE: &str = "fs";
+
+/// The directory packed into the file-system image by default.
+pub fn default_fs_root() -> PathBuf {
+    workspace_root().join("image/root")
+}
 
 pub fn default_esp_dir() -> PathBuf {
     workspace_root().join("target/esp")
 }
 
 pub fn esp_files(artifacts: &Artifacts, cmdline: &str) -> Result<Vec<EspFile>> {
+    esp_files_with(artifacts, cmdline, &default_fs_root())
+}
+
+/// [`esp_files`] with the file-system image packed from `fs_root`.
+pub fn esp_files_with(
+    artifacts: &Artifacts,
+    cmdline: &str,
+    fs_root: &Path,
+) -> Result<Vec<EspFile>> {
+    let fs_image = mealy_image::fs_image::pack_dir(fs_root)
+        .with_context(|| format!("cannot pack {} into a file-system image", fs_root.display()))?;
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
@@ -30,10 +51,16 @@ pub fn esp_files(artifacts: &Artifacts, cmdline: &str) -> Result<Vec<EspFile>> {
         name: "Mealy".into(),
         kernel_path: KERNEL_PATH.into(),
         cmdline: cmdline.into(),
-        modules: vec![Module {
-            path: SYMBOLS_PATH.into(),
-            cmdline: "symbols".into(),
-        }],
+        modules: vec![
+            Module {
+                path: SYMBOLS_PATH.into(),
+                cmdline: "symbols".into(),
+            },
+            Module {
+                path: FS_PATH.into(),
+                cmdline: FS_CMDLINE.into(),
+            },
+        ],
     };
     Ok(vec![
         EspFile {
@@ -51,6 +78,10 @@ pub fn esp_files(artifacts: &Artifacts, cmdline: &str) -> Result<Vec<EspFile>> {
         EspFile {
             path: SYMBOLS_PATH.into(),
             data: symbols.into_bytes(),
+        },
+        EspFile {
+            path: FS_PATH.into(),
+            data: fs_image,
         },
     ])
 }

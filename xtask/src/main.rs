@@ -83,6 +83,16 @@ struct BuildArgs {
     /// The kernel command line written into limine.conf.
     #[arg(long, default_value = "")]
     cmdline: String,
+    /// The directory packed into the file-system image (default
+    /// `image/root`).
+    #[arg(long)]
+    fs_root: Option<PathBuf>,
+}
+
+impl BuildArgs {
+    fn fs_root(&self) -> PathBuf {
+        self.fs_root.clone().unwrap_or_else(esp::default_fs_root)
+    }
 }
 
 #[derive(Args)]
@@ -109,10 +119,10 @@ struct QemuArgs {
     #[arg(long)]
     icount: bool,
     /// Boot this ESP directory as it is, instead of building one.
-    #[arg(long, conflicts_with_all = ["disk", "cmdline", "release"])]
+    #[arg(long, conflicts_with_all = ["disk", "cmdline", "release", "fs_root"])]
     esp: Option<PathBuf>,
     /// Boot this disk image instead of an ESP directory.
-    #[arg(long, conflicts_with_all = ["cmdline", "release"])]
+    #[arg(long, conflicts_with_all = ["cmdline", "release", "fs_root"])]
     disk: Option<PathBuf>,
     /// Use what the last build left in target/ instead of building.
     #[arg(long)]
@@ -152,7 +162,7 @@ fn run(task: Task) -> Result<ExitCode> {
         Task::Image { build, out } => {
             setup::ensure_rust_targets()?;
             let artifacts = build::build(Profile::from_release(build.release))?;
-            let files = esp::esp_files(&artifacts, &build.cmdline)?;
+            let files = esp::esp_files_with(&artifacts, &build.cmdline, &build.fs_root())?;
             let disk = mealy_image::disk::build_disk_image(&files)
                 .context("cannot build the disk image")?;
             std::fs::write(&out, &disk)
@@ -167,7 +177,8 @@ fn run(task: Task) -> Result<ExitCode> {
         Task::Esp { build, out } => {
             setup::ensure_rust_targets()?;
             let artifacts = build::build(Profile::from_release(build.release))?;
-            esp::publish_esp_dir(&esp::esp_files(&artifacts, &build.cmdline)?, &out)?;
+            let files = esp::esp_files_with(&artifacts, &build.cmdline, &build.fs_root())?;
+            esp::publish_esp_dir(&files, &out)?;
             println!("xtask: assembled {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -204,9 +215,9 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
             setup::ensure_rust_targets()?;
             build::build(profile)?
         };
-        let files = esp::esp_files(&artifacts, &args.build.cmdline)?;
+        let files = esp::esp_files_with(&artifacts, &args.build.cmdline, &args.build.fs_root())?;
         kernel_elf = Some(artifacts.kernel.clone());
-        if args.build.cmdline.is_empty() {
+        if args.build.cmdline.is_empty() && args.build.fs_root.is_none() {
             // target/esp is what the README shows; each run still boots
             // its own copy, so runs in parallel never share one.
             esp::publish_esp_dir(&files, &esp::default_esp_dir())?;
