@@ -16,7 +16,10 @@ use mealy_fs::format::{BuildError, BuildOptions, Node, build};
 /// Why a directory could not be packed.
 #[derive(Debug)]
 pub enum PackError {
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// A name that is not UTF-8.
     NotUtf8(PathBuf),
     /// Neither a regular file nor a directory.

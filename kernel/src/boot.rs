@@ -329,19 +329,21 @@ fn run_tasks(memory: Option<&'static KernelMemory>, fs_image: Option<&'static [u
     let mut platform = MachinePlatform::new(memory);
     match fs_image {
         Some(bytes) => match platform.add_boot_module(crate::tasks::FS_MODULE, bytes) {
-            Ok(len) => log::info!("fs image: {} bytes copied into a {len}-byte region", bytes.len()),
+            Ok(len) => log::info!(
+                "fs image: {} bytes copied into a {len}-byte region",
+                bytes.len()
+            ),
             Err(error) => log::error!("fs image: cannot copy the module: {error}"),
         },
         None => log::warn!("fs image: no boot module `{}`", crate::tasks::FS_MODULE),
     }
-    let mut scheduler =
-        match Scheduler::new(platform, &interrupts::PENDING, config) {
-            Ok(scheduler) => scheduler,
-            Err(error) => {
-                log::error!("scheduler: {error}");
-                cpu::halt_forever()
-            }
-        };
+    let mut scheduler = match Scheduler::new(platform, &interrupts::PENDING, config) {
+        Ok(scheduler) => scheduler,
+        Err(error) => {
+            log::error!("scheduler: {error}");
+            cpu::halt_forever()
+        }
+    };
     match scheduler.spawn_all(&crate::console::task_list()) {
         Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),

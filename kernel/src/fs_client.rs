@@ -185,10 +185,7 @@ pub fn write<P: Platform>(
             written
         })
         .ok_or("the shell task is not running")??;
-    for request in [
-        Request::SetLen { path, len: written },
-        Request::Sync,
-    ] {
+    for request in [Request::SetLen { path, len: written }, Request::Sync] {
         let answer = call(sched, &request)?;
         drop_all(sched, &answer.caps);
         match decode::<Reply<'_>>(&answer.payload).map_err(|_| unexpected("SetLen"))? {

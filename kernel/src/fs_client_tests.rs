@@ -46,7 +46,10 @@ fn image() -> Vec<u8> {
     let mut etc = BTreeMap::new();
     etc.insert("motd".to_string(), Node::File(b"welcome\n".to_vec()));
     let mut root = BTreeMap::new();
-    root.insert("hello.txt".to_string(), Node::File(b"Hello, Mealy!\n".to_vec()));
+    root.insert(
+        "hello.txt".to_string(),
+        Node::File(b"Hello, Mealy!\n".to_vec()),
+    );
     root.insert("etc".to_string(), Node::Directory(etc));
     build(&Node::Directory(root), BuildOptions::default()).unwrap()
 }
@@ -66,7 +69,11 @@ fn boot(module: Option<&[u8]>) -> Scheduler<HostPlatform> {
 fn ls_cat_and_write_go_through_the_fs_and_its_regions() {
     let _serial = SERIAL.lock();
     let mut sched = boot(Some(&image()));
-    assert!(sched.platform().logged("fs: mounted"), "{:?}", sched.platform().log_lines);
+    assert!(
+        sched.platform().logged("fs: mounted"),
+        "{:?}",
+        sched.platform().log_lines
+    );
 
     let listing = list(&mut sched, "").unwrap();
     let names: Vec<_> = listing
@@ -106,7 +113,12 @@ fn ls_cat_and_write_go_through_the_fs_and_its_regions() {
     // The shell task gave back every file Region it was handed.
     let shell = sched.task_by_name(console_task::NAME).unwrap();
     let snapshot = sched.caps().snapshot();
-    let space = snapshot.tasks.iter().find(|t| t.task == shell).unwrap().cspace;
+    let space = snapshot
+        .tasks
+        .iter()
+        .find(|t| t.task == shell)
+        .unwrap()
+        .cspace;
     let held = snapshot.caps_in(space).count();
     assert_eq!(held, 1, "only the fs endpoint");
 }
@@ -118,7 +130,9 @@ fn a_read_only_open_gives_a_region_without_write_and_revoke_reaches_it() {
     let (region, size, capacity) = open(&mut sched, "hello.txt", false).unwrap();
     assert_eq!((size, capacity), (14, 8192));
     let shell = sched.task_by_name(console_task::NAME).unwrap();
-    let refused = sched.act_as(shell, |cx| cx.region_mut(region).map(|_| ())).unwrap();
+    let refused = sched
+        .act_as(shell, |cx| cx.region_mut(region).map(|_| ()))
+        .unwrap();
     assert!(
         matches!(refused, Err(mealy_protocol::IpcError::MissingRights { .. })),
         "{refused:?}"
@@ -132,7 +146,9 @@ fn a_read_only_open_gives_a_region_without_write_and_revoke_reaches_it() {
     let image = sched.grants(fs)[0].cap;
     // Revoking the fs's image capability takes the open file away too.
     assert!(sched.revoke(fs, image).unwrap() >= 1);
-    let gone = sched.act_as(shell, |cx| cx.region(region).map(|_| ())).unwrap();
+    let gone = sched
+        .act_as(shell, |cx| cx.region(region).map(|_| ()))
+        .unwrap();
     assert_eq!(gone, Err(mealy_protocol::IpcError::InvalidCap));
 }
 
@@ -195,7 +211,8 @@ fn a_malformed_request_gets_an_error_reply_and_sync_reseals_the_image() {
     let valid = sched
         .act_as(fs, |cx| {
             let bytes = cx.region(image).unwrap();
-            let view = mealy_fs::format::Image::parse(bytes).map(|v| v.lookup("hello.txt").map(|i| i.size));
+            let view = mealy_fs::format::Image::parse(bytes)
+                .map(|v| v.lookup("hello.txt").map(|i| i.size));
             view.map_err(|e| e.to_string())
         })
         .unwrap();

@@ -72,7 +72,9 @@ pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, CodecError
 
 /// Decodes a `T` from the front of `payload`, returning it and the bytes
 /// after it (for payloads that carry several values back to back).
-pub fn decode_prefix<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<(T, &'a [u8]), CodecError> {
+pub fn decode_prefix<'a, T: Deserialize<'a>>(
+    payload: &'a [u8],
+) -> Result<(T, &'a [u8]), CodecError> {
     postcard::take_from_bytes(payload).map_err(from_postcard)
 }
 

@@ -21,12 +21,22 @@ use crate::codec::{CodecError, decode_prefix};
 pub enum Request<'a> {
     /// A Region capability to the file's pages: READ, plus WRITE if
     /// `write` (refused with `ReadOnly` on a read-only image).
-    Open { path: &'a str, write: bool },
+    Open {
+        path: &'a str,
+        write: bool,
+    },
     /// The entries of a directory.
-    List { path: &'a str },
-    Stat { path: &'a str },
+    List {
+        path: &'a str,
+    },
+    Stat {
+        path: &'a str,
+    },
     /// Sets a file's size, at most its capacity (`NoSpace` beyond).
-    SetLen { path: &'a str, len: u64 },
+    SetLen {
+        path: &'a str,
+        len: u64,
+    },
     /// Writes the metadata back (checksum over the new sizes).
     Sync,
 }
@@ -52,7 +62,10 @@ pub struct Entry<'a> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Reply<'a> {
     /// With one capability: the file's Region.
-    Opened { size: u64, capacity: u64 },
+    Opened {
+        size: u64,
+        capacity: u64,
+    },
     /// `entries` is `shown` postcard-encoded [`Entry`]s back to back (read
     /// them with [`entries`]); `total` counts them all, so `shown < total`
     /// means the listing did not fit one message.
@@ -78,7 +91,9 @@ pub enum FsError {
     /// Writing was asked of a read-only image.
     ReadOnly,
     /// `SetLen` past the file's capacity.
-    NoSpace { capacity: u64 },
+    NoSpace {
+        capacity: u64,
+    },
     /// Too deep, or a component too long.
     BadPath,
     /// The file is in several extents and cannot be one Region.

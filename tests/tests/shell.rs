@@ -77,7 +77,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("    kernel[0#0] -w--gd\n      pinger[0#0] -w---- badge=0x1\n");
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
-    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             3\n");
+    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             4\n");
     run.assert_stdout_has("\nmessages_handled  200\n");
     run.assert_stdout_has("mealy> bench");
     run.assert_stdout_has("\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");

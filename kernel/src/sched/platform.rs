@@ -148,7 +148,10 @@ impl HostPlatform {
     /// How many Region objects are over the region at `base` (`None` once
     /// it is freed).
     pub fn region_objects(&self, base: u64) -> Option<u32> {
-        self.regions.iter().find(|r| r.base == base).map(|r| r.objects)
+        self.regions
+            .iter()
+            .find(|r| r.base == base)
+            .map(|r| r.objects)
     }
 
     fn containing(&self, base: u64, len: u64) -> Option<usize> {
@@ -265,6 +268,8 @@ impl Platform for HostPlatform {
         let index = self.containing(base, len)?;
         let region = &mut self.regions[index];
         let start = usize::try_from(base - region.base).ok()?;
-        region.bytes.get_mut(start..start + usize::try_from(len).ok()?)
+        region
+            .bytes
+            .get_mut(start..start + usize::try_from(len).ok()?)
     }
 }

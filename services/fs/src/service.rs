@@ -84,7 +84,12 @@ impl Fs {
         }
     }
 
-    fn answer(&mut self, cx: &mut dyn Context, request: Request<'_>, reply: CapRef) -> Result<(), HandleError> {
+    fn answer(
+        &mut self,
+        cx: &mut dyn Context,
+        request: Request<'_>,
+        reply: CapRef,
+    ) -> Result<(), HandleError> {
         let result = match request {
             Request::Open { path, write } => return self.open(cx, path, write, reply),
             Request::List { path } => return self.list(cx, path, reply),
@@ -111,11 +116,22 @@ impl Fs {
         Ok(())
     }
 
-    fn fail(&mut self, cx: &mut dyn Context, reply: CapRef, error: FsError) -> Result<(), HandleError> {
+    fn fail(
+        &mut self,
+        cx: &mut dyn Context,
+        reply: CapRef,
+        error: FsError,
+    ) -> Result<(), HandleError> {
         self.send(cx, reply, &Reply::Error(error), &[])
     }
 
-    fn open(&mut self, cx: &mut dyn Context, path: &str, write: bool, reply: CapRef) -> Result<(), HandleError> {
+    fn open(
+        &mut self,
+        cx: &mut dyn Context,
+        path: &str,
+        write: bool,
+        reply: CapRef,
+    ) -> Result<(), HandleError> {
         let found = self.layout().and_then(|(image, layout)| {
             let bytes = cx.region(image).map_err(|_| FsError::NotMounted)?;
             let view = Image::trusted(bytes, layout);
@@ -314,7 +330,11 @@ impl StateMachine for Fs {
                     "mounted {len} bytes, {} inodes, {} extents, {} in {elapsed} ns",
                     layout.inode_count,
                     layout.extent_count,
-                    if self.writable { "read-write" } else { "read-only" },
+                    if self.writable {
+                        "read-write"
+                    } else {
+                        "read-only"
+                    },
                 ));
             }
             Err(error) => {

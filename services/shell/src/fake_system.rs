@@ -11,8 +11,7 @@ use mealy_protocol::{Badge, Rights};
 
 use crate::command::{SlotRef, TaskRef};
 use crate::system::{
-    BenchReport, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System, TaskRow,
-    TaskStatus,
+    BenchReport, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus,
 };
 
 #[derive(Debug, Default)]

@@ -45,7 +45,11 @@ impl MachinePlatform {
 
     /// Copies a boot module into a region of its own, for
     /// `CapSource::BootModule { cmdline }`. Returns the region's length.
-    pub fn add_boot_module(&mut self, cmdline: &'static str, bytes: &[u8]) -> Result<u64, IpcError> {
+    pub fn add_boot_module(
+        &mut self,
+        cmdline: &'static str,
+        bytes: &[u8],
+    ) -> Result<u64, IpcError> {
         let (base, len) = self.allocate_region(bytes.len() as u64)?;
         let copy = self
             .region_bytes_mut(base, len)

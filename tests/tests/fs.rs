@@ -1,0 +1,81 @@
+//! The file system through the shell, in QEMU: the image packed from
+//! `image/root/` boots as a module, the fs mounts it, and `ls`, `cat` and
+//! `write` work on it; a corrupt image is one clear error line at mount and
+//! every file command then fails with one error line.
+
+use mealy_tests::{ScratchEsp, boot, workspace_root};
+
+fn host_file(path: &str) -> String {
+    std::fs::read_to_string(workspace_root().join("image/root").join(path))
+        .expect("a sample file in image/root")
+}
+
+#[test]
+fn ls_cat_write_and_a_bad_path_through_the_shell() {
+    let run = boot(
+        &[],
+        b"ls\nls etc\ncat hello.txt\nwrite hello.txt written in the guest\ncat hello.txt\ncat docs/big.txt\ncat nope.txt\nls hello.txt\nshutdown\n",
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    run.assert_stdout_has("[fs] mounted ");
+    run.assert_stdout_has(
+        "mealy> ls\nTYPE  SIZE        NAME\ndir   1           docs\ndir   1           etc\nfile  14          hello.txt\n",
+    );
+    let motd = host_file("etc/motd");
+    run.assert_stdout_has(&format!(
+        "mealy> ls etc\nTYPE  SIZE        NAME\nfile  {:<11} motd\n",
+        motd.len()
+    ));
+    // Byte for byte what the host file holds.
+    run.assert_stdout_has(&format!(
+        "mealy> cat hello.txt\n{}mealy> ",
+        host_file("hello.txt")
+    ));
+    run.assert_stdout_has(
+        "mealy> write hello.txt written in the guest\nwrote 20 bytes to hello.txt\n",
+    );
+    run.assert_stdout_has("mealy> cat hello.txt\nwritten in the guest\nmealy> ");
+    // More than one page, through one Region.
+    let big = host_file("docs/big.txt");
+    assert!(big.len() > 4096);
+    run.assert_stdout_has(&format!("mealy> cat docs/big.txt\n{big}mealy> "));
+    run.assert_stdout_has("mealy> cat nope.txt\nerror: cat: no such file or directory\n");
+    run.assert_stdout_has("mealy> ls hello.txt\nerror: ls: not a directory\n");
+}
+
+#[test]
+fn a_corrupt_image_is_a_clear_mount_error_and_the_system_keeps_running() {
+    let esp = ScratchEsp::new("");
+    let image = esp.path().join("boot/mealy.fs");
+    let mut bytes = std::fs::read(&image).expect("the ESP holds the fs image");
+    // A byte of the inode table: the checksum no longer matches.
+    bytes[70] ^= 0x5a;
+    std::fs::write(&image, &bytes).unwrap();
+    let esp_path = esp.path_str();
+    let run = boot(&["--esp", &esp_path], b"cat hello.txt\nls\nps\nshutdown\n");
+    assert_eq!(run.code, Some(0), "{run}");
+    let mount = run.line_starting("[fs] error: corrupt file-system image: checksum mismatch");
+    assert!(mount.ends_with("; every request will fail"), "{mount}");
+    run.assert_stdout_has(
+        "mealy> cat hello.txt\nerror: cat: no file system mounted (see the boot log)\n",
+    );
+    run.assert_stdout_has("mealy> ls\nerror: ls: no file system mounted (see the boot log)\n");
+    let fs = run.line_starting("2    fs ");
+    assert!(fs.contains(" idle "), "{fs}");
+}
+
+#[test]
+fn xtask_packs_another_directory_with_fs_root() {
+    let scratch = workspace_root().join("target/test-scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let root = tempfile::tempdir_in(&scratch).unwrap();
+    std::fs::write(root.path().join("only.txt"), "from another root\n").unwrap();
+    let dir = root.path().to_str().unwrap();
+    let run = boot(
+        &["--fs-root", dir, "--cmdline", ""],
+        b"ls\ncat only.txt\nshutdown\n",
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    run.assert_stdout_has("mealy> ls\nTYPE  SIZE        NAME\nfile  18          only.txt\n");
+    run.assert_stdout_has("mealy> cat only.txt\nfrom another root\nmealy> ");
+}
