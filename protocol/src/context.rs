@@ -63,6 +63,15 @@ pub trait Context {
     /// The bytes of the region `cap` names, writable (needs WRITE).
     fn region_mut(&mut self, cap: CapRef) -> Result<&mut [u8], IpcError>;
 
+    /// Reads the byte at I/O port `offset` of the port range the Device
+    /// capability `device` names (needs READ). An offset outside the range
+    /// is `OutOfRange`; the port is never touched then.
+    fn port_read(&mut self, device: CapRef, offset: u16) -> Result<u8, IpcError>;
+
+    /// Writes `value` to I/O port `offset` of the port range `device`
+    /// names (needs WRITE), checked like `port_read`.
+    fn port_write(&mut self, device: CapRef, offset: u16, value: u8) -> Result<(), IpcError>;
+
     /// Re-arms the interrupt line `irq` names (needs WRITE on an Irq).
     fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError>;
 

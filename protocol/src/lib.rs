@@ -1,7 +1,7 @@
 //! What crosses a boundary in Mealy: the message [`Envelope`], the
 //! [`StateMachine`] and [`Context`] traits, postcard encoding, the typed
 //! errors of the message path, and one module of message types per service
-//! ([`echo`], [`pinger`]) plus the kernel's own ([`kernel`]).
+//! ([`echo`], [`pinger`], [`terminal`], ...) plus the kernel's own ([`kernel`]).
 //!
 //! `#![no_std]`, no heap, `#![forbid(unsafe_code)]`; depends only on
 //! `mealy-caps` (whose [`CapRef`], [`Badge`], [`Rights`], [`TaskId`] it
@@ -40,6 +40,7 @@ pub mod echo;
 pub mod kernel;
 pub mod ping;
 pub mod pinger;
+pub mod terminal;
 pub mod text;
 
 pub use codec::{CodecError, Outbox, as_bytes, copy_bytes, decode, encode};

@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use mealy_caps::{Badge, CapRef, Object, ObjectKind, Rights, TaskId};
+use mealy_caps::{Badge, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
 use super::platform::Platform;
@@ -42,6 +42,27 @@ impl<P: Platform> TaskContext<'_, P> {
             });
         }
         Ok((found, object))
+    }
+
+    /// The I/O port at `offset` in the port range `device` names, checked
+    /// for `rights` and bounds.
+    fn port(&self, device: CapRef, offset: u16, rights: Rights) -> Result<u16, IpcError> {
+        match self.object_of(device, ObjectKind::Device, rights)?.1 {
+            Object::Device(DeviceRange::Ports { base, len }) if offset < len => {
+                base.checked_add(offset).ok_or(IpcError::OutOfRange {
+                    offset: u64::from(offset),
+                    len: u64::from(len),
+                })
+            }
+            Object::Device(DeviceRange::Ports { len, .. }) => Err(IpcError::OutOfRange {
+                offset: u64::from(offset),
+                len: u64::from(len),
+            }),
+            // An MMIO range is reached through a Region, not ports.
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
     }
 
     fn region_range(&self, cap: CapRef, rights: Rights) -> Result<(u64, u64), IpcError> {
@@ -134,6 +155,17 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         self.platform
             .region_bytes_mut(base, len)
             .ok_or(IpcError::Unsupported)
+    }
+
+    fn port_read(&mut self, device: CapRef, offset: u16) -> Result<u8, IpcError> {
+        let port = self.port(device, offset, Rights::READ)?;
+        Ok(self.platform.port_read(port))
+    }
+
+    fn port_write(&mut self, device: CapRef, offset: u16, value: u8) -> Result<(), IpcError> {
+        let port = self.port(device, offset, Rights::WRITE)?;
+        self.platform.port_write(port, value);
+        Ok(())
     }
 
     fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError> {

@@ -66,6 +66,18 @@ impl Platform for MachinePlatform {
         }
     }
 
+    fn port_read(&mut self, port: u16) -> u8 {
+        // SAFETY: the scheduler only calls this for a port inside a Device
+        // capability's range, and the task list grants each device's ports
+        // to one driver task, which the kernel's own drivers do not touch.
+        unsafe { ::x86_64::instructions::port::Port::<u8>::new(port).read() }
+    }
+
+    fn port_write(&mut self, port: u16, value: u8) {
+        // SAFETY: as in `port_read`.
+        unsafe { ::x86_64::instructions::port::Port::<u8>::new(port).write(value) }
+    }
+
     fn allocate_region(&mut self, len: u64) -> Result<(u64, u64), IpcError> {
         let memory = self.memory.ok_or(IpcError::OutOfResources)?;
         let pages = len.max(1).div_ceil(PAGE_SIZE);
