@@ -329,7 +329,7 @@ fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
         Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
-    crate::console::run(scheduler, memory)
+    crate::console::run(scheduler)
 }
 
 /// The protocol number of a memory-map type (the crate keeps it private);

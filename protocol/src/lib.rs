@@ -3,7 +3,8 @@
 //! errors of the message path, and one module of message types per service
 //! ([`echo`], [`pinger`], [`terminal`], ...) plus the kernel's own ([`kernel`]).
 //!
-//! `#![no_std]`, no heap, `#![forbid(unsafe_code)]`; depends only on
+//! `#![no_std]`, `#![forbid(unsafe_code)]`, and no heap except in
+//! [`inspect`]'s reports; depends only on
 //! `mealy-caps` (whose [`CapRef`], [`Badge`], [`Rights`], [`TaskId`] it
 //! re-exports so services need no second dependency), `serde` and
 //! `postcard`.
@@ -26,6 +27,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
@@ -37,6 +39,7 @@ mod incoming;
 mod machine;
 
 pub mod echo;
+pub mod inspect;
 pub mod kernel;
 pub mod ping;
 pub mod pinger;

@@ -8,10 +8,13 @@
 use core::fmt;
 
 use mealy_caps::{Badge, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
+use mealy_protocol::inspect::{Query, Report};
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
 use super::platform::Platform;
+use super::scheduler::KERNEL_TASK;
 use super::state::KernelState;
+use super::task::TaskState;
 
 /// The Context handed to the handler of task `task`.
 pub(crate) struct TaskContext<'k, P: Platform> {
@@ -42,6 +45,30 @@ impl<P: Platform> TaskContext<'_, P> {
             });
         }
         Ok((found, object))
+    }
+
+    /// The task a Task capability controls (needs WRITE).
+    fn controlled_task(&self, task: CapRef) -> Result<TaskId, IpcError> {
+        match self.object_of(task, ObjectKind::Task, Rights::WRITE)?.1 {
+            Object::Task { task } => Ok(task),
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
+    }
+
+    /// The CSpace of the task a Task capability controls; the kernel's own
+    /// for a Task capability to the kernel.
+    fn controlled_cspace(&self, task: CapRef) -> Result<mealy_caps::CSpaceId, IpcError> {
+        let target = self.controlled_task(task)?;
+        if target == KERNEL_TASK {
+            return Ok(self.kernel.kernel_cspace);
+        }
+        let task = self.kernel.task(target.0)?;
+        if !task.state.is_alive() {
+            return Err(IpcError::DeadTask);
+        }
+        Ok(task.cspace)
     }
 
     /// The I/O port at `offset` in the port range `device` names, checked
@@ -125,6 +152,34 @@ impl<P: Platform> Context for TaskContext<'_, P> {
     fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError> {
         let cspace = self.cspace()?;
         Ok(self.kernel.caps.revoke(cspace, cap)?)
+    }
+
+    fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
+        let cspace = self.controlled_cspace(task)?;
+        Ok(self.kernel.caps.revoke(cspace, slot)?)
+    }
+
+    fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        let target = self.controlled_task(task)?;
+        if target == KERNEL_TASK {
+            if !self.platform.can_power_off() {
+                return Err(IpcError::Unsupported);
+            }
+            self.kernel.power_off_requested = true;
+        } else if target.0 == self.task {
+            return Err(IpcError::Unsupported);
+        } else if self.kernel.task(target.0)?.state.is_alive() {
+            self.kernel
+                .kill(target.0, TaskState::Stopped, &mut *self.platform);
+        } else {
+            return Err(IpcError::DeadTask);
+        }
+        Ok(())
+    }
+
+    fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {
+        self.object_of(inspect, ObjectKind::Inspect, Rights::READ)?;
+        crate::inspect::answer(self.kernel, &mut *self.platform, query)
     }
 
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {

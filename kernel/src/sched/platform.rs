@@ -15,6 +15,7 @@ use core::cell::Cell;
 use core::fmt::{self, Write};
 
 use mealy_protocol::IpcError;
+use mealy_protocol::inspect::{BenchReport, MemReport};
 
 use super::pending::PendingInterrupts;
 
@@ -47,6 +48,23 @@ pub trait Platform {
     /// Writes `value` to I/O port `port`, checked like `port_read`.
     fn port_write(&mut self, port: u16, value: u8) {
         let _ = (port, value);
+    }
+
+    /// Whether the machine can power itself off (a task stopping the
+    /// kernel asks for that).
+    fn can_power_off(&self) -> bool {
+        true
+    }
+
+    /// Frames, heap and live regions, for `inspect`; `None` where the
+    /// platform has no memory manager.
+    fn memory_report(&self) -> Option<MemReport> {
+        None
+    }
+
+    /// Runs the in-kernel IPC benchmark, for `inspect`.
+    fn run_benchmark(&mut self) -> Result<BenchReport, IpcError> {
+        Err(IpcError::Unsupported)
     }
 
     /// A fresh zeroed region of at least `len` bytes: its (base, length).

@@ -9,6 +9,7 @@ use alloc::collections::BTreeMap;
 use core::fmt;
 
 use mealy_protocol::IpcError;
+use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow};
 
 use super::memory::KernelMemory;
 use super::{apic, clock, interrupts, ioapic, serial};
@@ -64,6 +65,44 @@ impl Platform for MachinePlatform {
         if let Err(error) = ioapic::unmask_isa(line) {
             log::warn!("irq_ack({line}): {error}");
         }
+    }
+
+    fn can_power_off(&self) -> bool {
+        super::acpi::can_power_off()
+    }
+
+    fn memory_report(&self) -> Option<MemReport> {
+        let memory = self.memory?;
+        let frames = memory.frame_stats();
+        let heap = super::memory::heap_stats().mapped_bytes as u64;
+        Some(MemReport {
+            frames_total: frames.total,
+            frames_free: frames.free,
+            // The heap reports what it has mapped; all of it is counted as
+            // in use, since talc does not expose its free bytes.
+            heap_total_bytes: heap,
+            heap_used_bytes: heap,
+            regions: memory
+                .live_ranges()
+                .into_iter()
+                .map(|range| RegionRow {
+                    base: range.start().as_u64(),
+                    len: range.len_bytes(),
+                })
+                .collect(),
+        })
+    }
+
+    fn run_benchmark(&mut self) -> Result<BenchReport, IpcError> {
+        crate::scenarios::ipc_bench(self.memory)
+            .map(|(round_trips, tsc_ticks)| BenchReport {
+                round_trips,
+                tsc_ticks,
+            })
+            .map_err(|reason| {
+                log::warn!("bench: {reason}");
+                IpcError::OutOfResources
+            })
     }
 
     fn port_read(&mut self, port: u16) -> u8 {
