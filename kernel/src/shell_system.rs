@@ -261,31 +261,22 @@ impl<P: Platform> System for ShellSystem<'_, P> {
 
 #[cfg(test)]
 mod tests {
-    use alloc::boxed::Box;
-
-    use mealy_protocol::StateMachine;
     use mealy_shell::Shell;
 
     use super::*;
-    use crate::console_task::ShellTask;
     use crate::sched::{HostPlatform, PendingInterrupts, SchedConfig};
-    use crate::tasks::TASKS;
 
     static PENDING: PendingInterrupts = PendingInterrupts::new();
 
-    fn make_shell_task() -> Box<dyn StateMachine> {
-        Box::new(ShellTask)
-    }
-
     /// The boot tasks and the shell's task, as the kernel starts them.
     fn boot() -> (Scheduler<HostPlatform>, mealy_caps::TaskId) {
-        let mut sched =
-            Scheduler::new(HostPlatform::manual(), &PENDING, SchedConfig::default()).unwrap();
-        let mut list = TASKS.to_vec();
-        list.push(
-            TaskSpec::new(console_task::NAME, make_shell_task).caps(Vec::leak(shell_caps(TASKS))),
-        );
-        sched.spawn_all(&list).unwrap();
+        let mut sched = Scheduler::new(
+            crate::tasks::host_platform(),
+            &PENDING,
+            SchedConfig::default(),
+        )
+        .unwrap();
+        sched.spawn_all(&crate::tasks::boot_list()).unwrap();
         sched.run_until_idle(100_000);
         let shell = sched.task_by_name(console_task::NAME).unwrap();
         (sched, shell)
