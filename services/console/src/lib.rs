@@ -15,7 +15,8 @@
 
 use mealy_protocol::terminal::{Input, Output};
 use mealy_protocol::{
-    CapRef, Context, Grants, HandleError, Incoming, IpcError, MessageKind, StateMachine, decode,
+    CapRef, CodecError, Context, Grants, HandleError, Incoming, IpcError, MessageKind,
+    StateMachine, decode,
 };
 
 /// The badges the task list puts on endpoints to the console.
@@ -93,7 +94,12 @@ impl StateMachine for Console {
                     self.undeliverable(cx, "the shell", error);
                 }
             }
-            _ => self.refused += 1,
+            // Not a terminal message from anyone the console knows: the
+            // caller, if it called, gets an error reply.
+            _ => {
+                self.refused += 1;
+                return Err(HandleError::Malformed(CodecError::Invalid));
+            }
         }
         Ok(())
     }
