@@ -55,9 +55,12 @@ static TASKS: &[TaskSpec] = &[
 /// A scheduler running `tasks` (the keyboard as itself, the console as a
 /// recorder), and what the console got.
 fn world(tasks: &[TaskSpec]) -> (Scheduler<HostPlatform>, Typed) {
+    world_on(HostPlatform::manual(), tasks)
+}
+
+fn world_on(platform: HostPlatform, tasks: &[TaskSpec]) -> (Scheduler<HostPlatform>, Typed) {
     let pending: &'static PendingInterrupts = Box::leak(Box::new(PendingInterrupts::new()));
-    let mut sched = Scheduler::new(HostPlatform::manual(), pending, SchedConfig::default())
-        .expect("tables fit");
+    let mut sched = Scheduler::new(platform, pending, SchedConfig::default()).expect("tables fit");
     let typed = Typed::default();
     sched
         .spawn_all_with(tasks, |spec| match spec.name {
@@ -148,6 +151,38 @@ fn a_console_that_is_gone_is_logged_and_the_driver_keeps_running() {
     sched.pending().post(1);
     sched.run_until_idle(1_000);
     assert_eq!(sched.platform().acked_irqs, [1, 1]);
+}
+
+#[test]
+fn a_byte_left_in_the_controller_before_start_is_discarded() {
+    let mut platform = HostPlatform::manual();
+    platform
+        .port_input
+        .insert(STATUS, [0x01, 0x00].into_iter().collect());
+    platform
+        .port_input
+        .insert(DATA, [0x1e].into_iter().collect());
+    let (mut sched, typed) = world_on(platform, TASKS);
+    assert!(
+        sched.platform().port_input[&DATA].is_empty(),
+        "read at start"
+    );
+    script(&mut sched, &[0x17, 0x97]);
+    sched.pending().post(1);
+    sched.run_until_idle(1_000);
+    assert_eq!(*typed.borrow(), [b"i".to_vec()]);
+}
+
+#[test]
+fn mouse_bytes_are_dropped() {
+    let (mut sched, typed) = world(TASKS);
+    let ports = &mut sched.platform_mut().port_input;
+    // Status: keyboard byte, mouse byte (bit 5), keyboard byte, empty.
+    ports.insert(STATUS, [0x01, 0x21, 0x01, 0x00].into_iter().collect());
+    ports.insert(DATA, [0x1e, 0x30, 0x9e].into_iter().collect());
+    sched.pending().post(1);
+    sched.run_until_idle(1_000);
+    assert_eq!(*typed.borrow(), [b"a".to_vec()]);
 }
 
 #[test]

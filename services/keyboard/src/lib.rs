@@ -10,6 +10,11 @@
 //! `terminal::Input`. A missing grant stops the driver at start with a
 //! fatal error that names it: without any one of them it can do nothing.
 //!
+//! At start it empties the controller's output buffer (a byte left there
+//! would keep an edge-triggered line from ever firing). It does not
+//! reprogram the controller: the firmware leaves it translating to set 1
+//! with the keyboard interrupt enabled.
+//!
 //! On `MessageKind::Interrupt` it reads while the status port says the
 //! output buffer is full, at most [`MAX_BYTES_PER_INTERRUPT`] bytes (a
 //! stuck controller cannot keep the handler running), drops bytes the
@@ -155,26 +160,11 @@ impl Keyboard {
         let mut typed = [0u8; MAX_TYPED];
         let mut len = 0;
         for _ in 0..MAX_BYTES_PER_INTERRUPT {
-            let status = match cx.port_read(wiring.ports, STATUS_PORT) {
-                Ok(status) => status,
-                Err(error) => {
-                    cx.log(format_args!("reading the status port: {error}"));
-                    break;
-                }
+            let byte = match read_controller(cx, wiring.ports) {
+                Controller::Empty => break,
+                Controller::Mouse => continue,
+                Controller::Keyboard(byte) => byte,
             };
-            if status & STATUS_OUTPUT_FULL == 0 {
-                break;
-            }
-            let byte = match cx.port_read(wiring.ports, DATA_PORT) {
-                Ok(byte) => byte,
-                Err(error) => {
-                    cx.log(format_args!("reading the data port: {error}"));
-                    break;
-                }
-            };
-            if status & STATUS_AUX_DATA != 0 {
-                continue;
-            }
             self.stats.scancodes += 1;
             if let Some(key) = self.decoder.feed(byte) {
                 let bytes = key.as_slice();
@@ -210,6 +200,39 @@ impl Keyboard {
     }
 }
 
+/// What one read of the controller found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Controller {
+    /// Nothing waits (or the ports cannot be read: logged).
+    Empty,
+    /// A byte from the auxiliary (mouse) port, read and dropped.
+    Mouse,
+    /// A byte from the keyboard.
+    Keyboard(u8),
+}
+
+/// Reads the next waiting byte, if the status port says one waits.
+fn read_controller(cx: &mut dyn Context, ports: CapRef) -> Controller {
+    let status = match cx.port_read(ports, STATUS_PORT) {
+        Ok(status) => status,
+        Err(error) => {
+            cx.log(format_args!("reading the status port: {error}"));
+            return Controller::Empty;
+        }
+    };
+    if status & STATUS_OUTPUT_FULL == 0 {
+        return Controller::Empty;
+    }
+    match cx.port_read(ports, DATA_PORT) {
+        Ok(_) if status & STATUS_AUX_DATA != 0 => Controller::Mouse,
+        Ok(byte) => Controller::Keyboard(byte),
+        Err(error) => {
+            cx.log(format_args!("reading the data port: {error}"));
+            Controller::Empty
+        }
+    }
+}
+
 impl StateMachine for Keyboard {
     fn name(&self) -> &'static str {
         "keyboard"
@@ -218,6 +241,14 @@ impl StateMachine for Keyboard {
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         match Wiring::from_grants(grants) {
             Ok(wiring) => {
+                // A byte that arrived before the line was routed would keep
+                // the output buffer full, and an edge-triggered IRQ 1 would
+                // then never fire again: empty it (bounded, like a handler).
+                for _ in 0..MAX_BYTES_PER_INTERRUPT {
+                    if read_controller(cx, wiring.ports) == Controller::Empty {
+                        break;
+                    }
+                }
                 self.wiring = Some(wiring);
                 Ok(())
             }
