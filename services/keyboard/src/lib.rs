@@ -12,8 +12,11 @@
 //!
 //! At start it empties the controller's output buffer (a byte left there
 //! would keep an edge-triggered line from ever firing). It does not
-//! reprogram the controller: the firmware leaves it translating to set 1
-//! with the keyboard interrupt enabled.
+//! reprogram the controller: it relies on the firmware having left
+//! translation to set 1 and the keyboard interrupt on. Open question, not
+//! yet checked under QEMU: if no IRQ 1 ever arrives, setting bit 0 of the
+//! controller's configuration byte (commands 0x20/0x60) at start is the
+//! next step.
 //!
 //! On `MessageKind::Interrupt` it reads while the status port says the
 //! output buffer is full, at most [`MAX_BYTES_PER_INTERRUPT`] bytes (a
