@@ -48,12 +48,12 @@ pub enum IpcError {
     OutOfResources,
     /// A payload did not decode.
     Malformed,
+    /// An offset past the end of the device range or region the
+    /// capability names.
+    OutOfRange { offset: u64, len: u64 },
     /// This kernel does not provide the operation (for example regions on
     /// a platform without a region allocator).
     Unsupported,
-    /// A sub-range that does not lie inside its region, or is not
-    /// page-aligned where pages are required.
-    OutOfRange,
 }
 
 impl fmt::Display for IpcError {
@@ -78,8 +78,10 @@ impl fmt::Display for IpcError {
             IpcError::NoRoom => f.write_str("receiver's CSpace is full"),
             IpcError::OutOfResources => f.write_str("kernel resources exhausted"),
             IpcError::Malformed => f.write_str("malformed payload"),
+            IpcError::OutOfRange { offset, len } => {
+                write!(f, "offset {offset:#x} is outside the {len:#x}-byte range")
+            }
             IpcError::Unsupported => f.write_str("operation not supported by this kernel"),
-            IpcError::OutOfRange => f.write_str("range outside the region or not page-aligned"),
         }
     }
 }
@@ -102,7 +104,9 @@ impl From<CapError> for IpcError {
             | CapError::TooManyCSpaces
             | CapError::InvalidCapacity
             | CapError::OutOfMemory => IpcError::OutOfResources,
-            CapError::OutOfRange => IpcError::OutOfRange,
+            // The kernel names the range itself where it knows it
+            // (`Context::subregion`).
+            CapError::OutOfRange => IpcError::OutOfRange { offset: 0, len: 0 },
         }
     }
 }

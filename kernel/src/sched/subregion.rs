@@ -24,14 +24,19 @@ pub(crate) fn derive<P: Platform>(
     len: u64,
     rights: Rights,
 ) -> Result<CapRef, IpcError> {
+    let out_of_range = IpcError::OutOfRange { offset, len };
     if offset % PAGE != 0 || len % PAGE != 0 {
-        return Err(IpcError::OutOfRange);
+        return Err(out_of_range);
     }
     let cspace = cx.kernel.task(cx.task)?.cspace;
     let (derived, object) = cx
         .kernel
         .caps
-        .derive_region(cspace, cap, offset, len, rights)?;
+        .derive_region(cspace, cap, offset, len, rights)
+        .map_err(|error| match error {
+            mealy_caps::CapError::OutOfRange => out_of_range,
+            other => other.into(),
+        })?;
     let Object::Region { base, len } = object else {
         return Err(IpcError::WrongKind {
             found: object.kind(),
