@@ -136,7 +136,7 @@ pub fn read<P: Platform>(sched: &mut Scheduler<P>, path: &str) -> Result<Vec<u8>
     let shell = sched
         .task_by_name(console_task::NAME)
         .ok_or("the shell task is not running")?;
-    let bytes = sched
+    sched
         .act_as(shell, |cx| {
             let bytes = cx
                 .region(region)
@@ -151,8 +151,7 @@ pub fn read<P: Platform>(sched: &mut Scheduler<P>, path: &str) -> Result<Vec<u8>
             let _ = cx.drop_cap(region);
             bytes
         })
-        .ok_or("the shell task is not running")?;
-    bytes
+        .ok_or("the shell task is not running")?
 }
 
 /// `write`: replaces the file's contents with `bytes` (within the room

@@ -25,7 +25,7 @@ pub(crate) fn derive<P: Platform>(
     rights: Rights,
 ) -> Result<CapRef, IpcError> {
     let out_of_range = IpcError::OutOfRange { offset, len };
-    if offset % PAGE != 0 || len % PAGE != 0 {
+    if !offset.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) {
         return Err(out_of_range);
     }
     let cspace = cx.kernel.task(cx.task)?.cspace;

@@ -112,7 +112,7 @@ impl<'a> Image<'a> {
             names_offset: field32(44),
             names_len: field32(48),
         };
-        if layout.image_len % PAGE != 0 || layout.image_len == 0 {
+        if !layout.image_len.is_multiple_of(PAGE) || layout.image_len == 0 {
             return Err(FormatError::Unaligned {
                 image_len: layout.image_len,
             });
@@ -191,8 +191,8 @@ impl<'a> Image<'a> {
             let bad = FormatError::BadExtent { extent };
             let (offset, len) = self.extent(extent).ok_or(bad)?;
             let end = offset.checked_add(len).ok_or(bad)?;
-            if offset % PAGE != 0
-                || len % PAGE != 0
+            if !offset.is_multiple_of(PAGE)
+                || !len.is_multiple_of(PAGE)
                 || len == 0
                 || offset < previous_end
                 || end > self.layout.image_len
