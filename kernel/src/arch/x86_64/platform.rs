@@ -33,6 +33,8 @@ pub struct MachinePlatform {
     regions: BTreeMap<u64, (Region<'static>, u32)>,
     /// Boot modules copied into regions: (command line, base).
     modules: Vec<(&'static str, u64)>,
+    /// The framebuffer, mapped in the lower half: (base, length).
+    framebuffer: Option<(u64, u64)>,
 }
 
 impl MachinePlatform {
@@ -41,7 +43,15 @@ impl MachinePlatform {
             memory,
             regions: BTreeMap::new(),
             modules: Vec::new(),
+            framebuffer: None,
         }
+    }
+
+    /// Offers the framebuffer mapped at `base` (`len` bytes, mapped for
+    /// good) as the `framebuffer_region`.
+    pub fn with_framebuffer(mut self, base: u64, len: u64) -> Self {
+        self.framebuffer = Some((base, len));
+        self
     }
 
     /// Copies a boot module into a region of its own, for
@@ -75,6 +85,15 @@ impl MachinePlatform {
     fn containing_base(&self, base: u64, len: u64) -> Option<u64> {
         self.containing(base, len)
             .map(|(region, _)| region.base().as_u64())
+    }
+
+    /// Whether `base .. base + len` lies in memory this platform backs:
+    /// inside a region, or the framebuffer.
+    fn backs(&self, base: u64, len: u64) -> bool {
+        self.containing(base, len).is_some()
+            || self
+                .framebuffer
+                .is_some_and(|(start, size)| start == base && len <= size)
     }
 }
 
@@ -210,18 +229,25 @@ impl Platform for MachinePlatform {
         Some((base, region.len_bytes()))
     }
 
+    fn framebuffer_region(&mut self) -> Result<(u64, u64), IpcError> {
+        self.framebuffer.ok_or(IpcError::Unsupported)
+    }
+
     fn region_bytes(&self, base: u64, len: u64) -> Option<&[u8]> {
-        self.containing(base, len)?;
-        // SAFETY: `base .. base + len` lies inside a region that is mapped
-        // (new_mapped) for its whole length, readable, and lives while it is
-        // in `self.regions`, which the returned borrow of `self` outlives.
-        Some(unsafe { core::slice::from_raw_parts(base as *const u8, len as usize) })
+        self.backs(base, len).then(|| {
+            // SAFETY: a region is mapped (new_mapped) for its whole length,
+            // readable, and lives while it is in `self.regions`, which the
+            // returned borrow of `self` outlives; the framebuffer is mapped
+            // for good at boot (`with_framebuffer`).
+            unsafe { core::slice::from_raw_parts(base as *const u8, len as usize) }
+        })
     }
 
     fn region_bytes_mut(&mut self, base: u64, len: u64) -> Option<&mut [u8]> {
-        self.containing(base, len)?;
-        // SAFETY: as in `region_bytes`, and the region is writable; the
-        // `&mut self` borrow makes this the only view.
-        Some(unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) })
+        self.backs(base, len).then(|| {
+            // SAFETY: as in `region_bytes`, and both are writable; the
+            // `&mut self` borrow makes this the only view.
+            unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
+        })
     }
 }
