@@ -65,7 +65,7 @@ fn a_corrupt_image_is_a_clear_mount_error_and_the_system_keeps_running() {
         "mealy> cat hello.txt\nerror: cat: no file system mounted (see the boot log)\n",
     );
     run.assert_stdout_has("mealy> ls\nerror: ls: no file system mounted (see the boot log)\n");
-    let fs = run.line_starting("4    fs ");
+    let fs = run.line_starting("2    fs ");
     assert!(fs.contains(" idle "), "{fs}");
 }
 
