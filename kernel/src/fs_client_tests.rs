@@ -218,3 +218,52 @@ fn a_malformed_request_gets_an_error_reply_and_sync_reseals_the_image() {
         .unwrap();
     assert_eq!(valid, Ok(Ok(8)));
 }
+
+#[test]
+fn subregion_checks_pages_and_bounds_and_the_platform_counts_the_sharing() {
+    let _serial = SERIAL.lock();
+    let bytes = image();
+    let mut sched = boot(Some(&bytes));
+    let fs = sched.task_by_name("fs").unwrap();
+    let image_cap = sched.grants(fs)[0].cap;
+    let base = 0x1000_0000;
+    // The module's region: the module list and the fs's image object.
+    assert_eq!(sched.platform().region_objects(base), Some(1));
+    let out_of_range = |offset, len| mealy_protocol::IpcError::OutOfRange { offset, len };
+    let len = bytes.len() as u64;
+    for (offset, size) in [(1, 4096), (0, 100), (len, 4096), (0, len + 4096)] {
+        let refused = sched
+            .act_as(fs, |cx| cx.subregion(image_cap, offset, size, Rights::READ))
+            .unwrap();
+        assert_eq!(
+            refused,
+            Err(out_of_range(offset, size)),
+            "{offset:#x}+{size:#x}"
+        );
+    }
+    let escalated = sched
+        .act_as(fs, |cx| {
+            let read_only = cx.mint(image_cap, Rights::READ | Rights::DERIVE, None)?;
+            cx.subregion(read_only, 0, 4096, Rights::READ | Rights::WRITE)
+        })
+        .unwrap();
+    assert!(
+        matches!(
+            escalated,
+            Err(mealy_protocol::IpcError::RightsEscalation { .. })
+        ),
+        "{escalated:?}"
+    );
+    let page = sched
+        .act_as(fs, |cx| cx.subregion(image_cap, 4096, 4096, Rights::READ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sched.platform().region_objects(base), Some(2));
+    let first = sched
+        .act_as(fs, |cx| cx.region(page).map(|b| (b.len(), b[0])))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, (4096, bytes[4096]));
+    sched.act_as(fs, |cx| cx.drop_cap(page)).unwrap().unwrap();
+    assert_eq!(sched.platform().region_objects(base), Some(1));
+}
