@@ -56,7 +56,7 @@ fn line_editing_history_text_commands_and_bad_bytes_over_serial() {
 fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     let run = boot(
         &[],
-        b"revoke echo 0\nkill nobody\nkill echo\nps\nkill echo\nshutdown\n",
+        b"revoke echo 0\nkill nobody\nkill echo\nps\nkill echo\nsend echo hi\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     run.assert_stdout_has(
@@ -67,6 +67,8 @@ fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     let echo = run.line_starting("0    echo ");
     assert!(echo.contains(" stopped "), "{echo}");
     run.assert_stdout_has("mealy> kill echo\nerror: kill: ");
+    // A peer's next call through its endpoint fails.
+    run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: receiver is not running\n");
 }
 
 #[test]
