@@ -381,6 +381,23 @@ mod tests {
     }
 
     #[test]
+    fn send_delivers_a_text_command_and_shows_the_answer() {
+        let (mut sched, shell) = boot();
+        let out = run(&mut sched, shell, "send console stats\n");
+        assert!(
+            out.contains("undelivered 0, refused 0, displays 1"),
+            "{out}"
+        );
+        let out = run(&mut sched, shell, "send console bogus\n");
+        assert!(out.contains("console: unknown command \"bogus\""), "{out}");
+        let out = run(&mut sched, shell, "send echo hi\n");
+        assert!(
+            out.contains("error: send: echo: the callee rejected a malformed request"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn shutdown_stops_the_kernel_through_its_task_capability() {
         let (mut sched, shell) = boot();
         assert!(!sched.power_off_requested());

@@ -69,6 +69,8 @@ impl std::fmt::Display for Run {
     }
 }
 
+pub mod live;
+
 fn xtask_command() -> (Command, bool) {
     match std::env::var_os("MEALY_XTASK") {
         Some(binary) => (Command::new(binary), true),

@@ -28,10 +28,35 @@ fn a_piped_session_runs_every_line_and_shutdown_exits_zero() {
 }
 
 #[test]
+fn line_editing_history_text_commands_and_bad_bytes_over_serial() {
+    let mut input = Vec::new();
+    // A typo rubbed out with backspace, then arrow-up runs it again.
+    input.extend_from_slice(b"pz\x7fs\n\x1b[A\n");
+    input.extend_from_slice(b"send console stats\n");
+    input.extend_from_slice(&[b'x'; 300]);
+    input.extend_from_slice(b"\n\xff\xfeps\nuptime\nshutdown\n");
+    let run = boot(&[], &input);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(
+        run.stdout.matches("ID   NAME").count(),
+        2,
+        "ps ran twice, the second time from history\n{run}"
+    );
+    run.assert_stdout_has("mealy> pz\x08 \x08s\nID   NAME");
+    run.assert_stdout_has("\nmealy> ps\nID   NAME");
+    // Serial and fbcon.
+    run.assert_stdout_has("mealy> send console stats\nundelivered 0, refused 0, displays 2\n");
+    run.assert_stdout_has("error: line longer than 256 bytes, nothing was run");
+    run.assert_stdout_has("error: line is not valid UTF-8, nothing was run");
+    // The shell is still there after every bad line.
+    run.assert_stdout_has("mealy> uptime\nup 00:00:");
+}
+
+#[test]
 fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     let run = boot(
         &[],
-        b"revoke echo 0\nkill nobody\nkill echo\nps\nkill echo\nshutdown\n",
+        b"revoke echo 0\nkill nobody\nkill echo\nps\nkill echo\nsend echo hi\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     run.assert_stdout_has(
@@ -42,6 +67,8 @@ fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     let echo = run.line_starting("0    echo ");
     assert!(echo.contains(" stopped "), "{echo}");
     run.assert_stdout_has("mealy> kill echo\nerror: kill: ");
+    // A peer's next call through its endpoint fails.
+    run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: receiver is not running\n");
 }
 
 #[test]

@@ -43,6 +43,7 @@ pub fn run() -> Result<ExitCode> {
             memory: "256M".into(),
             icount: true,
             timeout: Some(std::time::Duration::from_secs(300)),
+            qmp: None,
         },
     )?;
     if status != 0 {

@@ -127,6 +127,11 @@ struct QemuArgs {
     /// Use what the last build left in target/ instead of building.
     #[arg(long)]
     no_build: bool,
+    /// Serve QEMU's machine protocol (QMP) on this Unix socket, so a
+    /// script can press keys (`send-key`) or save the screen
+    /// (`screendump`).
+    #[arg(long)]
+    qmp: Option<PathBuf>,
 }
 
 fn parse_memory(text: &str) -> Result<String, String> {
@@ -234,6 +239,7 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         memory: args.memory,
         icount: args.icount,
         timeout: args.timeout.map(Duration::from_secs),
+        qmp: args.qmp,
     };
     let status = qemu::run(&machine, options)?;
     Ok(ExitCode::from(status))

@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub memory: String,
     pub icount: bool,
     pub timeout: Option<Duration>,
+    /// A Unix socket to serve QMP on.
+    pub qmp: Option<PathBuf>,
 }
 
 /// The run's scratch directory, removed when the run ends.
@@ -101,6 +103,11 @@ pub fn run(machine: &Machine, options: RunOptions) -> Result<u8> {
         // firmware does not spend minutes trying to boot from the network.
         .args(["-nic", "none"])
         .arg("-no-reboot");
+    if let Some(socket) = &options.qmp {
+        command
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()));
+    }
     if options.icount {
         command.args(["-icount", "shift=0"]);
     }

@@ -6,16 +6,25 @@
 //! the task list mints them ([`badge`]), so a driver cannot pretend to be
 //! the shell: only the shell's endpoint carries [`badge::SHELL`].
 //!
+//! It also takes text commands (`send console stats`) through an
+//! unbadged endpoint, like the shell's: `help`, `stats`.
+//!
 //! Grants: `shell` (required), `serial` and `fbcon` (displays, each
 //! optional). A display that is gone or full does not stop the others:
 //! the failure is counted and logged once per kind, and the console goes
-//! on. `#![no_std]`, `#![forbid(unsafe_code)]`.
+//! on. `#![no_std]` with `alloc`, `#![forbid(unsafe_code)]`.
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+
 use mealy_protocol::terminal::{Input, Output};
+use mealy_protocol::text::{TextAnswer, TextCommand};
 use mealy_protocol::{
-    CapRef, CodecError, Context, Grants, HandleError, Incoming, IpcError, MessageKind,
+    CapRef, CodecError, Context, Grants, HandleError, Incoming, IpcError, MessageKind, Outbox,
     StateMachine, decode,
 };
 
@@ -32,6 +41,7 @@ pub mod badge {
 /// The console's state.
 #[derive(Debug, Default)]
 pub struct Console {
+    outbox: Outbox<256>,
     shell: Option<CapRef>,
     displays: [Option<CapRef>; 2],
     /// Messages a display or the shell could not take.
@@ -53,6 +63,32 @@ impl Console {
             ));
         }
         self.undelivered += 1;
+    }
+}
+
+impl Console {
+    /// Answers a [`TextCommand`] call: `help` or `stats`.
+    fn text_command(
+        &mut self,
+        cx: &mut dyn Context,
+        msg: &Incoming<'_>,
+    ) -> Result<(), HandleError> {
+        let command: TextCommand<'_> = decode(msg.payload)?;
+        let text = match command.line.trim() {
+            "help" => String::from("console commands: help, stats"),
+            "stats" => format!(
+                "undelivered {}, refused {}, displays {}",
+                self.undelivered,
+                self.refused,
+                self.displays.iter().flatten().count()
+            ),
+            other => format!("console: unknown command {other:?}; try help"),
+        };
+        if let Some(reply) = msg.reply() {
+            let answer = self.outbox.encode(&TextAnswer { text: &text })?;
+            cx.reply(reply, answer, &[])?;
+        }
+        Ok(())
     }
 }
 
@@ -94,9 +130,12 @@ impl StateMachine for Console {
                     self.undeliverable(cx, "the shell", error);
                 }
             }
-            // Not a terminal message from anyone the console knows: the
-            // caller, if it called, gets an error reply.
-            _ => {
+            // The shell's `send console <command>`, through an unbadged
+            // endpoint.
+            None => return self.text_command(cx, &msg),
+            // A badge the console never handed out: the caller, if it
+            // called, gets an error reply.
+            Some(_) => {
                 self.refused += 1;
                 return Err(HandleError::Malformed(CodecError::Invalid));
             }

@@ -253,6 +253,8 @@ impl StateMachine for Keyboard {
                     }
                 }
                 self.wiring = Some(wiring);
+                // The kernel routes every line masked: arm it.
+                cx.irq_ack(wiring.irq)?;
                 Ok(())
             }
             Err(error) => {

@@ -133,6 +133,18 @@ impl fmt::Display for BadgeCell {
     }
 }
 
+/// A task id cell: the number, or `kernel` for the kernel's CSpace.
+struct TaskCell(u32);
+
+impl fmt::Display for TaskCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == mealy_caps::TaskId::KERNEL.0 {
+            return f.write_str("kernel");
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
 /// `caps`: one row per capability.
 pub fn write_caps(out: &mut dyn Write, rows: &[CapRow]) -> fmt::Result {
     write_header(out, CAPS_COLUMNS)?;
@@ -141,7 +153,7 @@ pub fn write_caps(out: &mut dyn Write, rows: &[CapRow]) -> fmt::Result {
             out,
             CAPS_COLUMNS,
             &[
-                &row.task,
+                &TaskCell(row.task),
                 &row.slot,
                 &row.rights,
                 &BadgeCell(row.badge),

@@ -145,3 +145,19 @@ fn help_describes_every_command_once() {
         assert!(line.ends_with(spec.summary), "{line}");
     }
 }
+
+#[test]
+fn the_kernels_capabilities_are_listed_under_its_name() {
+    let row = CapRow {
+        task: mealy_caps::TaskId::KERNEL.0,
+        slot: mealy_protocol::CapRef::from_raw(3),
+        rights: mealy_protocol::Rights::READ,
+        badge: None,
+        object: mealy_caps::Object::Inspect,
+    };
+    let text = render(|out| write_caps(out, &[row]));
+    assert!(
+        text.lines().nth(1).unwrap().starts_with("kernel 3#0"),
+        "{text}"
+    );
+}
