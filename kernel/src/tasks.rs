@@ -188,6 +188,27 @@ mod tests {
 
     static PENDING: PendingInterrupts = PendingInterrupts::new();
 
+    /// Sends `text` to the console as the shell's task does, and runs
+    /// until it has been shown.
+    fn show_as_shell(sched: &mut Scheduler<HostPlatform>, text: &str) {
+        let shell = sched.task_by_name(console_task::NAME).unwrap();
+        let terminal = sched
+            .grants(shell)
+            .iter()
+            .find(|grant| grant.name == console_task::TERMINAL)
+            .unwrap()
+            .cap;
+        let mut buffer = [0u8; 64];
+        let payload =
+            mealy_protocol::encode(&mealy_protocol::terminal::Output { text }, &mut buffer)
+                .unwrap();
+        sched
+            .act_as(shell, |cx| cx.send(terminal, payload, &[]))
+            .unwrap()
+            .unwrap();
+        sched.run_until_idle(1_000);
+    }
+
     #[test]
     fn the_boot_task_list_spawns_and_runs_on_the_host() {
         let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
@@ -270,20 +291,7 @@ mod tests {
         assert_eq!(sched.platform().acked_irqs.last(), Some(&COM1_IRQ));
 
         // The shell's output, through its terminal endpoint.
-        let shell = sched.task_by_name(console_task::NAME).unwrap();
-        let terminal = sched
-            .grants(shell)
-            .iter()
-            .find(|grant| grant.name == console_task::TERMINAL)
-            .unwrap()
-            .cap;
-        let mut buffer = [0u8; 64];
-        let payload = mealy_protocol::encode(&Output { text: "ok\n" }, &mut buffer).unwrap();
-        sched
-            .act_as(shell, |cx| cx.send(terminal, payload, &[]))
-            .unwrap()
-            .unwrap();
-        sched.run_until_idle(1_000);
+        show_as_shell(&mut sched, "ok\n");
         let written: alloc::vec::Vec<u8> = sched
             .platform()
             .port_writes
@@ -297,6 +305,7 @@ mod tests {
         // "output" is not shown.
         let serial = sched.task_by_name("serial").unwrap();
         let to_console = sched.grants(serial)[2].cap;
+        let mut buffer = [0u8; 64];
         let payload = mealy_protocol::encode(&Output { text: "forged" }, &mut buffer).unwrap();
         sched
             .act_as(serial, |cx| cx.send(to_console, payload, &[]))
@@ -322,7 +331,6 @@ mod tests {
 
     #[test]
     fn with_a_display_the_shells_output_is_drawn_by_fbcon_too() {
-        use mealy_protocol::terminal::Output;
         let geometry = Geometry {
             width: 64,
             height: 64,
@@ -354,20 +362,7 @@ mod tests {
                 .unwrap()
         };
         let before = lit(&mut sched);
-        let shell = sched.task_by_name(console_task::NAME).unwrap();
-        let terminal = sched
-            .grants(shell)
-            .iter()
-            .find(|grant| grant.name == console_task::TERMINAL)
-            .unwrap()
-            .cap;
-        let mut buffer = [0u8; 64];
-        let payload = mealy_protocol::encode(&Output { text: "MW" }, &mut buffer).unwrap();
-        sched
-            .act_as(shell, |cx| cx.send(terminal, payload, &[]))
-            .unwrap()
-            .unwrap();
-        sched.run_until_idle(1_000);
+        show_as_shell(&mut sched, "MW");
         assert!(lit(&mut sched) > before + 20, "glyphs were drawn");
         assert_eq!(
             sched.task_info(fbcon).unwrap().counters.handled,
@@ -377,24 +372,38 @@ mod tests {
     }
 
     #[test]
-    fn the_probe_reports_how_each_task_answered_a_ping() {
+    fn the_probe_hears_from_every_boot_task() {
         use crate::probe::{self, Probe};
         fn make_probe() -> Box<dyn StateMachine> {
             Box::new(Probe::new())
         }
-        static LIST: &[TaskSpec] = &[
-            TaskSpec::new("echo", make_echo),
-            TaskSpec::new(probe::NAME, make_probe).caps(&[CapSpec::endpoint(
-                "echo",
-                "echo",
-                Rights::WRITE,
-                0,
-            )]),
-        ];
-        let mut sched =
-            Scheduler::new(HostPlatform::manual(), &PENDING, SchedConfig::default()).unwrap();
-        sched.spawn_all(LIST).unwrap();
-        sched.run_until_idle(1_000);
+        // As `test=ping` builds it: the whole boot list, display included,
+        // and a probe with an endpoint to every task.
+        let geometry = Geometry {
+            width: 64,
+            height: 64,
+            pitch: 256,
+            bpp: 32,
+        };
+        let mut list = boot_list_for(Some(geometry));
+        let endpoints: Vec<CapSpec> = list
+            .iter()
+            .map(|task| CapSpec::endpoint(task.name, task.name, Rights::WRITE, 0))
+            .collect();
+        list.push(TaskSpec::new(probe::NAME, make_probe).caps(Vec::leak(endpoints)));
+        let mut platform = host_platform();
+        platform.framebuffer_len = Some(256 * 64);
+        let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
+        sched
+            .spawn_all_with(&list, |spec| {
+                if spec.name == "fbcon" {
+                    Box::new(Fbcon::new(geometry))
+                } else {
+                    (spec.factory)()
+                }
+            })
+            .unwrap();
+        sched.run_until_idle(100_000);
         let log = &sched.platform().log_lines;
         // Echo takes a ping for a malformed echo request: an error reply.
         assert!(
@@ -402,6 +411,11 @@ mod tests {
                 .any(|line| line.contains("ping: echo: no pong (")),
             "{log:?}"
         );
+        // Every task answers or refuses; none leaves the probe waiting.
+        for task in list.iter().filter(|task| task.name != probe::NAME) {
+            let heard = alloc::format!("ping: {}: ", task.name);
+            assert!(sched.platform().logged(&heard), "{heard} {log:?}");
+        }
         assert!(sched.platform().logged("ping: done"), "{log:?}");
     }
 }

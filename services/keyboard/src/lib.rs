@@ -40,7 +40,7 @@ use core::fmt;
 
 use mealy_protocol::terminal::Input;
 use mealy_protocol::{
-    CapRef, Context, Grants, HandleError, Incoming, MessageKind, Outbox, StateMachine,
+    CapRef, CodecError, Context, Grants, HandleError, Incoming, MessageKind, Outbox, StateMachine,
 };
 
 use crate::scancodes::{Decoder, MAX_KEY_BYTES};
@@ -267,6 +267,9 @@ impl StateMachine for Keyboard {
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         match (msg.kind, self.wiring) {
             (MessageKind::Interrupt { .. }, Some(wiring)) => self.interrupt(cx, wiring),
+            // The driver takes no requests: a caller gets an error reply
+            // rather than waiting for an answer that never comes.
+            (MessageKind::Request, _) => Err(HandleError::Malformed(CodecError::Invalid)),
             _ => Ok(()),
         }
     }
