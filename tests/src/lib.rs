@@ -98,24 +98,6 @@ impl std::fmt::Display for Run {
 
 pub mod live;
 
-#[cfg(test)]
-mod tests {
-    use super::without_budget_reports;
-
-    #[test]
-    fn budget_reports_are_cut_out_wherever_they_land() {
-        let text = "mealy> bench[kernel] echo: handler ran 5 ns, over the 1 ns budget\n\nROUND\n\
-                    [kernel] pinger: handler ran 7 ns, over the 1 ns budget\nok\n";
-        assert_eq!(without_budget_reports(text), "mealy> bench\nROUND\nok\n");
-        // Anything else the kernel says stays.
-        let other = "[kernel] echo: malformed message: payload ends early\nmealy> \n";
-        assert_eq!(without_budget_reports(other), other);
-        let both =
-            "[kernel] echo: malformed\nx[kernel] echo: handler ran 5 ns, over the 1 ns budget\ny";
-        assert_eq!(without_budget_reports(both), "[kernel] echo: malformed\nxy");
-    }
-}
-
 fn xtask_command() -> (Command, bool) {
     match std::env::var_os("MEALY_XTASK") {
         Some(binary) => (Command::new(binary), true),
@@ -277,5 +259,23 @@ impl ScratchEsp {
     /// A path next to the ESP, for files the test makes (a disk image).
     pub fn sibling(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_budget_reports;
+
+    #[test]
+    fn budget_reports_are_cut_out_wherever_they_land() {
+        let text = "mealy> bench[kernel] echo: handler ran 5 ns, over the 1 ns budget\n\nROUND\n\
+                    [kernel] pinger: handler ran 7 ns, over the 1 ns budget\nok\n";
+        assert_eq!(without_budget_reports(text), "mealy> bench\nROUND\nok\n");
+        // Anything else the kernel says stays.
+        let other = "[kernel] echo: malformed message: payload ends early\nmealy> \n";
+        assert_eq!(without_budget_reports(other), other);
+        let both =
+            "[kernel] echo: malformed\nx[kernel] echo: handler ran 5 ns, over the 1 ns budget\ny";
+        assert_eq!(without_budget_reports(both), "[kernel] echo: malformed\nxy");
     }
 }
