@@ -16,13 +16,28 @@
 //!   receiver arrive in the order sent.
 //!
 //! The hot path (a call or reply with a small payload and no capabilities)
-//! is: one capability lookup, a Reply object created (which also yields the
-//! call's token) or consumed, the payload's `len` bytes copied straight
-//! from the sender's buffer into the receiver's mailbox slot, and the
-//! receiver put on the run queue. A reply without capabilities resolves
-//! its Reply once: `CapSystem::take_reply_if` checks it, lets the kernel
-//! check the caller's mailbox, then consumes it. Nothing allocates, and no
-//! step that has no capability to move touches the transfer code.
+//! is its own straight-line code, inlined into the `Context` methods:
+//! one capability lookup, a Reply object created (which also yields the
+//! call's token) or consumed, the receiver's task resolved once and its
+//! mailbox checked for room, the envelope written by value into the
+//! mailbox slot with the payload's `len` bytes copied straight from the
+//! sender's buffer, and the receiver put on the run queue. A reply without
+//! capabilities resolves its Reply once: `CapSystem::take_reply_if` checks
+//! it, lets the kernel check the caller's mailbox, then consumes it.
+//! Nothing allocates. A message that moves capabilities takes the general
+//! path (`send_with_caps`, `reply_with_caps`, out of line), so the transfer
+//! checks and their undo never weigh on the common case; both paths apply
+//! the same checks in the same order (the fast-path tests in
+//! `sched/tests/ipc.rs` hold the no-capability path to it).
+//!
+//! Trade-off, and what was measured against it: the Reply stays a real
+//! capability-table object (slot, derivation node and object entry), so
+//! every capability operation (drop, move, revoke, `caps`, `graph`, a dying
+//! task's cleanup) treats it like any other capability with no special
+//! case. A per-task reply slot outside the tables would save most of the
+//! ~130 instructions `create_reply` and `take_reply_if` still cost per round
+//! trip, but it would need every one of those operations to learn a second
+//! kind of reference.
 
 use mealy_caps::{CSpaceId, CapRef, Object, Rights, TaskId};
 use mealy_protocol::{
