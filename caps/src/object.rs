@@ -24,8 +24,16 @@ use crate::rights::Rights;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct TaskId(pub u32);
 
+impl TaskId {
+    /// The kernel itself: its CSpace holds every object's original.
+    pub const KERNEL: TaskId = TaskId(u32::MAX);
+}
+
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == TaskId::KERNEL {
+            return f.write_str("kernel");
+        }
         write!(f, "task {}", self.0)
     }
 }

@@ -325,11 +325,13 @@ fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
                 cpu::halt_forever()
             }
         };
-    match scheduler.spawn_all(&crate::console::task_list()) {
+    // COM1's input belongs to the serial task from here on.
+    serial::hand_over_input();
+    match scheduler.spawn_all(&crate::tasks::boot_list()) {
         Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
-    crate::console::run(scheduler, memory)
+    crate::console::run(scheduler)
 }
 
 /// The protocol number of a memory-map type (the crate keeps it private);

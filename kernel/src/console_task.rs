@@ -1,18 +1,46 @@
-//! The shell's task: the console's hands in the scheduler. It holds an
-//! endpoint to every boot task, so the shell's `send` is an ordinary call
-//! through a capability: revoke that capability and the next `send` fails,
-//! like any other holder's use would. Answers to its calls are kept until
-//! the console collects them.
+//! The shell's task: the shell's hands in the scheduler. It holds the
+//! capabilities every command acts through (`shell_system`), so revoking
+//! one makes the command that needs it fail, like any other holder's use
+//! would. It receives the keystrokes the console routes to it
+//! (`terminal::Input`) and answers to its calls, and keeps both until the
+//! kernel's console loop collects them.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use mealy_protocol::terminal::Input;
 use mealy_protocol::{
-    CallFailure, CallToken, Context, HandleError, Incoming, MessageKind, StateMachine,
+    CallFailure, CallToken, Context, HandleError, Incoming, IpcError, MessageKind, StateMachine,
+    decode,
 };
 use spin::Mutex;
 
 pub const NAME: &str = "shell";
+
+/// The grant name of the shell's endpoint to the console, where its output
+/// goes.
+pub const TERMINAL: &str = "terminal";
+
+/// Keystrokes received from the console and not yet taken by the console
+/// loop; past this many, more are refused with an error to the console.
+const INPUT_LIMIT: usize = 64 * 1024;
+
+static INPUT: Mutex<VecDeque<u8>> = Mutex::new(VecDeque::new());
+
+/// Moves waiting keystrokes into `buffer`; returns how many.
+pub fn take_input(buffer: &mut [u8]) -> usize {
+    let mut input = INPUT.lock();
+    let count = buffer.len().min(input.len());
+    for (slot, byte) in buffer.iter_mut().zip(input.drain(..count)) {
+        *slot = byte;
+    }
+    count
+}
+
+/// Whether keystrokes are waiting.
+pub fn has_input() -> bool {
+    !INPUT.lock().is_empty()
+}
 
 /// How a call the console made through the shell task ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +68,15 @@ impl StateMachine for ShellTask {
     }
 
     fn handle(&mut self, _cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        if msg.kind == MessageKind::Request {
+            let typed: Input<'_> = decode(msg.payload)?;
+            let mut input = INPUT.lock();
+            if input.len() + typed.bytes.len() > INPUT_LIMIT {
+                return Err(HandleError::Ipc(IpcError::MailboxFull));
+            }
+            input.extend(typed.bytes);
+            return Ok(());
+        }
         let answer = match msg.kind {
             MessageKind::Reply { token } => (token, CallAnswer::Reply(msg.payload.to_vec())),
             MessageKind::CallFailed { token, reason } => (token, CallAnswer::Failed(reason)),

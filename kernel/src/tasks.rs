@@ -7,13 +7,25 @@
 //! factory and an entry at the marked places below.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
-use mealy_caps::Rights;
+use mealy_caps::{DeviceRange, Rights};
+use mealy_console::{Console, badge};
 use mealy_echo::Echo;
 use mealy_pinger::Pinger;
 use mealy_protocol::StateMachine;
+use mealy_serial::Serial;
 
+use crate::console_task::{self, ShellTask};
 use crate::sched::{CapSpec, TaskSpec};
+use crate::shell_system;
+
+/// COM1's eight I/O ports and its ISA interrupt line.
+pub const COM1: DeviceRange = DeviceRange::Ports {
+    base: 0x3f8,
+    len: 8,
+};
+pub const COM1_IRQ: u8 = 4;
 
 /// Round trips the pinger makes to echo at boot, and their payload size.
 pub const PINGER_ROUNDS: u32 = 100;
@@ -27,6 +39,18 @@ fn make_pinger() -> Box<dyn StateMachine> {
     Box::new(Pinger::new(PINGER_ROUNDS, PINGER_PAYLOAD))
 }
 
+fn make_serial() -> Box<dyn StateMachine> {
+    Box::new(Serial::new())
+}
+
+fn make_console() -> Box<dyn StateMachine> {
+    Box::new(Console::new())
+}
+
+fn make_shell_task() -> Box<dyn StateMachine> {
+    Box::new(ShellTask)
+}
+
 // new-service: factories above this line
 
 /// Every task started at boot.
@@ -38,8 +62,45 @@ pub static TASKS: &[TaskSpec] = &[
         Rights::WRITE,
         1,
     )]),
+    TaskSpec::new("serial", make_serial).caps(&[
+        CapSpec::device("ports", COM1),
+        CapSpec::irq("irq", COM1_IRQ),
+        CapSpec::endpoint("console", "console", Rights::WRITE, badge::SERIAL),
+    ]),
+    TaskSpec::new("console", make_console).caps(&[
+        CapSpec::endpoint("shell", console_task::NAME, Rights::WRITE, 0),
+        CapSpec::endpoint("serial", "serial", Rights::WRITE, 0),
+    ]),
     // new-service: tasks above this line
 ];
+
+/// What the kernel starts: [`TASKS`], then the shell's task, which gets
+/// an endpoint and a Task capability for each of them
+/// (`shell_system::shell_caps`) and its terminal, the console.
+pub fn boot_list() -> Vec<TaskSpec> {
+    let mut caps = shell_system::shell_caps(TASKS);
+    caps.push(CapSpec::endpoint(
+        console_task::TERMINAL,
+        "console",
+        Rights::WRITE,
+        badge::SHELL,
+    ));
+    let mut list = TASKS.to_vec();
+    list.push(TaskSpec::new(console_task::NAME, make_shell_task).caps(Vec::leak(caps)));
+    list
+}
+
+/// A host platform whose COM1 is idle: nothing received, transmitter
+/// empty (an unscripted port reads 0xff, which a UART driver would take
+/// for endless input).
+#[cfg(test)]
+pub(crate) fn host_platform() -> crate::sched::HostPlatform {
+    let mut platform = crate::sched::HostPlatform::manual();
+    if let DeviceRange::Ports { base, .. } = COM1 {
+        platform.port_default.insert(base + 5, 0x60);
+    }
+    platform
+}
 
 #[cfg(test)]
 mod tests {
@@ -50,10 +111,9 @@ mod tests {
 
     #[test]
     fn the_boot_task_list_spawns_and_runs_on_the_host() {
-        let mut sched =
-            Scheduler::new(HostPlatform::manual(), &PENDING, SchedConfig::default()).unwrap();
-        let ids = sched.spawn_all(TASKS).unwrap();
-        assert_eq!(ids.len(), TASKS.len());
+        let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
+        let ids = sched.spawn_all(&boot_list()).unwrap();
+        assert_eq!(ids.len(), TASKS.len() + 1);
         sched.run_until_idle(100_000);
         let expected = alloc::format!("pinger: {PINGER_ROUNDS} round trips, 0 mismatches");
         assert!(
@@ -66,9 +126,8 @@ mod tests {
     #[test]
     fn revoking_a_kernel_original_takes_the_endpoint_from_its_holder() {
         use crate::sched::KERNEL_TASK;
-        let mut sched =
-            Scheduler::new(HostPlatform::manual(), &PENDING, SchedConfig::default()).unwrap();
-        sched.spawn_all(TASKS).unwrap();
+        let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
+        sched.spawn_all(&boot_list()).unwrap();
         sched.run_until_idle(100_000);
         let pinger = sched.task_by_name("pinger").unwrap();
         let endpoint = sched.grants(pinger)[0].cap;
@@ -88,11 +147,98 @@ mod tests {
             .unwrap()
             .at
             .cap;
-        assert_eq!(sched.revoke(KERNEL_TASK, original), Ok(1));
+        // Pinger's endpoint and the shell's, both minted from it.
+        assert_eq!(sched.revoke(KERNEL_TASK, original), Ok(2));
         let used = sched
             .act_as(pinger, |cx| cx.send(endpoint, b"x", &[]))
             .unwrap();
         assert_eq!(used, Err(mealy_protocol::IpcError::InvalidCap));
+        let shell = sched.task_by_name(console_task::NAME).unwrap();
+        let shells = sched
+            .grants(shell)
+            .iter()
+            .find(|grant| grant.name == "echo")
+            .unwrap()
+            .cap;
+        let used = sched
+            .act_as(shell, |cx| cx.send(shells, b"x", &[]))
+            .unwrap();
+        assert_eq!(used, Err(mealy_protocol::IpcError::InvalidCap));
+    }
+
+    #[test]
+    fn keystrokes_reach_the_shell_and_its_output_reaches_com1_through_the_services() {
+        use mealy_protocol::terminal::Output;
+        let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
+        sched.spawn_all(&boot_list()).unwrap();
+        sched.run_until_idle(100_000);
+        let DeviceRange::Ports { base, .. } = COM1 else {
+            unreachable!()
+        };
+        // Three bytes waiting in the UART, then its line status goes idle.
+        let platform = sched.platform_mut();
+        platform
+            .port_input
+            .insert(base + 5, [0x61, 0x61, 0x61].into_iter().collect());
+        platform
+            .port_input
+            .insert(base, b"ps\r".iter().copied().collect());
+        sched.pending().post(COM1_IRQ);
+        sched.run_until_idle(1_000);
+        let mut typed = [0u8; 16];
+        let count = console_task::take_input(&mut typed);
+        assert_eq!(&typed[..count], b"ps\r");
+        assert_eq!(sched.platform().acked_irqs.last(), Some(&COM1_IRQ));
+
+        // The shell's output, through its terminal endpoint.
+        let shell = sched.task_by_name(console_task::NAME).unwrap();
+        let terminal = sched
+            .grants(shell)
+            .iter()
+            .find(|grant| grant.name == console_task::TERMINAL)
+            .unwrap()
+            .cap;
+        let mut buffer = [0u8; 64];
+        let payload = mealy_protocol::encode(&Output { text: "ok\n" }, &mut buffer).unwrap();
+        sched
+            .act_as(shell, |cx| cx.send(terminal, payload, &[]))
+            .unwrap()
+            .unwrap();
+        sched.run_until_idle(1_000);
+        let written: alloc::vec::Vec<u8> = sched
+            .platform()
+            .port_writes
+            .iter()
+            .filter(|(port, _)| *port == base)
+            .map(|(_, byte)| *byte)
+            .collect();
+        assert_eq!(written, b"ok\r\n");
+
+        // Only the shell's endpoint is badged as the shell: a driver's
+        // "output" is not shown.
+        let serial = sched.task_by_name("serial").unwrap();
+        let to_console = sched.grants(serial)[2].cap;
+        let payload = mealy_protocol::encode(&Output { text: "forged" }, &mut buffer).unwrap();
+        sched
+            .act_as(serial, |cx| cx.send(to_console, payload, &[]))
+            .unwrap()
+            .unwrap();
+        sched.run_until_idle(1_000);
+        let data_writes = |sched: &Scheduler<crate::sched::HostPlatform>| {
+            sched
+                .platform()
+                .port_writes
+                .iter()
+                .filter(|(port, _)| *port == base)
+                .count()
+        };
+        assert_eq!(data_writes(&sched), written.len(), "nothing more shown");
+        let count = console_task::take_input(&mut typed);
+        assert_eq!(
+            &typed[..count],
+            b"forged",
+            "it arrives as keystrokes instead"
+        );
     }
 
     #[test]

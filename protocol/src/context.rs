@@ -12,6 +12,7 @@ use mealy_caps::{Badge, CapRef, Rights, TaskId};
 
 use crate::error::IpcError;
 use crate::incoming::CallToken;
+use crate::inspect::{Query, Report};
 
 /// What a running handler may do.
 pub trait Context {
@@ -53,6 +54,25 @@ pub trait Context {
     /// how many were deleted.
     fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError>;
 
+    /// Deletes every capability derived from the one in slot `slot` of the
+    /// CSpace of the task that the Task capability `task` controls (needs
+    /// WRITE on it). A Task capability for the kernel reaches the kernel's
+    /// CSpace, where every object's original lives. Returns how many were
+    /// deleted.
+    fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError>;
+
+    /// Stops the task the Task capability `task` controls, for good (needs
+    /// WRITE): its capabilities are deleted and its callers get
+    /// `CallFailed { PeerDied }`. Stopping the kernel powers the machine
+    /// off once every message already sent has been handled, so output on
+    /// its way to a terminal is shown first. A task cannot stop itself
+    /// (`Unsupported`); it returns `HandleError::Fatal` instead.
+    fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError>;
+
+    /// Reads the kernel's tables through an Inspect capability (needs
+    /// READ): the answer to `query`, copied out.
+    fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError>;
+
     /// Allocates a fresh zeroed region of at least `len` bytes and returns
     /// a capability to it with every right.
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError>;
@@ -62,6 +82,15 @@ pub trait Context {
 
     /// The bytes of the region `cap` names, writable (needs WRITE).
     fn region_mut(&mut self, cap: CapRef) -> Result<&mut [u8], IpcError>;
+
+    /// Reads the byte at I/O port `offset` of the port range the Device
+    /// capability `device` names (needs READ). An offset outside the range
+    /// is `OutOfRange`; the port is never touched then.
+    fn port_read(&mut self, device: CapRef, offset: u16) -> Result<u8, IpcError>;
+
+    /// Writes `value` to I/O port `offset` of the port range `device`
+    /// names (needs WRITE), checked like `port_read`.
+    fn port_write(&mut self, device: CapRef, offset: u16, value: u8) -> Result<(), IpcError>;
 
     /// Re-arms the interrupt line `irq` names (needs WRITE on an Irq).
     fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError>;

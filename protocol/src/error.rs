@@ -48,6 +48,9 @@ pub enum IpcError {
     OutOfResources,
     /// A payload did not decode.
     Malformed,
+    /// An offset past the end of the device range or region the
+    /// capability names.
+    OutOfRange { offset: u64, len: u64 },
     /// This kernel does not provide the operation (for example regions on
     /// a platform without a region allocator).
     Unsupported,
@@ -75,6 +78,9 @@ impl fmt::Display for IpcError {
             IpcError::NoRoom => f.write_str("receiver's CSpace is full"),
             IpcError::OutOfResources => f.write_str("kernel resources exhausted"),
             IpcError::Malformed => f.write_str("malformed payload"),
+            IpcError::OutOfRange { offset, len } => {
+                write!(f, "offset {offset:#x} is outside the {len:#x}-byte range")
+            }
             IpcError::Unsupported => f.write_str("operation not supported by this kernel"),
         }
     }

@@ -77,8 +77,21 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("    kernel[0#0] -w--gd\n      pinger[0#0] -w---- badge=0x1\n");
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
-    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             3\n");
-    run.assert_stdout_has("\nmessages_handled  200\n");
+    // Every device goes through a capability its driver holds.
+    run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 5#0]\n    kernel[5#0] rw--gd\n      serial[0#0] rw--gd\n");
+    run.assert_stdout_has(
+        "  Irq 4  [object 6#0]\n    kernel[6#0] -w--gd\n      serial[1#0] -w--gd\n",
+    );
+    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             5\n");
+    // Pinger's 200 messages, then every keystroke and line of output
+    // passed through serial, console and the shell's task.
+    let handled: u64 = run
+        .line_starting("messages_handled  ")
+        .trim_start_matches("messages_handled")
+        .trim()
+        .parse()
+        .expect("a count");
+    assert!(handled > 200, "{handled}\n{run}");
     run.assert_stdout_has("mealy> bench");
     run.assert_stdout_has("\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");
 }
@@ -87,7 +100,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
 fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     let run = boot(
         &[],
-        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\nshutdown\n",
+        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 12\nps\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     // Before: the shell's endpoint to echo works (echo takes no text, so
@@ -101,6 +114,17 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     run.assert_stdout_has(
         "mealy> caps pinger\nTASK  SLOT      RIGHTS  BADGE               OBJECT\nmealy> ",
     );
-    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n2     1#0       -w----  -                   Endpoint -> task 1\nmealy> ");
+    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n4     1#0       -w----  -                   Endpoint -> task 1\n");
+    run.assert_stdout_has("\n4     9#0       r---gd  -                   Inspect\n");
     run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: invalid or stale capability\n");
+    // The shell reads the kernel's tables only through its Inspect
+    // capability, minted from the kernel's original in slot 12: revoke
+    // that and `ps` fails.
+    run.assert_stdout_has(
+        "  Inspect  [object 12#0]\n    kernel[12#0] r---gd\n      shell[9#0] r---gd\n",
+    );
+    run.assert_stdout_has(
+        "mealy> revoke kernel 12\nrevoked 1 capabilities derived from kernel slot 12\n",
+    );
+    run.assert_stdout_has("mealy> ps\nerror: ps: invalid or stale capability\n");
 }

@@ -7,11 +7,14 @@
 
 use core::fmt;
 
-use mealy_caps::{Badge, CapRef, Object, ObjectKind, Rights, TaskId};
+use mealy_caps::{Badge, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
+use mealy_protocol::inspect::{Query, Report};
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
 use super::platform::Platform;
+use super::scheduler::KERNEL_TASK;
 use super::state::KernelState;
+use super::task::TaskState;
 
 /// The Context handed to the handler of task `task`.
 pub(crate) struct TaskContext<'k, P: Platform> {
@@ -42,6 +45,51 @@ impl<P: Platform> TaskContext<'_, P> {
             });
         }
         Ok((found, object))
+    }
+
+    /// The task a Task capability controls (needs WRITE).
+    fn controlled_task(&self, task: CapRef) -> Result<TaskId, IpcError> {
+        match self.object_of(task, ObjectKind::Task, Rights::WRITE)?.1 {
+            Object::Task { task } => Ok(task),
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
+    }
+
+    /// The CSpace of the task a Task capability controls; the kernel's own
+    /// for a Task capability to the kernel.
+    fn controlled_cspace(&self, task: CapRef) -> Result<mealy_caps::CSpaceId, IpcError> {
+        let target = self.controlled_task(task)?;
+        if target == KERNEL_TASK {
+            return Ok(self.kernel.kernel_cspace);
+        }
+        let task = self.kernel.task(target.0)?;
+        if !task.state.is_alive() {
+            return Err(IpcError::DeadTask);
+        }
+        Ok(task.cspace)
+    }
+
+    /// The I/O port at `offset` in the port range `device` names, checked
+    /// for `rights` and bounds.
+    fn port(&self, device: CapRef, offset: u16, rights: Rights) -> Result<u16, IpcError> {
+        match self.object_of(device, ObjectKind::Device, rights)?.1 {
+            Object::Device(DeviceRange::Ports { base, len }) if offset < len => {
+                base.checked_add(offset).ok_or(IpcError::OutOfRange {
+                    offset: u64::from(offset),
+                    len: u64::from(len),
+                })
+            }
+            Object::Device(DeviceRange::Ports { len, .. }) => Err(IpcError::OutOfRange {
+                offset: u64::from(offset),
+                len: u64::from(len),
+            }),
+            // An MMIO range is reached through a Region, not ports.
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
     }
 
     fn region_range(&self, cap: CapRef, rights: Rights) -> Result<(u64, u64), IpcError> {
@@ -106,6 +154,34 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         Ok(self.kernel.caps.revoke(cspace, cap)?)
     }
 
+    fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
+        let cspace = self.controlled_cspace(task)?;
+        Ok(self.kernel.caps.revoke(cspace, slot)?)
+    }
+
+    fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        let target = self.controlled_task(task)?;
+        if target == KERNEL_TASK {
+            if !self.platform.can_power_off() {
+                return Err(IpcError::Unsupported);
+            }
+            self.kernel.power_off_requested = true;
+        } else if target.0 == self.task {
+            return Err(IpcError::Unsupported);
+        } else if self.kernel.task(target.0)?.state.is_alive() {
+            self.kernel
+                .kill(target.0, TaskState::Stopped, &mut *self.platform);
+        } else {
+            return Err(IpcError::DeadTask);
+        }
+        Ok(())
+    }
+
+    fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {
+        self.object_of(inspect, ObjectKind::Inspect, Rights::READ)?;
+        crate::inspect::answer(self.kernel, &mut *self.platform, query)
+    }
+
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {
         let cspace = self.cspace()?;
         let (base, len) = self.platform.allocate_region(len as u64)?;
@@ -134,6 +210,17 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         self.platform
             .region_bytes_mut(base, len)
             .ok_or(IpcError::Unsupported)
+    }
+
+    fn port_read(&mut self, device: CapRef, offset: u16) -> Result<u8, IpcError> {
+        let port = self.port(device, offset, Rights::READ)?;
+        Ok(self.platform.port_read(port))
+    }
+
+    fn port_write(&mut self, device: CapRef, offset: u16, value: u8) -> Result<(), IpcError> {
+        let port = self.port(device, offset, Rights::WRITE)?;
+        self.platform.port_write(port, value);
+        Ok(())
     }
 
     fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError> {

@@ -55,7 +55,8 @@ pub use pending::PendingInterrupts;
 pub use platform::{HostClock, HostPlatform, Platform};
 pub use scheduler::{KERNEL_TASK, SchedConfig, Scheduler};
 pub use spec::{
-    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, SpawnError, TaskSpec,
+    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, KERNEL_NAME, SpawnError,
+    TaskSpec,
 };
 pub use state::SchedStats;
 pub use task::{TaskCounters, TaskInfo, TaskState};

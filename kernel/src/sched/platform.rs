@@ -7,6 +7,7 @@
 //! A trait with a generic parameter on the scheduler, not `dyn`, so the
 //! clock read on every dispatch inlines.
 
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -14,6 +15,7 @@ use core::cell::Cell;
 use core::fmt::{self, Write};
 
 use mealy_protocol::IpcError;
+use mealy_protocol::inspect::{BenchReport, MemReport};
 
 use super::pending::PendingInterrupts;
 
@@ -34,6 +36,35 @@ pub trait Platform {
     /// Unmask interrupt `line` after its task handled it.
     fn irq_ack(&mut self, line: u8) {
         let _ = line;
+    }
+
+    /// Reads I/O port `port`. The caller has checked the task's Device
+    /// capability covers it.
+    fn port_read(&mut self, port: u16) -> u8 {
+        let _ = port;
+        0xff
+    }
+
+    /// Writes `value` to I/O port `port`, checked like `port_read`.
+    fn port_write(&mut self, port: u16, value: u8) {
+        let _ = (port, value);
+    }
+
+    /// Whether the machine can power itself off (a task stopping the
+    /// kernel asks for that).
+    fn can_power_off(&self) -> bool {
+        true
+    }
+
+    /// Frames, heap and live regions, for `inspect`; `None` where the
+    /// platform has no memory manager.
+    fn memory_report(&self) -> Option<MemReport> {
+        None
+    }
+
+    /// Runs the in-kernel IPC benchmark, for `inspect`.
+    fn run_benchmark(&mut self) -> Result<BenchReport, IpcError> {
+        Err(IpcError::Unsupported)
     }
 
     /// A fresh zeroed region of at least `len` bytes: its (base, length).
@@ -72,7 +103,8 @@ pub enum HostClock {
 
 /// A host implementation of [`Platform`]: manual or real clock, a log that
 /// keeps its lines, a region "allocator" over heap vectors at fake
-/// addresses, and an interrupt-acknowledge record.
+/// addresses, an interrupt-acknowledge record, and simulated I/O ports
+/// (scripted reads, recorded writes) for driver tests.
 #[derive(Debug)]
 pub struct HostPlatform {
     clock: HostClock,
@@ -85,6 +117,13 @@ pub struct HostPlatform {
     pub acked_irqs: Vec<u8>,
     /// How many times the scheduler idled.
     pub idle_calls: u64,
+    /// What each port's reads return, oldest first; an empty or unknown
+    /// port reads as `port_default`.
+    pub port_input: BTreeMap<u16, VecDeque<u8>>,
+    /// What an unscripted port read returns (per port, else 0xff).
+    pub port_default: BTreeMap<u16, u8>,
+    /// Every port write, `(port, value)`, in order.
+    pub port_writes: Vec<(u16, u8)>,
     regions: Vec<(u64, Vec<u8>)>,
     next_region_base: u64,
 }
@@ -98,6 +137,9 @@ impl HostPlatform {
             keep_log: true,
             acked_irqs: Vec::new(),
             idle_calls: 0,
+            port_input: BTreeMap::new(),
+            port_default: BTreeMap::new(),
+            port_writes: Vec::new(),
             regions: Vec::new(),
             next_region_base: 0x1000_0000,
         }
@@ -155,6 +197,18 @@ impl Platform for HostPlatform {
 
     fn irq_ack(&mut self, line: u8) {
         self.acked_irqs.push(line);
+    }
+
+    fn port_read(&mut self, port: u16) -> u8 {
+        self.port_input
+            .get_mut(&port)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| self.port_default.get(&port).copied())
+            .unwrap_or(0xff)
+    }
+
+    fn port_write(&mut self, port: u16, value: u8) {
+        self.port_writes.push((port, value));
     }
 
     fn allocate_region(&mut self, len: u64) -> Result<(u64, u64), IpcError> {

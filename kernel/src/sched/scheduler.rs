@@ -18,7 +18,7 @@ use super::state::{KernelState, SchedStats};
 use super::task::{TaskInfo, TaskState};
 
 /// The owner recorded for the kernel's own CSpace.
-pub const KERNEL_TASK: TaskId = TaskId(u32::MAX);
+pub const KERNEL_TASK: TaskId = TaskId::KERNEL;
 
 /// How the scheduler is sized and how it judges handlers.
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +97,7 @@ impl<P: Platform> Scheduler<P> {
                 timers: Default::default(),
                 irq_routes: vec![None; 256],
                 stats: SchedStats::default(),
+                power_off_requested: false,
             },
             platform,
             machines: Vec::new(),
@@ -128,6 +129,13 @@ impl<P: Platform> Scheduler<P> {
 
     pub fn stats(&self) -> SchedStats {
         self.kernel.stats
+    }
+
+    /// Whether a task stopped the kernel (`Context::stop_task` on a Task
+    /// capability to the kernel): the machine should power off once
+    /// nothing is runnable.
+    pub fn power_off_requested(&self) -> bool {
+        self.kernel.power_off_requested
     }
 
     /// A snapshot of task `id`.

@@ -11,8 +11,8 @@ use mealy_protocol::{Grant, Grants, IpcError, StateMachine};
 use super::context::TaskContext;
 use super::mailbox::Mailbox;
 use super::platform::Platform;
-use super::scheduler::Scheduler;
-use super::spec::{CapSource, CapSpec, SpawnError, TaskSpec, new_object};
+use super::scheduler::{KERNEL_TASK, Scheduler};
+use super::spec::{CapSource, CapSpec, KERNEL_NAME, SpawnError, TaskSpec, new_object};
 use super::state::IrqRoute;
 use super::task::{Task, TaskCounters, TaskState};
 
@@ -133,9 +133,12 @@ impl<P: Platform> Scheduler<P> {
                 self.kernel.tasks[peer_id.0 as usize].endpoint
             }
             CapSource::Task { peer } => {
-                let peer_id = self
-                    .task_by_name(peer)
-                    .ok_or(SpawnError::UnknownPeer { task: name, peer })?;
+                let peer_id = if peer == KERNEL_NAME {
+                    KERNEL_TASK
+                } else {
+                    self.task_by_name(peer)
+                        .ok_or(SpawnError::UnknownPeer { task: name, peer })?
+                };
                 self.create_original(Object::Task { task: peer_id })
                     .map_err(failed)?
             }

@@ -30,6 +30,9 @@ use mealy_protocol::{IpcError, StateMachine};
 /// Builds a task's state machine.
 pub type Factory = fn() -> Box<dyn StateMachine>;
 
+/// The name a [`CapSource::Task`] uses for the kernel itself.
+pub const KERNEL_NAME: &str = "kernel";
+
 /// Default mailbox capacity, in letters.
 pub const DEFAULT_MAILBOX: u32 = 64;
 /// Default CSpace size, in slots.
@@ -93,7 +96,8 @@ pub enum CapSource {
     Inspect,
     /// A fresh zeroed region of at least `len` bytes.
     Region { len: u64 },
-    /// Control of the task named `peer`.
+    /// Control of the task named `peer`; [`KERNEL_NAME`] names the kernel
+    /// (its CSpace holds every original; stopping it powers off).
     Task { peer: &'static str },
 }
 
@@ -145,6 +149,15 @@ impl CapSpec {
 
     pub const fn timer(name: &'static str) -> Self {
         Self::full(name, CapSource::Timer)
+    }
+
+    /// Control of the task named `peer` ([`KERNEL_NAME`] for the kernel).
+    pub const fn task(name: &'static str, peer: &'static str) -> Self {
+        Self::full(name, CapSource::Task { peer })
+    }
+
+    pub const fn inspect(name: &'static str) -> Self {
+        Self::full(name, CapSource::Inspect)
     }
 
     pub(crate) fn badge(&self) -> Option<Badge> {

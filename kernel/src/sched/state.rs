@@ -55,6 +55,8 @@ pub(crate) struct KernelState {
     /// Indexed by interrupt line.
     pub(crate) irq_routes: Vec<Option<IrqRoute>>,
     pub(crate) stats: SchedStats,
+    /// A task stopped the kernel: power off once nothing is runnable.
+    pub(crate) power_off_requested: bool,
 }
 
 /// The token a call's answer carries: the Reply object's identity.

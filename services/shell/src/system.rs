@@ -11,50 +11,12 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 
 use mealy_caps::{Object, Snapshot};
+pub use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow, Stats, TaskRow, TaskStatus};
 use mealy_protocol::{Badge, CapRef, Rights};
 
 use crate::command::{SlotRef, TaskRef};
-
-/// Where a task is in its life (mirrors the kernel's `TaskState`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum TaskStatus {
-    Idle,
-    Queued,
-    Running,
-    Faulted,
-    Stopped,
-}
-
-impl fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TaskStatus::Idle => "idle",
-            TaskStatus::Queued => "queued",
-            TaskStatus::Running => "running",
-            TaskStatus::Faulted => "faulted",
-            TaskStatus::Stopped => "stopped",
-        })
-    }
-}
-
-/// One line of `ps`.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct TaskRow {
-    pub id: u32,
-    pub name: String,
-    pub state: TaskStatus,
-    /// Messages waiting now.
-    pub mailbox_depth: u32,
-    /// The most messages ever waiting at once.
-    pub mailbox_high_water: u32,
-    /// Messages delivered to its handler.
-    pub handled: u64,
-    /// Time spent in its handler, in nanoseconds.
-    pub time_ns: u64,
-}
 
 /// One line of `caps`: a capability and who holds it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -66,52 +28,6 @@ pub struct CapRow {
     pub rights: Rights,
     pub badge: Option<Badge>,
     pub object: Object,
-}
-
-/// One Region object, for `mem`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct RegionRow {
-    pub base: u64,
-    pub len: u64,
-}
-
-/// The answer to `mem`.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct MemReport {
-    /// Physical frames (4 KiB) the allocator manages.
-    pub frames_total: u64,
-    pub frames_free: u64,
-    /// The kernel heap, in bytes.
-    pub heap_total_bytes: u64,
-    pub heap_used_bytes: u64,
-    /// Live Region objects.
-    pub regions: Vec<RegionRow>,
-}
-
-/// The answer to `stats`: totals over every task and the capability tables.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct Stats {
-    pub tasks: u32,
-    /// Tasks neither faulted nor stopped.
-    pub tasks_alive: u32,
-    pub messages_handled: u64,
-    pub handler_time_ns: u64,
-    pub budget_overruns: u64,
-    /// Payloads rejected as malformed.
-    pub malformed: u64,
-    /// Handler errors other than malformed payloads.
-    pub handler_errors: u64,
-    pub cspaces: u32,
-    pub objects: u32,
-    pub capabilities: u32,
-}
-
-/// The answer to `bench`: round trips between two tasks, timed by the TSC
-/// (which counts guest instructions under QEMU `-icount shift=0`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct BenchReport {
-    pub round_trips: u64,
-    pub tsc_ticks: u64,
 }
 
 /// The running system, as the shell sees it. Each method runs to

@@ -3,8 +3,9 @@
 //! the least it can with interrupts off, and acknowledges the APIC. An ISA
 //! line is masked and posted to [`PENDING`]; the scheduler turns it into an
 //! `Interrupt` message for the task holding the line's `Irq` capability,
-//! which re-arms it with `irq_ack`. COM1 is still read by the kernel itself
-//! until the serial service takes it.
+//! which re-arms it with `irq_ack`. COM1 is read by the kernel itself
+//! until the serial task takes it (`serial::hand_over_input`), which is
+//! what the `test=` scenarios rely on.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,7 +51,7 @@ pub fn handle(frame: &mut TrapFrame) {
         vector if (ISA_VECTOR_BASE..ISA_VECTOR_BASE + ISA_IRQS).contains(&vector) => {
             let irq = vector - ISA_VECTOR_BASE;
             ISA[irq as usize].fetch_add(1, Ordering::Relaxed);
-            if irq == serial::IRQ {
+            if irq == serial::IRQ && !serial::input_handed_over() {
                 serial::receive_interrupt();
             } else {
                 let _ = ioapic::mask_isa(irq);

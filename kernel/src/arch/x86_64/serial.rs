@@ -1,5 +1,6 @@
-//! COM1 (I/O port 0x3f8): the kernel's console until the serial service
-//! takes it over, and the sink of the `log` crate.
+//! COM1 (I/O port 0x3f8): the kernel's console until the serial task
+//! takes its input over ([`hand_over_input`]), and the sink of the `log`
+//! crate for good.
 //!
 //! Output is polled, which is slow but works before interrupts exist and
 //! inside a panic. Input arrives by interrupt (IRQ 4) into a lock-free
@@ -82,6 +83,21 @@ pub fn read_into(buffer: &mut [u8]) -> usize {
         }
     }
     count
+}
+
+/// Set once the serial task owns COM1's input: IRQ 4 is then posted to it
+/// like any other line instead of being read here.
+static HANDED_OVER: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Gives COM1's input to the serial task (its Device and Irq
+/// capabilities); bytes already queued here stay readable.
+pub fn hand_over_input() {
+    HANDED_OVER.store(true, core::sync::atomic::Ordering::Release);
+}
+
+/// Whether the serial task owns COM1's input.
+pub fn input_handed_over() -> bool {
+    HANDED_OVER.load(core::sync::atomic::Ordering::Acquire)
 }
 
 /// Makes the receive queue; needs the heap. Until then input is polled.

@@ -92,3 +92,66 @@ fn regions_are_allocated_read_and_written_through_caps() {
         Err(IpcError::InvalidCap)
     );
 }
+
+static PORT_CAPS: &[CapSpec] = &[
+    CapSpec::device(
+        "ports",
+        mealy_caps::DeviceRange::Ports {
+            base: 0x3f8,
+            len: 8,
+        },
+    ),
+    CapSpec {
+        name: "read-only",
+        source: CapSource::Device(mealy_caps::DeviceRange::Ports { base: 0x60, len: 1 }),
+        rights: Some(mealy_caps::Rights::READ),
+        badge: 0,
+    },
+    CapSpec::timer("timer"),
+];
+
+#[test]
+fn port_io_goes_through_a_device_capability_and_stays_in_its_range() {
+    let mut w = world(&[(recorder("driver").caps(PORT_CAPS), Behaviour::Record)]);
+    let ports = w.grant(0, "ports");
+    let read_only = w.grant(0, "read-only");
+    let timer = w.grant(0, "timer");
+    w.sched
+        .platform_mut()
+        .port_input
+        .insert(0x3fd, [0x61, 0x20].into_iter().collect());
+    assert_eq!(w.act(0, |cx| cx.port_read(ports, 5)), Ok(0x61));
+    assert_eq!(w.act(0, |cx| cx.port_read(ports, 5)), Ok(0x20));
+    w.act(0, |cx| cx.port_write(ports, 0, b'x')).unwrap();
+    assert_eq!(w.sched.platform().port_writes, [(0x3f8, b'x')]);
+
+    // Past the end of the range: refused, and the port is not touched.
+    assert_eq!(
+        w.act(0, |cx| cx.port_write(ports, 8, 1)),
+        Err(IpcError::OutOfRange { offset: 8, len: 8 })
+    );
+    assert_eq!(
+        w.act(0, |cx| cx.port_read(ports, 0xffff)),
+        Err(IpcError::OutOfRange {
+            offset: 0xffff,
+            len: 8
+        })
+    );
+    // Rights: a read-only device capability cannot write.
+    assert_eq!(w.act(0, |cx| cx.port_read(read_only, 0)), Ok(0xff));
+    assert!(matches!(
+        w.act(0, |cx| cx.port_write(read_only, 0, 1)),
+        Err(IpcError::MissingRights { .. })
+    ));
+    // Kind and validity.
+    assert!(matches!(
+        w.act(0, |cx| cx.port_write(timer, 0, 1)),
+        Err(IpcError::WrongKind { .. })
+    ));
+    assert_eq!(
+        w.act(0, |cx| cx
+            .port_read(mealy_caps::CapRef::from_raw(0xdead_0000), 0)),
+        Err(IpcError::InvalidCap)
+    );
+    assert_eq!(w.sched.platform().port_writes.len(), 1);
+}

@@ -1,0 +1,125 @@
+//! Inspection: what the holder of an `Inspect` capability may read of the
+//! kernel's tables, for the debug shell. [`Context::inspect`](crate::Context::inspect)
+//! takes a [`Query`] and answers with the matching [`Report`].
+//!
+//! The reports are plain owned data (they need the heap, unlike the rest
+//! of this crate: a task list or a capability graph has no fixed size),
+//! copied out of the kernel at the moment of the query, so the reader never
+//! holds a borrow of kernel state. The answer to [`Query::Graph`] is the
+//! capability model's own [`Snapshot`], with task names attached.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+pub use mealy_caps::Snapshot;
+
+/// What to read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Query {
+    /// Every task, in id order.
+    Tasks,
+    /// Every CSpace, capability, object and derivation, with task names.
+    Graph,
+    /// Frames, heap and live regions.
+    Memory,
+    /// Totals over every task and the capability tables.
+    Stats,
+    /// Run the kernel's IPC benchmark (two private tasks, off the run
+    /// queue) and report it.
+    Bench,
+}
+
+/// The answer to a [`Query`] of the same name.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Report {
+    Tasks(Vec<TaskRow>),
+    Graph(Snapshot),
+    Memory(MemReport),
+    Stats(Stats),
+    Bench(BenchReport),
+}
+
+/// Where a task is in its life (the kernel's `TaskState`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskStatus {
+    Idle,
+    Queued,
+    Running,
+    Faulted,
+    Stopped,
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskStatus::Idle => "idle",
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Faulted => "faulted",
+            TaskStatus::Stopped => "stopped",
+        })
+    }
+}
+
+/// One line of `ps`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TaskRow {
+    pub id: u32,
+    pub name: String,
+    pub state: TaskStatus,
+    /// Messages waiting now.
+    pub mailbox_depth: u32,
+    /// The most messages ever waiting at once.
+    pub mailbox_high_water: u32,
+    /// Messages delivered to its handler.
+    pub handled: u64,
+    /// Time spent in its handler, in nanoseconds.
+    pub time_ns: u64,
+}
+
+/// One Region object, for `mem`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RegionRow {
+    pub base: u64,
+    pub len: u64,
+}
+
+/// The answer to `mem`.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct MemReport {
+    /// Physical frames (4 KiB) the allocator manages.
+    pub frames_total: u64,
+    pub frames_free: u64,
+    /// The kernel heap, in bytes.
+    pub heap_total_bytes: u64,
+    pub heap_used_bytes: u64,
+    /// Live Region objects.
+    pub regions: Vec<RegionRow>,
+}
+
+/// The answer to `stats`: totals over every task and the capability tables.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stats {
+    pub tasks: u32,
+    /// Tasks neither faulted nor stopped.
+    pub tasks_alive: u32,
+    pub messages_handled: u64,
+    pub handler_time_ns: u64,
+    pub budget_overruns: u64,
+    /// Payloads rejected as malformed.
+    pub malformed: u64,
+    /// Handler errors other than malformed payloads.
+    pub handler_errors: u64,
+    pub cspaces: u32,
+    pub objects: u32,
+    pub capabilities: u32,
+}
+
+/// The answer to `bench`: round trips between two tasks, timed by the TSC
+/// (which counts guest instructions under QEMU `-icount shift=0`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct BenchReport {
+    pub round_trips: u64,
+    pub tsc_ticks: u64,
+}
