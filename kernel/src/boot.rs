@@ -47,6 +47,14 @@ struct BootHandover {
     options: KernelOptions,
     memory: Option<&'static KernelMemory>,
     reclaimable: Vec<MemoryRange>,
+    framebuffer: Option<Framebuffer>,
+}
+
+/// The loader's framebuffer: where it is and its shape.
+#[derive(Clone, Copy, Debug)]
+struct Framebuffer {
+    phys: u64,
+    geometry: mealy_fbcon::Geometry,
 }
 
 static HANDOVER: Once<BootHandover> = Once::new();
@@ -243,10 +251,25 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             kind: MemoryKind::BootloaderReclaimable,
         })
         .collect();
+    let framebuffer = requests::FRAMEBUFFER.get_response().and_then(|response| {
+        let fb = response.framebuffers().next()?;
+        // The response's address is in the HHDM.
+        let phys = (fb.addr() as u64).checked_sub(hhdm_offset?)?;
+        Some(Framebuffer {
+            phys,
+            geometry: mealy_fbcon::Geometry {
+                width: usize::try_from(fb.width()).ok()?,
+                height: usize::try_from(fb.height()).ok()?,
+                pitch: usize::try_from(fb.pitch()).ok()?,
+                bpp: fb.bpp(),
+            },
+        })
+    });
     HANDOVER.call_once(|| BootHandover {
         options,
         memory,
         reclaimable,
+        framebuffer,
     });
     let stack = memory.and_then(|memory| {
         let region = Region::new_mapped(
@@ -301,12 +324,12 @@ fn run(handover: Option<&BootHandover>) -> ! {
     };
     match handover.options.test {
         Some(scenario) => scenarios::run(scenario, handover.memory),
-        None => run_tasks(handover.memory),
+        None => run_tasks(handover.memory, handover.framebuffer),
     }
 }
 
 /// Starts the boot task list and runs the scheduler for good.
-fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
+fn run_tasks(memory: Option<&'static KernelMemory>, framebuffer: Option<Framebuffer>) -> ! {
     let config = SchedConfig {
         // Unoptimised code under QEMU's emulation runs a simple handler in
         // milliseconds; report only what would be slow in that build.
@@ -317,14 +340,26 @@ fn run_tasks(memory: Option<&'static KernelMemory>) -> ! {
         },
         ..SchedConfig::default()
     };
-    let mut scheduler =
-        match Scheduler::new(MachinePlatform::new(memory), &interrupts::PENDING, config) {
-            Ok(scheduler) => scheduler,
-            Err(error) => {
-                log::error!("scheduler: {error}");
-                cpu::halt_forever()
+    let mut platform = MachinePlatform::new(memory);
+    // The framebuffer gets a range of the one address space like any
+    // region, so fbcon reaches it through a Region capability.
+    if let (Some(memory), Some(fb)) = (memory, framebuffer) {
+        let len = (fb.geometry.pitch as u64).saturating_mul(fb.geometry.height as u64);
+        match memory::map_device(memory, fb.phys, len) {
+            Ok(base) => {
+                platform = platform.with_framebuffer(base.as_u64(), len);
+                crate::tasks::set_display(fb.geometry);
             }
-        };
+            Err(error) => log::warn!("framebuffer: not mapped, no fbcon: {error}"),
+        }
+    }
+    let mut scheduler = match Scheduler::new(platform, &interrupts::PENDING, config) {
+        Ok(scheduler) => scheduler,
+        Err(error) => {
+            log::error!("scheduler: {error}");
+            cpu::halt_forever()
+        }
+    };
     // COM1's input belongs to the serial task from here on.
     serial::hand_over_input();
     match scheduler.spawn_all(&crate::tasks::boot_list()) {

@@ -12,12 +12,15 @@ use alloc::vec::Vec;
 use mealy_caps::{DeviceRange, Rights};
 use mealy_console::{Console, badge};
 use mealy_echo::Echo;
+use mealy_fbcon::{Fbcon, Geometry};
+use mealy_keyboard::Keyboard;
 use mealy_pinger::Pinger;
 use mealy_protocol::StateMachine;
 use mealy_serial::Serial;
+use spin::Once;
 
 use crate::console_task::{self, ShellTask};
-use crate::sched::{CapSpec, TaskSpec};
+use crate::sched::{CapSource, CapSpec, TaskSpec};
 use crate::shell_system;
 
 /// COM1's eight I/O ports and its ISA interrupt line.
@@ -27,9 +30,23 @@ pub const COM1: DeviceRange = DeviceRange::Ports {
 };
 pub const COM1_IRQ: u8 = 4;
 
+/// The i8042 PS/2 controller: data port 0x60 .. status port 0x64, and
+/// the keyboard's ISA interrupt line.
+pub const PS2: DeviceRange = DeviceRange::Ports { base: 0x60, len: 5 };
+pub const PS2_KEYBOARD_IRQ: u8 = 1;
+
 /// Round trips the pinger makes to echo at boot, and their payload size.
 pub const PINGER_ROUNDS: u32 = 100;
 pub const PINGER_PAYLOAD: usize = 32;
+
+/// The framebuffer's geometry, when the loader set one up (`set_display`).
+static DISPLAY: Once<Geometry> = Once::new();
+
+/// Tells the task list there is a framebuffer of `geometry`: `fbcon`
+/// starts and the console shows output there too.
+pub fn set_display(geometry: Geometry) {
+    DISPLAY.call_once(|| geometry);
+}
 
 fn make_echo() -> Box<dyn StateMachine> {
     Box::new(Echo::new())
@@ -43,6 +60,21 @@ fn make_serial() -> Box<dyn StateMachine> {
     Box::new(Serial::new())
 }
 
+fn make_keyboard() -> Box<dyn StateMachine> {
+    Box::new(Keyboard::new())
+}
+
+fn make_fbcon() -> Box<dyn StateMachine> {
+    // Only in the list once `set_display` ran; a zero geometry would make
+    // it log that it cannot draw, not fail.
+    Box::new(Fbcon::new(DISPLAY.get().copied().unwrap_or(Geometry {
+        width: 0,
+        height: 0,
+        pitch: 0,
+        bpp: 0,
+    })))
+}
+
 fn make_console() -> Box<dyn StateMachine> {
     Box::new(Console::new())
 }
@@ -53,7 +85,7 @@ fn make_shell_task() -> Box<dyn StateMachine> {
 
 // new-service: factories above this line
 
-/// Every task started at boot.
+/// The services started at boot.
 pub static TASKS: &[TaskSpec] = &[
     TaskSpec::new("echo", make_echo),
     TaskSpec::new("pinger", make_pinger).caps(&[CapSpec::endpoint(
@@ -62,42 +94,77 @@ pub static TASKS: &[TaskSpec] = &[
         Rights::WRITE,
         1,
     )]),
+    // new-service: tasks above this line
+];
+
+/// The terminal's drivers: each holds its device and IRQ, and an endpoint
+/// to the console whose badge says who it is.
+static DRIVERS: &[TaskSpec] = &[
     TaskSpec::new("serial", make_serial).caps(&[
         CapSpec::device("ports", COM1),
         CapSpec::irq("irq", COM1_IRQ),
         CapSpec::endpoint("console", "console", Rights::WRITE, badge::SERIAL),
     ]),
-    TaskSpec::new("console", make_console).caps(&[
-        CapSpec::endpoint("shell", console_task::NAME, Rights::WRITE, 0),
-        CapSpec::endpoint("serial", "serial", Rights::WRITE, 0),
+    TaskSpec::new("keyboard", make_keyboard).caps(&[
+        CapSpec::device("ports", PS2),
+        CapSpec::irq("irq", PS2_KEYBOARD_IRQ),
+        CapSpec::endpoint("console", "console", Rights::WRITE, badge::KEYBOARD),
     ]),
-    // new-service: tasks above this line
 ];
 
-/// What the kernel starts: [`TASKS`], then the shell's task, which gets
-/// an endpoint and a Task capability for each of them
-/// (`shell_system::shell_caps`) and its terminal, the console.
+static FBCON: TaskSpec = TaskSpec::new("fbcon", make_fbcon).caps(&[CapSpec {
+    name: mealy_fbcon::GRANT_FRAMEBUFFER,
+    source: CapSource::Framebuffer,
+    rights: Some(Rights::READ.union(Rights::WRITE)),
+    badge: 0,
+}]);
+
+/// What the kernel starts: [`TASKS`]; the terminal (the drivers, `fbcon`
+/// when there is a display, and the console that joins them to the
+/// shell); and the shell's task, which gets an endpoint and a Task
+/// capability for every other task (`shell_system::shell_caps`), and its
+/// terminal, the console.
 pub fn boot_list() -> Vec<TaskSpec> {
-    let mut caps = shell_system::shell_caps(TASKS);
+    boot_list_for(DISPLAY.get().copied())
+}
+
+/// [`boot_list`] for a machine with the framebuffer `display`, if any
+/// (`fbcon` is then built for it: `set_display`).
+pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
+    let mut list = TASKS.to_vec();
+    list.extend_from_slice(DRIVERS);
+    let mut console_caps = Vec::from([
+        CapSpec::endpoint("shell", console_task::NAME, Rights::WRITE, 0),
+        CapSpec::endpoint("serial", "serial", Rights::WRITE, 0),
+    ]);
+    if display.is_some() {
+        list.push(FBCON);
+        console_caps.push(CapSpec::endpoint("fbcon", "fbcon", Rights::WRITE, 0));
+    }
+    list.push(TaskSpec::new("console", make_console).caps(Vec::leak(console_caps)));
+    let mut caps = shell_system::shell_caps(&list);
     caps.push(CapSpec::endpoint(
         console_task::TERMINAL,
         "console",
         Rights::WRITE,
         badge::SHELL,
     ));
-    let mut list = TASKS.to_vec();
     list.push(TaskSpec::new(console_task::NAME, make_shell_task).caps(Vec::leak(caps)));
     list
 }
 
-/// A host platform whose COM1 is idle: nothing received, transmitter
-/// empty (an unscripted port reads 0xff, which a UART driver would take
-/// for endless input).
+/// A host platform whose COM1 and PS/2 controller are idle: nothing
+/// received, transmitter empty (an unscripted port reads 0xff, which a
+/// driver would take for endless input).
 #[cfg(test)]
 pub(crate) fn host_platform() -> crate::sched::HostPlatform {
     let mut platform = crate::sched::HostPlatform::manual();
     if let DeviceRange::Ports { base, .. } = COM1 {
         platform.port_default.insert(base + 5, 0x60);
+    }
+    // The PS/2 controller: nothing waiting.
+    if let DeviceRange::Ports { base, .. } = PS2 {
+        platform.port_default.insert(base + 4, 0);
     }
     platform
 }
@@ -113,7 +180,7 @@ mod tests {
     fn the_boot_task_list_spawns_and_runs_on_the_host() {
         let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
         let ids = sched.spawn_all(&boot_list()).unwrap();
-        assert_eq!(ids.len(), TASKS.len() + 1);
+        assert_eq!(ids.len(), boot_list().len());
         sched.run_until_idle(100_000);
         let expected = alloc::format!("pinger: {PINGER_ROUNDS} round trips, 0 mismatches");
         assert!(
@@ -238,6 +305,62 @@ mod tests {
             &typed[..count],
             b"forged",
             "it arrives as keystrokes instead"
+        );
+    }
+
+    #[test]
+    fn with_a_display_the_shells_output_is_drawn_by_fbcon_too() {
+        use mealy_protocol::terminal::Output;
+        let geometry = Geometry {
+            width: 64,
+            height: 64,
+            pitch: 256,
+            bpp: 32,
+        };
+        let mut platform = host_platform();
+        platform.framebuffer_len = Some(256 * 64);
+        let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
+        sched
+            .spawn_all_with(&boot_list_for(Some(geometry)), |spec| {
+                if spec.name == "fbcon" {
+                    Box::new(Fbcon::new(geometry))
+                } else {
+                    (spec.factory)()
+                }
+            })
+            .unwrap();
+        sched.run_until_idle(100_000);
+        let fbcon = sched.task_by_name("fbcon").unwrap();
+        let framebuffer = sched.grants(fbcon)[0].cap;
+        let lit = |sched: &mut Scheduler<crate::sched::HostPlatform>| {
+            sched
+                .act_as(fbcon, |cx| {
+                    cx.region(framebuffer)
+                        .map(|bytes| bytes.iter().filter(|byte| **byte != 0).count())
+                })
+                .unwrap()
+                .unwrap()
+        };
+        let before = lit(&mut sched);
+        let shell = sched.task_by_name(console_task::NAME).unwrap();
+        let terminal = sched
+            .grants(shell)
+            .iter()
+            .find(|grant| grant.name == console_task::TERMINAL)
+            .unwrap()
+            .cap;
+        let mut buffer = [0u8; 64];
+        let payload = mealy_protocol::encode(&Output { text: "MW" }, &mut buffer).unwrap();
+        sched
+            .act_as(shell, |cx| cx.send(terminal, payload, &[]))
+            .unwrap()
+            .unwrap();
+        sched.run_until_idle(1_000);
+        assert!(lit(&mut sched) > before + 20, "glyphs were drawn");
+        assert_eq!(
+            sched.task_info(fbcon).unwrap().counters.handled,
+            1,
+            "one Output reached fbcon"
         );
     }
 

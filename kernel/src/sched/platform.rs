@@ -67,6 +67,13 @@ pub trait Platform {
         Err(IpcError::Unsupported)
     }
 
+    /// The framebuffer's memory as a region: its (base, length). Its
+    /// bytes are reached through `region_bytes(_mut)` like any region's;
+    /// it is never freed.
+    fn framebuffer_region(&mut self) -> Result<(u64, u64), IpcError> {
+        Err(IpcError::Unsupported)
+    }
+
     /// A fresh zeroed region of at least `len` bytes: its (base, length).
     fn allocate_region(&mut self, len: u64) -> Result<(u64, u64), IpcError> {
         let _ = len;
@@ -124,6 +131,8 @@ pub struct HostPlatform {
     pub port_default: BTreeMap<u16, u8>,
     /// Every port write, `(port, value)`, in order.
     pub port_writes: Vec<(u16, u8)>,
+    /// The size of a simulated framebuffer, if it has one.
+    pub framebuffer_len: Option<u64>,
     regions: Vec<(u64, Vec<u8>)>,
     next_region_base: u64,
 }
@@ -140,6 +149,7 @@ impl HostPlatform {
             port_input: BTreeMap::new(),
             port_default: BTreeMap::new(),
             port_writes: Vec::new(),
+            framebuffer_len: None,
             regions: Vec::new(),
             next_region_base: 0x1000_0000,
         }
@@ -197,6 +207,11 @@ impl Platform for HostPlatform {
 
     fn irq_ack(&mut self, line: u8) {
         self.acked_irqs.push(line);
+    }
+
+    fn framebuffer_region(&mut self) -> Result<(u64, u64), IpcError> {
+        let len = self.framebuffer_len.ok_or(IpcError::Unsupported)?;
+        self.allocate_region(len)
     }
 
     fn port_read(&mut self, port: u16) -> u8 {

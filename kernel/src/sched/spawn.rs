@@ -147,6 +147,11 @@ impl<P: Platform> Scheduler<P> {
                 self.create_original(Object::Region { base, len })
                     .map_err(failed)?
             }
+            CapSource::Framebuffer => {
+                let (base, len) = self.platform.framebuffer_region().map_err(failed)?;
+                self.create_original(Object::Region { base, len })
+                    .map_err(failed)?
+            }
             source => {
                 if let CapSource::Irq { line } = source
                     && self.kernel.irq_routes[usize::from(line)].is_some()

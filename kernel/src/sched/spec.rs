@@ -96,6 +96,9 @@ pub enum CapSource {
     Inspect,
     /// A fresh zeroed region of at least `len` bytes.
     Region { len: u64 },
+    /// The framebuffer the loader set up, as a Region (the platform's
+    /// `framebuffer_region`).
+    Framebuffer,
     /// Control of the task named `peer`; [`KERNEL_NAME`] names the kernel
     /// (its CSpace holds every original; stopping it powers off).
     Task { peer: &'static str },
@@ -216,6 +219,9 @@ pub(crate) fn new_object(source: CapSource) -> Option<Object> {
         CapSource::Device(range) => Some(Object::Device(range)),
         CapSource::Timer => Some(Object::Timer),
         CapSource::Inspect => Some(Object::Inspect),
-        CapSource::Endpoint { .. } | CapSource::Region { .. } | CapSource::Task { .. } => None,
+        CapSource::Endpoint { .. }
+        | CapSource::Region { .. }
+        | CapSource::Framebuffer
+        | CapSource::Task { .. } => None,
     }
 }

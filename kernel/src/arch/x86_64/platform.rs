@@ -20,6 +20,8 @@ pub struct MachinePlatform {
     memory: Option<&'static KernelMemory>,
     /// Regions handed to tasks, by base address.
     regions: BTreeMap<u64, Region<'static>>,
+    /// The framebuffer, mapped in the lower half: (base, length).
+    framebuffer: Option<(u64, u64)>,
 }
 
 impl MachinePlatform {
@@ -27,7 +29,24 @@ impl MachinePlatform {
         Self {
             memory,
             regions: BTreeMap::new(),
+            framebuffer: None,
         }
+    }
+
+    /// Offers the framebuffer mapped at `base` (`len` bytes, mapped for
+    /// good) as the `framebuffer_region`.
+    pub fn with_framebuffer(mut self, base: u64, len: u64) -> Self {
+        self.framebuffer = Some((base, len));
+        self
+    }
+
+    /// Whether `base .. base + len` lies in memory this platform backs.
+    fn backs(&self, base: u64, len: u64) -> bool {
+        if let Some(region) = self.regions.get(&base) {
+            return len <= region.len_bytes();
+        }
+        self.framebuffer
+            .is_some_and(|(start, size)| start == base && len <= size)
     }
 }
 
@@ -134,20 +153,23 @@ impl Platform for MachinePlatform {
         self.regions.remove(&base);
     }
 
+    fn framebuffer_region(&mut self) -> Result<(u64, u64), IpcError> {
+        self.framebuffer.ok_or(IpcError::Unsupported)
+    }
+
     fn region_bytes(&self, base: u64, len: u64) -> Option<&[u8]> {
-        let region = self.regions.get(&base)?;
-        (len <= region.len_bytes()).then(|| {
-            // SAFETY: the region is mapped (new_mapped) for its whole length,
+        self.backs(base, len).then(|| {
+            // SAFETY: a region is mapped (new_mapped) for its whole length,
             // readable, and lives while it is in `self.regions`, which the
-            // returned borrow of `self` outlives.
+            // returned borrow of `self` outlives; the framebuffer is mapped
+            // for good at boot (`with_framebuffer`).
             unsafe { core::slice::from_raw_parts(base as *const u8, len as usize) }
         })
     }
 
     fn region_bytes_mut(&mut self, base: u64, len: u64) -> Option<&mut [u8]> {
-        let region = self.regions.get(&base)?;
-        (len <= region.len_bytes()).then(|| {
-            // SAFETY: as in `region_bytes`, and the region is writable; the
+        self.backs(base, len).then(|| {
+            // SAFETY: as in `region_bytes`, and both are writable; the
             // `&mut self` borrow makes this the only view.
             unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
         })
