@@ -158,8 +158,20 @@ impl CSpace {
         }
     }
 
-    /// Puts `node` in a free slot; `None` when the CSpace is full.
+    /// The slot the next [`CSpace::insert`] will use; `None` when full.
     #[inline]
+    pub(crate) fn next_slot(&self) -> Option<u32> {
+        if self.free_head != NONE {
+            Some(self.free_head)
+        } else if (self.slots.len() as u32) < self.capacity {
+            Some(self.slots.len() as u32)
+        } else {
+            None
+        }
+    }
+
+    /// Puts `node` in a free slot; `None` when the CSpace is full.
+    #[inline(always)]
     pub(crate) fn insert(&mut self, node: u32, cap: Cap) -> Option<CapRef> {
         let index = if self.free_head != NONE {
             let index = self.free_head;
@@ -185,7 +197,7 @@ impl CSpace {
 
     /// Empties slot `index`, bumping its generation (or retiring it when the
     /// generation would wrap). Returns the node it held.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, index: u32) -> Option<u32> {
         let slot = self.slots.get_mut(index as usize)?;
         let SlotState::Occupied { node, .. } = slot.state else {

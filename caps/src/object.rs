@@ -228,11 +228,31 @@ impl ObjectTable {
     /// first one. `TooManyObjects` when the table is full.
     #[inline]
     pub(crate) fn insert(&mut self, object: Object) -> Result<ObjectId, CapError> {
-        let live = ObjectSlot::Live(LiveObject {
+        self.insert_live(LiveObject {
             object,
             first_cap: NONE,
             cap_count: 0,
-        });
+        })
+    }
+
+    /// Registers `object` whose one capability is node `first_cap` (the
+    /// caller places that node; a Reply's single capability).
+    #[inline]
+    pub(crate) fn insert_with_cap(
+        &mut self,
+        object: Object,
+        first_cap: u32,
+    ) -> Result<ObjectId, CapError> {
+        self.insert_live(LiveObject {
+            object,
+            first_cap,
+            cap_count: 1,
+        })
+    }
+
+    #[inline(always)]
+    fn insert_live(&mut self, live: LiveObject) -> Result<ObjectId, CapError> {
+        let live = ObjectSlot::Live(live);
         let index = if self.free_head != NONE {
             let index = self.free_head;
             let entry = self
@@ -277,7 +297,7 @@ impl ObjectTable {
 
     /// Frees the object's entry and bumps its generation so `id` goes stale.
     /// An entry whose generation would wrap is retired, never reused.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, id: ObjectId) -> Option<Object> {
         let entry = self.entries.get_mut(id.index as usize)?;
         let ObjectSlot::Live(live) = entry.slot else {

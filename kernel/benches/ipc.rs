@@ -18,7 +18,11 @@
 //! `--profile <n>` runs only `n` Mealy round trips with the coarse clock,
 //! for `valgrind --tool=callgrind`: run it with two values of `n`; the
 //! difference in instructions over the difference in `n` is instructions
-//! per round trip, setup cancelled out.
+//! per round trip, setup cancelled out. The bench profile keeps line
+//! tables (root `Cargo.toml`), so `callgrind_annotate --auto=yes` shows
+//! which source lines the instructions come from; release and bench build
+//! with fat LTO and one codegen unit, as the release kernel does, so this
+//! measures the code the kernel runs, inlined the same way.
 //!
 //! Plain `Instant` timing over many iterations; each figure is the median
 //! of repeated batches. Ends with exactly one summary line:

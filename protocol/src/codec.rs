@@ -138,7 +138,7 @@ impl<'b> postcard::ser_flavors::Flavor for Writer<'b> {
 /// distinct, so the overlap writes the same bytes twice); below 4 bytes,
 /// the first, middle and last byte do the same. The kernel copies payloads
 /// into mailbox slots with it, and [`encode`] every varint and byte field.
-#[inline]
+#[inline(always)]
 pub fn copy_bytes(to: &mut [u8], from: &[u8]) {
     let len = to.len().min(from.len());
     let (Some(to), Some(from)) = (to.get_mut(..len), from.get(..len)) else {
@@ -163,7 +163,7 @@ pub fn copy_bytes(to: &mut [u8], from: &[u8]) {
 }
 
 /// The first and the last `N` bytes of `from` to the same places in `to`.
-#[inline]
+#[inline(always)]
 fn copy_ends<const N: usize>(to: &mut [u8], from: &[u8]) {
     if let (Some(to), Some(from)) = (to.first_chunk_mut::<N>(), from.first_chunk::<N>()) {
         *to = *from;

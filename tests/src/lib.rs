@@ -38,20 +38,47 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+/// Removes the scheduler's budget reports (`[kernel] <task>: handler ran
+/// <n> ns, over the <m> ns budget`). The kernel writes them to the serial
+/// line the moment a handler overruns, which on a loaded machine can be in
+/// the middle of the shell's output; they say how fast the emulation ran,
+/// not what the guest did.
+pub fn without_budget_reports(text: &str) -> String {
+    const START: &str = "[kernel] ";
+    const END: &str = " ns budget\n";
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(START) {
+        let after = &rest[start..];
+        let line_end = after.find('\n').map_or(after.len(), |end| end + 1);
+        let line = &after[..line_end];
+        kept.push_str(&rest[..start]);
+        if !(line.ends_with(END) && line.contains(": handler ran ")) {
+            kept.push_str(line);
+        }
+        rest = &after[line_end..];
+    }
+    kept.push_str(rest);
+    kept
+}
+
 impl Run {
-    /// Panics with the whole output unless `text` is on stdout.
+    /// Panics with the whole output unless `text` is on stdout (budget
+    /// reports aside: [`without_budget_reports`]).
     pub fn assert_stdout_has(&self, text: &str) {
         assert!(
-            self.stdout.contains(text),
+            without_budget_reports(&self.stdout).contains(text),
             "expected {text:?} on the guest's output\n{self}"
         );
     }
 
-    /// The stdout line that starts with `prefix`, or a panic with the output.
-    pub fn line_starting(&self, prefix: &str) -> &str {
-        self.stdout
+    /// The stdout line that starts with `prefix` (budget reports aside),
+    /// or a panic with the output.
+    pub fn line_starting(&self, prefix: &str) -> String {
+        without_budget_reports(&self.stdout)
             .lines()
             .find(|line| line.starts_with(prefix))
+            .map(str::to_string)
             .unwrap_or_else(|| panic!("no line starting with {prefix:?}\n{self}"))
     }
 }
@@ -232,5 +259,23 @@ impl ScratchEsp {
     /// A path next to the ESP, for files the test makes (a disk image).
     pub fn sibling(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_budget_reports;
+
+    #[test]
+    fn budget_reports_are_cut_out_wherever_they_land() {
+        let text = "mealy> bench[kernel] echo: handler ran 5 ns, over the 1 ns budget\n\nROUND\n\
+                    [kernel] pinger: handler ran 7 ns, over the 1 ns budget\nok\n";
+        assert_eq!(without_budget_reports(text), "mealy> bench\nROUND\nok\n");
+        // Anything else the kernel says stays.
+        let other = "[kernel] echo: malformed message: payload ends early\nmealy> \n";
+        assert_eq!(without_budget_reports(other), other);
+        let both =
+            "[kernel] echo: malformed\nx[kernel] echo: handler ran 5 ns, over the 1 ns budget\ny";
+        assert_eq!(without_budget_reports(both), "[kernel] echo: malformed\nxy");
     }
 }

@@ -109,6 +109,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has(
         "  Irq 4  [object 10#0]\n    kernel[10#0] -w--gd\n      serial[1#0] -w--gd\n",
     );
+    run.assert_stdout_has("  Device ports 0x60+0x5  [object 11#0]\n    kernel[11#0] rw--gd\n      keyboard[0#0] rw--gd\n");
     run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             8\n");
     // Pinger's 200 messages, then every keystroke and line of output
     // passed through serial, console and the shell's task.
@@ -145,8 +146,9 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     run.assert_stdout_has("\n7     15#0      r---gd  -                   Inspect\n");
     run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: invalid or stale capability\n");
     // The shell reads the kernel's tables only through its Inspect
-    // capability, minted from the kernel's original in slot 22: revoke
-    // that and `ps` fails.
+    // capability, minted from the kernel's original in slot 22 (after
+    // every task's endpoint, device, line, region and Task capability):
+    // revoke that and `ps` fails.
     run.assert_stdout_has(
         "  Inspect  [object 22#0]\n    kernel[22#0] r---gd\n      shell[15#0] r---gd\n",
     );

@@ -139,11 +139,11 @@ impl Mailbox {
     /// `envelope.len` bytes) copied inline, or `large` if the sender had to
     /// put it on the heap. `MailboxFull` if there is no free slot; then
     /// nothing changed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(
         &mut self,
         kind: MessageKind,
-        envelope: &Envelope,
+        envelope: Envelope,
         payload: &[u8],
         large: Option<LargePayload>,
     ) -> Result<(), IpcError> {
@@ -157,7 +157,7 @@ impl Mailbox {
         }
         let slot = self.slots.get_mut(index).ok_or(IpcError::MailboxFull)?;
         slot.kind = kind;
-        slot.envelope = *envelope;
+        slot.envelope = envelope;
         match large {
             Some(LargePayload(bytes)) => slot.large = Some(bytes),
             None => {

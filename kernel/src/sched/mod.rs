@@ -40,7 +40,7 @@ mod dispatch;
 pub(crate) mod mailbox;
 mod pending;
 mod platform;
-mod run_queue;
+pub(crate) mod run_queue;
 mod scheduler;
 mod spawn;
 mod spec;

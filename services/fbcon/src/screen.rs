@@ -150,6 +150,12 @@ pub struct Screen {
     escape: Escape,
     /// The cell whose cursor underline is inverted on the screen now.
     cursor_drawn: Option<(usize, usize)>,
+    /// During a `write`: lines of it still to come that lie above the top
+    /// of the screen (scrolled away in advance), drawn nowhere.
+    above: usize,
+    /// Counting mode: `new_line` at the bottom counts instead of scrolling
+    /// (the dry run that sizes a write's one scroll).
+    counting: Option<usize>,
 }
 
 impl Screen {
@@ -185,6 +191,8 @@ impl Screen {
             row: 0,
             escape: Escape::None,
             cursor_drawn: None,
+            above: 0,
+            counting: None,
         })
     }
 
@@ -229,12 +237,36 @@ impl Screen {
 
     /// Shows `text` at the cursor (see the module docs for what each
     /// character does).
+    ///
+    /// Scrolling copies the whole screen, which is most of the cost of a
+    /// long text, so a write scrolls at most once: a dry run over the text
+    /// counts the lines it will push off the top, the screen moves up by
+    /// that many at once, and the text is then drawn into the room made,
+    /// skipping the lines that would have scrolled away anyway.
     pub fn write(&mut self, frame: &mut [u8], text: &str) -> Result<(), FrameTooSmall> {
         let frame = self.frame(frame)?;
         self.hide_cursor(frame);
+        let mut dry = self.clone();
+        dry.counting = Some(0);
+        for c in text.chars() {
+            dry.put(&mut [], c);
+        }
+        let scrolls = dry.counting.unwrap_or(0);
+        if scrolls > 0 {
+            self.scroll_by(frame, scrolls.min(self.rows));
+            if self.row >= scrolls {
+                self.row -= scrolls;
+            } else {
+                self.above = scrolls - self.row;
+                self.row = 0;
+            }
+        }
         for c in text.chars() {
             self.put(frame, c);
         }
+        // Exact unless the dry run and the real one disagree; never leave
+        // the cursor off the screen.
+        self.above = 0;
         self.show_cursor(frame);
         Ok(())
     }
@@ -280,9 +312,11 @@ impl Screen {
                 if self.column >= self.columns {
                     self.new_line(frame);
                 }
-                let glyph = get_raster(c, FONT_WEIGHT, FONT_HEIGHT)
-                    .or_else(|| get_raster(REPLACEMENT, FONT_WEIGHT, FONT_HEIGHT));
-                self.draw_cell(frame, self.column, self.row, glyph);
+                if self.above == 0 && self.counting.is_none() {
+                    let glyph = get_raster(c, FONT_WEIGHT, FONT_HEIGHT)
+                        .or_else(|| get_raster(REPLACEMENT, FONT_WEIGHT, FONT_HEIGHT));
+                    self.draw_cell(frame, self.column, self.row, glyph);
+                }
                 self.column += 1;
             }
         }
@@ -290,20 +324,28 @@ impl Screen {
 
     fn new_line(&mut self, frame: &mut [u8]) {
         self.column = 0;
-        if self.row + 1 < self.rows {
+        if self.above > 0 {
+            self.above -= 1;
+        } else if self.row + 1 < self.rows {
             self.row += 1;
+        } else if let Some(count) = self.counting.as_mut() {
+            *count += 1;
         } else {
-            self.scroll(frame);
+            self.scroll_by(frame, 1);
         }
     }
 
-    /// Moves every text row up one and clears the bottom one.
-    fn scroll(&mut self, frame: &mut [u8]) {
+    /// Moves every text row up `count` (at most `rows`) and clears the
+    /// rows that opens at the bottom.
+    fn scroll_by(&mut self, frame: &mut [u8], count: usize) {
         let text_row = CELL_HEIGHT * self.geometry.pitch;
         let text_end = self.rows * text_row;
-        frame.copy_within(text_row..text_end, 0);
-        let bottom = (self.rows - 1) * CELL_HEIGHT;
-        for line in bottom..bottom + CELL_HEIGHT {
+        let count = count.min(self.rows);
+        if count < self.rows {
+            frame.copy_within(count * text_row..text_end, 0);
+        }
+        let first = (self.rows - count) * CELL_HEIGHT;
+        for line in first..self.rows * CELL_HEIGHT {
             self.clear_line(frame, line);
         }
     }

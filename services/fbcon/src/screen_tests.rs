@@ -315,6 +315,27 @@ proptest! {
         prop_assert!(outside_untouched(&screen, &frame));
     }
 
+    /// One scroll per write draws exactly what scrolling line by line
+    /// (one character per write) draws.
+    #[test]
+    fn a_whole_write_draws_what_writing_it_character_by_character_draws(
+        columns in 1usize..8,
+        rows in 1usize..4,
+        start in terminal_text(),
+        text in terminal_text(),
+    ) {
+        let (mut whole, mut whole_frame) = screen(columns, rows);
+        whole.write(&mut whole_frame, &start).unwrap();
+        let (mut piecewise, mut piecewise_frame) = (whole.clone(), whole_frame.clone());
+        whole.write(&mut whole_frame, &text).unwrap();
+        let mut buffer = [0u8; 4];
+        for c in text.chars() {
+            piecewise.write(&mut piecewise_frame, c.encode_utf8(&mut buffer)).unwrap();
+        }
+        prop_assert_eq!(whole.cursor(), piecewise.cursor());
+        prop_assert!(whole_frame == piecewise_frame, "the frames differ");
+    }
+
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let (mut screen, mut frame) = screen(7, 3);

@@ -4,7 +4,7 @@
 use alloc::vec;
 
 use mealy_caps::{Badge, Rights};
-use mealy_protocol::{CallFailure, IpcError, MAX_PAYLOAD, MessageKind};
+use mealy_protocol::{CallFailure, CapRef, IpcError, MAX_PAYLOAD, MessageKind};
 
 use super::{Behaviour, recorder, world};
 use crate::sched::{CapSpec, INLINE_PAYLOAD, TaskState};
@@ -214,4 +214,123 @@ fn send_needs_write_on_an_endpoint() {
         )),
         Err(IpcError::InvalidCap)
     );
+}
+
+/// The no-capability reply path (`KernelState::reply`'s fast path) checks
+/// and consumes the Reply in one lookup: a consumed ref, a stale one (its
+/// slot reused by a later call's Reply), a forged generation, an
+/// out-of-range slot and a capability of another kind all fail, and the
+/// caller gets exactly one answer per call.
+#[test]
+fn fast_reply_rejects_consumed_stale_and_forged_refs() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    let usage = w.sched.caps().usage();
+    let first = w.act(SENDER, |cx| cx.call(peer, b"1", &[])).unwrap();
+    w.run();
+    let old = w.received(1)[0].reply.unwrap();
+    w.act(RECEIVER, |cx| cx.reply(old, b"a", &[])).unwrap();
+    let second = w.act(SENDER, |cx| cx.call(peer, b"2", &[])).unwrap();
+    w.run();
+    let new = w.received(1)[1].reply.unwrap();
+    assert_eq!(
+        new.to_raw() as u32,
+        old.to_raw() as u32,
+        "the slot is reused"
+    );
+    assert_ne!(new, old, "with a new generation");
+    for bad in [
+        old,
+        CapRef::from_raw(new.to_raw().wrapping_add(1 << 32)),
+        CapRef::from_raw(4000),
+    ] {
+        assert_eq!(
+            w.act(RECEIVER, |cx| cx.reply(bad, b"bad", &[])),
+            Err(IpcError::InvalidCap),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        w.act(SENDER, |cx| cx.reply(peer, b"x", &[])),
+        Err(IpcError::WrongKind { .. })
+    ));
+    w.act(RECEIVER, |cx| cx.reply(new, b"b", &[])).unwrap();
+    assert_eq!(
+        w.act(RECEIVER, |cx| cx.reply(new, b"again", &[])),
+        Err(IpcError::InvalidCap)
+    );
+    w.run();
+    let answers: vec::Vec<_> = w
+        .received(0)
+        .into_iter()
+        .map(|r| (r.kind, r.payload))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (MessageKind::Reply { token: first }, b"a".to_vec()),
+            (MessageKind::Reply { token: second }, b"b".to_vec()),
+        ]
+    );
+    // Every Reply was consumed: the same capabilities exist as before the calls.
+    assert_eq!(w.sched.caps().usage(), usage);
+}
+
+/// Backpressure on the reply fast path: a caller whose mailbox is full
+/// makes the answer fail with `MailboxFull`, and the Reply stays valid, so
+/// the callee can answer once the caller has drained its mailbox.
+#[test]
+fn fast_reply_to_a_full_caller_keeps_the_reply() {
+    let mut w = world(&[
+        (recorder("sender").caps(PEER).mailbox(1), Behaviour::Record),
+        (recorder("receiver"), Behaviour::Record),
+    ]);
+    let peer = w.grant(SENDER, "peer");
+    let first = w.act(SENDER, |cx| cx.call(peer, b"1", &[])).unwrap();
+    let second = w.act(SENDER, |cx| cx.call(peer, b"2", &[])).unwrap();
+    w.run();
+    let replies: vec::Vec<_> = w.received(1).iter().map(|r| r.reply.unwrap()).collect();
+    w.act(RECEIVER, |cx| cx.reply(replies[0], b"a", &[]))
+        .unwrap();
+    assert_eq!(
+        w.act(RECEIVER, |cx| cx.reply(replies[1], b"b", &[])),
+        Err(IpcError::MailboxFull)
+    );
+    w.run();
+    w.act(RECEIVER, |cx| cx.reply(replies[1], b"b", &[]))
+        .unwrap();
+    w.run();
+    let kinds: vec::Vec<_> = w.received(0).into_iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            MessageKind::Reply { token: first },
+            MessageKind::Reply { token: second }
+        ]
+    );
+}
+
+/// The no-capability send path checks the endpoint like every other use:
+/// a forged ref, and a ref gone stale after its capability was dropped,
+/// are `InvalidCap`, and nothing is delivered.
+#[test]
+fn fast_send_rejects_forged_and_stale_endpoints() {
+    let mut w = pair(Behaviour::Record, 8);
+    let peer = w.grant(SENDER, "peer");
+    let forged = CapRef::from_raw(peer.to_raw().wrapping_add(1 << 32));
+    assert_eq!(
+        w.act(SENDER, |cx| cx.send(forged, b"x", &[])),
+        Err(IpcError::InvalidCap)
+    );
+    assert_eq!(
+        w.act(SENDER, |cx| cx.call(forged, b"x", &[])),
+        Err(IpcError::InvalidCap)
+    );
+    w.act(SENDER, |cx| cx.drop_cap(peer)).unwrap();
+    assert_eq!(
+        w.act(SENDER, |cx| cx.call(peer, b"x", &[])),
+        Err(IpcError::InvalidCap)
+    );
+    w.run();
+    assert!(w.received(1).is_empty());
 }

@@ -21,7 +21,7 @@ fn push(mailbox: &mut Mailbox, payload: &[u8]) -> Result<(), IpcError> {
     let large = LargePayload::for_payload(payload)?;
     mailbox.push(
         MessageKind::Request,
-        &envelope(payload.len()),
+        envelope(payload.len()),
         payload,
         large,
     )
@@ -109,7 +109,7 @@ fn notices_come_first_and_carry_no_payload() {
         ..envelope(2)
     };
     mailbox
-        .push(MessageKind::Request, &call, b"hi", None)
+        .push(MessageKind::Request, call, b"hi", None)
         .unwrap();
     mailbox
         .push_notice(MessageKind::Timeout, envelope(9))
