@@ -115,6 +115,7 @@ static DRIVERS: &[TaskSpec] = &[
     TaskSpec::new("serial", make_serial).caps(&[
         CapSpec::device("ports", COM1),
         CapSpec::irq("irq", COM1_IRQ),
+        CapSpec::timer("timer"),
         CapSpec::endpoint("console", "console", Rights::WRITE, badge::SERIAL),
     ]),
     TaskSpec::new("keyboard", make_keyboard).caps(&[
@@ -304,7 +305,12 @@ mod tests {
         // Only the shell's endpoint is badged as the shell: a driver's
         // "output" is not shown.
         let serial = sched.task_by_name("serial").unwrap();
-        let to_console = sched.grants(serial)[2].cap;
+        let to_console = sched
+            .grants(serial)
+            .iter()
+            .find(|grant| grant.name == "console")
+            .unwrap()
+            .cap;
         let mut buffer = [0u8; 64];
         let payload = mealy_protocol::encode(&Output { text: "forged" }, &mut buffer).unwrap();
         sched

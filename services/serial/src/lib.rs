@@ -11,6 +11,9 @@
 //!   driver waits for the transmitter instead, which bounds its memory.
 //! - Received bytes the console cannot take (its mailbox is full) are kept
 //!   and sent with the next batch.
+//! - With a `timer` grant, bytes still waiting either way when a handler
+//!   ends are looked at again a millisecond later, so a lost interrupt
+//!   edge delays them rather than stranding them.
 //!
 //! The kernel programs the UART's line settings at boot (it logs there
 //! before any task exists); this driver only switches its interrupts.
@@ -46,6 +49,8 @@ const FIFO: usize = 16;
 const RECEIVE_BATCH: usize = 256;
 /// Queued transmit bytes past which the driver waits for the UART.
 pub const TX_LIMIT: usize = 64 * 1024;
+/// How soon to look again at bytes still waiting, in nanoseconds.
+const RETRY_NS: u64 = 1_000_000;
 /// Line-status polls before giving up on a transmitter that never empties.
 const SPIN_LIMIT: u32 = 1_000_000;
 
@@ -55,6 +60,8 @@ struct Devices {
     ports: CapRef,
     irq: CapRef,
     console: CapRef,
+    /// Retries a transmission the UART's interrupt did not finish.
+    timer: Option<CapRef>,
 }
 
 /// The serial driver's state.
@@ -186,6 +193,7 @@ impl StateMachine for Serial {
             ports,
             irq,
             console,
+            timer: grants.get("timer"),
         });
         cx.port_write(ports, INTERRUPT_ENABLE, RECEIVE_INTERRUPT)?;
         // Bytes that arrived before the line was handed over.
@@ -201,12 +209,12 @@ impl StateMachine for Serial {
             MessageKind::Interrupt { .. } => {
                 let received = self.receive(cx, devices.ports);
                 let forwarded = self.forward(cx, devices.console);
-                let sent = self.transmit(cx, devices.ports, false);
-                // Re-arm whatever happened, or the line stays masked.
+                // Re-arm before writing: the transmitter-empty edge the
+                // writes cause must find the line open, or it is lost.
                 cx.irq_ack(devices.irq)?;
                 received?;
                 forwarded?;
-                sent?;
+                self.transmit(cx, devices.ports, false)?;
             }
             MessageKind::Request => {
                 let output: Output<'_> = decode(msg.payload)?;
@@ -214,7 +222,18 @@ impl StateMachine for Serial {
                 self.transmit(cx, devices.ports, true)?;
                 self.forward(cx, devices.console)?;
             }
+            MessageKind::Timeout => {
+                self.transmit(cx, devices.ports, false)?;
+                self.forward(cx, devices.console)?;
+            }
             _ => {}
+        }
+        // An edge-triggered line can still miss an edge; a timer makes
+        // sure waiting bytes go out (and undelivered input goes in).
+        if let Some(timer) = devices.timer
+            && (!self.transmit.is_empty() || !self.received.is_empty())
+        {
+            cx.set_timer(timer, RETRY_NS)?;
         }
         Ok(())
     }
