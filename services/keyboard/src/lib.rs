@@ -162,7 +162,31 @@ impl Keyboard {
         self.stats.interrupts += 1;
         let mut typed = [0u8; MAX_TYPED];
         let mut len = 0;
-        for _ in 0..MAX_BYTES_PER_INTERRUPT {
+        let mut budget = MAX_BYTES_PER_INTERRUPT;
+        self.drain(cx, wiring, &mut typed, &mut len, &mut budget);
+        cx.irq_ack(wiring.irq)?;
+        // A byte that came after the drain but before the line was open
+        // again raised its edge while masked, and the controller raises
+        // no other until it is read: look once more, with the line open.
+        self.drain(cx, wiring, &mut typed, &mut len, &mut budget);
+        if len > 0 {
+            self.send(cx, wiring.console, &typed[..len]);
+        }
+        Ok(())
+    }
+
+    /// Reads what the controller holds into `typed`, at most `budget`
+    /// bytes (shared by the two passes of an interrupt).
+    fn drain(
+        &mut self,
+        cx: &mut dyn Context,
+        wiring: Wiring,
+        typed: &mut [u8; MAX_TYPED],
+        len: &mut usize,
+        budget: &mut usize,
+    ) {
+        while *budget > 0 {
+            *budget -= 1;
             let byte = match read_controller(cx, wiring.ports) {
                 Controller::Empty => break,
                 Controller::Mouse => continue,
@@ -172,17 +196,12 @@ impl Keyboard {
             if let Some(key) = self.decoder.feed(byte) {
                 let bytes = key.as_slice();
                 // Always fits: each scancode makes at most MAX_KEY_BYTES.
-                if let Some(room) = typed.get_mut(len..len + bytes.len()) {
+                if let Some(room) = typed.get_mut(*len..*len + bytes.len()) {
                     room.copy_from_slice(bytes);
-                    len += bytes.len();
+                    *len += bytes.len();
                 }
             }
         }
-        if len > 0 {
-            self.send(cx, wiring.console, &typed[..len]);
-        }
-        cx.irq_ack(wiring.irq)?;
-        Ok(())
     }
 
     fn send(&mut self, cx: &mut dyn Context, console: CapRef, bytes: &[u8]) {

@@ -208,12 +208,14 @@ impl StateMachine for Serial {
         match msg.kind {
             MessageKind::Interrupt { .. } => {
                 let received = self.receive(cx, devices.ports);
-                let forwarded = self.forward(cx, devices.console);
                 // Re-arm before writing: the transmitter-empty edge the
                 // writes cause must find the line open, or it is lost.
                 cx.irq_ack(devices.irq)?;
                 received?;
-                forwarded?;
+                // A byte that came while the line was masked raised no
+                // interrupt of its own: look once more, with it open.
+                self.receive(cx, devices.ports)?;
+                self.forward(cx, devices.console)?;
                 self.transmit(cx, devices.ports, false)?;
             }
             MessageKind::Request => {
