@@ -36,11 +36,14 @@ pub fn run(mut scheduler: KernelScheduler) -> ! {
     while scheduler.dispatch_one() {}
     show(&mut scheduler, &shell.start().text);
     let mut input = [0u8; 64];
+    let mut power_off_failed = false;
     loop {
         while scheduler.dispatch_one() {}
-        if scheduler.power_off_requested() {
+        if scheduler.power_off_requested() && !power_off_failed {
             let error = acpi::shutdown();
+            // Said once; the system keeps running.
             serial::write_str(&format!("error: shutdown: {error}\n"));
+            power_off_failed = true;
         }
         // Keystrokes routed to the shell's task, and any the kernel read
         // before the serial task took the line.
