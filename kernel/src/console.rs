@@ -18,7 +18,7 @@ use mealy_protocol::{IpcError, MAX_PAYLOAD, encode, terminal};
 use mealy_shell::Shell;
 
 use crate::arch::x86_64::platform::MachinePlatform;
-use crate::arch::x86_64::{acpi, interrupts, ioapic, serial};
+use crate::arch::x86_64::{acpi, interrupts, serial};
 use crate::console_task;
 use crate::sched::Scheduler;
 use crate::shell_system::ShellSystem;
@@ -27,9 +27,7 @@ type KernelScheduler = Scheduler<MachinePlatform>;
 
 /// Runs the scheduler and the shell for good.
 pub fn run(mut scheduler: KernelScheduler) -> ! {
-    if let Err(error) = ioapic::unmask_isa(serial::IRQ) {
-        log::error!("console: serial input by polling only: {error}");
-    }
+    // The drivers armed their own lines at start.
     interrupts::enable();
     let mut shell = Shell::new();
     // Let the boot tasks say what they say at start, then the prompt.
@@ -45,12 +43,8 @@ pub fn run(mut scheduler: KernelScheduler) -> ! {
             serial::write_str(&format!("error: shutdown: {error}\n"));
             power_off_failed = true;
         }
-        // Keystrokes routed to the shell's task, and any the kernel read
-        // before the serial task took the line.
-        let mut received = console_task::take_input(&mut input);
-        if received == 0 {
-            received = serial::read_into(&mut input);
-        }
+        // Keystrokes the console routed to the shell's task.
+        let received = console_task::take_input(&mut input);
         if received == 0 {
             scheduler.idle();
             continue;

@@ -193,6 +193,36 @@ mod tests {
     /// that type take turns.
     static TYPING: spin::Mutex<()> = spin::Mutex::new(());
 
+    /// The boot list on an idle host, then COM1 scripted: its line status
+    /// reads `status` in turn (idle after that), its data port `data`.
+    /// Returns COM1's first port too.
+    fn boot_with_com1(status: &[u8], data: &[u8]) -> (Scheduler<HostPlatform>, u16) {
+        // Its own interrupt board: a line posted here must reach this
+        // test's serial task, not another test's.
+        let pending = alloc::boxed::Box::leak(alloc::boxed::Box::new(PendingInterrupts::new()));
+        let mut sched = Scheduler::new(host_platform(), pending, SchedConfig::default()).unwrap();
+        sched.spawn_all(&boot_list()).unwrap();
+        sched.run_until_idle(100_000);
+        let DeviceRange::Ports { base, .. } = COM1 else {
+            unreachable!()
+        };
+        let ports = &mut sched.platform_mut().port_input;
+        ports.insert(base + 5, status.iter().copied().collect());
+        ports.insert(base, data.iter().copied().collect());
+        (sched, base)
+    }
+
+    /// What was written to COM1's data port, in order.
+    fn written_to_com1(sched: &Scheduler<HostPlatform>, base: u16) -> alloc::vec::Vec<u8> {
+        sched
+            .platform()
+            .port_writes
+            .iter()
+            .filter(|(port, _)| *port == base)
+            .map(|(_, byte)| *byte)
+            .collect()
+    }
+
     /// Sends `text` to the console as the shell's task does, and runs
     /// until it has been shown.
     fn show_as_shell(sched: &mut Scheduler<HostPlatform>, text: &str) {
@@ -275,20 +305,8 @@ mod tests {
     fn keystrokes_reach_the_shell_and_its_output_reaches_com1_through_the_services() {
         let _turn = TYPING.lock();
         use mealy_protocol::terminal::Output;
-        let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
-        sched.spawn_all(&boot_list()).unwrap();
-        sched.run_until_idle(100_000);
-        let DeviceRange::Ports { base, .. } = COM1 else {
-            unreachable!()
-        };
         // Three bytes waiting in the UART, then its line status goes idle.
-        let platform = sched.platform_mut();
-        platform
-            .port_input
-            .insert(base + 5, [0x61, 0x61, 0x61].into_iter().collect());
-        platform
-            .port_input
-            .insert(base, b"ps\r".iter().copied().collect());
+        let (mut sched, base) = boot_with_com1(&[0x61, 0x61, 0x61], b"ps\r");
         sched.pending().post(COM1_IRQ);
         sched.run_until_idle(1_000);
         let mut typed = [0u8; 16];
@@ -298,13 +316,7 @@ mod tests {
 
         // The shell's output, through its terminal endpoint.
         show_as_shell(&mut sched, "ok\n");
-        let written: alloc::vec::Vec<u8> = sched
-            .platform()
-            .port_writes
-            .iter()
-            .filter(|(port, _)| *port == base)
-            .map(|(_, byte)| *byte)
-            .collect();
+        let written = written_to_com1(&sched, base);
         assert_eq!(written, b"ok\r\n");
 
         // Only the shell's endpoint is badged as the shell: a driver's
@@ -323,15 +335,7 @@ mod tests {
             .unwrap()
             .unwrap();
         sched.run_until_idle(1_000);
-        let data_writes = |sched: &Scheduler<crate::sched::HostPlatform>| {
-            sched
-                .platform()
-                .port_writes
-                .iter()
-                .filter(|(port, _)| *port == base)
-                .count()
-        };
-        assert_eq!(data_writes(&sched), written.len(), "nothing more shown");
+        assert_eq!(written_to_com1(&sched, base), written, "nothing more shown");
         let count = console_task::take_input(&mut typed);
         assert_eq!(
             &typed[..count],
@@ -343,26 +347,25 @@ mod tests {
     #[test]
     fn a_byte_that_comes_while_com1s_line_is_masked_is_still_read() {
         let _turn = TYPING.lock();
-        let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
-        sched.spawn_all(&boot_list()).unwrap();
-        sched.run_until_idle(100_000);
-        let DeviceRange::Ports { base, .. } = COM1 else {
-            unreachable!()
-        };
         // 'x' waits; the driver's first look then finds the UART idle, and
         // 'y' arrives before the line is open again (its edge is lost).
-        let platform = sched.platform_mut();
-        platform
-            .port_input
-            .insert(base + 5, [0x61, 0x60, 0x61, 0x60].into_iter().collect());
-        platform
-            .port_input
-            .insert(base, b"xy".iter().copied().collect());
+        let (mut sched, _) = boot_with_com1(&[0x61, 0x60, 0x61, 0x60], b"xy");
         sched.pending().post(COM1_IRQ);
         sched.run_until_idle(1_000);
         let mut typed = [0u8; 16];
         let count = console_task::take_input(&mut typed);
         assert_eq!(&typed[..count], b"xy");
+    }
+
+    #[test]
+    fn output_the_uart_could_not_take_goes_out_when_the_retry_timer_fires() {
+        // The transmitter is busy at the one look the driver takes.
+        let (mut sched, base) = boot_with_com1(&[0x00], b"");
+        show_as_shell(&mut sched, "hi\n");
+        assert_eq!(written_to_com1(&sched, base), b"", "waiting, not dropped");
+        sched.idle(); // the host platform jumps to the timer's deadline
+        sched.run_until_idle(1_000);
+        assert_eq!(written_to_com1(&sched, base), b"hi\r\n");
     }
 
     #[test]

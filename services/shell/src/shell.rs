@@ -28,7 +28,9 @@ pub const GREETING: &str = "Mealy debug shell; type 'help' for commands\n";
 pub struct Output {
     /// Echo, command output and prompts, in order, for the terminal.
     pub text: String,
-    /// `shutdown` succeeded: write `text`, then power off.
+    /// `shutdown` succeeded: the shell takes no more input (as
+    /// `is_shut_down` says). Powering off is the system's part: the kernel
+    /// does it once this text has been shown.
     pub shutdown: bool,
 }
 
