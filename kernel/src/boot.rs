@@ -385,11 +385,18 @@ fn run_tasks(
     };
     // COM1's input belongs to the serial task from here on.
     serial::hand_over_input();
-    match scheduler.spawn_all(&crate::tasks::boot_list()) {
-        Ok(ids) => log::info!("scheduler: started {} tasks", ids.len()),
+    let (services, terminal) = crate::tasks::boot_stages();
+    match scheduler.spawn_all(&services) {
+        Ok(ids) => log::info!("scheduler: started {} services", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
-    crate::console::run(scheduler)
+    // Let them say what they say at start; the prompt comes after.
+    while scheduler.dispatch_one() {}
+    match scheduler.spawn_all(&terminal) {
+        Ok(ids) => log::info!("scheduler: started {} terminal tasks", ids.len()),
+        Err(error) => log::error!("scheduler: terminal: {error}"),
+    }
+    crate::run_loop::run(scheduler)
 }
 
 /// The protocol number of a memory-map type (the crate keeps it private);

@@ -13,24 +13,24 @@ extern crate alloc;
 
 pub mod banner;
 pub mod cmdline;
-pub mod console_task;
-pub mod fs_client;
 pub mod inspect;
 pub mod ipc;
 pub mod mem;
 pub mod power;
 pub mod probe;
 pub mod sched;
-pub mod shell_system;
 pub mod symbols;
 pub mod tasks;
 pub mod trap;
+
+#[cfg(test)]
+mod shell_tests;
 
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;
 #[cfg(target_os = "none")]
-pub mod console;
+pub mod run_loop;
 #[cfg(target_os = "none")]
 pub mod scenarios;

@@ -18,11 +18,10 @@ use mealy_keyboard::Keyboard;
 use mealy_pinger::Pinger;
 use mealy_protocol::StateMachine;
 use mealy_serial::Serial;
+use mealy_shell::ShellTask;
 use spin::Once;
 
-use crate::console_task::{self, ShellTask};
-use crate::sched::{CapSource, CapSpec, TaskSpec};
-use crate::shell_system;
+use crate::sched::{CapSource, CapSpec, KERNEL_NAME, TaskSpec};
 
 /// COM1's eight I/O ports and its ISA interrupt line.
 pub const COM1: DeviceRange = DeviceRange::Ports {
@@ -87,8 +86,8 @@ fn make_console() -> Box<dyn StateMachine> {
     Box::new(Console::new())
 }
 
-fn make_shell_task() -> Box<dyn StateMachine> {
-    Box::new(ShellTask)
+fn make_shell() -> Box<dyn StateMachine> {
+    Box::new(ShellTask::new())
 }
 
 // new-service: factories above this line
@@ -135,8 +134,8 @@ static FBCON: TaskSpec = TaskSpec::new("fbcon", make_fbcon).caps(&[CapSpec {
 /// What the kernel starts: [`TASKS`]; the terminal (the drivers, `fbcon`
 /// when there is a display, and the console that joins them to the
 /// shell); and the shell's task, which gets an endpoint and a Task
-/// capability for every other task (`shell_system::shell_caps`), and its
-/// terminal, the console.
+/// capability for every other task ([`shell_caps`]), its terminal (the
+/// console) and a Timer.
 pub fn boot_list() -> Vec<TaskSpec> {
     boot_list_for(DISPLAY.get().copied())
 }
@@ -147,7 +146,7 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
     let mut list = TASKS.to_vec();
     list.extend_from_slice(DRIVERS);
     let mut console_caps = Vec::from([
-        CapSpec::endpoint("shell", console_task::NAME, Rights::WRITE, 0),
+        CapSpec::endpoint("shell", mealy_shell::NAME, Rights::WRITE, 0),
         CapSpec::endpoint("serial", "serial", Rights::WRITE, 0),
     ]);
     if display.is_some() {
@@ -155,15 +154,42 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
         console_caps.push(CapSpec::endpoint("fbcon", "fbcon", Rights::WRITE, 0));
     }
     list.push(TaskSpec::new("console", make_console).caps(Vec::leak(console_caps)));
-    let mut caps = shell_system::shell_caps(&list);
+    let mut caps = shell_caps(&list);
     caps.push(CapSpec::endpoint(
-        console_task::TERMINAL,
+        mealy_shell::TERMINAL,
         "console",
         Rights::WRITE,
         badge::SHELL,
     ));
-    list.push(TaskSpec::new(console_task::NAME, make_shell_task).caps(Vec::leak(caps)));
+    caps.push(CapSpec::timer(mealy_shell::TIMER));
+    list.push(TaskSpec::new(mealy_shell::NAME, make_shell).caps(Vec::leak(caps)));
     list
+}
+
+/// The capabilities the shell's task holds over the boot list `tasks`:
+/// an endpoint to each (named after it), a Task capability for each and
+/// for the kernel (`task:<name>`), and the Inspect capability.
+pub fn shell_caps(tasks: &[TaskSpec]) -> Vec<CapSpec> {
+    let mut caps: Vec<CapSpec> = tasks
+        .iter()
+        .map(|task| CapSpec::endpoint(task.name, task.name, Rights::WRITE, 0))
+        .collect();
+    for name in tasks.iter().map(|task| task.name).chain([KERNEL_NAME]) {
+        let grant: &'static str = alloc::string::String::leak(mealy_shell::task_grant(name));
+        caps.push(CapSpec::task(grant, name));
+    }
+    caps.push(CapSpec::inspect(mealy_shell::INSPECT));
+    caps
+}
+
+/// [`boot_list`] in the two stages boot starts it in: the services of
+/// [`TASKS`] first, which boot runs until they are idle, so what they say
+/// at start comes before the prompt; then the terminal (drivers, console,
+/// shell), whose peers are all there by then.
+pub fn boot_stages() -> (Vec<TaskSpec>, Vec<TaskSpec>) {
+    let mut services = boot_list();
+    let terminal = services.split_off(TASKS.len());
+    (services, terminal)
 }
 
 /// A host platform whose COM1 and PS/2 controller are idle: nothing
@@ -188,10 +214,6 @@ mod tests {
     use crate::sched::{HostPlatform, PendingInterrupts, SchedConfig, Scheduler};
 
     static PENDING: PendingInterrupts = PendingInterrupts::new();
-
-    /// The shell task's keystroke queue is one for the whole kernel: tests
-    /// that type take turns.
-    static TYPING: spin::Mutex<()> = spin::Mutex::new(());
 
     /// The boot list on an idle host, then COM1 scripted: its line status
     /// reads `status` in turn (idle after that), its data port `data`.
@@ -226,11 +248,11 @@ mod tests {
     /// Sends `text` to the console as the shell's task does, and runs
     /// until it has been shown.
     fn show_as_shell(sched: &mut Scheduler<HostPlatform>, text: &str) {
-        let shell = sched.task_by_name(console_task::NAME).unwrap();
+        let shell = sched.task_by_name(mealy_shell::NAME).unwrap();
         let terminal = sched
             .grants(shell)
             .iter()
-            .find(|grant| grant.name == console_task::TERMINAL)
+            .find(|grant| grant.name == mealy_shell::TERMINAL)
             .unwrap()
             .cap;
         let mut buffer = [0u8; 64];
@@ -242,6 +264,25 @@ mod tests {
             .unwrap()
             .unwrap();
         sched.run_until_idle(1_000);
+    }
+
+    #[test]
+    fn boot_starts_the_services_and_then_the_terminal_whose_peers_exist_by_then() {
+        let names = |list: &[TaskSpec]| list.iter().map(|t| t.name).collect::<Vec<_>>();
+        let (services, terminal) = boot_stages();
+        assert_eq!(names(&services), names(TASKS));
+        let mut both = names(&services);
+        both.extend(names(&terminal));
+        assert_eq!(both, names(&boot_list()));
+        // In two spawns, as boot does: the first settles on its own.
+        let mut sched = Scheduler::new(host_platform(), &PENDING, SchedConfig::default()).unwrap();
+        sched.spawn_all(&services).unwrap();
+        sched.run_until_idle(100_000);
+        let done = alloc::format!("pinger: {PINGER_ROUNDS} round trips");
+        assert!(sched.platform().logged(&done));
+        sched.spawn_all(&terminal).unwrap();
+        sched.run_until_idle(100_000);
+        assert!(sched.task_by_name(mealy_shell::NAME).is_some());
     }
 
     #[test]
@@ -288,7 +329,7 @@ mod tests {
             .act_as(pinger, |cx| cx.send(endpoint, b"x", &[]))
             .unwrap();
         assert_eq!(used, Err(mealy_protocol::IpcError::InvalidCap));
-        let shell = sched.task_by_name(console_task::NAME).unwrap();
+        let shell = sched.task_by_name(mealy_shell::NAME).unwrap();
         let shells = sched
             .grants(shell)
             .iter()
@@ -303,24 +344,24 @@ mod tests {
 
     #[test]
     fn keystrokes_reach_the_shell_and_its_output_reaches_com1_through_the_services() {
-        let _turn = TYPING.lock();
         use mealy_protocol::terminal::Output;
-        // Three bytes waiting in the UART, then its line status goes idle.
-        let (mut sched, base) = boot_with_com1(&[0x61, 0x61, 0x61], b"ps\r");
+        // Four bytes waiting in the UART, then its line status goes idle.
+        let (mut sched, base) = boot_with_com1(&[0x61, 0x61, 0x61, 0x61], b"ps\r\n");
+        let greeting = written_to_com1(&sched, base);
+        assert!(greeting.ends_with(mealy_shell::PROMPT.as_bytes()));
         sched.pending().post(COM1_IRQ);
-        sched.run_until_idle(1_000);
-        let mut typed = [0u8; 16];
-        let count = console_task::take_input(&mut typed);
-        assert_eq!(&typed[..count], b"ps\r");
+        sched.run_until_idle(10_000);
         assert_eq!(sched.platform().acked_irqs.last(), Some(&COM1_IRQ));
-
-        // The shell's output, through its terminal endpoint.
-        show_as_shell(&mut sched, "ok\n");
+        // The shell's echo, the ps table and the prompt, on COM1.
         let written = written_to_com1(&sched, base);
-        assert_eq!(written, b"ok\r\n");
+        let answer = String::from_utf8_lossy(&written[greeting.len()..]).into_owned();
+        assert!(answer.starts_with("ps\r\nID"), "{answer:?}");
+        assert!(answer.contains(" pinger "), "{answer:?}");
+        assert!(answer.ends_with(mealy_shell::PROMPT), "{answer:?}");
 
         // Only the shell's endpoint is badged as the shell: a driver's
-        // "output" is not shown.
+        // "output" is not shown, it arrives at the shell as keystrokes
+        // instead, and the shell's echo shows it once.
         let serial = sched.task_by_name("serial").unwrap();
         let to_console = sched
             .grants(serial)
@@ -335,37 +376,36 @@ mod tests {
             .unwrap()
             .unwrap();
         sched.run_until_idle(1_000);
-        assert_eq!(written_to_com1(&sched, base), written, "nothing more shown");
-        let count = console_task::take_input(&mut typed);
-        assert_eq!(
-            &typed[..count],
-            b"forged",
-            "it arrives as keystrokes instead"
-        );
+        let after = written_to_com1(&sched, base);
+        assert_eq!(&after[written.len()..], b"forged");
     }
 
     #[test]
     fn a_byte_that_comes_while_com1s_line_is_masked_is_still_read() {
-        let _turn = TYPING.lock();
         // 'x' waits; the driver's first look then finds the UART idle, and
         // 'y' arrives before the line is open again (its edge is lost).
-        let (mut sched, _) = boot_with_com1(&[0x61, 0x60, 0x61, 0x60], b"xy");
+        let (mut sched, base) = boot_with_com1(&[0x61, 0x60, 0x61, 0x60], b"xy");
+        let before = written_to_com1(&sched, base).len();
         sched.pending().post(COM1_IRQ);
         sched.run_until_idle(1_000);
-        let mut typed = [0u8; 16];
-        let count = console_task::take_input(&mut typed);
-        assert_eq!(&typed[..count], b"xy");
+        // The shell echoes both.
+        assert_eq!(&written_to_com1(&sched, base)[before..], b"xy");
     }
 
     #[test]
     fn output_the_uart_could_not_take_goes_out_when_the_retry_timer_fires() {
         // The transmitter is busy at the one look the driver takes.
         let (mut sched, base) = boot_with_com1(&[0x00], b"");
+        let before = written_to_com1(&sched, base).len();
         show_as_shell(&mut sched, "hi\n");
-        assert_eq!(written_to_com1(&sched, base), b"", "waiting, not dropped");
+        assert_eq!(
+            written_to_com1(&sched, base).len(),
+            before,
+            "waiting, not dropped"
+        );
         sched.idle(); // the host platform jumps to the timer's deadline
         sched.run_until_idle(1_000);
-        assert_eq!(written_to_com1(&sched, base), b"hi\r\n");
+        assert_eq!(&written_to_com1(&sched, base)[before..], b"hi\r\n");
     }
 
     #[test]
@@ -401,11 +441,12 @@ mod tests {
                 .unwrap()
         };
         let before = lit(&mut sched);
+        let handled = sched.task_info(fbcon).unwrap().counters.handled;
         show_as_shell(&mut sched, "MW");
         assert!(lit(&mut sched) > before + 20, "glyphs were drawn");
         assert_eq!(
             sched.task_info(fbcon).unwrap().counters.handled,
-            1,
+            handled + 1,
             "one Output reached fbcon"
         );
     }

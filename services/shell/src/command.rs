@@ -3,8 +3,9 @@
 //! `help` prints and the parser's errors quote.
 //!
 //! Words are separated by ASCII whitespace; there is no quoting. The one
-//! exceptions are `send` and `write`, whose message or text is the rest of
-//! the line as typed (inner spaces kept), so a service's text command reaches it unchanged.
+//! exceptions are `send`, `write` and `append`, whose message or text is
+//! the rest of the line as typed (inner spaces kept), so a service's text
+//! command reaches it unchanged.
 //! Every failure is a [`CommandError`] whose `Display` is one line that
 //! points at `help`.
 
@@ -46,6 +47,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         "write",
         "write <path> <text>",
         "replace a file's contents with the text",
+    ),
+    spec(
+        "append",
+        "append <path> <text>",
+        "add the text to the end of a file",
+    ),
+    spec(
+        "stat",
+        "stat <path>",
+        "a file's size, capacity, region address and rights",
+    ),
+    spec(
+        "hexdump",
+        "hexdump <path>",
+        "a file's bytes in hex (the first 4 KiB)",
     ),
     spec(
         "send",
@@ -184,6 +200,17 @@ pub enum Command {
     Write {
         path: String,
         text: String,
+    },
+    /// Like `write`, at the file's end.
+    Append {
+        path: String,
+        text: String,
+    },
+    Stat {
+        path: String,
+    },
+    Hexdump {
+        path: String,
     },
     Send {
         task: TaskRef,
@@ -387,6 +414,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
             let text = words.remainder("<text>")?.to_string();
             Command::Write { path, text }
         }
+        "append" => {
+            let path = words.required("<path>")?.to_string();
+            let text = words.remainder("<text>")?.to_string();
+            Command::Append { path, text }
+        }
+        "stat" => Command::Stat {
+            path: words.required("<path>")?.to_string(),
+        },
+        "hexdump" => Command::Hexdump {
+            path: words.required("<path>")?.to_string(),
+        },
         "send" => {
             let task = words.task()?;
             let text = words.remainder("<message>")?.to_string();

@@ -1,18 +1,55 @@
 //! A fixed, in-memory [`System`] for tests: two tasks (`echo` 1 and
 //! `pinger` 2), a few capabilities with one derivation, and a switch that
 //! makes every request fail. It records what it was asked.
+//!
+//! Calls are answered the way the real tasks would, but later: each
+//! answer waits in [`FakeSystem::answers`] until the test hands it to the
+//! shell (`Shell::answer`). `echo` answers a text command with its text;
+//! `pinger` never answers (for timeouts); `fs` speaks `mealy_protocol::fs`
+//! over a flat set of files, each with 4096 bytes of capacity, opened as
+//! fake Region capabilities.
 
+use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapSystem, Limits, Object, Snapshot, TaskId};
-use mealy_protocol::{Badge, Rights};
+use mealy_protocol::fs::{Entry, FsError, Kind, Reply, Request};
+use mealy_protocol::text::{TextAnswer, TextCommand};
+use mealy_protocol::{Badge, CallToken, CapRef, MAX_PAYLOAD, Rights, decode, encode};
 
 use crate::command::{SlotRef, TaskRef};
 use crate::system::{
-    BenchReport, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus,
+    Answer, BenchReport, Call, CapRow, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus,
 };
+
+/// Every fake file's capacity.
+pub const CAPACITY: usize = 4096;
+
+/// A fake file: its pages (`CAPACITY` bytes) and its size.
+#[derive(Clone, Debug)]
+pub struct FakeFile {
+    pub name: String,
+    pub pages: Vec<u8>,
+    pub size: usize,
+}
+
+impl FakeFile {
+    pub fn new(name: &str, contents: &[u8]) -> Self {
+        let mut pages = vec![0; CAPACITY];
+        pages[..contents.len()].copy_from_slice(contents);
+        Self {
+            name: name.to_string(),
+            pages,
+            size: contents.len(),
+        }
+    }
+
+    pub fn contents(&self) -> &[u8] {
+        &self.pages[..self.size]
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct FakeSystem {
@@ -22,8 +59,15 @@ pub struct FakeSystem {
     pub failure: Option<String>,
     pub snapshot: Snapshot,
     pub caps: Vec<CapRow>,
-    /// A flat file system: path and contents.
-    pub files: Vec<(String, Vec<u8>)>,
+    /// A flat file system.
+    pub files: Vec<FakeFile>,
+    /// Answers not yet given to the shell, oldest first.
+    pub answers: VecDeque<(CallToken, Answer)>,
+    /// Fake Region capabilities the shell holds: which file, and whether
+    /// writable.
+    pub regions: Vec<(CapRef, String, bool)>,
+    /// Tokens and capability slots handed out so far.
+    pub issued: u64,
 }
 
 impl FakeSystem {
@@ -34,8 +78,120 @@ impl FakeSystem {
             failure: None,
             snapshot,
             caps,
-            files: vec![("hello.txt".to_string(), b"Hello, Mealy!\n".to_vec())],
+            files: vec![FakeFile::new("hello.txt", b"Hello, Mealy!\n")],
+            answers: VecDeque::new(),
+            regions: Vec::new(),
+            issued: 0,
         }
+    }
+
+    fn issue(&mut self) -> u64 {
+        self.issued += 1;
+        self.issued
+    }
+
+    fn reply(&mut self, token: CallToken, message: &Reply<'_>, caps: Vec<CapRef>) {
+        let mut buffer = [0u8; MAX_PAYLOAD];
+        let payload = encode(message, &mut buffer).unwrap().to_vec();
+        self.answers
+            .push_back((token, Answer::Reply { payload, caps }));
+    }
+
+    /// What the fake fs answers to `request`.
+    fn fs(&mut self, token: CallToken, request: Request<'_>) {
+        let find = |files: &[FakeFile], path: &str| {
+            files
+                .iter()
+                .position(|file| file.name == path.trim_start_matches('/'))
+        };
+        let error = |fake: &mut Self, error| fake.reply(token, &Reply::Error(error), Vec::new());
+        match request {
+            Request::List { path } if path.is_empty() || path == "/" => {
+                let mut area = [0u8; 1024];
+                let mut used = 0;
+                for file in &self.files {
+                    let entry = Entry {
+                        name: &file.name,
+                        kind: Kind::File,
+                        size: file.size as u64,
+                        capacity: CAPACITY as u64,
+                    };
+                    used += encode(&entry, &mut area[used..]).unwrap().len();
+                }
+                let count = self.files.len() as u32;
+                let listing = Reply::Listing {
+                    total: count,
+                    shown: count,
+                    entries: &area[..used],
+                };
+                self.reply(token, &listing, Vec::new());
+            }
+            Request::List { .. } => error(self, FsError::NotADirectory),
+            Request::Open { path, write } => match find(&self.files, path) {
+                Some(index) => {
+                    let region = CapRef::from_raw(self.issue());
+                    let name = self.files[index].name.clone();
+                    self.regions.push((region, name, write));
+                    let opened = Reply::Opened {
+                        size: self.files[index].size as u64,
+                        capacity: CAPACITY as u64,
+                    };
+                    self.reply(token, &opened, vec![region]);
+                }
+                None => error(self, FsError::NotFound),
+            },
+            Request::Stat { path } if path.is_empty() || path == "/" => {
+                let entry = Entry {
+                    name: "",
+                    kind: Kind::Directory,
+                    size: self.files.len() as u64,
+                    capacity: 0,
+                };
+                self.reply(token, &Reply::Stat(entry), Vec::new());
+            }
+            Request::Stat { path } => match find(&self.files, path) {
+                Some(index) => {
+                    let file = self.files[index].clone();
+                    let entry = Entry {
+                        name: &file.name,
+                        kind: Kind::File,
+                        size: file.size as u64,
+                        capacity: CAPACITY as u64,
+                    };
+                    self.reply(token, &Reply::Stat(entry), Vec::new());
+                }
+                None => error(self, FsError::NotFound),
+            },
+            Request::SetLen { path, len } => match find(&self.files, path) {
+                Some(index) if len as usize <= CAPACITY => {
+                    self.files[index].size = len as usize;
+                    self.reply(token, &Reply::Done, Vec::new());
+                }
+                Some(_) => error(
+                    self,
+                    FsError::NoSpace {
+                        capacity: CAPACITY as u64,
+                    },
+                ),
+                None => error(self, FsError::NotFound),
+            },
+            Request::Sync => self.reply(token, &Reply::Done, Vec::new()),
+        }
+    }
+
+    fn file_of(&self, region: CapRef, write: bool) -> Result<usize, String> {
+        let (_, name, writable) = self
+            .regions
+            .iter()
+            .find(|(cap, _, _)| *cap == region)
+            .ok_or("invalid or stale capability")?;
+        if write && !writable {
+            return Err("the capability lacks the rights for this".into());
+        }
+        self.files
+            .iter()
+            .position(|file| file.name == *name)
+            .ok_or_else(|| "the file is gone".into())
     }
 
     fn answer<T>(&mut self, request: String, value: T) -> Result<T, String> {
@@ -193,11 +349,73 @@ impl System for FakeSystem {
         self.answer("memory".to_string(), sample_memory())
     }
 
-    fn send(&mut self, task: &TaskRef, text: &str) -> Result<Option<String>, String> {
-        let id = Self::task_id(task)?;
-        // echo answers with the text; pinger answers nothing.
-        let answer = (id == 1).then(|| String::from(text));
-        self.answer(alloc::format!("send {task} {text}"), answer)
+    fn call(&mut self, task: &TaskRef, request: &[u8]) -> Result<Call, String> {
+        let peer = match task {
+            TaskRef::Name(name) if name == "fs" => "fs".to_string(),
+            task => match Self::task_id(task)? {
+                1 => "echo".to_string(),
+                _ => "pinger".to_string(),
+            },
+        };
+        let summary = match (peer.as_str(), decode::<TextCommand<'_>>(request)) {
+            ("fs", _) => alloc::format!("fs {:?}", decode::<Request<'_>>(request)),
+            (_, Ok(command)) => alloc::format!("send {task} {}", command.line),
+            (_, Err(_)) => alloc::format!("send {task} (not text)"),
+        };
+        self.answer(summary, ())?;
+        let token = CallToken(self.issue());
+        match peer.as_str() {
+            "fs" => {
+                let request = decode::<Request<'_>>(request).map_err(|e| e.to_string())?;
+                self.fs(token, request);
+            }
+            "echo" => {
+                let line = decode::<TextCommand<'_>>(request).map_err(|e| e.to_string())?;
+                let mut buffer = [0u8; MAX_PAYLOAD];
+                let answer = TextAnswer { text: line.line };
+                let payload = encode(&answer, &mut buffer).unwrap().to_vec();
+                let caps = Vec::new();
+                self.answers
+                    .push_back((token, Answer::Reply { payload, caps }));
+            }
+            // pinger never answers.
+            _ => {}
+        }
+        Ok(Call { token, peer })
+    }
+
+    fn read_region(&mut self, region: CapRef, read: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+        let file = self.file_of(region, false)?;
+        read(&self.files[file].pages);
+        Ok(())
+    }
+
+    fn write_region(
+        &mut self,
+        region: CapRef,
+        write: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), String> {
+        let file = self.file_of(region, true)?;
+        write(&mut self.files[file].pages);
+        Ok(())
+    }
+
+    fn rights(&mut self, cap: CapRef) -> Result<Rights, String> {
+        let (_, _, writable) = self
+            .regions
+            .iter()
+            .find(|(held, _, _)| *held == cap)
+            .ok_or("invalid or stale capability")?;
+        let read = Rights::READ.union(Rights::GRANT);
+        Ok(if *writable {
+            read.union(Rights::WRITE)
+        } else {
+            read
+        })
+    }
+
+    fn drop_cap(&mut self, cap: CapRef) {
+        self.regions.retain(|(held, _, _)| *held != cap);
     }
 
     fn revoke(&mut self, task: &TaskRef, slot: SlotRef) -> Result<usize, String> {
@@ -228,44 +446,5 @@ impl System for FakeSystem {
 
     fn shutdown(&mut self) -> Result<(), String> {
         self.answer("shutdown".to_string(), ())
-    }
-
-    fn list(&mut self, path: &str) -> Result<Listing, String> {
-        if !path.is_empty() && path != "/" {
-            return Err("not a directory".to_string());
-        }
-        let entries = self
-            .files
-            .iter()
-            .map(|(name, bytes)| FileRow {
-                name: name.clone(),
-                directory: false,
-                size: bytes.len() as u64,
-            })
-            .collect();
-        self.answer(
-            alloc::format!("ls {path}"),
-            Listing {
-                entries,
-                not_shown: 0,
-            },
-        )
-    }
-
-    fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
-        self.answer(alloc::format!("cat {path}"), ())?;
-        let found = self.files.iter().find(|(name, _)| name == path);
-        let bytes = found
-            .map(|(_, bytes)| bytes.clone())
-            .ok_or("no such file or directory")?;
-        Ok(bytes)
-    }
-
-    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<u64, String> {
-        self.answer(alloc::format!("write {path}"), ())?;
-        let file = self.files.iter_mut().find(|(name, _)| name == path);
-        let file = file.ok_or("no such file or directory")?;
-        file.1 = bytes.to_vec();
-        Ok(bytes.len() as u64)
     }
 }

@@ -4,14 +4,19 @@
 //! `#![no_std]` with `alloc`, `#![forbid(unsafe_code)]`; depends on
 //! `mealy-protocol` (capability types) and `mealy-caps` (the graph
 //! [`Snapshot`](mealy_caps::Snapshot) and its renderers), never on the
-//! kernel. The kernel feeds it serial bytes and implements [`System`]; every
-//! piece is a plain state machine or a pure function, tested on the host.
+//! kernel. [`ShellTask`] is the task the kernel starts: keystrokes come
+//! from the console as messages, output goes back to it, and every command
+//! acts through the task's own capabilities. Every piece is a plain state
+//! machine or a pure function, tested on the host.
 //!
 //! - `line`: the line editor (echo, backspace, history, Ctrl-C, limits).
 //! - `command`: a line to a typed [`Command`], or a one-line [`CommandError`].
 //! - `system`: the [`System`] trait and the plain data it answers with.
+//! - `job`: the commands that wait for another task's answer.
 //! - `output`: the stable output formats (see README.md).
-//! - `shell`: [`Shell::feed`], tying them together.
+//! - `shell`: [`Shell::feed`] and [`Shell::answer`], tying them together.
+//! - `context_system`: [`System`] over a `Context` and the task's grants.
+//! - `task`: [`ShellTask`], the `StateMachine`.
 //!
 //! Invariant: for every completed line the shell prints, after the echo,
 //! either the command's output or exactly one `error: ` line, then
@@ -26,10 +31,13 @@ extern crate alloc;
 extern crate std;
 
 pub mod command;
+mod context_system;
+mod job;
 pub mod line;
 pub mod output;
 mod shell;
 mod system;
+mod task;
 
 #[cfg(test)]
 mod fake_system;
@@ -37,8 +45,12 @@ mod fake_system;
 mod tests;
 
 pub use command::{COMMANDS, Command, CommandError, CommandSpec, SlotRef, TaskRef};
+pub use context_system::{ContextSystem, INSPECT, KERNEL, task_grant};
+pub use job::{FS, Failure, HEXDUMP_LIMIT};
 pub use line::{LineEditor, LineError, LineEvent, MAX_LINE};
-pub use shell::{GREETING, Output, PROMPT, Shell};
+pub use shell::{ANSWER_TIMEOUT_NS, GREETING, HELD_LIMIT, Output, PROMPT, Shell};
 pub use system::{
-    BenchReport, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System, TaskRow, TaskStatus,
+    Answer, BenchReport, Call, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System,
+    TaskRow, TaskStatus,
 };
+pub use task::{NAME, RETRY_NS, ShellTask, TERMINAL, TIMER};

@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::string::String;
 use core::fmt::{self, Write};
 
-use mealy_caps::Snapshot;
+use mealy_caps::{Rights, Snapshot};
 
 use crate::command::{COMMANDS, CommandSpec, SlotRef, TaskRef};
 use crate::system::{BenchReport, CapRow, Listing, MemReport, Stats, TaskRow};
@@ -304,10 +304,7 @@ pub fn write_written(out: &mut dyn Write, path: &str, bytes: u64) -> fmt::Result
     writeln!(out, "wrote {bytes} bytes to {path}")
 }
 
-pub fn write_send(out: &mut dyn Write, task: &TaskRef, answer: Option<&str>) -> fmt::Result {
-    let Some(answer) = answer else {
-        return writeln!(out, "sent to {task}");
-    };
+pub fn write_send(out: &mut dyn Write, task: &TaskRef, answer: &str) -> fmt::Result {
     if answer.is_empty() {
         return writeln!(out, "(empty answer from {task})");
     }
@@ -321,6 +318,85 @@ pub fn write_send(out: &mut dyn Write, task: &TaskRef, answer: Option<&str>) -> 
     } else {
         out.write_char('\n')
     }
+}
+
+/// `append`: how many bytes were added, and how many the file holds now.
+pub fn write_appended(out: &mut dyn Write, path: &str, added: u64, len: u64) -> fmt::Result {
+    writeln!(out, "appended {added} bytes to {path} ({len} bytes now)")
+}
+
+/// What `stat` shows of a file or directory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FileStat<'a> {
+    pub path: &'a str,
+    pub directory: bool,
+    /// File: bytes; directory: entries.
+    pub size: u64,
+    /// Bytes the file can grow to without its address moving.
+    pub capacity: u64,
+    /// A file's Region, as the shell's read-only open got it: its address
+    /// and the rights the capability carries.
+    pub region: Option<(usize, Rights)>,
+}
+
+/// `stat`: one `key: value` line each, in this order (`address` and
+/// `rights` for files only):
+///
+/// ```text
+/// path:     hello.txt
+/// type:     file
+/// size:     14
+/// capacity: 8192
+/// address:  0x0000100000200000
+/// rights:   r---g-
+/// ```
+pub fn write_stat(out: &mut dyn Write, stat: &FileStat<'_>) -> fmt::Result {
+    writeln!(out, "path:     {}", stat.path)?;
+    let kind = if stat.directory { "dir" } else { "file" };
+    writeln!(out, "type:     {kind}")?;
+    if stat.directory {
+        return writeln!(out, "entries:  {}", stat.size);
+    }
+    writeln!(out, "size:     {}", stat.size)?;
+    writeln!(out, "capacity: {}", stat.capacity)?;
+    if let Some((address, rights)) = stat.region {
+        writeln!(out, "address:  {address:#018x}")?;
+        writeln!(out, "rights:   {rights}")?;
+    }
+    Ok(())
+}
+
+/// `hexdump`: 16 bytes a line, as offset, hex in two groups of eight, and
+/// the printable ASCII (`.` for the rest); then, if the file is longer
+/// than what was shown, how many bytes were left out.
+///
+/// ```text
+/// 00000000  48 65 6c 6c 6f 2c 20 4d  65 61 6c 79 21 0a        |Hello, Mealy!.|
+/// ```
+pub fn write_hexdump(out: &mut dyn Write, shown: &[u8], size: usize) -> fmt::Result {
+    for (line, bytes) in shown.chunks(16).enumerate() {
+        write!(out, "{:08x} ", line * 16)?;
+        for index in 0..16 {
+            if index == 8 {
+                out.write_char(' ')?;
+            }
+            match bytes.get(index) {
+                Some(byte) => write!(out, " {byte:02x}")?,
+                None => out.write_str("   ")?,
+            }
+        }
+        out.write_str("  |")?;
+        for &byte in bytes {
+            let printable = byte.is_ascii_graphic() || byte == b' ';
+            out.write_char(if printable { char::from(byte) } else { '.' })?;
+        }
+        out.write_str("|\n")?;
+    }
+    writeln!(out, "{:08x}", shown.len())?;
+    if size > shown.len() {
+        writeln!(out, "({} more bytes not shown)", size - shown.len())?;
+    }
+    Ok(())
 }
 
 /// `revoke`: how many capabilities went.

@@ -2,19 +2,40 @@
 //! out, with the running system behind a `&mut dyn System`.
 //!
 //! [`Shell::feed`] runs the line editor over the bytes; each completed line
-//! is parsed and run at once against the [`System`], and its output is
-//! followed by the prompt ([`PROMPT`], which the host tooling waits for). A
-//! line therefore produces, after its echo, either its output or exactly one
-//! `error: ` line, then the prompt. Nothing here can fail: every error is
-//! printed, and the shell keeps reading, until a successful `shutdown`.
+//! is parsed and run against the [`System`], and its output is followed by
+//! the prompt ([`PROMPT`], which the host tooling waits for). A command
+//! that needs another task's answer (`send`, the file commands: `job.rs`)
+//! makes its call and returns; the shell then holds what is typed until
+//! [`Shell::answer`] brings the answer, or [`Shell::expire`] finds it
+//! overdue ([`ANSWER_TIMEOUT_NS`]), or Ctrl-C gives up on it. So a line
+//! still produces, after its echo, either its output or exactly one
+//! `error: ` line, then the prompt, and typed-ahead lines run in order
+//! after it, one per [`Shell::continue_input`]. Nothing here can fail: every error is printed, and the shell
+//! keeps reading, until a successful `shutdown`.
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
+use mealy_protocol::CallToken;
+
 use crate::command::{self, Command};
+use crate::job::{Failure, Job, Progress};
 use crate::line::{LineEditor, LineEvent};
 use crate::output;
-use crate::system::System;
+use crate::system::{Answer, System};
+
+/// How long a command waits for another task's answer before it gives up
+/// with an error line.
+pub const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// The most input held while a command waits or lines wait their turn;
+/// bytes past it are dropped, and the shell says how many.
+pub const HELD_LIMIT: usize = 64 * 1024;
+
+/// Ctrl-C: gives up on the command that is waiting.
+const CANCEL: u8 = 0x03;
 
 /// The prompt, printed at start and after every line. Exactly this string:
 /// `cargo xtask qemu` and the test scenarios wait for it.
@@ -40,6 +61,20 @@ pub struct Output {
 pub struct Shell {
     editor: LineEditor,
     shut_down: bool,
+    /// The command waiting for an answer, if any.
+    waiting: Option<Waiting>,
+    /// What was typed while it waits, in order.
+    held: VecDeque<u8>,
+    /// Bytes dropped since the last report, past [`HELD_LIMIT`].
+    dropped: usize,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    job: Job,
+    token: CallToken,
+    /// `System::uptime_ns` after which it gives up.
+    deadline_ns: u64,
 }
 
 impl Shell {
@@ -62,39 +97,172 @@ impl Shell {
         self.shut_down
     }
 
+    /// When the command that is waiting gives up, in `System::uptime_ns`
+    /// time: the caller arranges to call [`Shell::expire`] then.
+    pub fn deadline_ns(&self) -> Option<u64> {
+        self.waiting.as_ref().map(|waiting| waiting.deadline_ns)
+    }
+
     /// Takes bytes from the terminal, runs every line they complete, and
-    /// returns what to show.
+    /// returns what to show. While a command waits, the bytes are held.
     pub fn feed(&mut self, bytes: &[u8], system: &mut dyn System) -> Output {
         let mut out = Output::default();
-        for &byte in bytes {
+        self.take(bytes.iter().copied(), system, &mut out);
+        out
+    }
+
+    /// Goes on with the command waiting for `token`, with its answer. An
+    /// answer nobody waits for (it came too late) is dropped, and so are
+    /// the capabilities that came with it.
+    pub fn answer(&mut self, token: CallToken, answer: Answer, system: &mut dyn System) -> Output {
+        let mut out = Output::default();
+        let Some(waiting) = self
+            .waiting
+            .as_mut()
+            .filter(|waiting| waiting.token == token)
+        else {
+            if let Answer::Reply { caps, .. } = answer {
+                for cap in caps {
+                    system.drop_cap(cap);
+                }
+            }
+            return out;
+        };
+        match waiting.job.resume(answer, system, &mut out.text) {
+            Ok(Progress::Wait(next)) => {
+                waiting.token = next;
+                waiting.deadline_ns = deadline(system);
+                return out;
+            }
+            Ok(Progress::Done) => {}
+            Err(failure) => error_line(&mut out.text, &failure),
+        }
+        self.finish_waiting(system, &mut out);
+        out
+    }
+
+    /// Gives up on the waiting command if `now_ns` is past its deadline.
+    pub fn expire(&mut self, now_ns: u64, system: &mut dyn System) -> Output {
+        let mut out = Output::default();
+        let Some(waiting) = self.waiting.as_ref().filter(|w| now_ns >= w.deadline_ns) else {
+            return out;
+        };
+        let failure = Failure {
+            command: waiting.job.command(),
+            reason: alloc::format!(
+                "{} did not answer within {} s",
+                waiting.job.peer(),
+                ANSWER_TIMEOUT_NS / 1_000_000_000
+            ),
+        };
+        error_line(&mut out.text, &failure);
+        self.finish_waiting(system, &mut out);
+        out
+    }
+
+    /// The waiting command is over: the prompt. The input held meanwhile
+    /// waits for [`Shell::continue_input`].
+    fn finish_waiting(&mut self, _system: &mut dyn System, out: &mut Output) {
+        self.waiting = None;
+        self.prompt(out);
+    }
+
+    /// Whether typed lines wait for their turn ([`Shell::continue_input`]).
+    /// The shell runs one line per call, so one long paste does not keep
+    /// every other task waiting; its task calls back for the rest.
+    pub fn has_held_input(&self) -> bool {
+        self.waiting.is_none() && !self.held.is_empty() && !self.shut_down
+    }
+
+    /// Runs the next held line, if no command is waiting.
+    pub fn continue_input(&mut self, system: &mut dyn System) -> Output {
+        let mut out = Output::default();
+        if self.waiting.is_none() {
+            let held: Vec<u8> = self.held.drain(..).collect();
+            self.take(held.into_iter(), system, &mut out);
+        }
+        out
+    }
+
+    fn take(&mut self, bytes: impl Iterator<Item = u8>, system: &mut dyn System, out: &mut Output) {
+        let mut bytes = bytes.peekable();
+        while let Some(byte) = bytes.next() {
             if self.shut_down {
                 break;
+            }
+            if self.waiting.is_some() || !self.held.is_empty() {
+                self.hold(byte, out);
+                continue;
             }
             let Some(event) = self.editor.push(byte, &mut out.text) else {
                 continue;
             };
             match event {
-                LineEvent::Line(line) => self.run_line(&line, system, &mut out),
+                LineEvent::Line(line) => self.run_line(&line, system, out),
                 LineEvent::Error(error) => error_line(&mut out.text, &error),
                 LineEvent::Cancelled => {}
             }
-            if self.shut_down {
-                out.shutdown = true;
-            } else {
-                out.text.push_str(PROMPT);
+            if self.waiting.is_none() {
+                self.prompt(out);
+            }
+            // One line per call: the rest waits its turn.
+            if bytes.peek().is_some() && !self.shut_down {
+                bytes.for_each(|byte| self.hold(byte, out));
+                break;
             }
         }
-        out
+        if self.dropped > 0 && self.waiting.is_none() {
+            let dropped = core::mem::take(&mut self.dropped);
+            let reason = alloc::format!(
+                "input: {dropped} bytes dropped: more than {HELD_LIMIT} were waiting their turn"
+            );
+            error_line(&mut out.text, &reason);
+            self.prompt(out);
+        }
+    }
+
+    /// A byte typed while a command waits, or behind a line not yet run:
+    /// Ctrl-C while a command waits gives up on it (and on what was typed
+    /// after it, as a terminal does); anything else waits its turn.
+    fn hold(&mut self, byte: u8, out: &mut Output) {
+        if byte == CANCEL && self.waiting.is_some() {
+            self.waiting = None;
+            self.held.clear();
+            out.text.push_str("^C\n");
+            self.prompt(out);
+        } else if self.held.len() < HELD_LIMIT {
+            self.held.push_back(byte);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn prompt(&mut self, out: &mut Output) {
+        if self.shut_down {
+            out.shutdown = true;
+        } else {
+            out.text.push_str(PROMPT);
+        }
     }
 
     fn run_line(&mut self, line: &str, system: &mut dyn System, out: &mut Output) {
         match command::parse(line) {
             Ok(None) => {}
-            Ok(Some(command)) => {
-                if let Err(reason) = self.run(&command, system, &mut out.text) {
-                    error_line(&mut out.text, &reason);
+            Ok(Some(command)) => match Job::start(&command, system) {
+                Some(Ok((job, token))) => {
+                    self.waiting = Some(Waiting {
+                        job,
+                        token,
+                        deadline_ns: deadline(system),
+                    });
                 }
-            }
+                Some(Err(failure)) => error_line(&mut out.text, &failure),
+                None => {
+                    if let Err(reason) = self.run(&command, system, &mut out.text) {
+                        error_line(&mut out.text, &reason);
+                    }
+                }
+            },
             Err(error) => error_line(&mut out.text, &error),
         }
     }
@@ -120,25 +288,6 @@ impl Shell {
                 output::write_graph(text, &failed("graph", system.graph())?, *dot)
             }
             Command::Mem => output::write_memory(text, &failed("mem", system.memory())?),
-            Command::Ls { path } => {
-                let path = path.as_deref().unwrap_or("");
-                output::write_listing(text, &failed("ls", system.list(path))?)
-            }
-            Command::Cat { path } => output::write_file(text, &failed("cat", system.read(path))?),
-            Command::Write {
-                path,
-                text: contents,
-            } => {
-                let written = failed("write", system.write(path, contents.as_bytes()))?;
-                output::write_written(text, path, written)
-            }
-            Command::Send {
-                task,
-                text: message,
-            } => {
-                let answer = failed("send", system.send(task, message))?;
-                output::write_send(text, task, answer.as_deref())
-            }
             Command::Revoke { task, slot } => {
                 let count = failed("revoke", system.revoke(task, *slot))?;
                 output::write_revoked(text, task, *slot, count)
@@ -156,20 +305,16 @@ impl Shell {
                 text.push_str("shutting down\n");
                 Ok(())
             }
+            // Each is a `Job`: `run_line` started it instead.
+            Command::Ls { .. }
+            | Command::Cat { .. }
+            | Command::Hexdump { .. }
+            | Command::Stat { .. }
+            | Command::Write { .. }
+            | Command::Append { .. }
+            | Command::Send { .. } => Ok(()),
         };
         Ok(())
-    }
-}
-
-/// A command the system could not carry out: `<command>: <reason>`.
-struct Failure {
-    command: &'static str,
-    reason: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.command, self.reason)
     }
 }
 
@@ -179,4 +324,12 @@ fn failed<T>(command: &'static str, answer: Result<T, String>) -> Result<T, Fail
 
 fn error_line(text: &mut String, reason: &dyn fmt::Display) {
     let _ = output::write_error(text, reason);
+}
+
+/// When a call made now gives up.
+fn deadline(system: &mut dyn System) -> u64 {
+    system
+        .uptime_ns()
+        .unwrap_or(0)
+        .saturating_add(ANSWER_TIMEOUT_NS)
 }

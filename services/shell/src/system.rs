@@ -2,9 +2,9 @@
 //! method per command that needs the kernel, and the plain data it answers
 //! with.
 //!
-//! The kernel implements `System` over its own tables (the scheduler's
-//! `TaskInfo`, the `CapSystem`, the frame allocator and heap); tests
-//! implement it with fixed data. Answers are plain structs rather than
+//! The shell's task implements `System` over its `Context` and the
+//! capabilities it was granted (`ContextSystem`); tests implement it with
+//! fixed data. Answers are plain structs rather than
 //! kernel types so this crate depends on neither the kernel nor its
 //! scheduler, and so the formats in `output.rs` are pure functions of them.
 //! A failure is a human-readable `String`, printed as one `error:` line.
@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use mealy_caps::{Object, Snapshot};
 pub use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow, Stats, TaskRow, TaskStatus};
-use mealy_protocol::{Badge, CapRef, Rights};
+use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Rights};
 
 use crate::command::{SlotRef, TaskRef};
 
@@ -47,9 +47,27 @@ pub struct Listing {
     pub not_shown: u32,
 }
 
+/// A call on its way: the answer will name `token`; `peer` is the
+/// callee's name, for messages about it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Call {
+    pub token: CallToken,
+    pub peer: String,
+}
+
+/// How a call ended: the answer's payload and the capabilities that came
+/// with it (now the shell's), or why no answer will come.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Answer {
+    Reply { payload: Vec<u8>, caps: Vec<CapRef> },
+    Failed(CallFailure),
+}
+
 /// The running system, as the shell sees it. Each method runs to
 /// completion; `Err` is a one-line reason (a newline in it is shown as a
-/// space).
+/// space). A command that needs another task's answer starts with
+/// [`System::call`] and goes on when the answer comes: the shell never
+/// waits inside a method.
 pub trait System {
     /// Every task, in id order.
     fn tasks(&mut self) -> Result<Vec<TaskRow>, String>;
@@ -63,10 +81,6 @@ pub trait System {
     fn graph(&mut self) -> Result<Snapshot, String>;
 
     fn memory(&mut self) -> Result<MemReport, String>;
-
-    /// Sends `text` to a service that takes text commands. Returns its
-    /// answer if it gave one synchronously, else `None` ("sent").
-    fn send(&mut self, task: &TaskRef, text: &str) -> Result<Option<String>, String>;
 
     /// Revokes every capability derived from the one in `task`'s `slot`;
     /// returns how many were deleted.
@@ -82,26 +96,27 @@ pub trait System {
     /// Nanoseconds since boot.
     fn uptime_ns(&mut self) -> Result<u64, String>;
 
-    /// The entries of the directory at `path` (`""` is the root). The file
-    /// commands default to "no file system", so a `System` without one
-    /// needs no code for them.
-    fn list(&mut self, path: &str) -> Result<Listing, String> {
-        let _ = path;
-        Err("no file system".into())
-    }
+    /// Calls `task` through the shell's endpoint to it with `request`
+    /// (postcard bytes). The answer comes later, as an ordinary message,
+    /// to [`Shell::answer`](crate::Shell::answer).
+    fn call(&mut self, task: &TaskRef, request: &[u8]) -> Result<Call, String>;
 
-    /// The contents of the file at `path`.
-    fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
-        let _ = path;
-        Err("no file system".into())
-    }
+    /// Shows the pages of the Region capability `region` to `read`.
+    fn read_region(&mut self, region: CapRef, read: &mut dyn FnMut(&[u8])) -> Result<(), String>;
 
-    /// Replaces the contents of the file at `path` with `bytes`; returns
-    /// how many bytes the file now holds.
-    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<u64, String> {
-        let _ = (path, bytes);
-        Err("no file system".into())
-    }
+    /// Lets `write` change the pages of `region` (needs WRITE on it).
+    fn write_region(
+        &mut self,
+        region: CapRef,
+        write: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), String>;
+
+    /// The rights the shell's capability `cap` carries.
+    fn rights(&mut self, cap: CapRef) -> Result<Rights, String>;
+
+    /// Deletes the shell's capability `cap` (one that came with an
+    /// answer and is no longer needed). A failure is not worth a line.
+    fn drop_cap(&mut self, cap: CapRef);
 
     /// Arranges power-off once the current output has been written. `Ok`
     /// makes the shell stop reading input; `Err` is printed and it goes on.

@@ -7,14 +7,46 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use proptest::prelude::*;
 
-use crate::fake_system::FakeSystem;
+use crate::fake_system::{FakeFile, FakeSystem};
 use crate::line::{LineEditor, LineEvent, MAX_LINE};
-use crate::{GREETING, PROMPT, Shell};
+use crate::{ANSWER_TIMEOUT_NS, GREETING, Output, PROMPT, Shell};
+
+/// Gives the shell every answer the fake system has ready, in order;
+/// returns what it printed.
+fn deliver(shell: &mut Shell, system: &mut FakeSystem) -> Output {
+    let mut out = Output::default();
+    while let Some((token, answer)) = system.answers.pop_front() {
+        let more = shell.answer(token, answer, system);
+        out.text.push_str(&more.text);
+        out.shutdown |= more.shutdown;
+    }
+    out
+}
+
+/// Feeds `bytes`, then the answers to every call they made, then lets a
+/// command that got none time out: what a person would see in the end.
+fn feed_all(shell: &mut Shell, system: &mut FakeSystem, bytes: &[u8]) -> Output {
+    let mut out = shell.feed(bytes, system);
+    loop {
+        let more = deliver(shell, system);
+        out.text.push_str(&more.text);
+        out.shutdown |= more.shutdown;
+        let more = if shell.deadline_ns().is_some() {
+            shell.expire(u64::MAX, system)
+        } else if shell.has_held_input() {
+            shell.continue_input(system)
+        } else {
+            return out;
+        };
+        out.text.push_str(&more.text);
+        out.shutdown |= more.shutdown;
+    }
+}
 
 /// Types `line` and Enter; checks the echo and the final prompt and returns
 /// the lines printed in between.
 fn respond(shell: &mut Shell, system: &mut FakeSystem, line: &str) -> Vec<String> {
-    let output = shell.feed(format!("{line}\r").as_bytes(), system);
+    let output = feed_all(shell, system, format!("{line}\r").as_bytes());
     assert!(!output.shutdown);
     let echoed = format!("{line}\n");
     let Some(rest) = output.text.strip_prefix(&echoed) else {
@@ -56,6 +88,9 @@ fn help_lists_every_command() {
             "ls [path]               list a directory of the file system",
             "cat <path>              print a file",
             "write <path> <text>     replace a file's contents with the text",
+            "append <path> <text>    add the text to the end of a file",
+            "stat <path>             a file's size, capacity, region address and rights",
+            "hexdump <path>          a file's bytes in hex (the first 4 KiB)",
             "send <task> <message>   send a text command to a service",
             "revoke <task> <slot>    delete every capability derived from one",
             "kill <task>             stop a task and delete its capabilities",
@@ -182,18 +217,66 @@ fn uptime() {
 }
 
 #[test]
-fn send_shows_the_answer_or_that_it_was_sent() {
+fn send_shows_the_answer_when_it_comes() {
     let mut system = FakeSystem::new();
     let mut shell = Shell::new();
-    assert_lines(
-        &respond(&mut shell, &mut system, "send echo hello  there"),
-        &["hello  there"],
+    // Nothing but the echo until the answer comes: no prompt either.
+    let output = shell.feed(b"send echo hello  there\r", &mut system);
+    assert_eq!(output.text, "send echo hello  there\n");
+    assert!(shell.deadline_ns().is_some());
+    let (token, answer) = system.answers.pop_front().unwrap();
+    let output = shell.answer(token, answer, &mut system);
+    assert_eq!(output.text, format!("hello  there\n{PROMPT}"));
+    assert_eq!(shell.deadline_ns(), None);
+    // The deadline is read from the system clock.
+    assert_eq!(system.requests, ["send echo hello  there", "uptime"]);
+}
+
+#[test]
+fn a_command_without_an_answer_times_out_and_typed_ahead_lines_run_after() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    // pinger never answers; `uptime` typed meanwhile is held.
+    let output = shell.feed(b"send 2 run\ruptime\r", &mut system);
+    assert_eq!(output.text, "send 2 run\n");
+    let deadline = shell.deadline_ns().unwrap();
+    assert_eq!(deadline, 3_723_456_789_012 + ANSWER_TIMEOUT_NS);
+    // Not yet due: nothing happens.
+    assert_eq!(shell.expire(deadline - 1, &mut system).text, "");
+    let output = shell.expire(deadline, &mut system);
+    assert_eq!(
+        output.text,
+        format!("error: send: pinger did not answer within 5 s\n{PROMPT}")
     );
-    assert_lines(
-        &respond(&mut shell, &mut system, "send 2 run"),
-        &["sent to 2"],
+    assert_eq!(shell.deadline_ns(), None);
+    // The held line runs on the next turn.
+    assert!(shell.has_held_input());
+    let output = shell.continue_input(&mut system);
+    assert_eq!(
+        output.text,
+        format!("uptime\nup 01:02:03.456 (3723456789012 ns)\n{PROMPT}")
     );
-    assert_eq!(system.requests, ["send echo hello  there", "send 2 run"]);
+    assert!(!shell.has_held_input());
+}
+
+#[test]
+fn ctrl_c_gives_up_on_a_waiting_command_and_a_late_answer_is_dropped() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    shell.feed(b"cat hello.txt\r", &mut system);
+    assert_eq!(system.answers.len(), 1);
+    // Typed while waiting, then Ctrl-C: both go, the prompt comes back.
+    let output = shell.feed(b"ps\r\x03", &mut system);
+    assert_eq!(output.text, format!("^C\n{PROMPT}"));
+    assert_eq!(shell.deadline_ns(), None);
+    // The answer comes after all: nothing is shown, its Region is dropped.
+    assert_eq!(system.regions.len(), 1);
+    assert_eq!(deliver(&mut shell, &mut system).text, "");
+    assert!(system.regions.is_empty());
+    assert_lines(
+        &respond(&mut shell, &mut system, "uptime"),
+        &["up 01:02:03.456 (3723456789012 ns)"],
+    );
 }
 
 #[test]
@@ -355,9 +438,30 @@ fn arrow_up_reruns_and_arrow_down_returns() {
 }
 
 #[test]
+fn one_line_runs_per_call_and_the_rest_waits_its_turn() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    let output = shell.feed(b"uptime\rps\rup", &mut system);
+    assert_eq!(
+        output.text,
+        format!("uptime\nup 01:02:03.456 (3723456789012 ns)\n{PROMPT}")
+    );
+    assert_eq!(system.requests, ["uptime"]);
+    // More typing goes behind what waits.
+    assert_eq!(shell.feed(b"time\r", &mut system).text, "");
+    assert!(shell.has_held_input());
+    let output = shell.continue_input(&mut system);
+    assert!(output.text.starts_with("ps\nID "), "{}", output.text);
+    let output = shell.continue_input(&mut system);
+    assert!(output.text.starts_with("uptime\nup "), "{}", output.text);
+    assert!(!shell.has_held_input());
+    assert_eq!(system.requests, ["uptime", "tasks", "uptime"]);
+}
+
+#[test]
 fn crlf_runs_a_line_once() {
     let mut system = FakeSystem::new();
-    let output = Shell::new().feed(b"uptime\r\nuptime\n", &mut system);
+    let output = feed_all(&mut Shell::new(), &mut system, b"uptime\r\nuptime\n");
     assert_eq!(output.text.matches(PROMPT).count(), 2);
     assert_eq!(system.requests, ["uptime", "uptime"]);
 }
@@ -365,12 +469,12 @@ fn crlf_runs_a_line_once() {
 #[test]
 fn bytes_split_anywhere_give_the_same_output() {
     let input = b"ps\r\ncaps echo\x7f\x7f\x7f\x7fpinger\rbad\x1b[Acmd\r\x1b[A\r";
-    let whole = Shell::new().feed(input, &mut FakeSystem::new()).text;
+    let whole = feed_all(&mut Shell::new(), &mut FakeSystem::new(), input).text;
     let mut shell = Shell::new();
     let mut system = FakeSystem::new();
     let pieces: String = input
         .iter()
-        .map(|byte| shell.feed(&[*byte], &mut system).text)
+        .map(|byte| feed_all(&mut shell, &mut system, &[*byte]).text)
         .collect();
     assert_eq!(whole, pieces);
 }
@@ -442,7 +546,7 @@ proptest! {
         let mut shell = Shell::new();
         let mut text = String::new();
         for piece in bytes.chunks(chunk) {
-            text.push_str(&shell.feed(piece, &mut system).text);
+            text.push_str(&feed_all(&mut shell, &mut system, piece).text);
         }
         prop_assume!(!shell.is_shut_down());
         let lines = lines_ended_by(&bytes);
@@ -462,7 +566,7 @@ proptest! {
             bytes.push(b'\r');
             let mut echo = String::new();
             let event = bytes.iter().filter_map(|&byte| editor.push(byte, &mut echo)).last();
-            let output = shell.feed(&bytes, &mut system);
+            let output = feed_all(&mut shell, &mut system, &bytes);
             prop_assume!(!output.shutdown);
             prop_assert!(output.text.starts_with(&echo));
             let response = output.text.strip_prefix(&echo).unwrap_or_default();
@@ -518,4 +622,77 @@ fn ls_cat_and_write_show_the_file_system() {
         &respond(&mut shell, &mut system, "cat"),
         &["error: cat: missing <path>; usage: cat <path> (type 'help cat')"],
     );
+    // Every Region the shell was given is dropped once read or written.
+    assert!(system.regions.is_empty());
+}
+
+#[test]
+fn append_adds_to_the_end_and_a_full_file_is_an_error() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "append hello.txt more"),
+        &["appended 4 bytes to hello.txt (18 bytes now)"],
+    );
+    assert_eq!(system.files[0].contents(), b"Hello, Mealy!\nmore");
+    let long = "x".repeat(MAX_LINE - 20);
+    system.files[0] = FakeFile::new("hello.txt", &[b'y'; 4000]);
+    assert_lines(
+        &respond(&mut shell, &mut system, &format!("append hello.txt {long}")),
+        &["error: append: no space: the file can hold 4096 bytes"],
+    );
+    assert_eq!(system.files[0].size, 4000);
+    // A shorter write clears what lay past its end.
+    assert_lines(
+        &respond(&mut shell, &mut system, "write hello.txt ab"),
+        &["wrote 2 bytes to hello.txt"],
+    );
+    assert!(system.files[0].pages[2..4000].iter().all(|&byte| byte == 0));
+    assert!(system.regions.is_empty());
+}
+
+#[test]
+fn stat_shows_size_capacity_address_and_rights() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    let lines = respond(&mut shell, &mut system, "stat hello.txt");
+    let address = format!("{:#018x}", system.files[0].pages.as_ptr() as usize);
+    assert_lines(
+        &lines,
+        &[
+            "path:     hello.txt",
+            "type:     file",
+            "size:     14",
+            "capacity: 4096",
+            &format!("address:  {address}"),
+            "rights:   r---g-",
+        ],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "stat /"),
+        &["path:     /", "type:     dir", "entries:  1"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "stat nope"),
+        &["error: stat: no such file or directory"],
+    );
+    assert!(system.regions.is_empty());
+}
+
+#[test]
+fn hexdump_shows_offsets_hex_and_text_and_stops_at_the_limit() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "hexdump hello.txt"),
+        &[
+            "00000000  48 65 6c 6c 6f 2c 20 4d  65 61 6c 79 21 0a        |Hello, Mealy!.|",
+            "0000000e",
+        ],
+    );
+    system.files[0] = FakeFile::new("hello.txt", &[0xab; 4096]);
+    system.files[0].size = 4096;
+    let lines = respond(&mut shell, &mut system, "hexdump hello.txt");
+    assert_eq!(lines.len(), 4096 / 16 + 1);
+    assert_eq!(lines.last().unwrap(), "00001000");
 }

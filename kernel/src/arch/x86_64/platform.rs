@@ -104,10 +104,9 @@ impl Platform for MachinePlatform {
 
     fn idle(&mut self, pending: &PendingInterrupts, next_deadline_ns: Option<u64>) {
         ::x86_64::instructions::interrupts::disable();
-        // Keystrokes waiting for the console loop (the shell's task
-        // received them, or the kernel read them for a `test=` scenario)
-        // are not messages, so they are a reason to wake too.
-        if pending.any() || serial::has_input() || crate::console_task::has_input() {
+        // Keystrokes the kernel read itself for a `test=` scenario are
+        // not messages, so they are a reason to wake too.
+        if pending.any() || serial::has_input() {
             interrupts::enable();
             return;
         }

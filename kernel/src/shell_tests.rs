@@ -1,0 +1,634 @@
+//! The shell as a task, end to end on the host: typed lines reach
+//! `mealy_shell::ShellTask` as `terminal::Input` messages, every command
+//! acts through the task's own capabilities, and what it prints comes back
+//! as `terminal::Output` messages to a recording terminal that stands in
+//! for the console. Over the whole boot list (inspection, `send`,
+//! `revoke`, `kill`, `shutdown`), and over an fs with an image built here
+//! (the file commands and the Region capabilities behind them).
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use mealy_caps::{CapRef, Rights, TaskId};
+use mealy_fs::format::{BuildOptions, Node, build};
+use mealy_protocol::terminal::{Input, Output};
+use mealy_protocol::{
+    Context, HandleError, Incoming, IpcError, MessageKind, StateMachine, decode, encode,
+};
+use mealy_shell::PROMPT;
+use spin::Mutex;
+
+use crate::sched::{
+    CapSource, CapSpec, HostPlatform, KERNEL_TASK, PendingInterrupts, SchedConfig, Scheduler,
+    TaskSpec,
+};
+use crate::tasks::{self, shell_caps};
+
+const SCREEN: &str = "screen";
+
+/// The recording terminal: keeps every `Output` the shell sends it.
+struct Screen {
+    shown: Arc<Mutex<String>>,
+}
+
+impl StateMachine for Screen {
+    fn name(&self) -> &'static str {
+        SCREEN
+    }
+
+    fn handle(&mut self, _cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        if msg.kind == MessageKind::Request {
+            let output: Output<'_> = decode(msg.payload)?;
+            self.shown.lock().push_str(output.text);
+        }
+        Ok(())
+    }
+}
+
+/// Holds every request and never answers.
+struct Mute;
+
+impl StateMachine for Mute {
+    fn name(&self) -> &'static str {
+        "mute"
+    }
+
+    fn handle(&mut self, _cx: &mut dyn Context, _msg: Incoming<'_>) -> Result<(), HandleError> {
+        Ok(())
+    }
+}
+
+fn make_unused() -> Box<dyn StateMachine> {
+    unreachable!("built by the test")
+}
+
+fn make_fs() -> Box<dyn StateMachine> {
+    Box::new(mealy_fs::Fs::new())
+}
+
+fn make_mute() -> Box<dyn StateMachine> {
+    Box::new(Mute)
+}
+
+/// A shell task and a terminal to type at it.
+struct Terminal {
+    sched: Scheduler<HostPlatform>,
+    shown: Arc<Mutex<String>>,
+    screen: TaskId,
+    shell: TaskId,
+}
+
+impl Terminal {
+    /// Starts `tasks`, the screen, and a shell with the capabilities the
+    /// boot list would give it over `tasks`, but the screen as its
+    /// terminal.
+    fn boot(tasks: &[TaskSpec], platform: HostPlatform) -> Self {
+        let mut list = tasks.to_vec();
+        let mut screen_caps = Vec::from([CapSpec::endpoint(
+            "shell",
+            mealy_shell::NAME,
+            Rights::WRITE,
+            0,
+        )]);
+        if tasks.iter().any(|task| task.name == "fs") {
+            screen_caps.push(CapSpec::endpoint("fs", "fs", Rights::WRITE, 0));
+        }
+        list.push(TaskSpec::new(SCREEN, make_unused).caps(Vec::leak(screen_caps)));
+        let mut caps = shell_caps(tasks);
+        caps.push(CapSpec::endpoint(
+            mealy_shell::TERMINAL,
+            SCREEN,
+            Rights::WRITE,
+            0,
+        ));
+        caps.push(CapSpec::timer(mealy_shell::TIMER));
+        list.push(TaskSpec::new(mealy_shell::NAME, make_unused).caps(Vec::leak(caps)));
+
+        let pending = Box::leak(Box::new(PendingInterrupts::new()));
+        let mut sched = Scheduler::new(platform, pending, SchedConfig::default()).unwrap();
+        let shown = Arc::new(Mutex::new(String::new()));
+        let screen_shown = shown.clone();
+        sched
+            .spawn_all_with(&list, |spec| match spec.name {
+                SCREEN => Box::new(Screen {
+                    shown: screen_shown.clone(),
+                }),
+                mealy_shell::NAME => Box::new(mealy_shell::ShellTask::new()),
+                _ => (spec.factory)(),
+            })
+            .unwrap();
+        sched.run_until_idle(100_000);
+        let screen = sched.task_by_name(SCREEN).unwrap();
+        let shell = sched.task_by_name(mealy_shell::NAME).unwrap();
+        let terminal = Self {
+            sched,
+            shown,
+            screen,
+            shell,
+        };
+        let greeting = terminal.take_shown();
+        assert!(greeting.ends_with(PROMPT), "{greeting:?}");
+        terminal
+    }
+
+    /// The whole boot list (without its own shell), on an idle host.
+    fn boot_list() -> Self {
+        let list: Vec<TaskSpec> = tasks::boot_list()
+            .into_iter()
+            .filter(|task| task.name != mealy_shell::NAME)
+            .collect();
+        Self::boot(&list, tasks::host_platform())
+    }
+
+    /// Just an fs with `module` as its image (none: no module).
+    fn fs(module: Option<&[u8]>) -> Self {
+        let mut platform = HostPlatform::manual();
+        if let Some(bytes) = module {
+            platform.add_boot_module("fs", bytes);
+        }
+        static FS: TaskSpec = TaskSpec::new("fs", make_fs).caps(&[CapSpec::full(
+            mealy_fs::IMAGE_GRANT,
+            CapSource::BootModule { cmdline: "fs" },
+        )]);
+        Self::boot(&[FS], platform)
+    }
+
+    fn take_shown(&self) -> String {
+        core::mem::take(&mut *self.shown.lock())
+    }
+
+    /// Sends `bytes` to the shell as the console would, and runs every
+    /// task until nothing is left to do; returns what the shell showed.
+    fn type_bytes(&mut self, bytes: &[u8]) -> String {
+        let to_shell = self.grant(self.screen, "shell");
+        let mut buffer = [0u8; 256];
+        let payload = encode(&Input { bytes }, &mut buffer).unwrap();
+        self.sched
+            .act_as(self.screen, |cx| cx.send(to_shell, payload, &[]))
+            .unwrap()
+            .unwrap();
+        self.sched.run_until_idle(100_000);
+        self.take_shown()
+    }
+
+    /// Types `line` and Enter; checks the echo and the prompt after it and
+    /// returns what came between.
+    #[track_caller]
+    fn run(&mut self, line: &str) -> String {
+        let shown = self.type_bytes(format!("{line}\r").as_bytes());
+        let echo = format!("{line}\n");
+        let Some(rest) = shown.strip_prefix(&echo) else {
+            panic!("{shown:?} does not start with the echo {echo:?}");
+        };
+        let Some(answer) = rest.strip_suffix(PROMPT) else {
+            panic!("{rest:?} does not end with the prompt");
+        };
+        answer.to_string()
+    }
+
+    fn grant(&self, task: TaskId, name: &str) -> CapRef {
+        self.sched
+            .grants(task)
+            .iter()
+            .find(|grant| grant.name == name)
+            .unwrap_or_else(|| panic!("no grant {name}"))
+            .cap
+    }
+
+    /// The kernel slot holding the original the shell's grant `name` was
+    /// minted from.
+    fn original_of(&self, name: &str) -> u32 {
+        let cap = self.grant(self.shell, name);
+        let snapshot = self.sched.caps().snapshot();
+        let kernel = snapshot
+            .tasks
+            .iter()
+            .find(|node| node.task == KERNEL_TASK)
+            .unwrap();
+        let original = snapshot
+            .caps_in(kernel.cspace)
+            .find(|original| {
+                snapshot
+                    .children_of(original.at)
+                    .any(|child| child.cap == cap)
+            })
+            .unwrap();
+        (original.at.cap.to_raw() & u64::from(u32::MAX)) as u32
+    }
+
+    /// How many capabilities the shell's task holds.
+    fn shell_holds(&self) -> usize {
+        let snapshot = self.sched.caps().snapshot();
+        let space = snapshot
+            .tasks
+            .iter()
+            .find(|node| node.task == self.shell)
+            .unwrap()
+            .cspace;
+        snapshot.caps_in(space).count()
+    }
+}
+
+#[test]
+fn the_shells_name_for_the_kernel_is_the_schedulers() {
+    assert_eq!(mealy_shell::KERNEL, crate::sched::KERNEL_NAME);
+}
+
+#[test]
+fn ps_reads_the_task_table_through_the_inspect_capability() {
+    let mut terminal = Terminal::boot_list();
+    let out = terminal.run("ps");
+    for name in ["echo", "pinger", "console", mealy_shell::NAME] {
+        assert!(out.contains(name), "{out}");
+    }
+    // Take the Inspect capability away: ps fails with the cap error.
+    let slot = terminal.original_of(mealy_shell::INSPECT);
+    let out = terminal.run(&format!("revoke kernel {slot}"));
+    assert!(out.contains("revoked 1"), "{out}");
+    let out = terminal.run("ps");
+    assert_eq!(out, "error: ps: invalid or stale capability\n");
+    let out = terminal.run("graph");
+    assert!(out.starts_with("error: graph:"), "{out}");
+}
+
+#[test]
+fn kill_goes_through_a_task_capability_and_its_peers_get_errors() {
+    let mut terminal = Terminal::boot_list();
+    let out = terminal.run("kill echo");
+    assert_eq!(out, "killed echo\n");
+    assert_eq!(terminal.sched.task_by_name("echo"), None);
+    let out = terminal.run("kill echo");
+    assert_eq!(out, "error: kill: it is not running\n");
+    // A peer's next call fails, and so does the shell's.
+    let pinger = terminal.sched.task_by_name("pinger").unwrap();
+    let endpoint = terminal.sched.grants(pinger)[0].cap;
+    let sent = terminal
+        .sched
+        .act_as(pinger, |cx| cx.call(endpoint, b"x", &[]))
+        .unwrap();
+    assert_eq!(sent, Err(IpcError::DeadTask));
+    let out = terminal.run("send echo hi");
+    assert_eq!(out, "error: send: echo: receiver is not running\n");
+    // Without its Task capability the shell cannot kill.
+    let slot = terminal.original_of(&mealy_shell::task_grant("pinger"));
+    terminal.run(&format!("revoke kernel {slot}"));
+    let out = terminal.run("kill pinger");
+    assert_eq!(out, "error: kill: invalid or stale capability\n");
+    assert!(terminal.sched.task_by_name("pinger").is_some());
+}
+
+#[test]
+fn send_delivers_a_text_command_and_shows_the_answer_when_it_comes() {
+    let mut terminal = Terminal::boot_list();
+    let out = terminal.run("send console stats");
+    assert!(
+        out.contains("undelivered 0, refused 0, displays 1"),
+        "{out}"
+    );
+    let out = terminal.run("send console bogus");
+    assert!(out.contains("console: unknown command \"bogus\""), "{out}");
+    let out = terminal.run("send echo hi");
+    assert_eq!(
+        out,
+        "error: send: echo: the callee rejected a malformed request\n"
+    );
+    // Lines typed before an answer comes run after it, in order.
+    let shown = terminal.type_bytes(b"send console help\ruptime\r");
+    let help = shown.find("console commands: ").unwrap();
+    let uptime = shown.find("uptime\nup ").unwrap();
+    assert!(help < uptime, "{shown}");
+    assert_eq!(shown.matches(PROMPT).count(), 2, "{shown}");
+}
+
+#[test]
+fn a_task_that_never_answers_times_out_with_one_error_line() {
+    static MUTE: TaskSpec = TaskSpec::new("mute", make_mute);
+    let mut terminal = Terminal::boot(&[MUTE], HostPlatform::manual());
+    let shown = terminal.type_bytes(b"send mute hello\rps\r");
+    assert_eq!(shown, "send mute hello\n", "waiting: no prompt yet");
+    // The host platform's idle jumps the clock to the shell's deadline.
+    terminal.sched.idle();
+    terminal.sched.run_until_idle(1_000);
+    let shown = terminal.take_shown();
+    let expected = format!("error: send: mute did not answer within 5 s\n{PROMPT}ps\n");
+    assert!(shown.starts_with(&expected), "{shown}");
+    assert!(shown.contains("mute"), "the held `ps` ran: {shown}");
+    assert!(shown.ends_with(PROMPT), "{shown}");
+}
+
+#[test]
+fn shutdown_stops_the_kernel_through_its_task_capability() {
+    let mut terminal = Terminal::boot_list();
+    assert!(!terminal.sched.power_off_requested());
+    let shown = terminal.type_bytes(b"shutdown\r");
+    assert_eq!(shown, "shutdown\nshutting down\n");
+    assert!(terminal.sched.power_off_requested());
+}
+
+#[test]
+fn the_shell_cannot_kill_itself_or_the_kernel() {
+    let mut terminal = Terminal::boot_list();
+    let out = terminal.run(&format!("kill {}", mealy_shell::NAME));
+    assert_eq!(out, "error: kill: the shell cannot kill itself\n");
+    let out = terminal.run("kill kernel");
+    assert_eq!(
+        out,
+        "error: kill: the kernel cannot be killed; use shutdown\n"
+    );
+    assert!(!terminal.sched.power_off_requested());
+}
+
+#[test]
+fn output_the_terminal_cannot_take_goes_to_the_log() {
+    let mut terminal = Terminal::boot_list();
+    let slot = terminal.original_of(mealy_shell::TERMINAL);
+    // The answer to this line already has nowhere to go.
+    assert_eq!(
+        terminal.type_bytes(format!("revoke kernel {slot}\r").as_bytes()),
+        ""
+    );
+    assert_eq!(terminal.type_bytes(b"uptime\r"), "");
+    let log = &terminal.sched.platform().log_lines;
+    assert!(
+        log.iter().any(
+            |line| line.contains("terminal: invalid or stale capability") && line.contains("up ")
+        ),
+        "{log:?}"
+    );
+}
+
+fn image() -> Vec<u8> {
+    let mut etc = BTreeMap::new();
+    etc.insert("motd".to_string(), Node::File(b"welcome\n".to_vec()));
+    let mut root = BTreeMap::new();
+    root.insert(
+        "hello.txt".to_string(),
+        Node::File(b"Hello, Mealy!\n".to_vec()),
+    );
+    root.insert("etc".to_string(), Node::Directory(etc));
+    build(&Node::Directory(root), BuildOptions::default()).unwrap()
+}
+
+#[test]
+fn ls_cat_write_and_append_go_through_the_fs_and_its_regions() {
+    let mut terminal = Terminal::fs(Some(&image()));
+    let held = terminal.shell_holds();
+    assert_eq!(
+        terminal.run("ls"),
+        "TYPE  SIZE        NAME\ndir   1           etc\nfile  14          hello.txt\n"
+    );
+    assert_eq!(
+        terminal.run("ls /etc"),
+        "TYPE  SIZE        NAME\nfile  8           motd\n"
+    );
+    assert_eq!(terminal.run("cat hello.txt"), "Hello, Mealy!\n");
+    assert_eq!(
+        terminal.run("write hello.txt new text"),
+        "wrote 8 bytes to hello.txt\n"
+    );
+    assert_eq!(terminal.run("cat hello.txt"), "new text\n");
+    assert_eq!(
+        terminal.run("append hello.txt , more"),
+        "appended 6 bytes to hello.txt (14 bytes now)\n"
+    );
+    assert_eq!(terminal.run("cat hello.txt"), "new text, more\n");
+    assert_eq!(
+        terminal.run("cat nope"),
+        "error: cat: no such file or directory\n"
+    );
+    assert_eq!(terminal.run("cat etc"), "error: cat: is a directory\n");
+    assert_eq!(terminal.run("ls hello.txt"), "error: ls: not a directory\n");
+    assert_eq!(
+        terminal.run("cat hello.txt/x"),
+        "error: cat: not a directory\n"
+    );
+    // The shell gave back every file Region it was handed.
+    assert_eq!(terminal.shell_holds(), held);
+}
+
+#[test]
+fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
+    let mut terminal = Terminal::fs(Some(&image()));
+    let out = terminal.run("stat hello.txt");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "path:     hello.txt",
+            "type:     file",
+            "size:     14",
+            "capacity: 8192"
+        ]
+    );
+    // Zero copy: the address is a page of the image's own Region.
+    let address = lines[4].strip_prefix("address:  0x").unwrap();
+    let address = usize::from_str_radix(address, 16).unwrap();
+    let fs = terminal.sched.task_by_name("fs").unwrap();
+    let image_cap = terminal.sched.grants(fs)[0].cap;
+    let image_at = terminal
+        .sched
+        .act_as(fs, |cx| {
+            cx.region(image_cap).map(|bytes| bytes.as_ptr() as usize)
+        })
+        .unwrap()
+        .unwrap();
+    let offset = address.checked_sub(image_at).unwrap();
+    assert!(
+        offset < image().len() && offset.is_multiple_of(4096),
+        "{out}"
+    );
+    assert_eq!(lines[5], "rights:   r---g-");
+    assert_eq!(
+        terminal.run("stat etc"),
+        "path:     etc\ntype:     dir\nentries:  1\n"
+    );
+    assert_eq!(
+        terminal.run("hexdump etc/motd"),
+        "00000000  77 65 6c 63 6f 6d 65 0a                           |welcome.|\n00000008\n"
+    );
+}
+
+#[test]
+fn a_read_only_region_refuses_writes_and_revoking_the_image_reaches_it() {
+    let mut terminal = Terminal::fs(Some(&image()));
+    let screen = terminal.screen;
+    let to_fs = terminal.grant(screen, "fs");
+    let mut buffer = [0u8; 64];
+    let open = mealy_protocol::fs::Request::Open {
+        path: "hello.txt",
+        write: false,
+    };
+    let payload = encode(&open, &mut buffer).unwrap();
+    // The screen opens the file for itself and keeps the Region.
+    terminal
+        .sched
+        .act_as(screen, |cx| cx.call(to_fs, payload, &[]))
+        .unwrap()
+        .unwrap();
+    terminal.sched.run_until_idle(1_000);
+    let region = {
+        let snapshot = terminal.sched.caps().snapshot();
+        let space = snapshot
+            .tasks
+            .iter()
+            .find(|node| node.task == screen)
+            .unwrap()
+            .cspace;
+        let held: Vec<_> = snapshot
+            .caps_in(space)
+            .map(|cap| (cap.at.cap, cap.cap.rights))
+            .collect();
+        let (region, rights) = *held.last().unwrap();
+        assert!(!rights.contains(Rights::WRITE), "{rights}");
+        region
+    };
+    let refused = terminal
+        .sched
+        .act_as(screen, |cx| cx.region_mut(region).map(|_| ()))
+        .unwrap();
+    assert!(
+        matches!(refused, Err(IpcError::MissingRights { .. })),
+        "{refused:?}"
+    );
+    let text = terminal
+        .sched
+        .act_as(screen, |cx| cx.region(region).map(|b| b[..14].to_vec()))
+        .unwrap();
+    assert_eq!(text.unwrap(), b"Hello, Mealy!\n");
+    // Revoking the fs's image capability takes the open file away too.
+    let fs = terminal.sched.task_by_name("fs").unwrap();
+    let image = terminal.sched.grants(fs)[0].cap;
+    assert!(terminal.sched.revoke(fs, image).unwrap() >= 1);
+    let gone = terminal
+        .sched
+        .act_as(screen, |cx| cx.region(region).map(|_| ()))
+        .unwrap();
+    assert_eq!(gone, Err(IpcError::InvalidCap));
+}
+
+#[test]
+fn a_corrupt_image_is_one_error_line_and_every_command_fails() {
+    let mut bytes = image();
+    bytes[0] = b'X';
+    let mut terminal = Terminal::fs(Some(&bytes));
+    let log = &terminal.sched.platform().log_lines;
+    assert!(
+        log.iter().any(|line| line
+            == "fs: error: corrupt file-system image: not a Mealy fs image (bad magic); every request will fail"),
+        "{log:?}"
+    );
+    let unmounted = "no file system mounted (see the boot log)";
+    for (line, command) in [
+        ("ls", "ls"),
+        ("cat hello.txt", "cat"),
+        ("write hello.txt x", "write"),
+        ("stat hello.txt", "stat"),
+    ] {
+        assert_eq!(
+            terminal.run(line),
+            format!("error: {command}: {unmounted}\n")
+        );
+    }
+    // The fs keeps running and answering.
+    let fs = terminal.sched.task_by_name("fs").unwrap();
+    assert_eq!(
+        terminal.sched.task_info(fs).unwrap().state,
+        crate::sched::TaskState::Idle
+    );
+}
+
+#[test]
+fn without_a_module_the_fs_says_so_and_answers_with_errors() {
+    let mut terminal = Terminal::fs(None);
+    assert!(
+        terminal
+            .sched
+            .platform()
+            .logged("fs: error: no file-system image")
+    );
+    assert_eq!(
+        terminal.run("cat hello.txt"),
+        "error: cat: no file system mounted (see the boot log)\n"
+    );
+}
+
+#[test]
+fn a_malformed_request_gets_an_error_reply_and_sync_reseals_the_image() {
+    let mut terminal = Terminal::fs(Some(&image()));
+    let screen = terminal.screen;
+    let to_fs = terminal.grant(screen, "fs");
+    terminal
+        .sched
+        .act_as(screen, |cx| cx.call(to_fs, &[0xff, 0xff], &[]))
+        .unwrap()
+        .unwrap();
+    terminal.sched.run_until_idle(100);
+    let fs = terminal.sched.task_by_name("fs").unwrap();
+    assert_eq!(terminal.sched.task_info(fs).unwrap().counters.malformed, 1);
+    assert_eq!(
+        terminal.run("write hello.txt resealed"),
+        "wrote 8 bytes to hello.txt\n"
+    );
+    // After the sync the image in memory is a valid image again.
+    let image = terminal.sched.grants(fs)[0].cap;
+    let valid = terminal
+        .sched
+        .act_as(fs, |cx| {
+            let bytes = cx.region(image).unwrap();
+            let view = mealy_fs::format::Image::parse(bytes)
+                .map(|v| v.lookup("hello.txt").map(|i| i.size));
+            view.map_err(|e| e.to_string())
+        })
+        .unwrap();
+    assert_eq!(valid, Ok(Ok(8)));
+}
+
+#[test]
+fn subregion_checks_pages_and_bounds_and_the_platform_counts_the_sharing() {
+    let bytes = image();
+    let mut terminal = Terminal::fs(Some(&bytes));
+    let sched = &mut terminal.sched;
+    let fs = sched.task_by_name("fs").unwrap();
+    let image_cap = sched.grants(fs)[0].cap;
+    let base = 0x1000_0000;
+    // The module's region: the fs's image object.
+    assert_eq!(sched.platform().region_objects(base), Some(1));
+    let out_of_range = |offset, len| IpcError::OutOfRange { offset, len };
+    let len = bytes.len() as u64;
+    for (offset, size) in [(1, 4096), (0, 100), (len, 4096), (0, len + 4096)] {
+        let refused = sched
+            .act_as(fs, |cx| cx.subregion(image_cap, offset, size, Rights::READ))
+            .unwrap();
+        assert_eq!(
+            refused,
+            Err(out_of_range(offset, size)),
+            "{offset:#x}+{size:#x}"
+        );
+    }
+    let escalated = sched
+        .act_as(fs, |cx| {
+            let read_only = cx.mint(image_cap, Rights::READ | Rights::DERIVE, None)?;
+            cx.subregion(read_only, 0, 4096, Rights::READ | Rights::WRITE)
+        })
+        .unwrap();
+    assert!(
+        matches!(escalated, Err(IpcError::RightsEscalation { .. })),
+        "{escalated:?}"
+    );
+    let page = sched
+        .act_as(fs, |cx| cx.subregion(image_cap, 4096, 4096, Rights::READ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sched.platform().region_objects(base), Some(2));
+    let first = sched
+        .act_as(fs, |cx| cx.region(page).map(|b| (b.len(), b[0])))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, (4096, bytes[4096]));
+    sched.act_as(fs, |cx| cx.drop_cap(page)).unwrap().unwrap();
+    assert_eq!(sched.platform().region_objects(base), Some(1));
+}

@@ -1,0 +1,183 @@
+//! The shell as a task: [`ShellTask`] is the `StateMachine` the kernel
+//! starts under the name [`NAME`]. It takes keystrokes from the console
+//! (`terminal::Input`), answers to its calls, and `Timeout`s; runs the
+//! shell over them with a [`ContextSystem`]; and sends what the shell
+//! prints to the console through its [`TERMINAL`] endpoint.
+//!
+//! Its one Timer ([`TIMER`]) serves three ends: the deadline of a command
+//! waiting for an answer; a retry of output the console could not take
+//! yet (a full mailbox is backpressure: the text is kept, in order, and
+//! sent again [`RETRY_NS`] later); and, armed to fire at once, the next
+//! line of typed-ahead input, which the shell runs one per message so a
+//! long paste does not hold up every other task. Output the console cannot take at
+//! all (it was killed, or the shell lost its endpoint) goes to the kernel
+//! log, so the person at the terminal still sees it.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use mealy_protocol::terminal::{self, Input};
+use mealy_protocol::{
+    Context, Grant, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind, Outbox,
+    StateMachine, decode,
+};
+
+use crate::context_system::ContextSystem;
+use crate::shell::{Output, Shell};
+use crate::system::Answer;
+
+/// The shell task's name in the task list and in `ps`.
+pub const NAME: &str = "shell";
+
+/// The grant name of the shell's endpoint to the console.
+pub const TERMINAL: &str = "terminal";
+
+/// The grant name of the shell's Timer.
+pub const TIMER: &str = "timer";
+
+/// How long output the console refused waits before it is sent again.
+pub const RETRY_NS: u64 = 1_000_000;
+
+/// The debug shell's task.
+#[derive(Debug, Default)]
+pub struct ShellTask {
+    shell: Shell,
+    grants: Vec<Grant>,
+    /// Output not yet taken by the console, oldest first.
+    unsent: String,
+    outbox: Outbox<MAX_PAYLOAD>,
+}
+
+impl ShellTask {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn grant(&self, name: &str) -> Option<mealy_protocol::CapRef> {
+        Grants(&self.grants).get(name)
+    }
+
+    /// Runs `step` over the shell with this message's context, then shows
+    /// what it printed and arms the timer for what is still to come.
+    fn with_shell(
+        &mut self,
+        cx: &mut dyn Context,
+        step: impl FnOnce(&mut Shell, &mut ContextSystem<'_>) -> Output,
+    ) {
+        let output = {
+            let mut system = ContextSystem {
+                cx: &mut *cx,
+                grants: &self.grants,
+            };
+            step(&mut self.shell, &mut system)
+        };
+        self.unsent.push_str(&output.text);
+        self.flush(cx);
+        self.arm(cx);
+    }
+
+    /// Sends the unsent output to the console, piece by piece, until it
+    /// is all sent or the console's mailbox is full.
+    fn flush(&mut self, cx: &mut dyn Context) {
+        let terminal = self.grant(TERMINAL);
+        let mut sent = 0;
+        for piece in terminal::chunks(&self.unsent) {
+            let result = match (
+                terminal,
+                self.outbox.encode(&terminal::Output { text: piece }),
+            ) {
+                (Some(terminal), Ok(bytes)) => cx.send(terminal, bytes, &[]),
+                (None, _) => Err(IpcError::InvalidCap),
+                (_, Err(_)) => Err(IpcError::PayloadTooLarge {
+                    len: piece.len(),
+                    max: MAX_PAYLOAD,
+                }),
+            };
+            match result {
+                Ok(()) => {}
+                Err(IpcError::MailboxFull) => break,
+                Err(error) => {
+                    // Nobody to show it: the kernel log still reaches a person.
+                    cx.log(format_args!("terminal: {error}; output was: {piece}"));
+                }
+            }
+            sent += piece.len();
+        }
+        self.unsent.drain(..sent);
+    }
+
+    /// Arms the timer for the earlier of a retry of unsent output and the
+    /// waiting command's deadline.
+    fn arm(&mut self, cx: &mut dyn Context) {
+        let Some(timer) = self.grant(TIMER) else {
+            return;
+        };
+        let now = cx.now_ns();
+        // Held lines go on at once, but as a message of their own, so
+        // other tasks get their turn between two lines.
+        let retry = if self.shell.has_held_input() {
+            Some(0)
+        } else {
+            (!self.unsent.is_empty()).then_some(RETRY_NS)
+        };
+        let deadline = self
+            .shell
+            .deadline_ns()
+            .map(|deadline| deadline.saturating_sub(now).max(1));
+        let after = match (retry, deadline) {
+            (Some(retry), Some(deadline)) => Some(retry.min(deadline)),
+            (retry, deadline) => retry.or(deadline),
+        };
+        if let Some(after) = after
+            && let Err(error) = cx.set_timer(timer, after)
+        {
+            cx.log(format_args!("error: timer: {error}"));
+        }
+    }
+}
+
+impl StateMachine for ShellTask {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
+        self.grants = grants.iter().copied().collect();
+        let greeting = self.shell.start();
+        self.unsent.push_str(&greeting.text);
+        self.flush(cx);
+        self.arm(cx);
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        match msg.kind {
+            MessageKind::Request => {
+                let input: Input<'_> = decode(msg.payload)?;
+                self.with_shell(cx, |shell, system| shell.feed(input.bytes, system));
+            }
+            MessageKind::Reply { token } => {
+                let answer = Answer::Reply {
+                    payload: msg.payload.to_vec(),
+                    caps: msg.caps().to_vec(),
+                };
+                self.with_shell(cx, |shell, system| shell.answer(token, answer, system));
+            }
+            MessageKind::CallFailed { token, reason } => {
+                let answer = Answer::Failed(reason);
+                self.with_shell(cx, |shell, system| shell.answer(token, answer, system));
+            }
+            MessageKind::Timeout => {
+                self.flush(cx);
+                let now = cx.now_ns();
+                self.with_shell(cx, |shell, system| {
+                    let mut out = shell.expire(now, system);
+                    out.text.push_str(&shell.continue_input(system).text);
+                    out
+                });
+            }
+            MessageKind::Interrupt { .. } => {}
+        }
+        Ok(())
+    }
+}
