@@ -263,8 +263,14 @@ fn measure_ipc(memory: Option<&'static KernelMemory>) -> Result<IpcMeasurement, 
     use alloc::boxed::Box;
     use mealy_pinger::Pinger;
 
-    let platform = MachinePlatform::new(memory);
-    let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
+    // Quiet, with no budget: a measurement, not a session; the shell's
+    // `bench` runs it while the shell's last output is still on its way.
+    let platform = MachinePlatform::new(memory).quiet();
+    let config = SchedConfig {
+        budget_ns: u64::MAX,
+        ..SchedConfig::default()
+    };
+    let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, config)
         .map_err(|_| "the scheduler could not be built")?;
     // Echo and pinger alone: the drivers in the boot list own devices.
     let pair: alloc::vec::Vec<_> = tasks::TASKS

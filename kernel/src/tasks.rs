@@ -42,6 +42,11 @@ pub const FS_MODULE: &str = "fs";
 pub const PINGER_ROUNDS: u32 = 100;
 pub const PINGER_PAYLOAD: usize = 32;
 
+/// The shell's handler budget: a command such as `graph --dot` or `bench`
+/// is one message's work, and takes tens of milliseconds in a debug build
+/// under emulation.
+pub const SHELL_BUDGET_NS: u64 = 2_000_000_000;
+
 /// The framebuffer's geometry, when the loader set one up (`set_display`).
 static DISPLAY: Once<Geometry> = Once::new();
 
@@ -162,7 +167,11 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
         badge::SHELL,
     ));
     caps.push(CapSpec::timer(mealy_shell::TIMER));
-    list.push(TaskSpec::new(mealy_shell::NAME, make_shell).caps(Vec::leak(caps)));
+    list.push(
+        TaskSpec::new(mealy_shell::NAME, make_shell)
+            .caps(Vec::leak(caps))
+            .budget(SHELL_BUDGET_NS),
+    );
     list
 }
 

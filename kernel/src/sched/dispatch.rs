@@ -160,6 +160,7 @@ impl<P: Platform> Scheduler<P> {
         stats.dispatched += 1;
         task.counters.handled += 1;
         task.counters.busy_ns += elapsed;
+        let budget_ns = task.budget_ns.unwrap_or(budget_ns);
         if elapsed > budget_ns {
             task.counters.budget_overruns += 1;
             stats.budget_overruns += 1;

@@ -109,6 +109,7 @@ impl<P: Platform> Scheduler<P> {
             state: TaskState::Idle,
             counters: TaskCounters::default(),
             grants: Vec::new(),
+            budget_ns: spec.budget_ns,
         });
         self.machines.push(Some(machine));
         Ok(id)

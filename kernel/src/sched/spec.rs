@@ -50,6 +50,11 @@ pub struct TaskSpec {
     pub cspace_slots: u32,
     /// The capabilities the task starts with.
     pub caps: &'static [CapSpec],
+    /// How long one of its handlers may run before it is reported, if not
+    /// the scheduler's budget: a task whose every message is a long job
+    /// (the shell's `graph`, `bench`) says so here rather than being
+    /// reported on each.
+    pub budget_ns: Option<u64>,
 }
 
 impl TaskSpec {
@@ -61,11 +66,17 @@ impl TaskSpec {
             mailbox: DEFAULT_MAILBOX,
             cspace_slots: DEFAULT_CSPACE_SLOTS,
             caps: &[],
+            budget_ns: None,
         }
     }
 
     pub const fn caps(mut self, caps: &'static [CapSpec]) -> Self {
         self.caps = caps;
+        self
+    }
+
+    pub const fn budget(mut self, ns: u64) -> Self {
+        self.budget_ns = Some(ns);
         self
     }
 

@@ -35,6 +35,9 @@ pub struct MachinePlatform {
     modules: Vec<(&'static str, u64)>,
     /// The framebuffer, mapped in the lower half: (base, length).
     framebuffer: Option<(u64, u64)>,
+    /// Tasks' log lines are dropped (a benchmark's private tasks, whose
+    /// chatter would land in the middle of the shell's session).
+    quiet: bool,
 }
 
 impl MachinePlatform {
@@ -44,7 +47,14 @@ impl MachinePlatform {
             regions: BTreeMap::new(),
             modules: Vec::new(),
             framebuffer: None,
+            quiet: false,
         }
+    }
+
+    /// A platform whose tasks' log lines go nowhere.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
     }
 
     /// Offers the framebuffer mapped at `base` (`len` bytes, mapped for
@@ -124,6 +134,9 @@ impl Platform for MachinePlatform {
     }
 
     fn log(&mut self, source: &str, line: fmt::Arguments<'_>) {
+        if self.quiet {
+            return;
+        }
         serial::write_fmt(format_args!("[{source}] {line}\n"));
     }
 

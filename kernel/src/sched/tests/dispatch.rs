@@ -91,6 +91,25 @@ fn budget_overrun_is_counted_and_logged() {
 }
 
 #[test]
+fn a_task_with_a_budget_of_its_own_is_held_to_that_one() {
+    let mut w = world(&[
+        (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
+        (recorder("a").budget(1_000_000), Behaviour::Record),
+        (recorder("b"), Behaviour::Record),
+    ]);
+    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    // Every clock read moves 5 us: past the scheduler's 1 us, within a's 1 ms.
+    w.sched.platform_mut().set_step(5_000);
+    w.act(0, |cx| cx.send(a, b"long", &[])).unwrap();
+    w.run();
+    assert_eq!(w.sched.stats().budget_overruns, 0);
+    w.act(0, |cx| cx.send(b, b"long", &[])).unwrap();
+    w.run();
+    assert_eq!(w.sched.stats().budget_overruns, 1);
+    assert!(w.sched.platform().logged("b: handler ran"));
+}
+
+#[test]
 fn a_fatal_handler_faults_only_its_task() {
     let mut w = world(&[
         (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
