@@ -1,6 +1,7 @@
 //! The file system through the shell, in QEMU: the image packed from
-//! `image/root/` boots as a module, the fs mounts it, and `ls`, `cat` and
-//! `write` work on it; a corrupt image is one clear error line at mount and
+//! `image/root/` boots as a module, the fs mounts it, and `ls`, `cat`,
+//! `write`, `append`, `stat` and `hexdump` work on it; a file grows without
+//! its address moving; a corrupt image is one clear error line at mount and
 //! every file command then fails with one error line.
 
 use mealy_tests::{ScratchEsp, boot, workspace_root};
@@ -138,4 +139,67 @@ fn xtask_packs_another_directory_with_fs_root() {
     assert_eq!(run.code, Some(0), "{run}");
     run.assert_stdout_has("mealy> ls\nTYPE  SIZE        NAME\nfile  18          only.txt\n");
     run.assert_stdout_has("mealy> cat only.txt\nfrom another root\nmealy> ");
+}
+
+/// The `address:` and `size:` lines of the `stat` output after `mealy>
+/// stat <path>`'s `nth` appearance.
+fn stat_of(text: &str, path: &str, nth: usize) -> (String, u64) {
+    let marker = format!("mealy> stat {path}\n");
+    let output = text
+        .split(&marker)
+        .nth(nth + 1)
+        .and_then(|rest| rest.split("mealy> ").next())
+        .unwrap_or_else(|| panic!("no stat {path} number {nth} in\n{text}"));
+    let field = |name: &str| {
+        output
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in {output}"))
+            .to_string()
+    };
+    (field("address:"), field("size:").parse().expect("a size"))
+}
+
+#[test]
+fn stat_hexdump_append_and_growth_that_keeps_the_address() {
+    let mut input =
+        String::from("stat hello.txt\nhexdump etc/motd\nwrite hello.txt start\nstat hello.txt\n");
+    // Past the first page of the file, one line at a time.
+    let piece = "x".repeat(200);
+    for _ in 0..25 {
+        input.push_str(&format!("append hello.txt {piece}\n"));
+    }
+    input.push_str("stat hello.txt\nshutdown\n");
+    let run = boot(&[], input.as_bytes());
+    assert_eq!(run.code, Some(0), "{run}");
+    let text = shell_text(&run.stdout);
+    // The sample file as the image holds it: its Region is read-only.
+    assert_has(
+        &text,
+        "mealy> stat hello.txt\npath:     hello.txt\ntype:     file\nsize:     14\n",
+        &run,
+    );
+    assert_has(&text, "rights:   r---g-\n", &run);
+    // hexdump shows the host file's bytes.
+    let motd = std::fs::read(workspace_root().join("image/root/etc/motd")).unwrap();
+    let first: Vec<String> = motd.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    assert_has(
+        &text,
+        &format!("mealy> hexdump etc/motd\n00000000  {}", first.join(" ")),
+        &run,
+    );
+    assert_has(&text, &format!("\n{:08x}\nmealy> ", motd.len()), &run);
+    assert_has(&text, "mealy> append hello.txt xxx", &run);
+    let (written_at, written) = stat_of(&text, "hello.txt", 1);
+    let (grown_at, grown) = stat_of(&text, "hello.txt", 2);
+    assert_eq!(written, 5);
+    assert_eq!(grown, 5 + 25 * 200);
+    assert!(grown > 4096, "it grew past a page");
+    assert_eq!(grown_at, written_at, "growth keeps the address\n{run}");
+    assert_has(
+        &text,
+        &format!("appended 200 bytes to hello.txt ({grown} bytes now)\n"),
+        &run,
+    );
 }
