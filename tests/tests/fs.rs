@@ -73,7 +73,7 @@ fn ls_cat_write_and_a_bad_path_through_the_shell() {
         &run,
     );
     // A file of more than one page. (Its `cat` is checked byte for byte
-    // in the host tests, `fs_client`: the serial console currently loses
+    // in the host tests, `shell_tests`: the serial console currently loses
     // part of a 13 KB burst of output, which is not the file system's.)
     let big = host_file("docs/big.txt");
     assert!(big.len() > 4096);

@@ -267,8 +267,6 @@ pub fn write_uptime(out: &mut dyn Write, uptime_ns: u64) -> fmt::Result {
     )
 }
 
-/// `send`: the service's answer as it gave it (control characters other
-/// than newline and tab dropped), or `sent to <task>`.
 /// `ls`: a header, then `TYPE  SIZE  NAME` per entry (a directory's size is
 /// its number of entries), then a note if the listing did not fit.
 pub fn write_listing(out: &mut dyn Write, listing: &Listing) -> fmt::Result {
@@ -304,6 +302,8 @@ pub fn write_written(out: &mut dyn Write, path: &str, bytes: u64) -> fmt::Result
     writeln!(out, "wrote {bytes} bytes to {path}")
 }
 
+/// `send`: the service's answer as it gave it (control characters other
+/// than newline and tab dropped), ending in a newline.
 pub fn write_send(out: &mut dyn Write, task: &TaskRef, answer: &str) -> fmt::Result {
     if answer.is_empty() {
         return writeln!(out, "(empty answer from {task})");
