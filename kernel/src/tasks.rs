@@ -264,7 +264,7 @@ mod tests {
             .find(|grant| grant.name == mealy_shell::TERMINAL)
             .unwrap()
             .cap;
-        let mut buffer = [0u8; 64];
+        let mut buffer = [0u8; mealy_protocol::MAX_PAYLOAD];
         let payload =
             mealy_protocol::encode(&mealy_protocol::terminal::Output { text }, &mut buffer)
                 .unwrap();
@@ -361,6 +361,12 @@ mod tests {
         sched.pending().post(COM1_IRQ);
         sched.run_until_idle(10_000);
         assert_eq!(sched.platform().acked_irqs.last(), Some(&COM1_IRQ));
+        // The table goes out a batch at a time (the retry timer stands in
+        // for the transmitter-empty interrupt the host does not raise).
+        for _ in 0..20 {
+            sched.idle();
+            sched.run_until_idle(1_000);
+        }
         // The shell's echo, the ps table and the prompt, on COM1.
         let written = written_to_com1(&sched, base);
         let answer = String::from_utf8_lossy(&written[greeting.len()..]).into_owned();
@@ -415,6 +421,26 @@ mod tests {
         sched.idle(); // the host platform jumps to the timer's deadline
         sched.run_until_idle(1_000);
         assert_eq!(&written_to_com1(&sched, base)[before..], b"hi\r\n");
+    }
+
+    #[test]
+    fn a_long_output_goes_out_in_batches_and_whole() {
+        let (mut sched, base) = boot_with_com1(&[], b"");
+        let before = written_to_com1(&sched, base).len();
+        let text = "0123456789".repeat(100);
+        show_as_shell(&mut sched, &text);
+        let first = written_to_com1(&sched, base).len() - before;
+        assert_eq!(first, mealy_serial::TRANSMIT_BATCH, "one batch per message");
+        // The rest at the next looks (the host has no transmitter-empty
+        // interrupt; the retry timer stands in for it).
+        let mut looks = 0;
+        while written_to_com1(&sched, base).len() < before + text.len() && looks < 10 {
+            sched.idle();
+            sched.run_until_idle(1_000);
+            looks += 1;
+        }
+        assert_eq!(&written_to_com1(&sched, base)[before..], text.as_bytes());
+        assert!(looks >= 3, "{looks} more looks for 1000 bytes");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!   `terminal::Input`, and re-arms the line with `irq_ack`.
 //! - Transmit is buffered: `terminal::Output` text (with `\n` sent as
 //!   `\r\n`, as a terminal expects) is queued and written while the
-//!   transmitter has room; what is left waits for the transmitter-empty
-//!   interrupt. Nothing is dropped: past [`TX_LIMIT`] queued bytes the
+//!   transmitter has room, at most [`TRANSMIT_BATCH`] per message; what
+//!   is left waits for the transmitter-empty interrupt. Nothing is dropped: past [`TX_LIMIT`] queued bytes the
 //!   driver waits for the transmitter instead, which bounds its memory.
 //! - Received bytes the console cannot take (its mailbox is full) are kept
 //!   and sent with the next batch.
@@ -47,6 +47,10 @@ const TRANSMIT_INTERRUPT: u8 = 1 << 1;
 const FIFO: usize = 16;
 /// Bytes read per interrupt at most, so a stuck line cannot hold the core.
 const RECEIVE_BATCH: usize = 256;
+/// Bytes written per message at most, so a long output does not hold the
+/// core either (each port write is slow under emulation): the rest goes
+/// at the next transmitter-empty interrupt.
+pub const TRANSMIT_BATCH: usize = 256;
 /// Queued transmit bytes past which the driver waits for the UART.
 pub const TX_LIMIT: usize = 64 * 1024;
 /// How soon to look again at bytes still waiting, in nanoseconds.
@@ -138,7 +142,11 @@ impl Serial {
         wait: bool,
     ) -> Result<(), IpcError> {
         let mut spins = 0;
+        let mut written = 0;
         while !self.transmit.is_empty() {
+            if written >= TRANSMIT_BATCH && !(wait && self.transmit.len() > TX_LIMIT) {
+                break;
+            }
             if self.line_status(cx, ports)? & TRANSMITTER_EMPTY == 0 {
                 if wait && self.transmit.len() > TX_LIMIT && spins < SPIN_LIMIT {
                     spins += 1;
@@ -152,6 +160,7 @@ impl Serial {
                 };
                 cx.port_write(ports, DATA, byte)?;
                 self.bytes_sent += 1;
+                written += 1;
             }
         }
         // Ask for an interrupt only while something waits.
