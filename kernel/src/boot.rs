@@ -250,6 +250,9 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             qemu::exit(ExitStatus::Failure)
         }
     };
+    if options.fs_read_only {
+        crate::tasks::set_fs_read_only();
+    }
     let reclaimable = memory_map
         .iter()
         .filter(|entry| entry.entry_type == EntryType::BOOTLOADER_RECLAIMABLE)

@@ -70,6 +70,8 @@ impl TestScenario {
 pub enum CmdlineError<'a> {
     /// `test=NAME` with a NAME that is not in [`TestScenario::ALL`].
     UnknownTest(&'a str),
+    /// `fs=` with a value other than `ro` or `rw`.
+    BadFsMode(&'a str),
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -82,6 +84,9 @@ impl core::fmt::Display for CmdlineError<'_> {
                 }
                 write!(f, ")")
             }
+            CmdlineError::BadFsMode(mode) => {
+                write!(f, "fs={mode}: the file system is mounted `ro` or `rw`")
+            }
         }
     }
 }
@@ -90,6 +95,9 @@ impl core::fmt::Display for CmdlineError<'_> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelOptions {
     pub test: Option<TestScenario>,
+    /// `fs=ro`: the fs gets its image without WRITE, so every write is
+    /// refused (the default is `fs=rw`).
+    pub fs_read_only: bool,
 }
 
 impl KernelOptions {
@@ -102,6 +110,12 @@ impl KernelOptions {
                 let scenario =
                     TestScenario::from_name(name).ok_or(CmdlineError::UnknownTest(name))?;
                 options.test = Some(scenario);
+            } else if let Some(mode) = word.strip_prefix("fs=") {
+                options.fs_read_only = match mode {
+                    "ro" => true,
+                    "rw" => false,
+                    other => return Err(CmdlineError::BadFsMode(other)),
+                };
             }
         }
         Ok(options)
@@ -114,13 +128,24 @@ mod tests {
 
     #[test]
     fn empty_cmdline_is_a_normal_boot() {
-        assert_eq!(KernelOptions::parse(""), Ok(KernelOptions { test: None }));
+        assert_eq!(KernelOptions::parse(""), Ok(KernelOptions::default()));
     }
 
     #[test]
     fn test_scenario_is_found_among_other_words() {
         let options = KernelOptions::parse("quiet test=panic loglevel=3").unwrap();
         assert_eq!(options.test, Some(TestScenario::Panic));
+    }
+
+    #[test]
+    fn fs_mode_is_ro_or_rw_and_anything_else_is_an_error() {
+        assert!(KernelOptions::parse("fs=ro").unwrap().fs_read_only);
+        assert!(!KernelOptions::parse("fs=ro fs=rw").unwrap().fs_read_only);
+        let error = KernelOptions::parse("fs=readonly").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "fs=readonly: the file system is mounted `ro` or `rw`"
+        );
     }
 
     #[test]

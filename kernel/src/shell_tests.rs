@@ -511,6 +511,34 @@ fn a_read_only_region_refuses_writes_and_revoking_the_image_reaches_it() {
 }
 
 #[test]
+fn on_a_read_only_image_every_write_is_refused_and_reading_works() {
+    let mut platform = HostPlatform::manual();
+    platform.add_boot_module("fs", &image());
+    static FS: TaskSpec = TaskSpec::new("fs", make_fs).caps(tasks::FS_READ_ONLY_IMAGE);
+    let mut terminal = Terminal::boot(&[FS], platform);
+    assert!(terminal.sched.platform().logged("read-only"));
+    assert_eq!(
+        terminal.run("write hello.txt x"),
+        "error: write: read-only file system
+"
+    );
+    assert_eq!(
+        terminal.run("append hello.txt x"),
+        "error: append: read-only file system
+"
+    );
+    assert_eq!(
+        terminal.run("cat hello.txt"),
+        "Hello, Mealy!
+"
+    );
+    assert!(terminal.run("stat hello.txt").contains(
+        "rights:   r---g-
+"
+    ));
+}
+
+#[test]
 fn a_corrupt_image_is_one_error_line_and_every_command_fails() {
     let mut bytes = image();
     bytes[0] = b'X';

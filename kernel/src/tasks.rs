@@ -50,6 +50,23 @@ pub const SHELL_BUDGET_NS: u64 = 2_000_000_000;
 /// The framebuffer's geometry, when the loader set one up (`set_display`).
 static DISPLAY: Once<Geometry> = Once::new();
 
+/// Whether the fs gets its image read-only (`fs=ro`: `set_fs_read_only`).
+static FS_READ_ONLY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The fs's image capability when it is mounted read-only: no WRITE, so
+/// neither the fs nor any file it hands out can write the image.
+pub(crate) static FS_READ_ONLY_IMAGE: &[CapSpec] = &[CapSpec {
+    name: mealy_fs::IMAGE_GRANT,
+    source: CapSource::BootModule { cmdline: FS_MODULE },
+    rights: Some(Rights::READ.union(Rights::GRANT).union(Rights::DERIVE)),
+    badge: 0,
+}];
+
+/// Makes the boot list grant the fs its image without WRITE.
+pub fn set_fs_read_only() {
+    FS_READ_ONLY.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Tells the task list there is a framebuffer of `geometry`: `fbcon`
 /// starts and the console shows output there too.
 pub fn set_display(geometry: Geometry) {
@@ -149,6 +166,11 @@ pub fn boot_list() -> Vec<TaskSpec> {
 /// (`fbcon` is then built for it: `set_display`).
 pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
     let mut list = TASKS.to_vec();
+    if FS_READ_ONLY.load(core::sync::atomic::Ordering::Relaxed)
+        && let Some(fs) = list.iter_mut().find(|task| task.name == "fs")
+    {
+        fs.caps = FS_READ_ONLY_IMAGE;
+    }
     list.extend_from_slice(DRIVERS);
     let mut console_caps = Vec::from([
         CapSpec::endpoint("shell", mealy_shell::NAME, Rights::WRITE, 0),

@@ -206,3 +206,32 @@ fn stat_hexdump_append_and_growth_that_keeps_the_address() {
         &run,
     );
 }
+
+#[test]
+fn a_read_only_image_capability_refuses_every_write_with_an_error() {
+    let run = boot(
+        &["--cmdline", "fs=ro"],
+        b"write hello.txt changed\nappend hello.txt more\ncat hello.txt\nstat hello.txt\nshutdown\n",
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    let text = shell_text(&run.stdout);
+    let mount = run.line_starting("[fs] mounted ");
+    assert!(mount.contains("read-only"), "{mount}");
+    assert_has(
+        &text,
+        "mealy> write hello.txt changed\nerror: write: read-only file system\n",
+        &run,
+    );
+    assert_has(
+        &text,
+        "mealy> append hello.txt more\nerror: append: read-only file system\n",
+        &run,
+    );
+    // Nothing changed, and the file's Region has no WRITE.
+    assert_has(
+        &text,
+        &format!("mealy> cat hello.txt\n{}mealy> ", host_file("hello.txt")),
+        &run,
+    );
+    assert_has(&text, "rights:   r---g-\n", &run);
+}
