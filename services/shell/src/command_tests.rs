@@ -124,6 +124,44 @@ fn send_keeps_the_rest_of_the_line() {
 }
 
 #[test]
+fn file_commands_take_a_path_and_write_and_append_the_rest_of_the_line() {
+    assert_eq!(
+        parsed("append notes.txt  one  two "),
+        Command::Append {
+            path: "notes.txt".to_string(),
+            text: "one  two".to_string()
+        }
+    );
+    assert_eq!(
+        parsed("stat etc/motd"),
+        Command::Stat {
+            path: "etc/motd".to_string()
+        }
+    );
+    assert_eq!(
+        parsed("hexdump a.bin"),
+        Command::Hexdump {
+            path: "a.bin".to_string()
+        }
+    );
+    for (line, command, argument) in [
+        ("append", "append", "<path>"),
+        ("append a", "append", "<text>"),
+        ("stat", "stat", "<path>"),
+        ("hexdump", "hexdump", "<path>"),
+    ] {
+        assert_eq!(
+            failed(line),
+            CommandError::MissingArgument { command, argument },
+            "{line}"
+        );
+    }
+    for (line, command) in [("stat a b", "stat"), ("hexdump a b", "hexdump")] {
+        assert_eq!(failed(line), CommandError::TooManyArguments { command });
+    }
+}
+
+#[test]
 fn revoke_takes_a_slot_with_an_optional_generation() {
     assert_eq!(
         parsed("revoke echo 3"),
