@@ -9,9 +9,9 @@
 //! yet (a full mailbox is backpressure: the text is kept, in order, and
 //! sent again [`RETRY_NS`] later); and, armed to fire at once, the next
 //! line of typed-ahead input, which the shell runs one per message so a
-//! long paste does not hold up every other task. Output the console cannot take at
-//! all (it was killed, or the shell lost its endpoint) goes to the kernel
-//! log, so the person at the terminal still sees it.
+//! long paste does not hold up every other task. Output the console cannot
+//! take at all (it was killed, or the shell lost its endpoint) goes to the
+//! kernel log, so the person at the terminal still sees it.
 
 use alloc::string::String;
 use alloc::vec::Vec;
