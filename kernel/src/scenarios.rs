@@ -258,14 +258,21 @@ struct IpcMeasurement {
 /// (32-byte postcard payloads, capability checks, one-shot replies),
 /// dispatched until idle. Under `-icount shift=0` the TSC counts guest
 /// instructions, so the cost is exact and repeatable.
-fn measure_ipc(memory: Option<&'static KernelMemory>) -> Result<IpcMeasurement, &'static str> {
+fn measure_ipc(
+    memory: Option<&'static KernelMemory>,
+    quiet: bool,
+) -> Result<IpcMeasurement, &'static str> {
     extern crate alloc;
     use alloc::boxed::Box;
     use mealy_pinger::Pinger;
 
-    // Quiet, with no budget: a measurement, not a session; the shell's
-    // `bench` runs it while the shell's last output is still on its way.
-    let platform = MachinePlatform::new(memory).quiet();
+    // With no budget: a measurement. `quiet` for the shell's `bench`,
+    // which runs it while the shell's last output is still on its way.
+    let platform = if quiet {
+        MachinePlatform::new(memory).quiet()
+    } else {
+        MachinePlatform::new(memory)
+    };
     let config = SchedConfig {
         budget_ns: u64::MAX,
         ..SchedConfig::default()
@@ -306,7 +313,7 @@ fn measure_ipc(memory: Option<&'static KernelMemory>) -> Result<IpcMeasurement, 
 pub fn ipc_bench(
     memory: Option<&'static KernelMemory>,
 ) -> Result<(u64, u64), alloc::string::String> {
-    let measured = measure_ipc(memory).map_err(alloc::string::String::from)?;
+    let measured = measure_ipc(memory, true).map_err(alloc::string::String::from)?;
     if measured.echoed != u64::from(IPC_ROUNDS) {
         return Err(alloc::format!(
             "echo answered {} of {IPC_ROUNDS} calls",
@@ -318,7 +325,7 @@ pub fn ipc_bench(
 
 /// `test=ipc`: [`measure_ipc`], and every call must have been answered.
 fn ipc_round_trips(memory: Option<&'static KernelMemory>) -> ! {
-    let measured = match measure_ipc(memory) {
+    let measured = match measure_ipc(memory, false) {
         Ok(measured) => measured,
         Err(why) => {
             println!("ipc: {why}");
@@ -362,7 +369,7 @@ fn bench(memory: Option<&'static KernelMemory>) -> ! {
         "bench: region map+unmap of {PAGES} pages: {per_region} TSC ticks ({} per page)",
         per_region / PAGES
     );
-    match measure_ipc(memory) {
+    match measure_ipc(memory, false) {
         Ok(measured) if measured.echoed == u64::from(IPC_ROUNDS) => {
             println!(
                 "bench: ipc round trip: {} TSC ticks (mean of {IPC_ROUNDS})",

@@ -32,13 +32,13 @@ fn keys_typed_on_the_keyboard_run_at_the_shell_and_fbcon_draws_its_output() {
     // Typed on the PS/2 keyboard: keyboard driver, console, shell.
     run.type_keys("ps\n");
     run.wait_for("ID   NAME", 1, STEP);
+    run.wait_for("mealy> ", 2, STEP);
     let output = run.output();
     assert!(
         output.contains("mealy> ps\n"),
         "the shell echoes the keys:\n{output}"
     );
     assert!(output.contains(" keyboard "), "{output}");
-    run.wait_for("mealy> ", 2, STEP);
 
     // The same output, drawn by fbcon: the table is many more lit pixels.
     let (_, _, after) = run.screen(&scratch.path().join("after.ppm"));
