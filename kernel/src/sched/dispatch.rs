@@ -16,14 +16,13 @@
 //! `Incoming` is a kind and two references): the kernel tables, the
 //! sender's mailbox included, stay free for the handler's own sends.
 
-use mealy_caps::Rights;
 use mealy_protocol::{CallFailure, CapRef, HandleError, Incoming, MessageKind};
 
 use super::context::TaskContext;
 use super::platform::Platform;
 use super::run_queue::RunQueue;
 use super::scheduler::Scheduler;
-use super::state::{SchedStats, call_token};
+use super::state::SchedStats;
 use super::task::{Task, TaskState};
 
 impl<P: Platform> Scheduler<P> {
@@ -180,7 +179,6 @@ impl<P: Platform> Scheduler<P> {
             return;
         };
         let name = task.name;
-        let cspace = task.cspace;
         match error {
             HandleError::Malformed(_) => task.counters.malformed += 1,
             HandleError::Ipc(_) => task.counters.errors += 1,
@@ -190,21 +188,9 @@ impl<P: Platform> Scheduler<P> {
         match error {
             HandleError::Malformed(_) => {
                 let Some(reply) = reply else { return };
-                // Only if the handler did not already answer or drop it.
-                if self
-                    .kernel
-                    .caps
-                    .lookup(cspace, reply, Rights::WRITE)
-                    .is_err()
-                {
-                    return;
-                }
-                if let Ok(consumed) = self.kernel.caps.take_reply(cspace, reply) {
-                    let kind = MessageKind::CallFailed {
-                        token: call_token(consumed.object),
-                        reason: CallFailure::Malformed,
-                    };
-                    self.kernel.notify(consumed.caller.0, kind, None);
+                // Only if the handler did not already answer, drop or move it.
+                if let Some(pending) = task.replies.take(reply) {
+                    self.kernel.fail_call(pending, CallFailure::Malformed);
                 }
             }
             HandleError::Ipc(_) => {}

@@ -98,6 +98,7 @@ impl<P: Platform> Scheduler<P> {
                 irq_routes: vec![None; 256],
                 stats: SchedStats::default(),
                 power_off_requested: false,
+                last_call: 0,
             },
             platform,
             machines: Vec::new(),
