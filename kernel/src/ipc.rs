@@ -280,7 +280,7 @@ impl KernelState {
         }
         let large = LargePayload::for_payload(payload)?;
         if let Some(callee) = tasks.get_mut(from as usize) {
-            callee.replies.take(reply);
+            callee.replies.free(reply);
         }
         let receiver = tasks
             .get_mut(pending.caller as usize)

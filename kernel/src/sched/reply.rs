@@ -158,20 +158,24 @@ impl ReplyTable {
     /// stale from now on. `None` (and nothing changed) if `cap` is not live.
     #[inline(always)]
     pub(crate) fn take(&mut self, cap: CapRef) -> Option<PendingReply> {
+        let pending = self.get(cap)?;
+        self.free(cap);
+        Some(pending)
+    }
+
+    /// Frees the entry of `cap`, which [`ReplyTable::get`] has just found
+    /// live (nothing changed since): the consuming half of `take`, for a
+    /// caller that checks something between finding and consuming.
+    #[inline(always)]
+    pub(crate) fn free(&mut self, cap: CapRef) {
         let raw = cap.to_raw();
-        let slot = raw as u32;
-        if slot & REPLY_SLOT == 0 {
-            return None;
-        }
-        let index = slot & !REPLY_SLOT;
-        let entry = self.entries.get_mut(index as usize)?;
-        if entry.caller == FREE || entry.generation != (raw >> 32) as u32 {
-            return None;
-        }
-        let taken = PendingReply {
-            caller: entry.caller,
-            token: entry.token,
+        let index = raw as u32 & !REPLY_SLOT;
+        let Some(entry) = self.entries.get_mut(index as usize) else {
+            return;
         };
+        if entry.caller == FREE || entry.generation != (raw >> 32) as u32 {
+            return;
+        }
         entry.caller = FREE;
         self.live -= 1;
         // A generation that would wrap retires the entry: never reused, so
@@ -181,7 +185,6 @@ impl ReplyTable {
             entry.next_free = self.free_head;
             self.free_head = index;
         }
-        Some(taken)
     }
 
     /// Frees every entry, returning what each named (a dying callee: each
