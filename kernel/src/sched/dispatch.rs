@@ -69,12 +69,16 @@ impl<P: Platform> Scheduler<P> {
         let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
             return true;
         };
-        let Some(kind) = task.mailbox.pop_into(&mut self.receive, &mut self.received) else {
+        if !task.mailbox.pop_into(
+            &mut self.receive,
+            &mut self.received,
+            &mut self.received_kind,
+        ) {
             if task.state == TaskState::Queued {
                 task.state = TaskState::Idle;
             }
             return true;
-        };
+        }
         task.state = TaskState::Running;
         let result = match self.machines.get_mut(index as usize) {
             Some(Some(machine)) => {
@@ -85,7 +89,7 @@ impl<P: Platform> Scheduler<P> {
                 };
                 let envelope = &self.received;
                 let incoming = Incoming {
-                    kind,
+                    kind: self.received_kind,
                     envelope,
                     payload: self.receive.get(..usize::from(envelope.len)).unwrap_or(&[]),
                 };

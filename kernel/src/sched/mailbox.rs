@@ -192,28 +192,31 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the next message: returns its kind, writes its envelope to
-    /// `envelope` and copies its payload into `receive` (which must hold
+    /// Takes the next message: writes its kind to `kind` and its envelope
+    /// to `envelope`, and copies its payload into `receive` (which must hold
     /// `MAX_PAYLOAD` bytes; a longer payload is cut, which the send-side
     /// limit makes impossible). Kernel notices come first (they are rare
     /// and often urgent, and have no payload), then peer messages in
     /// arrival order. The envelope's `len` is what was copied. Writing the
     /// envelope straight to where the handler will borrow it copies the
-    /// header once per message, not once per hand-over.
+    /// header once per message, not once per hand-over. Returns whether
+    /// there was a message.
     #[inline]
     pub(crate) fn pop_into(
         &mut self,
         receive: &mut [u8],
         envelope: &mut Envelope,
-    ) -> Option<MessageKind> {
+        kind: &mut MessageKind,
+    ) -> bool {
         if !self.notices.is_empty()
-            && let Some((kind, notice)) = self.notices.pop_front()
+            && let Some((notice_kind, notice)) = self.notices.pop_front()
         {
             *envelope = Envelope { len: 0, ..notice };
-            return Some(kind);
+            *kind = notice_kind;
+            return true;
         }
         if self.len == 0 {
-            return None;
+            return false;
         }
         let index = self.head as usize;
         self.head += 1;
@@ -221,7 +224,10 @@ impl Mailbox {
             self.head = 0;
         }
         self.len -= 1;
-        let slot = self.slots.get_mut(index)?;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return false;
+        };
+        *kind = slot.kind;
         *envelope = slot.envelope;
         let wanted = usize::from(slot.envelope.len);
         let copied = match slot.large.take() {
@@ -237,7 +243,7 @@ impl Mailbox {
             },
         };
         envelope.len = copied as u16;
-        Some(slot.kind)
+        true
     }
 
     #[inline]
