@@ -73,6 +73,16 @@ fn lookup_failed(task: &Task, cap: CapRef, error: CapError) -> IpcError {
     error.into()
 }
 
+/// `WrongKind` for `object`, out of line: computing the kind is a jump
+/// table the hot path should not carry.
+#[cold]
+#[inline(never)]
+fn wrong_kind(object: Object) -> IpcError {
+    IpcError::WrongKind {
+        found: object.kind(),
+    }
+}
+
 /// The error for a reply through `cap` that names no live Reply:
 /// `WrongKind` if it names some other capability, else `InvalidCap`.
 #[cold]
@@ -135,9 +145,7 @@ impl KernelState {
             Err(error) => return Err(lookup_failed(sender, to, error)),
         };
         let Object::Endpoint { task: target } = object else {
-            return Err(IpcError::WrongKind {
-                found: object.kind(),
-            });
+            return Err(wrong_kind(object));
         };
         let receiver = tasks.get_mut(target.0 as usize).ok_or(IpcError::DeadTask)?;
         if !receiver.state.is_alive() {
