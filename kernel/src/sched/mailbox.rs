@@ -7,10 +7,11 @@
 //! and up to [`INLINE_PAYLOAD`] bytes of payload inline. A send writes the
 //! header into the slot in place and copies exactly the payload's `len`
 //! bytes from the sender's buffer (`copy_bytes`: a few fixed-size moves,
-//! no `memcpy` call); dispatch copies the slot's envelope and inline bytes
-//! (fixed-size moves) into the scheduler's receive area, of which the
-//! handler borrows the envelope and the first `len` payload bytes. The hot path (every control message in
-//! the current protocol) allocates nothing and never moves a whole slot. A
+//! no `memcpy` call); dispatch copies the slot's kind, envelope and
+//! inline bytes (fixed-size moves) into the scheduler's receive area, of
+//! which the handler borrows the envelope and the first `len` payload
+//! bytes. The hot path (every control message in the current protocol)
+//! allocates nothing and never moves a whole slot. A
 //! payload above [`INLINE_PAYLOAD`], up to `MAX_PAYLOAD`, takes one
 //! fallible heap allocation, made by the sender before anything else
 //! changes; bulk data should travel as a Region anyway. The trade-off is
