@@ -1,4 +1,10 @@
-//! One-shot reply capabilities.
+//! One-shot reply capabilities as capability-table objects.
+//!
+//! The kernel no longer uses these for `call`: it keeps each call's Reply
+//! in the callee's reply table (`kernel/src/sched/reply.rs`), which costs a
+//! fraction of an object, a node and a slot per call. They stay part of
+//! the model (and of its proptest), for a holder that wants a Reply in the
+//! derivation tree.
 //!
 //! A `call` gives the callee a capability to a fresh Reply object
 //! (`create_reply`). Replying consumes it: `take_reply` checks and deletes

@@ -119,6 +119,13 @@ impl CapSystem {
         self.cspaces.create(owner, slots)
     }
 
+    /// How many capabilities `cspace` holds, if it is live. O(1): the
+    /// kernel checks it on every call (a Reply needs a free slot).
+    #[inline]
+    pub fn cspace_used(&self, cspace: CSpaceId) -> Option<u32> {
+        self.cspaces.get(cspace).map(|space| space.live())
+    }
+
     /// The task that owns `cspace`, if it is live.
     pub fn cspace_owner(&self, cspace: CSpaceId) -> Option<TaskId> {
         self.cspaces.get(cspace).map(|space| space.owner())

@@ -4,49 +4,50 @@
 //! - `send` never blocks. A full mailbox is [`IpcError::MailboxFull`] to the
 //!   sender, never a silent drop; a stopped or faulted receiver is
 //!   [`IpcError::DeadTask`].
-//! - `call` is a send that also places a fresh one-shot Reply capability in
-//!   the receiver's CSpace; `reply` consumes it (`CapSystem::take_reply`),
-//!   so a second reply fails with `InvalidCap`. The answer reaches the
-//!   caller as an ordinary message of kind `Reply { token }`.
+//! - `call` is a send that also gives the receiver a fresh one-shot Reply
+//!   capability (an entry in its reply table, `sched/reply.rs`); `reply`
+//!   consumes it, so a second reply fails with `InvalidCap`. The answer
+//!   reaches the caller as an ordinary message of kind `Reply { token }`.
 //! - Capabilities travel by move, which needs GRANT on each, and all or
 //!   nothing: every check (rights, duplicates, room in the receiver's
 //!   CSpace, mailbox space, payload size and storage) runs before the first
-//!   capability moves, so a failed send changes nothing.
+//!   capability moves, so a failed send changes nothing. A Reply moves too
+//!   (from one reply table to another), and counts as a slot of the
+//!   receiver's CSpace like any capability.
 //! - Each receiver has one FIFO mailbox, so messages from one sender to one
 //!   receiver arrive in the order sent.
 //!
 //! The hot path (a call or reply with a small payload and no capabilities)
 //! is its own straight-line code, inlined into the `Context` methods:
-//! one capability lookup, a Reply object created (which also yields the
-//! call's token) or consumed, the receiver's task resolved once and its
-//! mailbox checked for room, the envelope written by value into the
-//! mailbox slot with the payload's `len` bytes copied straight from the
-//! sender's buffer, and the receiver put on the run queue. A reply without
-//! capabilities resolves its Reply once: `CapSystem::take_reply_if` checks
-//! it, lets the kernel check the caller's mailbox, then consumes it.
-//! Nothing allocates. A message that moves capabilities takes the general
-//! path (`send_with_caps`, `reply_with_caps`, out of line), so the transfer
-//! checks and their undo never weigh on the common case; both paths apply
-//! the same checks in the same order (the fast-path tests in
-//! `sched/tests/ipc.rs` hold the no-capability path to it).
+//! one capability lookup (the endpoint) or one reply-table lookup (the
+//! Reply), the receiver's task resolved once and its mailbox checked for
+//! room, for a call a reply-table entry written (the token is a kernel-wide
+//! counter), the envelope written by value into the mailbox slot with the
+//! payload's `len` bytes copied straight from the sender's buffer, and the
+//! receiver put on the run queue. Nothing allocates. A message that moves
+//! capabilities takes the general path (`send_with_caps`,
+//! `reply_with_caps`, out of line), so the transfer checks and their undo
+//! never weigh on the common case; both paths apply the same checks in the
+//! same order (the fast-path tests in `sched/tests/ipc.rs` hold the
+//! no-capability path to it).
 //!
-//! Trade-off, and what was measured against it: the Reply stays a real
-//! capability-table object (slot, derivation node and object entry), so
-//! every capability operation (drop, move, revoke, `caps`, `graph`, a dying
-//! task's cleanup) treats it like any other capability with no special
-//! case. A per-task reply slot outside the tables would save most of the
-//! ~130 instructions `create_reply` and `take_reply_if` still cost per round
-//! trip, but it would need every one of those operations to learn a second
-//! kind of reference.
+//! Trade-off, and what was measured against it: a Reply used to be a
+//! capability-table object (slot, derivation node and object entry made and
+//! destroyed per call); the reply table cut a host round trip from 1,432 to
+//! 1,171 instructions (callgrind, `benches/ipc.rs --profile`). The price is
+//! a second kind of ref that the capability operations recognise
+//! (`sched/reply.rs` lists what each does with it), and outstanding Replies
+//! no longer appear in `caps` or `graph`.
 
-use mealy_caps::{CSpaceId, CapRef, Object, Rights, TaskId};
+use mealy_caps::{CSpaceId, CapError, CapRef, CapSystem, Object, ObjectKind, Rights};
 use mealy_protocol::{
     CallToken, CapList, Envelope, IpcError, MAX_CAPS, MessageKind, check_payload,
 };
 
 use crate::sched::mailbox::LargePayload;
+use crate::sched::reply::is_reply_ref;
 use crate::sched::run_queue::RunQueue;
-use crate::sched::state::{KernelState, call_token};
+use crate::sched::state::KernelState;
 use crate::sched::task::{Task, TaskState};
 
 /// `make_ready`, on the task already in hand: a receiver that was idle
@@ -58,6 +59,54 @@ fn ready(task: &mut Task, run_queue: &mut RunQueue, index: u32) {
     }
 }
 
+/// The error for a ref that did not resolve as a capability-table
+/// capability: `WrongKind` if it is one of the task's live Reply refs
+/// (which live in its reply table), else the lookup's own error.
+#[cold]
+#[inline(never)]
+fn lookup_failed(task: &Task, cap: CapRef, error: CapError) -> IpcError {
+    if error == CapError::InvalidRef && task.replies.get(cap).is_some() {
+        return IpcError::WrongKind {
+            found: ObjectKind::Reply,
+        };
+    }
+    error.into()
+}
+
+/// `WrongKind` for `object`, out of line: computing the kind is a jump
+/// table the hot path should not carry.
+#[cold]
+#[inline(never)]
+fn wrong_kind(object: Object) -> IpcError {
+    IpcError::WrongKind {
+        found: object.kind(),
+    }
+}
+
+/// The error for a reply through `cap` that names no live Reply:
+/// `WrongKind` if it names some other capability, else `InvalidCap`.
+#[cold]
+#[inline(never)]
+fn not_a_reply(caps: &CapSystem, cspace: CSpaceId, cap: CapRef) -> IpcError {
+    match caps.lookup_object(cspace, cap, Rights::empty()) {
+        Ok((_, object)) => IpcError::WrongKind {
+            found: object.kind(),
+        },
+        Err(_) => IpcError::InvalidCap,
+    }
+}
+
+/// `NoRoom` unless the task has a free CSpace slot for one more
+/// capability, counting its outstanding Replies as slots.
+#[inline(always)]
+fn check_reply_room(caps: &CapSystem, task: &Task) -> Result<(), IpcError> {
+    let used = caps.cspace_used(task.cspace).ok_or(IpcError::DeadTask)?;
+    if used + task.replies.live() >= task.cspace_slots {
+        return Err(IpcError::NoRoom);
+    }
+    Ok(())
+}
+
 impl KernelState {
     /// `send` (`call == false`) or `call` from task `from` through the
     /// endpoint capability `to`. Returns the call's token for a call.
@@ -66,8 +115,8 @@ impl KernelState {
     /// `MissingRights` (WRITE) / `WrongKind` for `to`; `DeadTask`;
     /// `MailboxFull`; for the transferred caps `InvalidCap` /
     /// `MissingRights` (GRANT) / `DuplicateCap` / `NoRoom`;
-    /// `OutOfResources` (payload storage or the Reply object); `NoRoom`
-    /// (the Reply capability).
+    /// `OutOfResources` (payload storage); for a call, `NoRoom` (no CSpace
+    /// slot for the Reply) and `OutOfResources` (the reply table).
     #[inline(always)]
     pub(crate) fn send(
         &mut self,
@@ -87,14 +136,16 @@ impl KernelState {
             caps: cap_system,
             tasks,
             run_queue,
+            last_call,
             ..
         } = self;
-        let sender_cspace = tasks.get(from as usize).ok_or(IpcError::DeadTask)?.cspace;
-        let (endpoint, object) = cap_system.lookup_object(sender_cspace, to, Rights::WRITE)?;
+        let sender = tasks.get(from as usize).ok_or(IpcError::DeadTask)?;
+        let (endpoint, object) = match cap_system.lookup_object(sender.cspace, to, Rights::WRITE) {
+            Ok(found) => found,
+            Err(error) => return Err(lookup_failed(sender, to, error)),
+        };
         let Object::Endpoint { task: target } = object else {
-            return Err(IpcError::WrongKind {
-                found: object.kind(),
-            });
+            return Err(wrong_kind(object));
         };
         let receiver = tasks.get_mut(target.0 as usize).ok_or(IpcError::DeadTask)?;
         if !receiver.state.is_alive() {
@@ -105,9 +156,11 @@ impl KernelState {
         }
         let large = LargePayload::for_payload(payload)?;
         let (reply, token) = if call {
-            let (reply_cap, reply_object) =
-                cap_system.create_reply(receiver.cspace, TaskId(from))?;
-            (Some(reply_cap), Some(call_token(reply_object)))
+            check_reply_room(cap_system, receiver)?;
+            let token = CallToken(*last_call + 1);
+            let reply = receiver.replies.insert(from, token)?;
+            *last_call = token.0;
+            (Some(reply), Some(token))
         } else {
             (None, None)
         };
@@ -125,8 +178,8 @@ impl KernelState {
         if let Err(error) = pushed {
             // Unreachable (room was checked); the Reply must not outlive
             // a message that was never queued.
-            if let Some(reply_cap) = reply {
-                let _ = cap_system.drop_cap(receiver.cspace, reply_cap);
+            if let Some(reply) = reply {
+                receiver.replies.take(reply);
             }
             return Err(error);
         }
@@ -146,8 +199,12 @@ impl KernelState {
     ) -> Result<Option<CallToken>, IpcError> {
         let len = check_payload(payload.len())?;
         let mut transferred = CapList::from_slice(caps)?;
-        let sender_cspace = self.task(from)?.cspace;
-        let (endpoint, object) = self.caps.lookup_object(sender_cspace, to, Rights::WRITE)?;
+        let sender = self.task(from)?;
+        let sender_cspace = sender.cspace;
+        let (endpoint, object) = match self.caps.lookup_object(sender_cspace, to, Rights::WRITE) {
+            Ok(found) => found,
+            Err(error) => return Err(lookup_failed(sender, to, error)),
+        };
         let Object::Endpoint { task: target } = object else {
             return Err(IpcError::WrongKind {
                 found: object.kind(),
@@ -160,21 +217,19 @@ impl KernelState {
         if receiver.mailbox.is_full() {
             return Err(IpcError::MailboxFull);
         }
-        let receiver_cspace = receiver.cspace;
-        self.check_transfer(sender_cspace, target.0, caps, usize::from(call))?;
+        self.check_transfer(from, target.0, caps, usize::from(call))?;
         let large = LargePayload::for_payload(payload)?;
 
         let mut reply = None;
         let mut token = None;
         if call {
-            let (reply_cap, reply_object) =
-                self.caps.create_reply(receiver_cspace, TaskId(from))?;
-            reply = Some(reply_cap);
-            token = Some(call_token(reply_object));
+            let next = self.next_call_token();
+            reply = Some(self.task_mut(target.0)?.replies.insert(from, next)?);
+            token = Some(next);
         }
-        if let Err(error) = self.move_caps(sender_cspace, receiver_cspace, caps, &mut transferred) {
-            if let Some(reply_cap) = reply {
-                let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
+        if let Err(error) = self.move_caps(from, target.0, caps, &mut transferred) {
+            if let Some(reply) = reply {
+                self.task_mut(target.0)?.replies.take(reply);
             }
             return Err(error);
         }
@@ -185,18 +240,19 @@ impl KernelState {
             len,
         };
         let kind = MessageKind::Request;
-        self.deliver(target.0, kind, envelope, payload, large, sender_cspace)?;
+        self.deliver(target.0, kind, envelope, payload, large, from)?;
         Ok(token)
     }
 
     /// Answers a call through the Reply capability `reply` of task `from`,
     /// consuming it, and moves `caps` to the caller.
     ///
-    /// Errors, in order: `PayloadTooLarge`; `TooManyCaps`; `InvalidCap` /
-    /// `WrongKind` / `MissingRights` (WRITE) for `reply`; `DeadTask` (the
-    /// caller died; the Reply stays so the callee may drop it);
-    /// `MailboxFull` (the Reply stays valid: retry or drop it); the
-    /// transfer errors of `send`; `OutOfResources`.
+    /// Errors, in order: `PayloadTooLarge`; `TooManyCaps`; `InvalidCap`
+    /// (no such Reply: consumed, stale, forged) / `WrongKind` (another
+    /// capability) for `reply`; `DeadTask` (the caller died; the Reply
+    /// stays so the callee may drop it); `MailboxFull` (the Reply stays
+    /// valid: retry or drop it); the transfer errors of `send`;
+    /// `OutOfResources`.
     #[inline(always)]
     pub(crate) fn reply(
         &mut self,
@@ -210,30 +266,35 @@ impl KernelState {
         }
         let len = check_payload(payload.len())?;
         // The common answer: nothing moves between checking the Reply and
-        // consuming it, so one lookup does both, and the caller's task is
-        // resolved once (inside the check) and reused for the push.
+        // consuming it, and the caller's task is resolved once.
         let KernelState {
             caps: cap_system,
             tasks,
             run_queue,
             ..
         } = self;
-        let callee_cspace = tasks.get(from as usize).ok_or(IpcError::DeadTask)?.cspace;
-        let (consumed, large) = cap_system.take_reply_if(callee_cspace, reply, |caller| {
-            let receiver = tasks.get(caller.0 as usize).ok_or(IpcError::DeadTask)?;
-            if !receiver.state.is_alive() {
-                return Err(IpcError::DeadTask);
-            }
-            if receiver.mailbox.is_full() {
-                return Err(IpcError::MailboxFull);
-            }
-            LargePayload::for_payload(payload)
-        })?;
+        let callee = tasks.get(from as usize).ok_or(IpcError::DeadTask)?;
+        let Some(pending) = callee.replies.get(reply) else {
+            return Err(not_a_reply(cap_system, callee.cspace, reply));
+        };
         let receiver = tasks
-            .get_mut(consumed.caller.0 as usize)
+            .get(pending.caller as usize)
+            .ok_or(IpcError::DeadTask)?;
+        if !receiver.state.is_alive() {
+            return Err(IpcError::DeadTask);
+        }
+        if receiver.mailbox.is_full() {
+            return Err(IpcError::MailboxFull);
+        }
+        let large = LargePayload::for_payload(payload)?;
+        if let Some(callee) = tasks.get_mut(from as usize) {
+            callee.replies.free(reply);
+        }
+        let receiver = tasks
+            .get_mut(pending.caller as usize)
             .ok_or(IpcError::DeadTask)?;
         let kind = MessageKind::Reply {
-            token: call_token(consumed.object),
+            token: pending.token,
         };
         let envelope = Envelope {
             badge: None,
@@ -243,7 +304,7 @@ impl KernelState {
         };
         // Cannot fail: the check above saw room, and nothing ran since.
         receiver.mailbox.push(kind, envelope, payload, large)?;
-        ready(receiver, run_queue, consumed.caller.0);
+        ready(receiver, run_queue, pending.caller);
         Ok(())
     }
 
@@ -258,39 +319,29 @@ impl KernelState {
     ) -> Result<(), IpcError> {
         let len = check_payload(payload.len())?;
         let mut transferred = CapList::from_slice(caps)?;
-        let callee_cspace = self.task(from)?.cspace;
-        let (found, object) = self
-            .caps
-            .lookup_object(callee_cspace, reply, Rights::empty())?;
-        let Object::Reply { caller } = object else {
-            return Err(IpcError::WrongKind {
-                found: object.kind(),
-            });
+        let callee = self.task(from)?;
+        let Some(pending) = callee.replies.get(reply) else {
+            return Err(not_a_reply(&self.caps, callee.cspace, reply));
         };
-        let missing = Rights::WRITE.difference(found.rights);
-        if !missing.is_empty() {
-            return Err(IpcError::MissingRights { missing });
-        }
-        let receiver = self.task(caller.0)?;
+        let caller = pending.caller;
+        let receiver = self.task(caller)?;
         if !receiver.state.is_alive() {
             return Err(IpcError::DeadTask);
         }
         if receiver.mailbox.is_full() {
             return Err(IpcError::MailboxFull);
         }
-        let caller_cspace = receiver.cspace;
-        self.check_transfer(callee_cspace, caller.0, caps, 0)?;
+        self.check_transfer(from, caller, caps, 0)?;
         let large = LargePayload::for_payload(payload)?;
-        self.move_caps(callee_cspace, caller_cspace, caps, &mut transferred)?;
-        let consumed = match self.caps.take_reply(callee_cspace, reply) {
-            Ok(consumed) => consumed,
-            Err(error) => {
-                self.move_back(caller_cspace, callee_cspace, transferred.as_slice());
-                return Err(error.into());
-            }
-        };
+        self.move_caps(from, caller, caps, &mut transferred)?;
+        // The Reply itself may have been among the moved caps: then it is
+        // gone from this task, and the answer is refused like any stale ref.
+        if self.task_mut(from)?.replies.take(reply).is_none() {
+            self.move_back(caller, from, transferred.as_slice());
+            return Err(IpcError::InvalidCap);
+        }
         let kind = MessageKind::Reply {
-            token: call_token(consumed.object),
+            token: pending.token,
         };
         let envelope = Envelope {
             badge: None,
@@ -298,14 +349,13 @@ impl KernelState {
             caps: transferred,
             len,
         };
-        self.deliver(caller.0, kind, envelope, payload, large, callee_cspace)
+        self.deliver(caller, kind, envelope, payload, large, from)
     }
 
     /// Queues the message for `target` and makes it ready. The mailbox was
     /// checked for room; on one core nothing can fill it in between, but if
-    /// it is full anyway the message's capabilities go back to
-    /// `sender_cspace` and its Reply is dropped, so the send still fails
-    /// cleanly.
+    /// it is full anyway the message's capabilities go back to task
+    /// `sender` and its Reply is dropped, so the send still fails cleanly.
     fn deliver(
         &mut self,
         target: u32,
@@ -313,18 +363,17 @@ impl KernelState {
         envelope: Envelope,
         payload: &[u8],
         large: Option<LargePayload>,
-        sender_cspace: CSpaceId,
+        sender: u32,
     ) -> Result<(), IpcError> {
         let task = self
             .tasks
             .get_mut(target as usize)
             .ok_or(IpcError::DeadTask)?;
         if let Err(error) = task.mailbox.push(kind, envelope, payload, large) {
-            let receiver_cspace = task.cspace;
-            if let Some(reply_cap) = envelope.reply {
-                let _ = self.caps.drop_cap(receiver_cspace, reply_cap);
+            if let Some(reply) = envelope.reply {
+                task.replies.take(reply);
             }
-            self.move_back(receiver_cspace, sender_cspace, envelope.caps.as_slice());
+            self.move_back(target, sender, envelope.caps.as_slice());
             return Err(error);
         }
         ready(task, &mut self.run_queue, target);
@@ -332,23 +381,29 @@ impl KernelState {
     }
 
     /// Checks, without changing anything, that every cap in `caps` can move
-    /// from `from` to task `target`'s CSpace, with `extra` more free slots
-    /// (for a call's Reply).
+    /// from task `from` to task `target`, with `extra` more free slots
+    /// (for a call's Reply). A Reply ref of `from` moves like any
+    /// capability with GRANT; Replies count as slots in the receiver.
     fn check_transfer(
         &self,
-        from: CSpaceId,
+        from: u32,
         target: u32,
         caps: &[CapRef],
         extra: usize,
     ) -> Result<(), IpcError> {
+        let sender = self.task(from)?;
         for (index, cap) in caps.iter().enumerate() {
-            self.caps.lookup(from, *cap, Rights::GRANT)?;
+            if is_reply_ref(*cap) {
+                sender.replies.get(*cap).ok_or(IpcError::InvalidCap)?;
+            } else {
+                self.caps.lookup(sender.cspace, *cap, Rights::GRANT)?;
+            }
             if caps[..index].contains(cap) {
                 return Err(IpcError::DuplicateCap);
             }
         }
         let receiver = self.task(target)?;
-        let used = self.caps.caps_of(receiver.cspace)?.count();
+        let used = self.caps.caps_of(receiver.cspace)?.count() + receiver.replies.live() as usize;
         // Moving within one CSpace frees each source slot only after the
         // destination slot is taken, so it needs the same room.
         let free = (receiver.cspace_slots as usize).saturating_sub(used);
@@ -358,26 +413,55 @@ impl KernelState {
         Ok(())
     }
 
-    /// Moves `caps` from `from` to `to`, writing the new refs into
-    /// `moved`. Checked beforehand by `check_transfer`; if a move fails
-    /// anyway, the ones already moved go back and the error is returned.
+    /// Moves one capability (or Reply) of task `from` to task `to`;
+    /// returns its new ref there.
+    fn move_one(&mut self, from: u32, to: u32, cap: CapRef) -> Result<CapRef, IpcError> {
+        if is_reply_ref(cap) {
+            let pending = self
+                .task_mut(from)?
+                .replies
+                .take(cap)
+                .ok_or(IpcError::InvalidCap)?;
+            return match self
+                .task_mut(to)?
+                .replies
+                .insert(pending.caller, pending.token)
+            {
+                Ok(moved) => Ok(moved),
+                Err(error) => {
+                    // Back where it was (under a new ref: the old one is stale).
+                    if let Ok(task) = self.task_mut(from) {
+                        let _ = task.replies.insert(pending.caller, pending.token);
+                    }
+                    Err(error)
+                }
+            };
+        }
+        let (from_cspace, to_cspace) = (self.task(from)?.cspace, self.task(to)?.cspace);
+        Ok(self.caps.move_cap(from_cspace, cap, to_cspace)?)
+    }
+
+    /// Moves `caps` from task `from` to task `to`, writing the new refs
+    /// into `moved`. Checked beforehand by `check_transfer`; if a move
+    /// fails anyway, the ones already moved go back and the error is
+    /// returned.
     fn move_caps(
         &mut self,
-        from: CSpaceId,
-        to: CSpaceId,
+        from: u32,
+        to: u32,
         caps: &[CapRef],
         moved: &mut CapList,
     ) -> Result<(), IpcError> {
         let mut done = [CapRef::from_raw(0); MAX_CAPS];
         for (index, cap) in caps.iter().enumerate() {
-            match self.caps.move_cap(from, *cap, to) {
+            match self.move_one(from, to, *cap) {
                 Ok(new_ref) => {
                     done[index] = new_ref;
                     moved.set(index, new_ref);
                 }
                 Err(error) => {
                     self.move_back(to, from, &done[..index]);
-                    return Err(error.into());
+                    return Err(error);
                 }
             }
         }
@@ -386,9 +470,9 @@ impl KernelState {
 
     /// Best-effort undo of a transfer. Unreachable while the checks above
     /// hold; the moved-back refs are new (the originals went stale).
-    fn move_back(&mut self, from: CSpaceId, to: CSpaceId, caps: &[CapRef]) {
+    fn move_back(&mut self, from: u32, to: u32, caps: &[CapRef]) {
         for cap in caps {
-            let _ = self.caps.move_cap(from, *cap, to);
+            let _ = self.move_one(from, to, *cap);
         }
     }
 }

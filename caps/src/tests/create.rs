@@ -275,3 +275,18 @@ fn create_reply_errors_in_order_and_leave_nothing_behind() {
     assert_eq!(system.usage(), usage);
     system.check_invariants().unwrap();
 }
+
+#[test]
+fn cspace_used_counts_live_capabilities() {
+    let (mut system, a, _) = two_spaces();
+    assert_eq!(system.cspace_used(a), Some(0));
+    let cap = system
+        .create_object(a, Object::Endpoint { task: TaskId(1) })
+        .unwrap();
+    system.copy(a, cap, a).unwrap();
+    assert_eq!(system.cspace_used(a), Some(2));
+    system.drop_cap(a, cap).unwrap();
+    assert_eq!(system.cspace_used(a), Some(1));
+    system.destroy_cspace(a, |_| {}).unwrap();
+    assert_eq!(system.cspace_used(a), None, "a dead CSpace");
+}

@@ -7,11 +7,12 @@
 
 use core::fmt;
 
-use mealy_caps::{Badge, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
+use mealy_caps::{Badge, CapError, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
 use mealy_protocol::inspect::{Query, Report};
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
 use super::platform::Platform;
+use super::reply::{PendingReply, is_reply_ref};
 use super::scheduler::KERNEL_TASK;
 use super::state::KernelState;
 use super::task::TaskState;
@@ -35,16 +36,43 @@ impl<P: Platform> TaskContext<'_, P> {
         kind: ObjectKind,
         rights: Rights,
     ) -> Result<(mealy_caps::Cap, Object), IpcError> {
-        let (found, object) = self
-            .kernel
-            .caps
-            .lookup_object(self.cspace()?, cap, rights)?;
+        let (found, object) = match self.kernel.caps.lookup_object(self.cspace()?, cap, rights) {
+            Ok(found) => found,
+            Err(error) => return Err(self.lookup_failed(cap, error)),
+        };
         if object.kind() != kind {
             return Err(IpcError::WrongKind {
                 found: object.kind(),
             });
         }
         Ok((found, object))
+    }
+
+    /// The live Reply `cap` names in this task's reply table.
+    fn pending_reply(&self, cap: CapRef) -> Option<PendingReply> {
+        self.kernel.task(self.task).ok()?.replies.get(cap)
+    }
+
+    /// A failed capability-table lookup of `cap`: `WrongKind` if `cap` is
+    /// one of this task's Replies (which are not in the tables).
+    fn lookup_failed(&self, cap: CapRef, error: CapError) -> IpcError {
+        if error == CapError::InvalidRef && self.pending_reply(cap).is_some() {
+            return IpcError::WrongKind {
+                found: ObjectKind::Reply,
+            };
+        }
+        error.into()
+    }
+
+    /// `MissingRights` if `cap` is a Reply: it never has DERIVE, so it can
+    /// be neither copied nor minted (which keeps it one-shot).
+    fn refuse_derive(&self, cap: CapRef) -> Result<(), IpcError> {
+        if self.pending_reply(cap).is_some() {
+            return Err(IpcError::MissingRights {
+                missing: Rights::DERIVE,
+            });
+        }
+        Ok(())
     }
 
     /// The task a Task capability controls (needs WRITE).
@@ -131,31 +159,56 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         rights: Rights,
         badge: Option<Badge>,
     ) -> Result<CapRef, IpcError> {
+        self.refuse_derive(cap)?;
         let cspace = self.cspace()?;
         Ok(self.kernel.caps.mint(cspace, cap, cspace, rights, badge)?)
     }
 
     fn copy(&mut self, cap: CapRef) -> Result<CapRef, IpcError> {
+        self.refuse_derive(cap)?;
         let cspace = self.cspace()?;
         Ok(self.kernel.caps.copy(cspace, cap, cspace)?)
     }
 
     fn drop_cap(&mut self, cap: CapRef) -> Result<(), IpcError> {
+        if is_reply_ref(cap) {
+            // An unanswered call's Reply: the caller is told it was dropped.
+            let pending = self
+                .kernel
+                .task_mut(self.task)?
+                .replies
+                .take(cap)
+                .ok_or(IpcError::InvalidCap)?;
+            self.kernel.fail_call(pending, CallFailure::Dropped);
+            return Ok(());
+        }
         let cspace = self.cspace()?;
         if let Some(freed) = self.kernel.caps.drop_cap(cspace, cap)? {
-            self.kernel
-                .release(freed, CallFailure::Dropped, &mut *self.platform);
+            self.kernel.release(freed, &mut *self.platform);
         }
         Ok(())
     }
 
     fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError> {
+        // Nothing is ever derived from a Reply.
+        if self.pending_reply(cap).is_some() {
+            return Ok(0);
+        }
         let cspace = self.cspace()?;
         Ok(self.kernel.caps.revoke(cspace, cap)?)
     }
 
     fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
         let cspace = self.controlled_cspace(task)?;
+        let target = self.controlled_task(task)?;
+        if target != KERNEL_TASK
+            && self
+                .kernel
+                .task(target.0)
+                .is_ok_and(|task| task.replies.get(slot).is_some())
+        {
+            return Ok(0);
+        }
         Ok(self.kernel.caps.revoke(cspace, slot)?)
     }
 

@@ -7,10 +7,11 @@
 //! and up to [`INLINE_PAYLOAD`] bytes of payload inline. A send writes the
 //! header into the slot in place and copies exactly the payload's `len`
 //! bytes from the sender's buffer (`copy_bytes`: a few fixed-size moves,
-//! no `memcpy` call); dispatch copies the slot's envelope and inline bytes
-//! (fixed-size moves) into the scheduler's receive area, of which the
-//! handler borrows the envelope and the first `len` payload bytes. The hot path (every control message in
-//! the current protocol) allocates nothing and never moves a whole slot. A
+//! no `memcpy` call); dispatch copies the slot's kind, envelope and
+//! inline bytes (fixed-size moves) into the scheduler's receive area, of
+//! which the handler borrows the envelope and the first `len` payload
+//! bytes. The hot path (every control message in the current protocol)
+//! allocates nothing and never moves a whole slot. A
 //! payload above [`INLINE_PAYLOAD`], up to `MAX_PAYLOAD`, takes one
 //! fallible heap allocation, made by the sender before anything else
 //! changes; bulk data should travel as a Region anyway. The trade-off is
@@ -192,28 +193,31 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the next message: returns its kind, writes its envelope to
-    /// `envelope` and copies its payload into `receive` (which must hold
+    /// Takes the next message: writes its kind to `kind` and its envelope
+    /// to `envelope`, and copies its payload into `receive` (which must hold
     /// `MAX_PAYLOAD` bytes; a longer payload is cut, which the send-side
     /// limit makes impossible). Kernel notices come first (they are rare
     /// and often urgent, and have no payload), then peer messages in
     /// arrival order. The envelope's `len` is what was copied. Writing the
     /// envelope straight to where the handler will borrow it copies the
-    /// header once per message, not once per hand-over.
+    /// header once per message, not once per hand-over. Returns whether
+    /// there was a message.
     #[inline]
     pub(crate) fn pop_into(
         &mut self,
         receive: &mut [u8],
         envelope: &mut Envelope,
-    ) -> Option<MessageKind> {
+        kind: &mut MessageKind,
+    ) -> bool {
         if !self.notices.is_empty()
-            && let Some((kind, notice)) = self.notices.pop_front()
+            && let Some((notice_kind, notice)) = self.notices.pop_front()
         {
             *envelope = Envelope { len: 0, ..notice };
-            return Some(kind);
+            *kind = notice_kind;
+            return true;
         }
         if self.len == 0 {
-            return None;
+            return false;
         }
         let index = self.head as usize;
         self.head += 1;
@@ -221,7 +225,10 @@ impl Mailbox {
             self.head = 0;
         }
         self.len -= 1;
-        let slot = self.slots.get_mut(index)?;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return false;
+        };
+        *kind = slot.kind;
         *envelope = slot.envelope;
         let wanted = usize::from(slot.envelope.len);
         let copied = match slot.large.take() {
@@ -237,7 +244,7 @@ impl Mailbox {
             },
         };
         envelope.len = copied as u16;
-        Some(slot.kind)
+        true
     }
 
     #[inline]

@@ -21,6 +21,7 @@
 //! | `task.rs` | task record, states, counters |
 //! | `run_queue.rs` | the ring of ready tasks |
 //! | `mailbox.rs` | bounded ring of inline payload slots, kernel notices |
+//! | `reply.rs` | reply capabilities: a callee's table of calls to answer |
 //! | `state.rs` | the kernel tables handlers act on; task death |
 //! | `context.rs` | the `Context` handlers get |
 //! | `subregion.rs` | Region capabilities for page-aligned sub-ranges |
@@ -40,6 +41,7 @@ mod dispatch;
 pub(crate) mod mailbox;
 mod pending;
 mod platform;
+pub(crate) mod reply;
 pub(crate) mod run_queue;
 mod scheduler;
 mod spawn;

@@ -9,6 +9,12 @@
 //! holding that line's Irq capability. A line stays masked until its task
 //! calls `irq_ack`, so it fires at most once between deliveries and one bit
 //! per line loses nothing: the "preallocated slot" for each line is its bit.
+//!
+//! A summary word with one bit per word of lines makes the dispatch loop's
+//! check, done before every message, one load instead of four. A post sets
+//! the line's bit, then the summary's; taking clears the summary, then the
+//! words it names. A post that lands in between is at worst seen one
+//! dispatch later (its summary bit is still set), never lost.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,6 +24,8 @@ const WORDS: usize = 4;
 #[derive(Debug)]
 pub struct PendingInterrupts {
     lines: [AtomicU64; WORDS],
+    /// Bit `n` set: word `n` of `lines` may have a line pending.
+    summary: AtomicU64,
 }
 
 impl PendingInterrupts {
@@ -25,16 +33,18 @@ impl PendingInterrupts {
     pub const fn new() -> Self {
         Self {
             lines: [const { AtomicU64::new(0) }; WORDS],
+            summary: AtomicU64::new(0),
         }
     }
 
     /// Marks `line` as fired. Safe to call from a trap handler with
-    /// interrupts off: one atomic OR, no allocation, no lock.
+    /// interrupts off: two atomic ORs, no allocation, no lock.
     #[inline]
     pub fn post(&self, line: u8) {
-        let (word, bit) = (usize::from(line) / 64, line % 64);
-        if let Some(word) = self.lines.get(word) {
+        let (index, bit) = (usize::from(line) / 64, line % 64);
+        if let Some(word) = self.lines.get(index) {
             word.fetch_or(1 << bit, Ordering::Release);
+            self.summary.fetch_or(1 << index, Ordering::Release);
         }
     }
 
@@ -42,15 +52,14 @@ impl PendingInterrupts {
     /// interrupts off before halting).
     #[inline]
     pub fn any(&self) -> bool {
-        self.lines
-            .iter()
-            .any(|word| word.load(Ordering::Relaxed) != 0)
+        self.summary.load(Ordering::Relaxed) != 0
     }
 
     /// Takes every pending line, clearing them, lowest first.
     pub(crate) fn take_each(&self, mut deliver: impl FnMut(u8)) {
+        let words = self.summary.swap(0, Ordering::Acquire);
         for (index, word) in self.lines.iter().enumerate() {
-            if word.load(Ordering::Relaxed) == 0 {
+            if words & (1 << index) == 0 {
                 continue;
             }
             let mut bits = word.swap(0, Ordering::Acquire);
@@ -86,5 +95,12 @@ mod tests {
         pending.take_each(|line| seen.push(line));
         assert_eq!(seen, [1, 64, 200]);
         assert!(!pending.any());
+        let mut again = Vec::new();
+        pending.take_each(|line| again.push(line));
+        assert!(again.is_empty());
+        pending.post(255);
+        assert!(pending.any());
+        pending.take_each(|line| again.push(line));
+        assert_eq!(again, [255]);
     }
 }

@@ -4,7 +4,8 @@
 //! A fixed ring of task indices sized for every task the scheduler may
 //! ever hold, reserved once, so making a task ready never allocates and
 //! never fails. Written out rather than a `VecDeque` so that the push on
-//! every send inlines into the IPC path.
+//! every send inlines into the IPC path; the ring's size is a power of two
+//! so a position wraps with a mask instead of a compare and branch.
 
 use alloc::vec::Vec;
 
@@ -12,8 +13,13 @@ use alloc::vec::Vec;
 #[derive(Debug)]
 pub(crate) struct RunQueue {
     ring: Vec<u32>,
+    /// `ring.len() - 1`; `ring.len()` is a power of two.
+    mask: usize,
+    /// Where the oldest queued task is (wraps with `mask`).
     head: usize,
     len: usize,
+    /// How many tasks it must hold (the ring may be larger).
+    capacity: usize,
 }
 
 impl RunQueue {
@@ -21,13 +27,16 @@ impl RunQueue {
     /// hold it.
     pub(crate) fn new(capacity: usize) -> Option<Self> {
         let capacity = capacity.max(1);
+        let size = capacity.checked_next_power_of_two()?;
         let mut ring = Vec::new();
-        ring.try_reserve_exact(capacity).ok()?;
-        ring.resize(capacity, 0);
+        ring.try_reserve_exact(size).ok()?;
+        ring.resize(size, 0);
         Some(Self {
             ring,
+            mask: size - 1,
             head: 0,
             len: 0,
+            capacity,
         })
     }
 
@@ -36,14 +45,10 @@ impl RunQueue {
     /// (returns `false`) rather than overwriting a queued task.
     #[inline]
     pub(crate) fn push_back(&mut self, index: u32) -> bool {
-        let capacity = self.ring.len();
-        if self.len >= capacity {
+        if self.len >= self.capacity {
             return false;
         }
-        let mut at = self.head + self.len;
-        if at >= capacity {
-            at -= capacity;
-        }
+        let at = (self.head + self.len) & self.mask;
         if let Some(slot) = self.ring.get_mut(at) {
             *slot = index;
             self.len += 1;
@@ -59,10 +64,7 @@ impl RunQueue {
             return None;
         }
         let index = *self.ring.get(self.head)?;
-        self.head += 1;
-        if self.head >= self.ring.len() {
-            self.head = 0;
-        }
+        self.head = (self.head + 1) & self.mask;
         self.len -= 1;
         Some(index)
     }

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapError, CapSystem, Limits, TaskId};
-use mealy_protocol::{Context, Envelope, Grant, MAX_PAYLOAD, StateMachine};
+use mealy_protocol::{Context, Envelope, Grant, MAX_PAYLOAD, MessageKind, StateMachine};
 
 use super::context::TaskContext;
 use super::pending::PendingInterrupts;
@@ -62,6 +62,8 @@ pub struct Scheduler<P: Platform> {
     /// Where dispatch copies the envelope of the message being handled,
     /// which the handler's `Incoming` borrows.
     pub(crate) received: Envelope,
+    /// The kind of the message being handled, beside its envelope.
+    pub(crate) received_kind: MessageKind,
 }
 
 impl<P: Platform> Scheduler<P> {
@@ -98,6 +100,7 @@ impl<P: Platform> Scheduler<P> {
                 irq_routes: vec![None; 256],
                 stats: SchedStats::default(),
                 power_off_requested: false,
+                last_call: 0,
             },
             platform,
             machines: Vec::new(),
@@ -106,6 +109,7 @@ impl<P: Platform> Scheduler<P> {
             clock_ns: None,
             receive,
             received: Envelope::default(),
+            received_kind: MessageKind::Request,
         })
     }
 

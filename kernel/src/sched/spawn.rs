@@ -11,6 +11,7 @@ use mealy_protocol::{Grant, Grants, IpcError, StateMachine};
 use super::context::TaskContext;
 use super::mailbox::Mailbox;
 use super::platform::Platform;
+use super::reply::ReplyTable;
 use super::scheduler::{KERNEL_TASK, Scheduler};
 use super::spec::{CapSource, CapSpec, KERNEL_NAME, SpawnError, TaskSpec, new_object};
 use super::state::IrqRoute;
@@ -98,6 +99,7 @@ impl<P: Platform> Scheduler<P> {
             .create_object(self.kernel.kernel_cspace, Object::Endpoint { task: id })
             .map_err(|error| failed(error.into()))?;
         let mailbox = Mailbox::new(spec.mailbox).map_err(failed)?;
+        let replies = ReplyTable::new(spec.mailbox as usize).map_err(failed)?;
         let machine = make(spec);
         self.kernel.tasks.push(Task {
             id,
@@ -106,6 +108,7 @@ impl<P: Platform> Scheduler<P> {
             cspace_slots: spec.cspace_slots,
             endpoint,
             mailbox,
+            replies,
             state: TaskState::Idle,
             counters: TaskCounters::default(),
             grants: Vec::new(),

@@ -9,10 +9,11 @@
 
 use alloc::vec::Vec;
 
-use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object, ObjectId};
+use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object};
 use mealy_protocol::{CallFailure, CallToken, Envelope, IpcError, MessageKind};
 
 use super::platform::Platform;
+use super::reply::PendingReply;
 use super::run_queue::RunQueue;
 use super::task::{Task, TaskState};
 use super::timers::TimerTable;
@@ -57,12 +58,9 @@ pub(crate) struct KernelState {
     pub(crate) stats: SchedStats,
     /// A task stopped the kernel: power off once nothing is runnable.
     pub(crate) power_off_requested: bool,
-}
-
-/// The token a call's answer carries: the Reply object's identity.
-#[inline]
-pub(crate) fn call_token(reply_object: ObjectId) -> CallToken {
-    CallToken((u64::from(reply_object.generation()) << 32) | u64::from(reply_object.index()))
+    /// The token of the last call made: each call takes the next, so a
+    /// token names one call for ever.
+    pub(crate) last_call: u64,
 }
 
 impl KernelState {
@@ -111,19 +109,11 @@ impl KernelState {
     }
 
     /// The kernel's reaction to an object whose last capability is gone:
-    /// an unanswered Reply fails its call (`reason`), a Timer is disarmed,
-    /// a Region goes back to the platform.
-    pub(crate) fn release<P: Platform>(
-        &mut self,
-        freed: FreedObject,
-        reason: CallFailure,
-        platform: &mut P,
-    ) {
+    /// a Timer is disarmed, a Region goes back to the platform, an Irq is
+    /// unrouted. (Replies are not capability-table objects: see
+    /// `fail_call`.)
+    pub(crate) fn release<P: Platform>(&mut self, freed: FreedObject, platform: &mut P) {
         match freed.object {
-            Object::Reply { caller } => {
-                let token = call_token(freed.id);
-                self.notify(caller.0, MessageKind::CallFailed { token, reason }, None);
-            }
             Object::Timer => self.timers.cancel_object(freed.id),
             Object::Region { base, len } => platform.free_region(base, len),
             Object::Irq { line } => {
@@ -152,6 +142,7 @@ impl KernelState {
         // Queued messages hold refs into the dying CSpace; deleting the
         // CSpace below deletes what they carried.
         task.mailbox.clear();
+        let unanswered = task.replies.drain();
         self.run_queue.retain(|queued| queued != index);
         self.timers.cancel_task(index);
         for route in self.irq_routes.iter_mut() {
@@ -164,7 +155,27 @@ impl KernelState {
             .caps
             .destroy_cspace(cspace, |object| freed.push(object));
         for object in freed {
-            self.release(object, CallFailure::PeerDied, platform);
+            self.release(object, platform);
         }
+        for pending in unanswered {
+            self.fail_call(pending, CallFailure::PeerDied);
+        }
+    }
+
+    /// Tells the caller of an unanswered call that it will never be
+    /// answered, and why.
+    pub(crate) fn fail_call(&mut self, pending: PendingReply, reason: CallFailure) {
+        let kind = MessageKind::CallFailed {
+            token: pending.token,
+            reason,
+        };
+        self.notify(pending.caller, kind, None);
+    }
+
+    /// The next call's token.
+    #[inline(always)]
+    pub(crate) fn next_call_token(&mut self) -> CallToken {
+        self.last_call += 1;
+        CallToken(self.last_call)
     }
 }

@@ -10,6 +10,7 @@ use mealy_caps::{CSpaceId, CapRef, TaskId};
 use mealy_protocol::Grant;
 
 use super::mailbox::Mailbox;
+use super::reply::ReplyTable;
 
 /// Where a task is in its life. Tasks move Idle -> Queued -> Running ->
 /// (Idle | Queued), and to Faulted or Stopped for good.
@@ -87,6 +88,9 @@ pub(crate) struct Task {
     /// The original Endpoint capability to this task, in the kernel's CSpace.
     pub(crate) endpoint: CapRef,
     pub(crate) mailbox: Mailbox,
+    /// The calls it has received and not answered yet (its Reply
+    /// capabilities; they count against `cspace_slots`).
+    pub(crate) replies: ReplyTable,
     pub(crate) state: TaskState,
     pub(crate) counters: TaskCounters,
     /// What the task list gave it, by name (also what `start` saw).

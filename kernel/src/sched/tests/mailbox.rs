@@ -30,7 +30,10 @@ fn push(mailbox: &mut Mailbox, payload: &[u8]) -> Result<(), IpcError> {
 fn pop(mailbox: &mut Mailbox) -> Option<(MessageKind, Envelope, Vec<u8>)> {
     let mut receive = alloc::vec![0u8; MAX_PAYLOAD];
     let mut envelope = Envelope::default();
-    let kind = mailbox.pop_into(&mut receive, &mut envelope)?;
+    let mut kind = MessageKind::Request;
+    if !mailbox.pop_into(&mut receive, &mut envelope, &mut kind) {
+        return None;
+    }
     let len = usize::from(envelope.len);
     Some((kind, envelope, receive[..len].to_vec()))
 }

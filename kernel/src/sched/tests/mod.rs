@@ -18,6 +18,7 @@ mod ipc;
 mod kernel_events;
 mod mailbox;
 mod properties;
+mod replies;
 mod transfer;
 
 /// One received message, owned.
