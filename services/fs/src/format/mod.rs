@@ -68,6 +68,7 @@ use core::fmt;
 #[cfg(feature = "alloc")]
 pub use build::{BuildError, BuildOptions, Node, build};
 pub use parse::{DirEntries, Entry, Image, Inode, Layout, PathError};
+pub(crate) use parse::valid_name;
 
 /// The page size file data is aligned to.
 pub const PAGE: u64 = 4096;
