@@ -15,6 +15,8 @@ pub mod banner;
 pub mod cmdline;
 pub mod console_task;
 pub mod fs_client;
+#[cfg(test)]
+mod fs_service_tests;
 pub mod inspect;
 pub mod ipc;
 pub mod mem;

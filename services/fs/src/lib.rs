@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod bench;
 pub mod format;
 mod service;
 mod tree;

@@ -48,9 +48,7 @@
 //! file; its CSpace is finite): past either, `Full`. No input can make it
 //! panic or grow without bound.
 
-use mealy_protocol::fs::{
-    Entry, FsError, Kind as WireKind, READ_CHUNK, Reply, Request,
-};
+use mealy_protocol::fs::{Entry, FsError, Kind as WireKind, READ_CHUNK, Reply, Request};
 use mealy_protocol::{
     CapRef, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, Outbox, Rights,
     StateMachine, decode, encode,
@@ -248,7 +246,10 @@ impl Fs {
             .outbox
             .encode(&message)
             .map_err(|_| FsError::Kernel)
-            .and_then(|bytes| cx.reply(reply, bytes, &[region]).map_err(|_| FsError::Kernel));
+            .and_then(|bytes| {
+                cx.reply(reply, bytes, &[region])
+                    .map_err(|_| FsError::Kernel)
+            });
         if sent.is_err() {
             // Not moved: do not keep a capability nobody asked for.
             let _ = cx.drop_cap(region);
@@ -477,7 +478,12 @@ impl Fs {
         Ok(Answered::Already)
     }
 
-    fn list(&mut self, cx: &mut dyn Context, path: &str, reply: CapRef) -> Result<Answered, FsError> {
+    fn list(
+        &mut self,
+        cx: &mut dyn Context,
+        path: &str,
+        reply: CapRef,
+    ) -> Result<Answered, FsError> {
         self.image()?;
         let id = self.tree.lookup(path)?;
         let Some(Node {
@@ -510,7 +516,12 @@ impl Fs {
         Ok(Answered::Already)
     }
 
-    fn stat(&mut self, cx: &mut dyn Context, path: &str, reply: CapRef) -> Result<Answered, FsError> {
+    fn stat(
+        &mut self,
+        cx: &mut dyn Context,
+        path: &str,
+        reply: CapRef,
+    ) -> Result<Answered, FsError> {
         self.image()?;
         let id = self.tree.lookup(path)?;
         let node = self.tree.get(id).ok_or(FsError::NotFound)?;
@@ -650,7 +661,9 @@ impl Fs {
         if self.tree.depth(parent) + 1 + self.tree.height(id) > MAX_DEPTH {
             return Err(FsError::BadPath);
         }
-        self.tree.rename(id, parent, name).ok_or(FsError::NotFound)?;
+        self.tree
+            .rename(id, parent, name)
+            .ok_or(FsError::NotFound)?;
         Ok(Answered::Done)
     }
 }

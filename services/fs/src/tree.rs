@@ -165,10 +165,13 @@ impl Tree {
 
     /// Every file, mutably (for `Sync`).
     pub fn files_mut(&mut self) -> impl Iterator<Item = &mut File> {
-        self.nodes.iter_mut().flatten().filter_map(|node| match &mut node.body {
-            Body::File(file) => Some(file),
-            Body::Directory { .. } => None,
-        })
+        self.nodes
+            .iter_mut()
+            .flatten()
+            .filter_map(|node| match &mut node.body {
+                Body::File(file) => Some(file),
+                Body::Directory { .. } => None,
+            })
     }
 
     /// Resolves a `/`-separated path from the root; empty components are

@@ -67,8 +67,8 @@ use core::fmt;
 
 #[cfg(feature = "alloc")]
 pub use build::{BuildError, BuildOptions, Node, build};
-pub use parse::{DirEntries, Entry, Image, Inode, Layout, PathError};
 pub(crate) use parse::valid_name;
+pub use parse::{DirEntries, Entry, Image, Inode, Layout, PathError};
 
 /// The page size file data is aligned to.
 pub const PAGE: u64 = 4096;
