@@ -59,6 +59,7 @@
 
 #[cfg(feature = "alloc")]
 mod build;
+mod fuzz;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -67,6 +68,7 @@ use core::fmt;
 
 #[cfg(feature = "alloc")]
 pub use build::{BuildError, BuildOptions, Node, build};
+pub use fuzz::fuzz_parse;
 pub(crate) use parse::valid_name;
 pub use parse::{DirEntries, Entry, Image, Inode, Layout, PathError};
 
