@@ -404,7 +404,15 @@ fn measure_fs_read(memory: Option<&'static KernelMemory>) -> Result<(u64, u64), 
         Box::new(ReadBench::new(cpu::rdtsc, &RESULT))
     }
 
-    let platform = MachinePlatform::new(memory);
+    // An image of its own (an empty root), so the benchmark does not
+    // depend on, or change, the boot image.
+    let empty = mealy_fs::format::Node::empty_dir();
+    let image = mealy_fs::format::build(&empty, mealy_fs::format::BuildOptions::default())
+        .map_err(|_| "the benchmark image could not be built")?;
+    let mut platform = MachinePlatform::new(memory);
+    platform
+        .add_boot_module(tasks::FS_MODULE, &image)
+        .map_err(|_| "no memory for the benchmark image")?;
     let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
         .map_err(|_| "the scheduler could not be built")?;
     let mut list: alloc::vec::Vec<TaskSpec> = tasks::TASKS

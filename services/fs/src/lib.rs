@@ -5,9 +5,9 @@
 //! changed, then a private copy; see `service.rs`).
 //!
 //! `#![no_std]` with `alloc` (the service's tree), `#![forbid(unsafe_code)]`;
-//! depends on `mealy-protocol` and `crc`. The builder (`format::build`)
-//! sits behind the `alloc` feature, which host tools enable; the parser
-//! needs no heap.
+//! depends on `mealy-protocol` and `crc`. The parser needs no heap; the
+//! builder (`format::build`) and the tree do (the `alloc` feature is
+//! kept, empty, for the crates that name it).
 #![no_std]
 #![forbid(unsafe_code)]
 
