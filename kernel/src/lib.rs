@@ -13,6 +13,8 @@ extern crate alloc;
 
 pub mod banner;
 pub mod cmdline;
+#[cfg(test)]
+mod fs_service_tests;
 pub mod inspect;
 pub mod ipc;
 pub mod mem;

@@ -375,12 +375,79 @@ fn bench(memory: Option<&'static KernelMemory>) -> ! {
                 "bench: ipc round trip: {} TSC ticks (mean of {IPC_ROUNDS})",
                 measured.ticks / u64::from(IPC_ROUNDS)
             );
-            qemu::exit(ExitStatus::Success)
+            match measure_fs_read(memory) {
+                Ok((map, copy)) => {
+                    println!(
+                        "bench: fs read 1 MiB: map={map} copy={copy} instructions (copy/map={}.{:02})",
+                        copy / map.max(1),
+                        copy % map.max(1) * 100 / map.max(1)
+                    );
+                    qemu::exit(ExitStatus::Success)
+                }
+                Err(why) => println!("bench: fs read: {why}"),
+            }
         }
         Ok(measured) => println!("bench: echo answered {} of {IPC_ROUNDS}", measured.echoed),
         Err(why) => println!("bench: {why}"),
     }
     qemu::exit(ExitStatus::Failure)
+}
+
+/// The fs and the read-benchmark client (`mealy_fs::bench`): the client
+/// makes a 1 MiB file in the boot image's fs, then reads it by mapping
+/// (`Open`, sum the Region's bytes, drop it) and by copying (`Read` calls
+/// of `READ_CHUNK`); (map, copy) in TSC ticks, instructions under
+/// `-icount shift=0`. Both must sum to the same value.
+fn measure_fs_read(memory: Option<&'static KernelMemory>) -> Result<(u64, u64), &'static str> {
+    extern crate alloc;
+    use alloc::boxed::Box;
+    use core::sync::atomic::Ordering::Relaxed;
+    use mealy_fs::bench::{BenchResult, ReadBench};
+
+    use crate::sched::{CapSpec, TaskSpec};
+
+    static RESULT: BenchResult = BenchResult::new();
+    static FS_ENDPOINT: &[CapSpec] = &[CapSpec::endpoint(
+        mealy_fs::bench::FS_GRANT,
+        "fs",
+        mealy_caps::Rights::WRITE,
+        0,
+    )];
+    fn make_bench() -> Box<dyn mealy_protocol::StateMachine> {
+        Box::new(ReadBench::new(cpu::rdtsc, &RESULT))
+    }
+
+    // An image of its own (an empty root), so the benchmark does not
+    // depend on, or change, the boot image.
+    let empty = mealy_fs::format::Node::empty_dir();
+    let image = mealy_fs::format::build(&empty, mealy_fs::format::BuildOptions::default())
+        .map_err(|_| "the benchmark image could not be built")?;
+    let mut platform = MachinePlatform::new(memory);
+    platform
+        .add_boot_module(tasks::FS_MODULE, &image)
+        .map_err(|_| "no memory for the benchmark image")?;
+    let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, SchedConfig::default())
+        .map_err(|_| "the scheduler could not be built")?;
+    let mut list: alloc::vec::Vec<TaskSpec> = tasks::TASKS
+        .iter()
+        .filter(|spec| spec.name == "fs")
+        .copied()
+        .collect();
+    list.push(TaskSpec::new("fs-bench", make_bench).caps(FS_ENDPOINT));
+    scheduler
+        .spawn_all(&list)
+        .map_err(|_| "the task list could not be spawned")?;
+    scheduler.run_until_idle(usize::MAX);
+    if RESULT.failed.load(Relaxed) || !RESULT.done.load(Relaxed) {
+        return Err("the benchmark client did not finish (see its log line)");
+    }
+    if RESULT.map_sum.load(Relaxed) != RESULT.copy_sum.load(Relaxed) {
+        return Err("mapping and copying read different bytes");
+    }
+    Ok((
+        RESULT.map_ticks.load(Relaxed),
+        RESULT.copy_ticks.load(Relaxed),
+    ))
 }
 
 /// `test=ping`: the boot tasks plus the probe, which calls every one of

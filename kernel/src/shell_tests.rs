@@ -416,16 +416,17 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
     let out = terminal.run("stat hello.txt");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        lines[..4],
+        lines[..5],
         [
             "path:     hello.txt",
             "type:     file",
             "size:     14",
-            "capacity: 8192"
+            "capacity: 8192",
+            "dirty:    no"
         ]
     );
     // Zero copy: the address is a page of the image's own Region.
-    let address = lines[4].strip_prefix("address:  0x").unwrap();
+    let address = lines[5].strip_prefix("address:  0x").unwrap();
     let address = usize::from_str_radix(address, 16).unwrap();
     let fs = terminal.sched.task_by_name("fs").unwrap();
     let image_cap = terminal.sched.grants(fs)[0].cap;
@@ -441,7 +442,7 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
         offset < image().len() && offset.is_multiple_of(4096),
         "{out}"
     );
-    assert_eq!(lines[5], "rights:   r---g-");
+    assert_eq!(lines[6], "rights:   r---g-");
     assert_eq!(
         terminal.run("stat etc"),
         "path:     etc\ntype:     dir\nentries:  1\n"
@@ -450,6 +451,46 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
         terminal.run("hexdump etc/motd"),
         "00000000  77 65 6c 63 6f 6d 65 0a                           |welcome.|\n00000008\n"
     );
+}
+
+#[test]
+fn write_creates_mkdir_mv_and_rm_change_the_tree_and_growth_past_the_room_moves() {
+    let mut terminal = Terminal::fs(Some(&image()));
+    let held = terminal.shell_holds();
+    assert_eq!(terminal.run("mkdir notes"), "made directory notes\n");
+    assert_eq!(
+        terminal.run("write notes/a.txt first"),
+        "wrote 5 bytes to notes/a.txt\n"
+    );
+    assert_eq!(
+        terminal.run("mv notes/a.txt notes/b.txt"),
+        "moved notes/a.txt to notes/b.txt\n"
+    );
+    assert_eq!(terminal.run("cat notes/b.txt"), "first\n");
+    assert_eq!(
+        terminal.run("cat notes/a.txt"),
+        "error: cat: no such file or directory\n"
+    );
+    assert_eq!(terminal.run("rm notes"), "error: rm: directory not empty\n");
+    assert_eq!(terminal.run("rm notes/b.txt"), "removed notes/b.txt\n");
+    assert_eq!(terminal.run("rm notes"), "removed notes\n");
+    assert_eq!(
+        terminal.run("ls"),
+        "TYPE  SIZE        NAME\ndir   1           etc\nfile  14          hello.txt\n"
+    );
+    // hello.txt has 8192 bytes of room: appends past it get more (Reserve).
+    let piece = "z".repeat(200);
+    for _ in 0..45 {
+        terminal.run(&format!("append hello.txt {piece}"));
+    }
+    let out = terminal.run("stat hello.txt");
+    assert!(
+        out.contains(&format!("size:     {}\n", 14 + 45 * 200)),
+        "{out}"
+    );
+    let cat = terminal.run("cat hello.txt");
+    assert_eq!(cat, format!("Hello, Mealy!\n{}\n", piece.repeat(45)));
+    assert_eq!(terminal.shell_holds(), held);
 }
 
 #[test]
@@ -585,7 +626,7 @@ fn without_a_module_the_fs_says_so_and_answers_with_errors() {
 }
 
 #[test]
-fn a_malformed_request_gets_an_error_reply_and_sync_reseals_the_image() {
+fn a_malformed_request_gets_an_error_reply_and_writes_leave_the_image_as_booted() {
     let mut terminal = Terminal::fs(Some(&image()));
     let screen = terminal.screen;
     let to_fs = terminal.grant(screen, "fs");
@@ -601,7 +642,8 @@ fn a_malformed_request_gets_an_error_reply_and_sync_reseals_the_image() {
         terminal.run("write hello.txt resealed"),
         "wrote 8 bytes to hello.txt\n"
     );
-    // After the sync the image in memory is a valid image again.
+    // The written file lives in the fs's private copy: the image in memory
+    // stays the valid image it booted as (write-back waits for a disk).
     let image = terminal.sched.grants(fs)[0].cap;
     let valid = terminal
         .sched
@@ -612,7 +654,8 @@ fn a_malformed_request_gets_an_error_reply_and_sync_reseals_the_image() {
             view.map_err(|e| e.to_string())
         })
         .unwrap();
-    assert_eq!(valid, Ok(Ok(8)));
+    assert_eq!(valid, Ok(Ok(14)));
+    assert_eq!(terminal.run("cat hello.txt"), "resealed\n");
 }
 
 #[test]

@@ -1,21 +1,37 @@
 //! Messages of the `fs` service. Files are memory: [`Request::Open`] is
 //! answered with [`Reply::Opened`] and one transferred Region capability
-//! whose pages hold the file (zero copy: the pages of the image itself).
-//! The Region covers the file's whole capacity, page-aligned; the file is
-//! its first `size` bytes. Reading a file is reading that memory; writing
-//! is writing it, then [`Request::SetLen`] records the new size (growth up
-//! to `capacity` keeps the address), and [`Request::Sync`] makes the
-//! image's metadata consistent again.
+//! whose pages hold the file. The Region covers the file's whole capacity,
+//! page-aligned; the file is its first `size` bytes. Reading a file is
+//! reading that memory; writing is writing it, then [`Request::SetLen`]
+//! records the new size (growth up to `capacity` keeps the address), and
+//! [`Request::Sync`] marks everything clean (durable once a disk exists).
+//!
+//! A read-only open of a file nobody has written is zero copy (the image's
+//! own pages); the first writable open, [`Request::Create`] or
+//! [`Request::Reserve`] gives the file a private copy in memory the fs
+//! owns, and revokes every Region handed out for the old pages, so nobody
+//! keeps reading a stale version silently. [`Request::Remove`] revokes the
+//! file's Regions; [`Request::Rename`] keeps them valid.
+//!
+//! [`Request::Read`] is the other way to read: bytes copied through
+//! messages, at most [`READ_CHUNK`] per call ([`Reply::Data`]), for
+//! clients that cannot or need not map the file.
 //!
 //! Every request is a `call`; every answer is a [`Reply`], failures as
 //! [`Reply::Error`] with a typed [`FsError`]. Paths are `/`-separated from
 //! the root; empty components are ignored. Fields borrow from the payload.
+//! New variants go at the end of each enum, so existing encodings stay.
 
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{CodecError, decode_prefix};
+use crate::envelope::MAX_PAYLOAD;
+
+/// The most bytes one [`Reply::Data`] carries: a payload less the reply's
+/// framing (variant tag and length, 3 bytes; 8 leave room).
+pub const READ_CHUNK: u32 = MAX_PAYLOAD as u32 - 8;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Request<'a> {
@@ -37,8 +53,43 @@ pub enum Request<'a> {
         path: &'a str,
         len: u64,
     },
-    /// Writes the metadata back (checksum over the new sizes).
+    /// Marks every file clean: what changed since the last sync would be
+    /// written back here (in RAM only until the disk driver exists).
     Sync,
+    /// A new empty file (its parent directory must exist; `Exists` if the
+    /// name is taken).
+    Create {
+        path: &'a str,
+    },
+    /// Deletes a file, or an empty directory (`NotEmpty` otherwise), and
+    /// revokes every Region handed out for it.
+    Remove {
+        path: &'a str,
+    },
+    /// Moves an entry within the tree; `to` must not exist (`Exists`).
+    /// Open Regions stay valid.
+    Rename {
+        from: &'a str,
+        to: &'a str,
+    },
+    /// Up to `len` bytes of a file from `offset`, copied into a
+    /// [`Reply::Data`]: at most [`READ_CHUNK`], fewer (or none) at the end.
+    Read {
+        path: &'a str,
+        offset: u64,
+        len: u32,
+    },
+    /// A new empty directory (parent must exist; `Exists` if taken).
+    Mkdir {
+        path: &'a str,
+    },
+    /// Gives a file room for at least `capacity` bytes. If it must move to
+    /// do so, its Regions handed out so far are revoked (open it again);
+    /// within its capacity this changes nothing.
+    Reserve {
+        path: &'a str,
+        capacity: u64,
+    },
 }
 
 /// Whether an entry is a directory or a file.
@@ -57,6 +108,9 @@ pub struct Entry<'a> {
     pub size: u64,
     /// File: bytes reserved for it (its Region's length); directory: 0.
     pub capacity: u64,
+    /// File: possibly changed since the last `Sync` (it was created, opened
+    /// writable, resized or moved to new memory); directory: false.
+    pub dirty: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -78,6 +132,11 @@ pub enum Reply<'a> {
     Stat(Entry<'a>),
     Done,
     Error(FsError),
+    /// The bytes a [`Request::Read`] asked for (empty past the end).
+    Data {
+        #[serde(serialize_with = "crate::codec::as_bytes")]
+        bytes: &'a [u8],
+    },
 }
 
 /// Why a request failed.
@@ -102,6 +161,17 @@ pub enum FsError {
     NotMounted,
     /// The kernel refused an operation (deriving or sending the Region).
     Kernel,
+    /// `Create`, `Mkdir` or `Rename` onto a name that is taken.
+    Exists,
+    /// `Remove` of a directory that still has entries.
+    NotEmpty,
+    /// `Rename` of a directory into itself or one of its descendants.
+    IntoItself,
+    /// The fs holds as many entries as it allows.
+    TooManyEntries,
+    /// The memory the fs may spend on file copies is used up (or the
+    /// kernel had no more).
+    Full,
 }
 
 impl fmt::Display for FsError {
@@ -118,6 +188,11 @@ impl fmt::Display for FsError {
             FsError::Fragmented => f.write_str("file is fragmented"),
             FsError::NotMounted => f.write_str("no file system mounted (see the boot log)"),
             FsError::Kernel => f.write_str("the kernel refused the operation"),
+            FsError::Exists => f.write_str("file exists"),
+            FsError::NotEmpty => f.write_str("directory not empty"),
+            FsError::IntoItself => f.write_str("cannot move a directory into itself"),
+            FsError::TooManyEntries => f.write_str("too many files"),
+            FsError::Full => f.write_str("file system full: no memory left for file data"),
         }
     }
 }
@@ -157,6 +232,7 @@ mod tests {
                 kind: Kind::File,
                 size,
                 capacity: 8192,
+                dirty: false,
             };
             used += encode(&entry, &mut area[used..]).unwrap().len();
         }
@@ -176,6 +252,30 @@ mod tests {
         let names: std::vec::Vec<_> = entries(raw).map(|e| e.unwrap().name).collect();
         assert_eq!(names, ["a", "bb"]);
         assert!(entries(&[0xff]).next().unwrap().is_err());
+    }
+
+    #[test]
+    fn a_full_data_reply_fits_one_payload() {
+        let chunk = [0xa5u8; READ_CHUNK as usize];
+        let mut buffer = [0u8; MAX_PAYLOAD];
+        let bytes = encode(&Reply::Data { bytes: &chunk }, &mut buffer).unwrap();
+        assert!(bytes.len() <= MAX_PAYLOAD);
+        assert_eq!(
+            decode::<Reply<'_>>(bytes),
+            Ok(Reply::Data { bytes: &chunk[..] })
+        );
+    }
+
+    #[test]
+    fn old_variants_keep_their_encodings() {
+        let mut buffer = [0u8; 64];
+        // `Sync` was the fifth request and stays tag 4; new ones follow.
+        assert_eq!(encode(&Request::Sync, &mut buffer).unwrap(), [4]);
+        assert_eq!(
+            encode(&Request::Create { path: "a" }, &mut buffer).unwrap(),
+            [5, 1, b'a']
+        );
+        assert_eq!(encode(&Reply::Done, &mut buffer).unwrap(), [3]);
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! Mealy's file system: the image format ([`format`]) and the fs service
-//! ([`Fs`]), a state machine that owns the image as a Region and hands out
-//! each file's pages as a Region capability.
+//! ([`Fs`]), a state machine that owns the image as a Region, keeps a
+//! mutable tree of the namespace over it, and hands out each file's pages
+//! as a Region capability (the image's own pages until the file is first
+//! changed, then a private copy; see `service.rs`).
 //!
-//! `#![no_std]`, `#![forbid(unsafe_code)]`; depends on `mealy-protocol`
-//! and `crc`. The builder (`format::build`) needs the `alloc` feature,
-//! which host tools enable; the parser and the service need no heap.
+//! `#![no_std]` with `alloc` (the service's tree), `#![forbid(unsafe_code)]`;
+//! depends on `mealy-protocol` and `crc`. The parser needs no heap; the
+//! builder (`format::build`) and the tree do (the `alloc` feature is
+//! kept, empty, for the crates that name it).
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod bench;
 pub mod format;
 mod service;
+mod tree;
 
-pub use service::{Fs, IMAGE_GRANT, Mount};
+pub use service::{CREATE_CAPACITY, Fs, IMAGE_GRANT, Limits, MAX_CAPACITY, Mount};

@@ -53,6 +53,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         "append <path> <text>",
         "add the text to the end of a file",
     ),
+    spec("rm", "rm <path>", "remove a file or an empty directory"),
+    spec("mv", "mv <from> <to>", "move or rename a file or directory"),
+    spec("mkdir", "mkdir <path>", "make a directory"),
     spec(
         "stat",
         "stat <path>",
@@ -205,6 +208,16 @@ pub enum Command {
     Append {
         path: String,
         text: String,
+    },
+    Rm {
+        path: String,
+    },
+    Mv {
+        from: String,
+        to: String,
+    },
+    Mkdir {
+        path: String,
     },
     Stat {
         path: String,
@@ -419,6 +432,17 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
             let text = words.remainder("<text>")?.to_string();
             Command::Append { path, text }
         }
+        "rm" => Command::Rm {
+            path: words.required("<path>")?.to_string(),
+        },
+        "mv" => {
+            let from = words.required("<from>")?.to_string();
+            let to = words.required("<to>")?.to_string();
+            Command::Mv { from, to }
+        }
+        "mkdir" => Command::Mkdir {
+            path: words.required("<path>")?.to_string(),
+        },
         "stat" => Command::Stat {
             path: words.required("<path>")?.to_string(),
         },

@@ -115,6 +115,7 @@ impl FakeSystem {
                         kind: Kind::File,
                         size: file.size as u64,
                         capacity: CAPACITY as u64,
+                        dirty: false,
                     };
                     used += encode(&entry, &mut area[used..]).unwrap().len();
                 }
@@ -146,6 +147,7 @@ impl FakeSystem {
                     kind: Kind::Directory,
                     size: self.files.len() as u64,
                     capacity: 0,
+                    dirty: false,
                 };
                 self.reply(token, &Reply::Stat(entry), Vec::new());
             }
@@ -157,6 +159,7 @@ impl FakeSystem {
                         kind: Kind::File,
                         size: file.size as u64,
                         capacity: CAPACITY as u64,
+                        dirty: false,
                     };
                     self.reply(token, &Reply::Stat(entry), Vec::new());
                 }
@@ -176,6 +179,54 @@ impl FakeSystem {
                 None => error(self, FsError::NotFound),
             },
             Request::Sync => self.reply(token, &Reply::Done, Vec::new()),
+            Request::Create { path } => match find(&self.files, path) {
+                Some(_) => error(self, FsError::Exists),
+                None => {
+                    let name = path.trim_start_matches('/');
+                    self.files.push(FakeFile::new(name, b""));
+                    self.reply(token, &Reply::Done, Vec::new());
+                }
+            },
+            Request::Remove { path } => match find(&self.files, path) {
+                Some(index) => {
+                    let name = self.files.remove(index).name;
+                    // Its Regions go with it.
+                    self.regions.retain(|(_, file, _)| *file != name);
+                    self.reply(token, &Reply::Done, Vec::new());
+                }
+                None => error(self, FsError::NotFound),
+            },
+            Request::Rename { from, to } => {
+                match (find(&self.files, from), find(&self.files, to)) {
+                    (_, Some(_)) => error(self, FsError::Exists),
+                    (Some(index), None) => {
+                        let new = to.trim_start_matches('/').to_string();
+                        let old = core::mem::replace(&mut self.files[index].name, new.clone());
+                        for region in &mut self.regions {
+                            if region.1 == old {
+                                region.1 = new.clone();
+                            }
+                        }
+                        self.reply(token, &Reply::Done, Vec::new());
+                    }
+                    (None, None) => error(self, FsError::NotFound),
+                }
+            }
+            // A flat file system: no directories to make.
+            Request::Mkdir { .. } => error(self, FsError::BadPath),
+            Request::Reserve { path, capacity } => match find(&self.files, path) {
+                Some(_) if capacity as usize <= CAPACITY => {
+                    self.reply(token, &Reply::Done, Vec::new());
+                }
+                Some(_) => error(
+                    self,
+                    FsError::NoSpace {
+                        capacity: CAPACITY as u64,
+                    },
+                ),
+                None => error(self, FsError::NotFound),
+            },
+            Request::Read { .. } => error(self, FsError::BadPath),
         }
     }
 

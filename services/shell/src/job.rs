@@ -11,8 +11,11 @@
 //! - `ls`: `List`; `cat`, `hexdump`: `Open` read-only, then read the
 //!   pages through the Region capability that came with the answer, and
 //!   drop it at once;
-//! - `write`, `append`: `Open` writable, write the pages, drop the
-//!   capability, then `SetLen` and `Sync`;
+//! - `write`, `append`: `Open` writable (a missing file is `Create`d
+//!   first, a file too small for the text gets room with `Reserve` and is
+//!   opened again), write the pages, drop the capability, then `SetLen`
+//!   and `Sync`;
+//! - `rm`, `mv`, `mkdir`: `Remove`, `Rename`, `Mkdir`;
 //! - `stat`: `Stat`, then (for a file) `Open` read-only to show the
 //!   Region's address and rights.
 //!
@@ -22,6 +25,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 
 use mealy_protocol::fs::{self as proto, FsError, Kind, Reply, Request};
 use mealy_protocol::text::{TextAnswer, TextCommand};
@@ -82,26 +86,55 @@ enum Step {
     },
     StatOpen {
         path: String,
-        entry: (u64, u64),
+        entry: Entry,
+    },
+    /// `Remove`, `Rename` or `Mkdir` asked; the line to print when done.
+    Change {
+        done: String,
     },
     /// `Open` for writing asked.
     WriteOpen {
-        path: String,
-        bytes: Vec<u8>,
-        append: bool,
+        write: Write,
+    },
+    /// `Create` or `Reserve` asked; the file is opened (again) next.
+    WriteRetry {
+        write: Write,
     },
     WriteSetLen {
-        path: String,
-        len: u64,
-        added: u64,
-        append: bool,
+        done: Written,
     },
     WriteSync {
-        path: String,
-        len: u64,
-        added: u64,
-        append: bool,
+        done: Written,
     },
+}
+
+/// What `stat` learned from `Stat` before it opens the file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Entry {
+    size: u64,
+    capacity: u64,
+    dirty: bool,
+}
+
+/// What `write` or `append` is putting where.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Write {
+    path: String,
+    bytes: Vec<u8>,
+    append: bool,
+    /// The file was missing and has been created: not again.
+    created: bool,
+    /// The file was too small and has been given room: not again.
+    reserved: bool,
+}
+
+/// A write that landed: the file's new length and the bytes added.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Written {
+    path: String,
+    len: u64,
+    added: u64,
+    append: bool,
 }
 
 impl Job {
@@ -112,6 +145,7 @@ impl Job {
         command: &Command,
         system: &mut dyn System,
     ) -> Option<Result<(Job, CallToken), Failure>> {
+        let change = |done: String| Step::Change { done };
         let (name, step, target, request) = match command {
             Command::Send { task, text } => {
                 let request = encode_request("send", &TextCommand { line: text });
@@ -120,12 +154,8 @@ impl Job {
             }
             Command::Ls { path } => {
                 let path = path.as_deref().unwrap_or("");
-                (
-                    "ls",
-                    Step::List,
-                    fs(),
-                    fs_request("ls", &Request::List { path }),
-                )
+                let request = fs_request("ls", &Request::List { path });
+                ("ls", Step::List, fs(), request)
             }
             Command::Cat { path } => ("cat", Step::Cat, fs(), open("cat", path, false)),
             Command::Hexdump { path } => {
@@ -133,22 +163,38 @@ impl Job {
             }
             Command::Stat { path } => {
                 let step = Step::Stat { path: path.clone() };
-                (
-                    "stat",
-                    step,
-                    fs(),
-                    fs_request("stat", &Request::Stat { path }),
-                )
+                let request = fs_request("stat", &Request::Stat { path });
+                ("stat", step, fs(), request)
             }
             Command::Write { path, text } | Command::Append { path, text } => {
                 let append = matches!(command, Command::Append { .. });
                 let name = if append { "append" } else { "write" };
-                let step = Step::WriteOpen {
+                let write = Write {
                     path: path.clone(),
                     bytes: text.as_bytes().to_vec(),
                     append,
+                    created: false,
+                    reserved: false,
                 };
+                let step = Step::WriteOpen { write };
                 (name, step, fs(), open(name, path, true))
+            }
+            Command::Rm { path } => {
+                let request = fs_request("rm", &Request::Remove { path });
+                ("rm", change(format!("removed {path}")), fs(), request)
+            }
+            Command::Mv { from, to } => {
+                let request = fs_request("mv", &Request::Rename { from, to });
+                ("mv", change(format!("moved {from} to {to}")), fs(), request)
+            }
+            Command::Mkdir { path } => {
+                let request = fs_request("mkdir", &Request::Mkdir { path });
+                (
+                    "mkdir",
+                    change(format!("made directory {path}")),
+                    fs(),
+                    request,
+                )
             }
             _ => return None,
         };
@@ -212,7 +258,7 @@ impl Job {
         let fail = |reason: String| Failure { command, reason };
         let peer = self.peer.as_str();
         let unexpected = || fail(format!("{peer} gave an unexpected answer"));
-        // Each call makes at most one more; `call` puts the job in its step.
+        // Each call makes at most one more; the caller sets the next step.
         let call = |system: &mut dyn System, request: &Request<'_>| {
             let bytes = fs_request(command, request)?;
             let call = system.call(&fs(), &bytes).map_err(fail)?;
@@ -230,11 +276,18 @@ impl Job {
             return Ok(Progress::Done);
         }
         let reply = match decode::<Reply<'_>>(payload) {
-            Ok(Reply::Error(error)) => return Err(fail(error.to_string())),
             Ok(reply) => reply,
             Err(_) => return Err(fail(format!("{peer} gave an answer it cannot read"))),
         };
         let (next, progress) = match (&self.step, reply) {
+            // A missing file is created for `write` and `append`, once.
+            (Step::WriteOpen { write }, Reply::Error(FsError::NotFound)) if !write.created => {
+                let progress = call(system, &Request::Create { path: &write.path })?;
+                let mut write = write.clone();
+                write.created = true;
+                (Step::WriteRetry { write }, progress)
+            }
+            (_, Reply::Error(error)) => return Err(fail(error.to_string())),
             (
                 Step::List,
                 Reply::Listing {
@@ -289,15 +342,21 @@ impl Job {
                         directory: true,
                         size: entry.size,
                         capacity: 0,
+                        dirty: false,
                         region: None,
                     };
                     let _ = output::write_stat(text, &stat);
                     return Ok(Progress::Done);
                 }
                 let progress = call(system, &Request::Open { path, write: false })?;
+                let entry = Entry {
+                    size: entry.size,
+                    capacity: entry.capacity,
+                    dirty: entry.dirty,
+                };
                 let next = Step::StatOpen {
                     path: path.clone(),
-                    entry: (entry.size, entry.capacity),
+                    entry,
                 };
                 (next, progress)
             }
@@ -311,80 +370,80 @@ impl Job {
                 let stat = FileStat {
                     path,
                     directory: false,
-                    size: entry.0,
-                    capacity: entry.1,
+                    size: entry.size,
+                    capacity: entry.capacity,
+                    dirty: entry.dirty,
                     region: Some((address, rights)),
                 };
                 let _ = output::write_stat(text, &stat);
                 return Ok(Progress::Done);
             }
-            (
-                Step::WriteOpen {
-                    path,
-                    bytes,
-                    append,
-                },
-                Reply::Opened { size, capacity },
-            ) => {
+            (Step::Change { done }, Reply::Done) => {
+                let _ = writeln!(text, "{done}");
+                return Ok(Progress::Done);
+            }
+            (Step::WriteRetry { write }, Reply::Done) => {
+                let path = &write.path;
+                let progress = call(system, &Request::Open { path, write: true })?;
+                (
+                    Step::WriteOpen {
+                        write: write.clone(),
+                    },
+                    progress,
+                )
+            }
+            (Step::WriteOpen { write }, Reply::Opened { size, capacity }) => {
                 let region = one_region(caps).ok_or_else(unexpected)?;
-                let at = if *append { size } else { 0 };
-                let len = at + bytes.len() as u64;
+                let at = if write.append { size } else { 0 };
+                let len = at + write.bytes.len() as u64;
                 if len > capacity {
-                    return Err(fail(FsError::NoSpace { capacity }.to_string()));
-                }
-                // Both fit in the region: `len <= capacity`, its length.
-                let (start, end, old_end) = (at as usize, len as usize, size as usize);
-                system
-                    .write_region(region, &mut |pages| {
-                        if let Some(place) = pages.get_mut(start..end) {
-                            place.copy_from_slice(bytes);
-                        }
-                        // What lay past the new end is no longer the file's.
-                        if let Some(rest) = pages.get_mut(end..old_end.max(end)) {
-                            rest.fill(0);
-                        }
-                    })
-                    .map_err(|reason| fail(format!("writing the file's region: {reason}")))?;
-                let progress = call(system, &Request::SetLen { path, len })?;
-                let next = Step::WriteSetLen {
-                    path: path.clone(),
-                    len,
-                    added: bytes.len() as u64,
-                    append: *append,
-                };
-                (next, progress)
-            }
-            (
-                Step::WriteSetLen {
-                    path,
-                    len,
-                    added,
-                    append,
-                },
-                Reply::Done,
-            ) => {
-                let progress = call(system, &Request::Sync)?;
-                let next = Step::WriteSync {
-                    path: path.clone(),
-                    len: *len,
-                    added: *added,
-                    append: *append,
-                };
-                (next, progress)
-            }
-            (
-                Step::WriteSync {
-                    path,
-                    len,
-                    added,
-                    append,
-                },
-                Reply::Done,
-            ) => {
-                let _ = if *append {
-                    output::write_appended(text, path, *added, *len)
+                    if write.reserved {
+                        return Err(fail(FsError::NoSpace { capacity }.to_string()));
+                    }
+                    // Room first; the file may move, so it is opened again.
+                    let request = Request::Reserve {
+                        path: &write.path,
+                        capacity: len,
+                    };
+                    let progress = call(system, &request)?;
+                    let mut write = write.clone();
+                    write.reserved = true;
+                    (Step::WriteRetry { write }, progress)
                 } else {
-                    output::write_written(text, path, *len)
+                    // Both fit in the region: `len <= capacity`, its length.
+                    let (start, end, old_end) = (at as usize, len as usize, size as usize);
+                    let bytes = &write.bytes;
+                    system
+                        .write_region(region, &mut |pages| {
+                            if let Some(place) = pages.get_mut(start..end) {
+                                place.copy_from_slice(bytes);
+                            }
+                            // What lay past the new end is no longer the file's.
+                            if let Some(rest) = pages.get_mut(end..old_end.max(end)) {
+                                rest.fill(0);
+                            }
+                        })
+                        .map_err(|reason| fail(format!("writing the file's region: {reason}")))?;
+                    let path = &write.path;
+                    let progress = call(system, &Request::SetLen { path, len })?;
+                    let done = Written {
+                        path: path.clone(),
+                        len,
+                        added: bytes.len() as u64,
+                        append: write.append,
+                    };
+                    (Step::WriteSetLen { done }, progress)
+                }
+            }
+            (Step::WriteSetLen { done }, Reply::Done) => {
+                let progress = call(system, &Request::Sync)?;
+                (Step::WriteSync { done: done.clone() }, progress)
+            }
+            (Step::WriteSync { done }, Reply::Done) => {
+                let _ = if done.append {
+                    output::write_appended(text, &done.path, done.added, done.len)
+                } else {
+                    output::write_written(text, &done.path, done.len)
                 };
                 return Ok(Progress::Done);
             }

@@ -334,19 +334,22 @@ pub struct FileStat<'a> {
     pub size: u64,
     /// Bytes the file can grow to without its address moving.
     pub capacity: u64,
+    /// Changed since the last sync.
+    pub dirty: bool,
     /// A file's Region, as the shell's read-only open got it: its address
     /// and the rights the capability carries.
     pub region: Option<(usize, Rights)>,
 }
 
-/// `stat`: one `key: value` line each, in this order (`address` and
-/// `rights` for files only):
+/// `stat`: one `key: value` line each, in this order (`dirty`, `address`
+/// and `rights` for files only):
 ///
 /// ```text
 /// path:     hello.txt
 /// type:     file
 /// size:     14
 /// capacity: 8192
+/// dirty:    no
 /// address:  0x0000100000200000
 /// rights:   r---g-
 /// ```
@@ -359,6 +362,8 @@ pub fn write_stat(out: &mut dyn Write, stat: &FileStat<'_>) -> fmt::Result {
     }
     writeln!(out, "size:     {}", stat.size)?;
     writeln!(out, "capacity: {}", stat.capacity)?;
+    let dirty = if stat.dirty { "yes" } else { "no" };
+    writeln!(out, "dirty:    {dirty}")?;
     if let Some((address, rights)) = stat.region {
         writeln!(out, "address:  {address:#018x}")?;
         writeln!(out, "rights:   {rights}")?;

@@ -310,6 +310,9 @@ impl Shell {
             | Command::Cat { .. }
             | Command::Hexdump { .. }
             | Command::Stat { .. }
+            | Command::Rm { .. }
+            | Command::Mv { .. }
+            | Command::Mkdir { .. }
             | Command::Write { .. }
             | Command::Append { .. }
             | Command::Send { .. } => Ok(()),

@@ -89,6 +89,9 @@ fn help_lists_every_command() {
             "cat <path>              print a file",
             "write <path> <text>     replace a file's contents with the text",
             "append <path> <text>    add the text to the end of a file",
+            "rm <path>               remove a file or an empty directory",
+            "mv <from> <to>          move or rename a file or directory",
+            "mkdir <path>            make a directory",
             "stat <path>             a file's size, capacity, region address and rights",
             "hexdump <path>          a file's bytes in hex (the first 4 KiB)",
             "send <task> <message>   send a text command to a service",
@@ -652,6 +655,47 @@ fn append_adds_to_the_end_and_a_full_file_is_an_error() {
 }
 
 #[test]
+fn write_creates_a_missing_file_and_rm_and_mv_change_the_tree() {
+    let mut system = FakeSystem::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut system, "write new.txt fresh"),
+        &["wrote 5 bytes to new.txt"],
+    );
+    assert_lines(&respond(&mut shell, &mut system, "cat new.txt"), &["fresh"]);
+    assert_lines(
+        &respond(&mut shell, &mut system, "mv new.txt old.txt"),
+        &["moved new.txt to old.txt"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "mv old.txt hello.txt"),
+        &["error: mv: file exists"],
+    );
+    assert_lines(&respond(&mut shell, &mut system, "cat old.txt"), &["fresh"]);
+    assert_lines(
+        &respond(&mut shell, &mut system, "rm old.txt"),
+        &["removed old.txt"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "rm old.txt"),
+        &["error: rm: no such file or directory"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut system, "ls"),
+        &["TYPE  SIZE        NAME", "file  14          hello.txt"],
+    );
+    // Past its room a write asks for more once, then gives up.
+    let long = "y".repeat(200);
+    system.files[0] = FakeFile::new("hello.txt", &[b'z'; 4000]);
+    assert_lines(
+        &respond(&mut shell, &mut system, &format!("append hello.txt {long}")),
+        &["error: append: no space: the file can hold 4096 bytes"],
+    );
+    assert!(system.requests.iter().any(|r| r.contains("Reserve")));
+    assert!(system.regions.is_empty());
+}
+
+#[test]
 fn stat_shows_size_capacity_address_and_rights() {
     let mut system = FakeSystem::new();
     let mut shell = Shell::new();
@@ -664,6 +708,7 @@ fn stat_shows_size_capacity_address_and_rights() {
             "type:     file",
             "size:     14",
             "capacity: 4096",
+            "dirty:    no",
             &format!("address:  {address}"),
             "rights:   r---g-",
         ],

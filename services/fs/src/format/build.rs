@@ -1,4 +1,4 @@
-//! The image builder (feature `alloc`): lays a tree of [`Node`]s out in the
+//! The image builder: lays a tree of [`Node`]s out in the
 //! canonical order the parser expects (breadth-first inodes, children
 //! sorted by name, one extent per file in inode order), reserving
 //! [`BuildOptions::reserve_pages`] behind every file for growth.

@@ -1,6 +1,6 @@
 //! The Mealy file-system image format, version 1: one definition shared
-//! by the builder (`build`, feature `alloc`, used by the host's `image`
-//! crate) and the validating parser (`parse`, used by the fs service), so
+//! by the builder (`build`, used by the host's `image` crate and the
+//! guest's fs benchmark) and the validating parser (`parse`, used by the fs service), so
 //! the two cannot drift.
 //!
 //! Everything is little-endian. An image is a whole number of 4096-byte
@@ -57,16 +57,17 @@
 //! Region only for a single-extent file: the format allows more so a later
 //! writer can extend a file elsewhere.
 
-#[cfg(feature = "alloc")]
 mod build;
+mod fuzz;
 mod parse;
 #[cfg(test)]
 mod tests;
 
 use core::fmt;
 
-#[cfg(feature = "alloc")]
 pub use build::{BuildError, BuildOptions, Node, build};
+pub use fuzz::fuzz_parse;
+pub(crate) use parse::valid_name;
 pub use parse::{DirEntries, Entry, Image, Inode, Layout, PathError};
 
 /// The page size file data is aligned to.
