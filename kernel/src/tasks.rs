@@ -216,7 +216,9 @@ pub fn shell_caps(tasks: &[TaskSpec]) -> Vec<CapSpec> {
 /// [`boot_list`] in the two stages boot starts it in: the services of
 /// [`TASKS`] first, which boot runs until they are idle, so what they say
 /// at start comes before the prompt; then the terminal (drivers, console,
-/// shell), whose peers are all there by then.
+/// shell), whose peers are all there by then. A service that never went
+/// idle at start would hold the prompt back: the ones in [`TASKS`] answer
+/// and settle.
 pub fn boot_stages() -> (Vec<TaskSpec>, Vec<TaskSpec>) {
     let mut services = boot_list();
     let terminal = services.split_off(TASKS.len());
