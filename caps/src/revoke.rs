@@ -43,6 +43,18 @@ impl CapSystem {
     ///
     /// Errors, in order: `InvalidCSpace`; `InvalidRef`.
     pub fn revoke(&mut self, cspace: CSpaceId, cap: CapRef) -> Result<usize, CapError> {
+        self.revoke_with(cspace, cap, |_| {})
+    }
+
+    /// [`CapSystem::revoke`], passing every object whose last capability
+    /// it deleted to `on_freed` (a derived Region, say), so the owner of
+    /// what stands behind the object can release it.
+    pub fn revoke_with(
+        &mut self,
+        cspace: CSpaceId,
+        cap: CapRef,
+        mut on_freed: impl FnMut(FreedObject),
+    ) -> Result<usize, CapError> {
         let source = self.index_at(cspace, cap)?;
         let mut deleted = 0;
         let mut current = source;
@@ -56,8 +68,11 @@ impl CapSystem {
                 return Ok(deleted);
             }
             let parent = self.nodes.parent(current);
-            // A leaf: nothing to re-parent, and the source keeps the object alive.
-            self.delete_node(current);
+            // A leaf: nothing to re-parent. The source keeps its own object
+            // alive; an object derived from it (a subregion) can go here.
+            if let Some(freed) = self.delete_node(current) {
+                on_freed(freed);
+            }
             deleted += 1;
             current = parent;
             if current == NONE {

@@ -127,6 +127,29 @@ mod tests {
     }
 
     #[test]
+    fn revoke_with_hands_over_each_derived_object_it_freed() {
+        let (mut system, a, _) = two_spaces();
+        let image = region(&mut system, a);
+        let (_, first) = system
+            .derive_region(a, image, 0, 0x1000, Rights::READ)
+            .unwrap();
+        let (second_cap, second) = system
+            .derive_region(a, image, 0x1000, 0x1000, Rights::READ | Rights::DERIVE)
+            .unwrap();
+        // A copy of the second: its object goes only with the last cap.
+        system.copy(a, second_cap, a).unwrap();
+        let mut freed = std::vec::Vec::new();
+        let deleted = system
+            .revoke_with(a, image, |object| freed.push(object.object))
+            .unwrap();
+        assert_eq!(deleted, 3);
+        assert_eq!(freed.len(), 2);
+        assert!(freed.contains(&first) && freed.contains(&second));
+        // The source's own object stays.
+        assert!(system.lookup(a, image, Rights::READ).is_ok());
+    }
+
+    #[test]
     fn revoking_the_source_deletes_the_subregion_and_forgets_its_object() {
         let (mut system, a, _) = two_spaces();
         let image = region(&mut system, a);

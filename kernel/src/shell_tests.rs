@@ -702,4 +702,15 @@ fn subregion_checks_pages_and_bounds_and_the_platform_counts_the_sharing() {
     assert_eq!(first, (4096, bytes[4096]));
     sched.act_as(fs, |cx| cx.drop_cap(page)).unwrap().unwrap();
     assert_eq!(sched.platform().region_objects(base), Some(1));
+    // Revoking gives a derived Region's share back too, not only dropping.
+    for offset in [0, 4096] {
+        sched
+            .act_as(fs, |cx| cx.subregion(image_cap, offset, 4096, Rights::READ))
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(sched.platform().region_objects(base), Some(3));
+    let revoked = sched.act_as(fs, |cx| cx.revoke(image_cap)).unwrap();
+    assert!(revoked.unwrap() >= 2);
+    assert_eq!(sched.platform().region_objects(base), Some(1));
 }

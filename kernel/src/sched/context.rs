@@ -195,7 +195,7 @@ impl<P: Platform> Context for TaskContext<'_, P> {
             return Ok(0);
         }
         let cspace = self.cspace()?;
-        Ok(self.kernel.caps.revoke(cspace, cap)?)
+        Ok(self.kernel.revoke(cspace, cap, &mut *self.platform)?)
     }
 
     fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
@@ -209,7 +209,7 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         {
             return Ok(0);
         }
-        Ok(self.kernel.caps.revoke(cspace, slot)?)
+        Ok(self.kernel.revoke(cspace, slot, &mut *self.platform)?)
     }
 
     fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError> {

@@ -184,7 +184,7 @@ impl<P: Platform> Scheduler<P> {
                 .map(|task| task.cspace)
                 .ok_or(CapError::InvalidCSpace)?
         };
-        self.kernel.caps.revoke(cspace, cap)
+        self.kernel.revoke(cspace, cap, &mut self.platform)
     }
 
     /// Stops task `id` for good: see `KernelState::kill`. Its callers get

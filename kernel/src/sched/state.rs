@@ -108,6 +108,25 @@ impl KernelState {
         self.make_ready(index);
     }
 
+    /// Revokes everything derived from `cap` in `cspace`, and releases
+    /// each object that went with it (`release`): a revoked file Region
+    /// gives its share of the memory back.
+    pub(crate) fn revoke<P: Platform>(
+        &mut self,
+        cspace: mealy_caps::CSpaceId,
+        cap: mealy_caps::CapRef,
+        platform: &mut P,
+    ) -> Result<usize, mealy_caps::CapError> {
+        let mut freed = Vec::new();
+        let deleted = self
+            .caps
+            .revoke_with(cspace, cap, |object| freed.push(object))?;
+        for object in freed {
+            self.release(object, platform);
+        }
+        Ok(deleted)
+    }
+
     /// The kernel's reaction to an object whose last capability is gone:
     /// a Timer is disarmed, a Region goes back to the platform, an Irq is
     /// unrouted. (Replies are not capability-table objects: see
