@@ -65,7 +65,8 @@ static LIST: &[TaskSpec] = &[
     TaskSpec::new("client", make_client).caps(&[CapSpec::endpoint("fs", "fs", Rights::WRITE, 0)]),
 ];
 
-fn image() -> Vec<u8> {
+/// A small image: `hello.txt` and `etc/motd`.
+pub(crate) fn image() -> Vec<u8> {
     let mut etc = BTreeMap::new();
     etc.insert("motd".to_string(), Node::File(b"welcome\n".to_vec()));
     let mut root = BTreeMap::new();

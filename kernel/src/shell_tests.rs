@@ -7,14 +7,12 @@
 //! (the file commands and the Region capabilities behind them).
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapRef, Rights, TaskId};
-use mealy_fs::format::{BuildOptions, Node, build};
 use mealy_protocol::terminal::{Input, Output};
 use mealy_protocol::{
     Context, HandleError, Incoming, IpcError, MessageKind, StateMachine, decode, encode,
@@ -22,6 +20,7 @@ use mealy_protocol::{
 use mealy_shell::PROMPT;
 use spin::Mutex;
 
+use crate::fs_service_tests::image;
 use crate::sched::{
     CapSource, CapSpec, HostPlatform, KERNEL_TASK, PendingInterrupts, SchedConfig, Scheduler,
     TaskSpec,
@@ -359,18 +358,6 @@ fn output_the_terminal_cannot_take_goes_to_the_log() {
         ),
         "{log:?}"
     );
-}
-
-fn image() -> Vec<u8> {
-    let mut etc = BTreeMap::new();
-    etc.insert("motd".to_string(), Node::File(b"welcome\n".to_vec()));
-    let mut root = BTreeMap::new();
-    root.insert(
-        "hello.txt".to_string(),
-        Node::File(b"Hello, Mealy!\n".to_vec()),
-    );
-    root.insert("etc".to_string(), Node::Directory(etc));
-    build(&Node::Directory(root), BuildOptions::default()).unwrap()
 }
 
 #[test]

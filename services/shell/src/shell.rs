@@ -137,12 +137,12 @@ impl Shell {
             Ok(Progress::Done) => {}
             Err(failure) => error_line(&mut out.text, &failure),
         }
-        self.finish_waiting(system, &mut out);
+        self.finish_waiting(&mut out);
         out
     }
 
     /// Gives up on the waiting command if `now_ns` is past its deadline.
-    pub fn expire(&mut self, now_ns: u64, system: &mut dyn System) -> Output {
+    pub fn expire(&mut self, now_ns: u64) -> Output {
         let mut out = Output::default();
         let Some(waiting) = self.waiting.as_ref().filter(|w| now_ns >= w.deadline_ns) else {
             return out;
@@ -156,13 +156,13 @@ impl Shell {
             ),
         };
         error_line(&mut out.text, &failure);
-        self.finish_waiting(system, &mut out);
+        self.finish_waiting(&mut out);
         out
     }
 
     /// The waiting command is over: the prompt. The input held meanwhile
     /// waits for [`Shell::continue_input`].
-    fn finish_waiting(&mut self, _system: &mut dyn System, out: &mut Output) {
+    fn finish_waiting(&mut self, out: &mut Output) {
         self.waiting = None;
         self.prompt(out);
     }

@@ -168,10 +168,10 @@ impl StateMachine for ShellTask {
                 self.with_shell(cx, |shell, system| shell.answer(token, answer, system));
             }
             MessageKind::Timeout => {
-                self.flush(cx);
+                // `with_shell` also sends what the console refused before.
                 let now = cx.now_ns();
                 self.with_shell(cx, |shell, system| {
-                    let mut out = shell.expire(now, system);
+                    let mut out = shell.expire(now);
                     out.text.push_str(&shell.continue_input(system).text);
                     out
                 });

@@ -32,7 +32,7 @@ fn feed_all(shell: &mut Shell, system: &mut FakeSystem, bytes: &[u8]) -> Output 
         out.text.push_str(&more.text);
         out.shutdown |= more.shutdown;
         let more = if shell.deadline_ns().is_some() {
-            shell.expire(u64::MAX, system)
+            shell.expire(u64::MAX)
         } else if shell.has_held_input() {
             shell.continue_input(system)
         } else {
@@ -245,8 +245,8 @@ fn a_command_without_an_answer_times_out_and_typed_ahead_lines_run_after() {
     let deadline = shell.deadline_ns().unwrap();
     assert_eq!(deadline, 3_723_456_789_012 + ANSWER_TIMEOUT_NS);
     // Not yet due: nothing happens.
-    assert_eq!(shell.expire(deadline - 1, &mut system).text, "");
-    let output = shell.expire(deadline, &mut system);
+    assert_eq!(shell.expire(deadline - 1).text, "");
+    let output = shell.expire(deadline);
     assert_eq!(
         output.text,
         format!("error: send: pinger did not answer within 5 s\n{PROMPT}")
