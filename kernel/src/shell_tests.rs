@@ -655,7 +655,7 @@ fn subregion_checks_pages_and_bounds_and_the_platform_counts_the_sharing() {
     let base = 0x1000_0000;
     // The module's region: the fs's image object.
     assert_eq!(sched.platform().region_objects(base), Some(1));
-    let out_of_range = |offset, len| IpcError::OutOfRange { offset, len };
+    let out_of_range = IpcError::out_of_range;
     let len = bytes.len() as u64;
     for (offset, size) in [(1, 4096), (0, 100), (len, 4096), (0, len + 4096)] {
         let refused = sched

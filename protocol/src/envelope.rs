@@ -42,7 +42,9 @@ impl CapList {
             return Ok(Self::EMPTY);
         }
         if caps.len() > MAX_CAPS {
-            return Err(IpcError::TooManyCaps { count: caps.len() });
+            return Err(IpcError::TooManyCaps {
+                count: crate::error::saturate(caps.len() as u64),
+            });
         }
         let mut list = Self::EMPTY;
         for (slot, cap) in list.refs.iter_mut().zip(caps) {
@@ -101,10 +103,7 @@ pub struct Envelope {
 /// `PayloadTooLarge` unless `len` fits [`MAX_PAYLOAD`].
 pub fn check_payload(len: usize) -> Result<u16, IpcError> {
     if len > MAX_PAYLOAD {
-        return Err(IpcError::PayloadTooLarge {
-            len,
-            max: MAX_PAYLOAD,
-        });
+        return Err(IpcError::payload_too_large(len, MAX_PAYLOAD));
     }
     Ok(len as u16)
 }

@@ -105,13 +105,13 @@ impl<P: Platform> TaskContext<'_, P> {
         match self.object_of(device, ObjectKind::Device, rights)?.1 {
             Object::Device(DeviceRange::Ports { base, len }) if offset < len => {
                 base.checked_add(offset).ok_or(IpcError::OutOfRange {
-                    offset: u64::from(offset),
-                    len: u64::from(len),
+                    offset: u32::from(offset),
+                    len: u32::from(len),
                 })
             }
             Object::Device(DeviceRange::Ports { len, .. }) => Err(IpcError::OutOfRange {
-                offset: u64::from(offset),
-                len: u64::from(len),
+                offset: u32::from(offset),
+                len: u32::from(len),
             }),
             // An MMIO range is reached through a Region, not ports.
             other => Err(IpcError::WrongKind {

@@ -165,10 +165,7 @@ impl Mailbox {
                 let len = payload.len().min(usize::from(envelope.len));
                 let (Some(to), Some(from)) = (slot.inline.get_mut(..len), payload.get(..len))
                 else {
-                    return Err(IpcError::PayloadTooLarge {
-                        len,
-                        max: INLINE_PAYLOAD,
-                    });
+                    return Err(IpcError::payload_too_large(len, INLINE_PAYLOAD));
                 };
                 copy_bytes(to, from);
             }

@@ -24,7 +24,7 @@ pub(crate) fn derive<P: Platform>(
     len: u64,
     rights: Rights,
 ) -> Result<CapRef, IpcError> {
-    let out_of_range = IpcError::OutOfRange { offset, len };
+    let out_of_range = IpcError::out_of_range(offset, len);
     if !offset.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) {
         return Err(out_of_range);
     }

@@ -88,10 +88,7 @@ impl ShellTask {
             ) {
                 (Some(terminal), Ok(bytes)) => cx.send(terminal, bytes, &[]),
                 (None, _) => Err(IpcError::InvalidCap),
-                (_, Err(_)) => Err(IpcError::PayloadTooLarge {
-                    len: piece.len(),
-                    max: MAX_PAYLOAD,
-                }),
+                (_, Err(_)) => Err(IpcError::payload_too_large(piece.len(), MAX_PAYLOAD)),
             };
             match result {
                 Ok(()) => {}

@@ -175,8 +175,8 @@ fn payload_limits() {
     assert_eq!(
         w.act(SENDER, |cx| cx.send(peer, &too_big, &[])),
         Err(IpcError::PayloadTooLarge {
-            len: MAX_PAYLOAD + 1,
-            max: MAX_PAYLOAD
+            len: MAX_PAYLOAD as u32 + 1,
+            max: MAX_PAYLOAD as u32
         })
     );
     // Above the inline slot size: stored out of line, delivered intact.
