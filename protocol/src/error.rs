@@ -19,7 +19,7 @@ use crate::codec::CodecError;
 /// Twelve bytes (the payloads are `u32`s, not `usize`/`u64`), so that
 /// `Result<(), IpcError>` and `Result<CallToken, IpcError>` fit in two
 /// registers and every operation on the message path returns its result in
-/// registers rather than through memory (about 10 instructions per round
+/// registers rather than through memory (12 instructions per round
 /// trip, `kernel/benches/ipc.rs`). A test holds it to that size.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum IpcError {
@@ -180,6 +180,18 @@ impl fmt::Display for HandleError {
 
 impl core::error::Error for HandleError {}
 
+impl From<CodecError> for HandleError {
+    fn from(error: CodecError) -> Self {
+        HandleError::Malformed(error)
+    }
+}
+
+impl From<IpcError> for HandleError {
+    fn from(error: IpcError) -> Self {
+        HandleError::Ipc(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,17 +226,5 @@ mod tests {
             std::format!("{}", IpcError::TooManyCaps { count: 5 }),
             "5 capabilities in one message (at most 4)"
         );
-    }
-}
-
-impl From<CodecError> for HandleError {
-    fn from(error: CodecError) -> Self {
-        HandleError::Malformed(error)
-    }
-}
-
-impl From<IpcError> for HandleError {
-    fn from(error: IpcError) -> Self {
-        HandleError::Ipc(error)
     }
 }
