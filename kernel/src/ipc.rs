@@ -24,7 +24,9 @@
 //! room, for a call a reply-table entry written (the token is a kernel-wide
 //! counter), the envelope written by value into the mailbox slot with the
 //! payload's `len` bytes copied straight from the sender's buffer, and the
-//! receiver put on the run queue. Nothing allocates. A message that moves
+//! receiver put on the run queue; or, when the receiver runs next anyway,
+//! the envelope and payload written straight into the area its handler
+//! reads (`sched/handoff.rs`). Nothing allocates. A message that moves
 //! capabilities takes the general path (`send_with_caps`,
 //! `reply_with_caps`, out of line), so the transfer checks and their undo
 //! never weigh on the common case; both paths apply the same checks in the
@@ -44,6 +46,7 @@ use mealy_protocol::{
     CallToken, CapList, Envelope, IpcError, MAX_CAPS, MessageKind, check_payload,
 };
 
+use crate::sched::handoff::Delivery;
 use crate::sched::mailbox::LargePayload;
 use crate::sched::reply::is_reply_ref;
 use crate::sched::run_queue::RunQueue;
@@ -57,6 +60,32 @@ fn ready(task: &mut Task, run_queue: &mut RunQueue, index: u32) {
     if task.state == TaskState::Idle && run_queue.push_back(index) {
         task.state = TaskState::Queued;
     }
+}
+
+/// Whether a message to `receiver` may be handed off into the lane
+/// (`sched/handoff.rs`): it is Idle (so its mailbox is empty), nothing else
+/// is ready and the lane is free, so it is the next task dispatch runs.
+#[inline(always)]
+fn can_hand_off(receiver: &Task, run_queue: &RunQueue, handed_to: Option<u32>) -> bool {
+    receiver.state == TaskState::Idle && run_queue.is_empty() && handed_to.is_none()
+}
+
+/// Writes the message into the lane and makes `receiver` (task `index`)
+/// the task dispatch takes next.
+#[inline(always)]
+fn hand_off(
+    lane: &mut Delivery,
+    kind: MessageKind,
+    envelope: Envelope,
+    payload: &[u8],
+    receiver: &mut Task,
+    handed_to: &mut Option<u32>,
+    index: u32,
+) {
+    lane.write(kind, envelope, payload);
+    receiver.mailbox.hand_off();
+    receiver.state = TaskState::Queued;
+    *handed_to = Some(index);
 }
 
 /// The error for a ref that did not resolve as a capability-table
@@ -125,6 +154,7 @@ impl KernelState {
         payload: &[u8],
         caps: &[CapRef],
         call: bool,
+        lane: Option<&mut Delivery>,
     ) -> Result<Option<CallToken>, IpcError> {
         if !caps.is_empty() {
             return self.send_with_caps(from, to, payload, caps, call);
@@ -136,6 +166,7 @@ impl KernelState {
             caps: cap_system,
             tasks,
             run_queue,
+            handed_to,
             last_call,
             ..
         } = self;
@@ -154,7 +185,11 @@ impl KernelState {
         if receiver.mailbox.is_full() {
             return Err(IpcError::MailboxFull);
         }
-        let large = LargePayload::for_payload(payload)?;
+        let lane = lane.filter(|_| can_hand_off(receiver, run_queue, *handed_to));
+        let large = match lane {
+            Some(_) => None,
+            None => LargePayload::for_payload(payload)?,
+        };
         let (reply, token) = if call {
             check_reply_room(cap_system, receiver)?;
             let token = CallToken(*last_call + 1);
@@ -164,17 +199,27 @@ impl KernelState {
         } else {
             (None, None)
         };
-        let pushed = receiver.mailbox.push(
-            MessageKind::Request,
-            Envelope {
-                badge: endpoint.badge,
-                reply,
-                caps: CapList::EMPTY,
-                len,
-            },
-            payload,
-            large,
-        );
+        let envelope = Envelope {
+            badge: endpoint.badge,
+            reply,
+            caps: CapList::EMPTY,
+            len,
+        };
+        if let Some(lane) = lane {
+            hand_off(
+                lane,
+                MessageKind::Request,
+                envelope,
+                payload,
+                receiver,
+                handed_to,
+                target.0,
+            );
+            return Ok(token);
+        }
+        let pushed = receiver
+            .mailbox
+            .push(MessageKind::Request, envelope, payload, large);
         if let Err(error) = pushed {
             // Unreachable (room was checked); the Reply must not outlive
             // a message that was never queued.
@@ -260,6 +305,7 @@ impl KernelState {
         reply: CapRef,
         payload: &[u8],
         caps: &[CapRef],
+        lane: Option<&mut Delivery>,
     ) -> Result<(), IpcError> {
         if !caps.is_empty() {
             return self.reply_with_caps(from, reply, payload, caps);
@@ -271,6 +317,7 @@ impl KernelState {
             caps: cap_system,
             tasks,
             run_queue,
+            handed_to,
             ..
         } = self;
         let callee = tasks.get(from as usize).ok_or(IpcError::DeadTask)?;
@@ -286,7 +333,11 @@ impl KernelState {
         if receiver.mailbox.is_full() {
             return Err(IpcError::MailboxFull);
         }
-        let large = LargePayload::for_payload(payload)?;
+        let lane = lane.filter(|_| can_hand_off(receiver, run_queue, *handed_to));
+        let large = match lane {
+            Some(_) => None,
+            None => LargePayload::for_payload(payload)?,
+        };
         if let Some(callee) = tasks.get_mut(from as usize) {
             callee.replies.free(reply);
         }
@@ -302,6 +353,18 @@ impl KernelState {
             caps: CapList::EMPTY,
             len,
         };
+        if let Some(lane) = lane {
+            hand_off(
+                lane,
+                kind,
+                envelope,
+                payload,
+                receiver,
+                handed_to,
+                pending.caller,
+            );
+            return Ok(());
+        }
         // Cannot fail: the check above saw room, and nothing ran since.
         receiver.mailbox.push(kind, envelope, payload, large)?;
         ready(receiver, run_queue, pending.caller);

@@ -11,6 +11,7 @@ use mealy_caps::{Badge, CapError, CapRef, DeviceRange, Object, ObjectKind, Right
 use mealy_protocol::inspect::{Query, Report};
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
+use super::handoff::Delivery;
 use super::platform::Platform;
 use super::reply::{PendingReply, is_reply_ref};
 use super::scheduler::KERNEL_TASK;
@@ -22,6 +23,10 @@ pub(crate) struct TaskContext<'k, P: Platform> {
     pub(crate) kernel: &'k mut KernelState,
     pub(crate) platform: &'k mut P,
     pub(crate) task: u32,
+    /// The lane a message to the next task may be handed off into; `None`
+    /// outside dispatch (`start`, `act_as`), where everything goes through
+    /// mailboxes.
+    pub(crate) lane: Option<&'k mut Delivery>,
 }
 
 impl<P: Platform> TaskContext<'_, P> {
@@ -137,20 +142,28 @@ impl<P: Platform> Context for TaskContext<'_, P> {
 
     #[inline]
     fn send(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
-        self.kernel.send(self.task, to, payload, caps, false)?;
+        self.kernel.send(
+            self.task,
+            to,
+            payload,
+            caps,
+            false,
+            self.lane.as_deref_mut(),
+        )?;
         Ok(())
     }
 
     #[inline]
     fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError> {
         self.kernel
-            .send(self.task, to, payload, caps, true)?
+            .send(self.task, to, payload, caps, true, self.lane.as_deref_mut())?
             .ok_or(IpcError::OutOfResources)
     }
 
     #[inline]
     fn reply(&mut self, reply: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
-        self.kernel.reply(self.task, reply, payload, caps)
+        self.kernel
+            .reply(self.task, reply, payload, caps, self.lane.as_deref_mut())
     }
 
     fn mint(

@@ -8,7 +8,7 @@
 //! header into the slot in place and copies exactly the payload's `len`
 //! bytes from the sender's buffer (`copy_bytes`: a few fixed-size moves,
 //! no `memcpy` call); dispatch copies the slot's kind, envelope and
-//! inline bytes (fixed-size moves) into the scheduler's receive area, of
+//! inline bytes (fixed-size moves) into the scheduler's delivery area, of
 //! which the handler borrows the envelope and the first `len` payload
 //! bytes. The hot path (every control message in the current protocol)
 //! allocates nothing and never moves a whole slot. A
@@ -16,7 +16,9 @@
 //! fallible heap allocation, made by the sender before anything else
 //! changes; bulk data should travel as a Region anyway. The trade-off is
 //! slot size (160 bytes, 64 of them payload) against how often that
-//! allocation happens.
+//! allocation happens. A message to the task that runs next skips the
+//! slot altogether (`handoff.rs`) and only counts here
+//! ([`Mailbox::hand_off`]).
 //!
 //! A plain ring, not a lock-free queue: the scheduler is one `&mut` value
 //! per core, and trap handlers only touch the atomic `PendingInterrupts`,
@@ -105,6 +107,9 @@ pub(crate) struct Mailbox {
     len: u32,
     notices: VecDeque<(MessageKind, Envelope)>,
     high_water: u32,
+    /// A message handed off into the scheduler's lane (`handoff.rs`) and
+    /// not delivered yet: it counts as a letter, ahead of the ring's.
+    handed_off: bool,
 }
 
 impl Mailbox {
@@ -128,12 +133,32 @@ impl Mailbox {
             len: 0,
             notices,
             high_water: 0,
+            handed_off: false,
         })
     }
 
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        self.len as usize >= self.slots.len()
+        self.len as usize + usize::from(self.handed_off) >= self.slots.len()
+    }
+
+    /// Counts a message the sender wrote into the lane instead of a slot.
+    /// Only for an empty mailbox (its task is Idle), so the handed-off
+    /// message is the first letter.
+    #[inline(always)]
+    pub(crate) fn hand_off(&mut self) {
+        debug_assert!(self.is_empty(), "a hand-off to a task with mail waiting");
+        self.handed_off = true;
+        if self.high_water == 0 {
+            self.high_water = 1;
+        }
+    }
+
+    /// Takes the handed-off message (dispatch delivers it from the lane);
+    /// whether there was one.
+    #[inline(always)]
+    pub(crate) fn take_handed_off(&mut self) -> bool {
+        core::mem::replace(&mut self.handed_off, false)
     }
 
     /// Queues a message: the header, and `payload` (its first
@@ -149,7 +174,7 @@ impl Mailbox {
         large: Option<LargePayload>,
     ) -> Result<(), IpcError> {
         let capacity = self.slots.len();
-        if self.len as usize >= capacity {
+        if self.is_full() {
             return Err(IpcError::MailboxFull);
         }
         let mut index = self.head as usize + self.len as usize;
@@ -171,8 +196,9 @@ impl Mailbox {
             }
         }
         self.len += 1;
-        if self.len > self.high_water {
-            self.high_water = self.len;
+        let queued = self.len + u32::from(self.handed_off);
+        if queued > self.high_water {
+            self.high_water = queued;
         }
         Ok(())
     }
@@ -246,11 +272,11 @@ impl Mailbox {
 
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0 && self.notices.is_empty()
+        self.len == 0 && !self.handed_off && self.notices.is_empty()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len as usize + self.notices.len()
+        self.len as usize + usize::from(self.handed_off) + self.notices.len()
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -270,6 +296,7 @@ impl Mailbox {
         }
         self.head = 0;
         self.len = 0;
+        self.handed_off = false;
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `task.rs` | task record, states, counters |
 //! | `run_queue.rs` | the ring of ready tasks |
 //! | `mailbox.rs` | bounded ring of inline payload slots, kernel notices |
+//! | `handoff.rs` | the delivery areas, and handing a message to the next task |
 //! | `reply.rs` | reply capabilities: a callee's table of calls to answer |
 //! | `state.rs` | the kernel tables handlers act on; task death |
 //! | `context.rs` | the `Context` handlers get |
@@ -38,6 +39,7 @@
 
 pub(crate) mod context;
 mod dispatch;
+pub(crate) mod handoff;
 pub(crate) mod mailbox;
 mod pending;
 mod platform;

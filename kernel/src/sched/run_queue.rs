@@ -80,6 +80,11 @@ impl RunQueue {
         }
     }
 
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -8,9 +8,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapError, CapSystem, Limits, TaskId};
-use mealy_protocol::{Context, Envelope, Grant, MAX_PAYLOAD, MessageKind, StateMachine};
+use mealy_protocol::{Context, Grant, StateMachine};
 
 use super::context::TaskContext;
+use super::handoff::Deliveries;
 use super::pending::PendingInterrupts;
 use super::platform::Platform;
 use super::run_queue::RunQueue;
@@ -55,15 +56,10 @@ pub struct Scheduler<P: Platform> {
     /// The clock at the end of the last dispatch; `None` after idling or
     /// outside work, so the next dispatch reads it afresh.
     pub(crate) clock_ns: Option<u64>,
-    /// Where dispatch copies the payload of the message being handled
-    /// (`MAX_PAYLOAD` bytes, reused for every message): the handler borrows
-    /// it while the kernel tables, mailboxes included, stay free to change.
-    pub(crate) receive: Vec<u8>,
-    /// Where dispatch copies the envelope of the message being handled,
-    /// which the handler's `Incoming` borrows.
-    pub(crate) received: Envelope,
-    /// The kind of the message being handled, beside its envelope.
-    pub(crate) received_kind: MessageKind,
+    /// The message being handled (the handler borrows it while the kernel
+    /// tables, mailboxes included, stay free to change) and the lane a
+    /// message to the next task may be handed off into (`handoff.rs`).
+    pub(crate) deliveries: Deliveries,
 }
 
 impl<P: Platform> Scheduler<P> {
@@ -84,11 +80,7 @@ impl<P: Platform> Scheduler<P> {
         tasks
             .try_reserve(max_tasks)
             .map_err(|_| CapError::OutOfMemory)?;
-        let mut receive = Vec::new();
-        receive
-            .try_reserve_exact(MAX_PAYLOAD)
-            .map_err(|_| CapError::OutOfMemory)?;
-        receive.resize(MAX_PAYLOAD, 0);
+        let deliveries = Deliveries::new().ok_or(CapError::OutOfMemory)?;
         Ok(Self {
             kernel: KernelState {
                 caps,
@@ -96,6 +88,7 @@ impl<P: Platform> Scheduler<P> {
                 tasks,
                 max_tasks,
                 run_queue,
+                handed_to: None,
                 timers: Default::default(),
                 irq_routes: vec![None; 256],
                 stats: SchedStats::default(),
@@ -107,9 +100,7 @@ impl<P: Platform> Scheduler<P> {
             pending,
             budget_ns: config.budget_ns,
             clock_ns: None,
-            receive,
-            received: Envelope::default(),
-            received_kind: MessageKind::Request,
+            deliveries,
         })
     }
 
@@ -210,6 +201,7 @@ impl<P: Platform> Scheduler<P> {
             kernel: &mut self.kernel,
             platform: &mut self.platform,
             task: id.0,
+            lane: None,
         };
         Some(act(&mut cx))
     }

@@ -216,6 +216,7 @@ impl<P: Platform> Scheduler<P> {
             kernel: &mut self.kernel,
             platform: &mut self.platform,
             task: id.0,
+            lane: None,
         };
         let result = machine.start(&mut cx, Grants(&grants));
         self.clock_ns = None;

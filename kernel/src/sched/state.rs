@@ -31,6 +31,9 @@ pub(crate) struct IrqRoute {
 pub struct SchedStats {
     /// Messages delivered to handlers.
     pub dispatched: u64,
+    /// Of those, messages handed straight to their receiver, the next task
+    /// to run, without a mailbox slot or the run queue (`handoff.rs`).
+    pub handed_off: u64,
     /// Handlers that ran past the budget.
     pub budget_overruns: u64,
     /// Interrupts on a line no task holds (dropped and logged).
@@ -50,8 +53,12 @@ pub(crate) struct KernelState {
     /// Indexed by `TaskId.0`; ids are not reused.
     pub(crate) tasks: Vec<Task>,
     pub(crate) max_tasks: usize,
-    /// Tasks in state Queued, each exactly once, in arrival order.
+    /// Tasks in state Queued, each exactly once, in arrival order; except
+    /// `handed_to`.
     pub(crate) run_queue: RunQueue,
+    /// The Queued task whose message waits in the scheduler's lane, not
+    /// on the run queue: it is dispatched next (`handoff.rs`).
+    pub(crate) handed_to: Option<u32>,
     pub(crate) timers: TimerTable,
     /// Indexed by interrupt line.
     pub(crate) irq_routes: Vec<Option<IrqRoute>>,
@@ -163,6 +170,9 @@ impl KernelState {
         task.mailbox.clear();
         let unanswered = task.replies.drain();
         self.run_queue.retain(|queued| queued != index);
+        if self.handed_to == Some(index) {
+            self.handed_to = None;
+        }
         self.timers.cancel_task(index);
         for route in self.irq_routes.iter_mut() {
             if route.is_some_and(|r| r.task == index) {

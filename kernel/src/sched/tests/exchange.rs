@@ -49,6 +49,9 @@ fn pinger_and_echo_exchange_100_round_trips() {
         sched.platform().log_lines
     );
     assert_eq!(sched.task_info(TaskId(1)).unwrap().counters.handled, 100);
+    // Every message but the first call (made in `start`, outside dispatch)
+    // went straight to its receiver, the next task to run.
+    assert_eq!(sched.stats().handed_off, 199);
     // Every Reply object was consumed: only the kernel's originals and the
     // pinger's endpoint remain.
     assert_eq!(sched.caps().usage().caps, 3);

@@ -14,6 +14,7 @@ use super::{HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec};
 
 mod dispatch;
 mod exchange;
+mod handoff;
 mod ipc;
 mod kernel_events;
 mod mailbox;

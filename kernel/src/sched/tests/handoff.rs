@@ -1,0 +1,194 @@
+//! The hand-off (`sched/handoff.rs`): a message to the next task to run
+//! skips the mailbox and the run queue, and nothing a user can see changes
+//! with it: order, round robin, mailbox bounds, death.
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use mealy_caps::{CapRef, Rights, TaskId};
+use mealy_protocol::{Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, StateMachine};
+
+use super::{Behaviour, Log, Recorder, new_scheduler};
+use crate::sched::HostPlatform;
+use crate::sched::{CapSpec, Scheduler, TaskSpec, TaskState};
+
+type Results = Rc<RefCell<Vec<Result<(), IpcError>>>>;
+
+/// On every message, sends each payload of its script to its peer `b`,
+/// in order, from inside its handler (where the hand-off applies), and
+/// keeps each send's result.
+struct Sender {
+    script: Vec<Vec<u8>>,
+    peer: Option<CapRef>,
+    results: Results,
+}
+
+impl StateMachine for Sender {
+    fn name(&self) -> &'static str {
+        "sender"
+    }
+
+    fn start(&mut self, _: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
+        self.peer = grants.get("b");
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut dyn Context, _: Incoming<'_>) -> Result<(), HandleError> {
+        let peer = self.peer.ok_or(IpcError::InvalidCap)?;
+        for payload in &self.script {
+            self.results.borrow_mut().push(cx.send(peer, payload, &[]));
+        }
+        Ok(())
+    }
+}
+
+fn unused() -> Box<dyn StateMachine> {
+    unreachable!("the test makes every machine")
+}
+
+static TO_B: &[CapSpec] = &[CapSpec::endpoint("b", "b", Rights::WRITE, 0)];
+/// `a` sends to `b` (mailbox of 2 letters); `c` is a bystander; `kick`
+/// holds endpoints to `a` and `c` to start things from outside.
+static TASKS: &[TaskSpec] = &[
+    TaskSpec::new("a", unused).caps(TO_B),
+    TaskSpec::new("b", unused).mailbox(2),
+    TaskSpec::new("c", unused),
+    TaskSpec::new("kick", unused).caps(&[
+        CapSpec::endpoint("a", "a", Rights::WRITE, 0),
+        CapSpec::endpoint("c", "c", Rights::WRITE, 0),
+    ]),
+];
+const A: u32 = 0;
+const B: u32 = 1;
+const KICK: u32 = 3;
+
+struct World {
+    sched: Scheduler<HostPlatform>,
+    /// What `b` and `c` received, in the order they handled it.
+    seen: Log,
+    results: Results,
+}
+
+fn world(script: Vec<Vec<u8>>) -> World {
+    let mut sched = new_scheduler();
+    let seen = Log::default();
+    let results = Results::default();
+    let (log, sent) = (seen.clone(), results.clone());
+    let mut script = Some(script);
+    sched
+        .spawn_all_with(TASKS, move |spec| match spec.name {
+            "a" => Box::new(Sender {
+                script: script.take().unwrap_or_default(),
+                peer: None,
+                results: sent.clone(),
+            }),
+            _ => Box::new(Recorder {
+                log: log.clone(),
+                behaviour: Behaviour::Record,
+            }),
+        })
+        .unwrap();
+    World {
+        sched,
+        seen,
+        results,
+    }
+}
+
+impl World {
+    /// `kick` sends `payload` through its grant `to` (outside any handler,
+    /// so through the mailbox).
+    fn kick(&mut self, to: &str, payload: &[u8]) {
+        let cap = self
+            .sched
+            .grants(TaskId(KICK))
+            .iter()
+            .find(|grant| grant.name == to)
+            .map(|grant| grant.cap)
+            .unwrap();
+        self.sched
+            .act_as(TaskId(KICK), |cx| cx.send(cap, payload, &[]))
+            .unwrap()
+            .unwrap();
+    }
+
+    fn seen(&self) -> Vec<Vec<u8>> {
+        self.seen
+            .borrow()
+            .iter()
+            .map(|r| r.payload.clone())
+            .collect()
+    }
+}
+
+#[test]
+fn a_send_to_the_next_task_is_handed_off() {
+    let mut w = world(vec![b"one".to_vec()]);
+    w.kick("a", b"go");
+    assert_eq!(w.sched.run_until_idle(100), 2);
+    assert_eq!(w.seen(), [b"one".to_vec()]);
+    assert_eq!(w.sched.stats().handed_off, 1, "a -> b took the lane");
+    assert_eq!(w.sched.stats().dispatched, 2);
+    assert_eq!(w.sched.task_info(TaskId(B)).unwrap().state, TaskState::Idle);
+}
+
+#[test]
+fn no_hand_off_past_a_task_already_waiting() {
+    let mut w = world(vec![b"to b".to_vec()]);
+    // a and then c are queued; a's send to b must wait behind c.
+    w.kick("a", b"go");
+    w.kick("c", b"c first");
+    w.sched.run_until_idle(100);
+    assert_eq!(w.seen(), [b"c first".to_vec(), b"to b".to_vec()]);
+    assert_eq!(w.sched.stats().handed_off, 0);
+}
+
+#[test]
+fn later_messages_queue_behind_the_handed_off_one_and_count_against_the_mailbox() {
+    // b's mailbox holds 2: the handed-off letter and one queued one.
+    let mut w = world(vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+    w.kick("a", b"go");
+    assert!(w.sched.dispatch_one(), "a runs");
+    assert_eq!(
+        *w.results.borrow(),
+        [Ok(()), Ok(()), Err(IpcError::MailboxFull)]
+    );
+    let b = w.sched.task_info(TaskId(B)).unwrap();
+    assert_eq!(
+        (b.state, b.queued, b.mailbox_high_water),
+        (TaskState::Queued, 2, 2)
+    );
+    w.sched.run_until_idle(100);
+    assert_eq!(w.seen(), [b"1".to_vec(), b"2".to_vec()]);
+    assert_eq!(w.sched.stats().handed_off, 1);
+}
+
+#[test]
+fn a_stopped_receiver_loses_its_handed_off_message() {
+    let mut w = world(vec![b"lost".to_vec()]);
+    w.kick("a", b"go");
+    assert!(w.sched.dispatch_one(), "a runs and hands off to b");
+    w.sched.stop(TaskId(B));
+    assert_eq!(w.sched.task_info(TaskId(B)).unwrap().queued, 0);
+    assert!(!w.sched.dispatch_one(), "nothing is left to run");
+    assert!(w.seen().is_empty());
+    // The lane is free again: the next send from a handler takes it.
+    w.kick("c", b"after");
+    w.sched.run_until_idle(100);
+    assert_eq!(w.seen(), [b"after".to_vec()]);
+    assert_eq!(w.sched.stats().handed_off, 0);
+}
+
+#[test]
+fn a_payload_of_any_size_is_handed_off_whole() {
+    let big: Vec<u8> = (0..MAX_PAYLOAD).map(|n| (n * 7) as u8).collect();
+    let mut w = world(vec![big.clone(), b"small".to_vec()]);
+    w.kick("a", b"go");
+    w.sched.run_until_idle(100);
+    assert_eq!(w.seen(), [big, b"small".to_vec()]);
+    assert_eq!(w.sched.stats().handed_off, 1);
+    assert_eq!(w.sched.task_info(TaskId(A)).unwrap().counters.errors, 0);
+}
