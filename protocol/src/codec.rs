@@ -173,6 +173,49 @@ fn copy_ends<const N: usize>(to: &mut [u8], from: &[u8]) {
     }
 }
 
+/// Whether `a` and `b` hold the same bytes: `a == b`, but with a few
+/// fixed-size comparisons instead of a call to `memcmp` when they are 64
+/// bytes or fewer, for the same reason and by the same trick as
+/// [`copy_bytes`] (two possibly overlapping blocks compare every byte of a
+/// length between the block size and twice it; bytes compared twice cost
+/// nothing). The pinger checks every echoed payload with it.
+#[inline(always)]
+pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let len = a.len();
+    match len {
+        0 => true,
+        // First, middle and last cover 1, 2 and 3 bytes; `&` rather than
+        // `&&` keeps it branch-free.
+        1..4 => [0, len / 2, len - 1]
+            .iter()
+            .fold(true, |same, &at| same & (a.get(at) == b.get(at))),
+        4..8 => ends_equal::<4>(a, b),
+        8..16 => ends_equal::<8>(a, b),
+        16..32 => ends_equal::<16>(a, b),
+        32..=64 => ends_equal::<32>(a, b),
+        _ => a == b,
+    }
+}
+
+/// Whether the first and the last `N` bytes of `a` and `b` are the same.
+#[inline(always)]
+fn ends_equal<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+    match (
+        a.first_chunk::<N>(),
+        b.first_chunk::<N>(),
+        a.last_chunk::<N>(),
+        b.last_chunk::<N>(),
+    ) {
+        (Some(a_first), Some(b_first), Some(a_last), Some(b_last)) => {
+            (a_first == b_first) & (a_last == b_last)
+        }
+        _ => a == b,
+    }
+}
+
 /// A service's outgoing-message buffer, `N` bytes (at most [`MAX_PAYLOAD`]
 /// are ever sent). Keep one in the service's state and encode into it:
 ///
@@ -272,12 +315,51 @@ mod tests {
         assert_eq!(short, [1, 2, 3]);
     }
 
+    #[test]
+    fn bytes_equal_agrees_with_eq_at_every_length() {
+        let base: std::vec::Vec<u8> = (1..=131).collect();
+        for len in 0..=130 {
+            let a = &base[..len];
+            assert!(bytes_equal(a, a), "length {len}");
+            assert!(bytes_equal(a, &base.clone()[..len]), "length {len}");
+            // One differing byte at every position is seen.
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x40;
+                assert!(!bytes_equal(a, &b), "length {len}, byte {at}");
+            }
+            // Different lengths are never equal, even as prefixes.
+            assert!(!bytes_equal(a, &base[..len + 1]), "length {len}");
+        }
+    }
+
     proptest! {
         /// Any bytes at all decode to a value or a typed error, never a panic.
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode::<echo::Request<'_>>(&bytes);
             let _ = decode::<crate::pinger::Command>(&bytes);
+        }
+
+        /// `bytes_equal` is `==`, for any lengths, contents and offsets
+        /// (mostly equal slices, so the differing byte lands anywhere).
+        #[test]
+        fn bytes_equal_is_eq(
+            a in proptest::collection::vec(0u8..4, 0..=130),
+            b in proptest::collection::vec(0u8..4, 0..=130),
+            flip in any::<proptest::sample::Index>(),
+            offset in 0usize..8,
+        ) {
+            prop_assert_eq!(bytes_equal(&a, &b), a == b);
+            let mut same = a.clone();
+            if !same.is_empty() {
+                let at = flip.index(same.len());
+                same[at] = same[at].wrapping_add(1);
+            }
+            prop_assert_eq!(bytes_equal(&a, &same), a == same);
+            let from = offset.min(a.len());
+            prop_assert_eq!(bytes_equal(&a[from..], &same[from..]), a[from..] == same[from..]);
+            prop_assert!(bytes_equal(&a[from..], &a.clone()[from..]));
         }
     }
 }

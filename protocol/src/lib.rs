@@ -47,7 +47,9 @@ pub mod pinger;
 pub mod terminal;
 pub mod text;
 
-pub use codec::{CodecError, Outbox, as_bytes, copy_bytes, decode, decode_prefix, encode};
+pub use codec::{
+    CodecError, Outbox, as_bytes, bytes_equal, copy_bytes, decode, decode_prefix, encode,
+};
 pub use context::Context;
 pub use envelope::{CapList, Envelope, MAX_CAPS, MAX_PAYLOAD, check_payload};
 pub use error::{HandleError, IpcError};

@@ -15,7 +15,7 @@
 use mealy_protocol::pinger::{Command, Summary};
 use mealy_protocol::{
     CallToken, CapRef, Context, Grants, HandleError, Incoming, IpcError, MessageKind, Outbox,
-    StateMachine, decode, echo,
+    StateMachine, bytes_equal, decode, echo,
 };
 
 /// The largest ping the pinger sends, in data bytes.
@@ -124,7 +124,9 @@ impl Pinger {
             return Ok(());
         }
         let matches = match decode::<echo::Reply<'_>>(payload) {
-            Ok(reply) => reply.seq == self.seq && reply.data == &self.data[..self.data_len],
+            Ok(reply) => {
+                reply.seq == self.seq && bytes_equal(reply.data, &self.data[..self.data_len])
+            }
             Err(_) => false,
         };
         if matches {
