@@ -144,18 +144,22 @@ pub fn copy_bytes(to: &mut [u8], from: &[u8]) {
     let (Some(to), Some(from)) = (to.get_mut(..len), from.get(..len)) else {
         return;
     };
+    // Two levels, so a payload-sized copy (16 to 64 bytes) is two or three
+    // comparisons from its moves rather than the end of a chain of five.
     match len {
-        0 => {}
-        1..4 => {
-            // First, middle and last cover 1, 2 and 3 bytes, branch-free.
-            for at in [0, len / 2, len - 1] {
-                if let (Some(to), Some(from)) = (to.get_mut(at), from.get(at)) {
-                    *to = *from;
+        0..16 => match len {
+            0 => {}
+            1..4 => {
+                // First, middle and last cover 1, 2 and 3 bytes, branch-free.
+                for at in [0, len / 2, len - 1] {
+                    if let (Some(to), Some(from)) = (to.get_mut(at), from.get(at)) {
+                        *to = *from;
+                    }
                 }
             }
-        }
-        4..8 => copy_ends::<4>(to, from),
-        8..16 => copy_ends::<8>(to, from),
+            4..8 => copy_ends::<4>(to, from),
+            _ => copy_ends::<8>(to, from),
+        },
         16..32 => copy_ends::<16>(to, from),
         32..=64 => copy_ends::<32>(to, from),
         _ => to.copy_from_slice(from),
@@ -185,15 +189,18 @@ pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     let len = a.len();
+    // Two levels, as in `copy_bytes`.
     match len {
-        0 => true,
-        // First, middle and last cover 1, 2 and 3 bytes; `&` rather than
-        // `&&` keeps it branch-free.
-        1..4 => [0, len / 2, len - 1]
-            .iter()
-            .fold(true, |same, &at| same & (a.get(at) == b.get(at))),
-        4..8 => ends_equal::<4>(a, b),
-        8..16 => ends_equal::<8>(a, b),
+        0..16 => match len {
+            0 => true,
+            // First, middle and last cover 1, 2 and 3 bytes; `&` rather
+            // than `&&` keeps it branch-free.
+            1..4 => [0, len / 2, len - 1]
+                .iter()
+                .fold(true, |same, &at| same & (a.get(at) == b.get(at))),
+            4..8 => ends_equal::<4>(a, b),
+            _ => ends_equal::<8>(a, b),
+        },
         16..32 => ends_equal::<16>(a, b),
         32..=64 => ends_equal::<32>(a, b),
         _ => a == b,
