@@ -119,10 +119,8 @@ impl Pinger {
         Ok(())
     }
 
-    fn answer(&mut self, token: CallToken, payload: &[u8]) -> Result<(), HandleError> {
-        if self.in_flight != Some(token) {
-            return Ok(());
-        }
+    /// Counts the answer to the call in flight as completed or mismatched.
+    fn answer(&mut self, payload: &[u8]) {
         let matches = match decode::<echo::Reply<'_>>(payload) {
             Ok(reply) => {
                 reply.seq == self.seq && bytes_equal(reply.data, &self.data[..self.data_len])
@@ -134,7 +132,6 @@ impl Pinger {
         } else {
             self.current.mismatches += 1;
         }
-        Ok(())
     }
 
     fn command(&mut self, cx: &mut dyn Context, msg: &Incoming<'_>) -> Result<(), HandleError> {
@@ -176,12 +173,11 @@ impl StateMachine for Pinger {
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         match msg.kind {
             MessageKind::Request => self.command(cx, &msg),
-            MessageKind::Reply { token } => {
-                self.answer(token, msg.payload)?;
-                if self.in_flight == Some(token) {
-                    self.next(cx)?;
-                }
-                Ok(())
+            // A reply to anything but the call in flight (one from before a
+            // failed call ended the run) is stale and ignored.
+            MessageKind::Reply { token } if self.in_flight == Some(token) => {
+                self.answer(msg.payload);
+                self.next(cx)
             }
             MessageKind::CallFailed { token, .. } if self.in_flight == Some(token) => {
                 self.current.mismatches += 1;
