@@ -80,6 +80,7 @@ fn stats(kernel: &KernelState) -> Stats {
             .filter(|task| task.state.is_alive())
             .count() as u32,
         messages_handled: kernel.stats.dispatched,
+        messages_handed_off: kernel.stats.handed_off,
         handler_time_ns: counters.clone().map(|c| c.busy_ns).sum(),
         budget_overruns: kernel.stats.budget_overruns,
         malformed: counters.clone().map(|c| c.malformed).sum(),

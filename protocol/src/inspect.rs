@@ -105,6 +105,9 @@ pub struct Stats {
     /// Tasks neither faulted nor stopped.
     pub tasks_alive: u32,
     pub messages_handled: u64,
+    /// Of those, messages handed straight to their receiver, the next task
+    /// to run, without a mailbox slot (the kernel's IPC fast path).
+    pub messages_handed_off: u64,
     pub handler_time_ns: u64,
     pub budget_overruns: u64,
     /// Payloads rejected as malformed.

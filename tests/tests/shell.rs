@@ -120,6 +120,14 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
         .parse()
         .expect("a count");
     assert!(handled > 200, "{handled}\n{run}");
+    // The pinger's calls and echo's replies go straight to each other.
+    let handed_off: u64 = run
+        .line_starting("handed_off  ")
+        .trim_start_matches("handed_off")
+        .trim()
+        .parse()
+        .expect("a count");
+    assert!((150..handled).contains(&handed_off), "{handed_off}\n{run}");
     run.assert_stdout_has("mealy> bench");
     run.assert_stdout_has("\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");
 }

@@ -357,6 +357,7 @@ pub fn sample_stats() -> Stats {
         tasks: 2,
         tasks_alive: 2,
         messages_handled: 2049,
+        messages_handed_off: 2000,
         handler_time_ns: 131_200,
         budget_overruns: 0,
         malformed: 1,

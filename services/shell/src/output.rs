@@ -219,7 +219,7 @@ pub fn write_memory(out: &mut dyn Write, report: &MemReport) -> fmt::Result {
 /// `stats`: one `counter value` row per field, in a fixed order.
 pub fn write_stats(out: &mut dyn Write, stats: &Stats) -> fmt::Result {
     write_header(out, STATS_COLUMNS)?;
-    let counters: [(&str, &dyn fmt::Display); 10] = [
+    let counters: [(&str, &dyn fmt::Display); 11] = [
         ("tasks", &stats.tasks),
         ("tasks_alive", &stats.tasks_alive),
         ("messages_handled", &stats.messages_handled),
@@ -230,6 +230,7 @@ pub fn write_stats(out: &mut dyn Write, stats: &Stats) -> fmt::Result {
         ("cspaces", &stats.cspaces),
         ("objects", &stats.objects),
         ("capabilities", &stats.capabilities),
+        ("handed_off", &stats.messages_handed_off),
     ];
     for (name, value) in counters {
         write_row(out, STATS_COLUMNS, &[&name, value])?;

@@ -199,6 +199,7 @@ fn stats() {
             "cspaces           3",
             "objects           4",
             "capabilities      5",
+            "handed_off        2000",
         ],
     );
 }
