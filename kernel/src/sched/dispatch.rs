@@ -75,6 +75,11 @@ impl<P: Platform> Scheduler<P> {
                     return true;
                 };
                 if !task.mailbox.take_handed_off() {
+                    // Never: `kill` clears both. Were it so, the task must
+                    // not stay Queued off the run queue.
+                    if task.state == TaskState::Queued {
+                        Self::settle(task, &mut self.kernel.run_queue, index);
+                    }
                     return true;
                 }
                 self.deliveries.swap();
