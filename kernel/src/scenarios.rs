@@ -156,10 +156,7 @@ fn echo_one_line() -> ! {
     let mut len = 0;
     serial::write_fmt(format_args!("{PROMPT}"));
     loop {
-        let Some(byte) = serial::try_read_byte() else {
-            interrupts::wait_for_interrupt();
-            continue;
-        };
+        let byte = interrupts::wait_for(serial::try_read_byte);
         match byte {
             b'\r' | b'\n' => break,
             _ if len < line.len() => {
@@ -204,14 +201,10 @@ fn check_timer() -> ! {
 
     let programmed = apic::start_periodic(RATE_HZ);
     let first = interrupts::timer_ticks();
-    while interrupts::timer_ticks() == first {
-        interrupts::wait_for_interrupt();
-    }
+    interrupts::wait_for(|| (interrupts::timer_ticks() != first).then_some(()));
     let start = clock::now_nanos();
     let from = interrupts::timer_ticks();
-    while interrupts::timer_ticks() < from + TICKS {
-        interrupts::wait_for_interrupt();
-    }
+    interrupts::wait_for(|| (interrupts::timer_ticks() >= from + TICKS).then_some(()));
     let elapsed = clock::now_nanos() - start;
     apic::stop_timer();
     let expected = TICKS * 1_000_000_000 / programmed.max(1);
@@ -225,9 +218,7 @@ fn check_timer() -> ! {
     let before = interrupts::timer_ticks();
     let start = clock::now_nanos();
     apic::arm_oneshot(ONESHOT_NANOS);
-    while interrupts::timer_ticks() == before {
-        interrupts::wait_for_interrupt();
-    }
+    interrupts::wait_for(|| (interrupts::timer_ticks() != before).then_some(()));
     let fired_after = clock::now_nanos() - start;
     println!(
         "timer: one-shot of {} us fired after {} us",

@@ -106,7 +106,20 @@ pub fn enable() {
     ::x86_64::instructions::interrupts::enable();
 }
 
-/// Sleeps until the next interrupt (interrupts must be enabled).
-pub fn wait_for_interrupt() {
-    ::x86_64::instructions::hlt();
+/// Polls `poll` until it has something, sleeping between tries, and
+/// returns it (interrupts are on afterwards). No wake-up is lost: `poll`
+/// runs with interrupts off, and `sti; hlt` turns them on only as the core
+/// halts, so an interrupt that arrives after an empty poll wakes the `hlt`
+/// instead of running before it and leaving the core asleep with its
+/// news unread (which is how a piped line could hang `test=echo`).
+pub fn wait_for<T>(mut poll: impl FnMut() -> Option<T>) -> T {
+    use ::x86_64::instructions::interrupts;
+    loop {
+        interrupts::disable();
+        if let Some(value) = poll() {
+            interrupts::enable();
+            return value;
+        }
+        interrupts::enable_and_hlt();
+    }
 }
