@@ -33,6 +33,7 @@ extern crate std;
 
 mod codec;
 mod context;
+mod encoder;
 mod envelope;
 mod error;
 mod incoming;
