@@ -16,11 +16,12 @@ use crate::codec::CodecError;
 /// Why a send, call, reply or capability operation failed. A failed
 /// operation changes nothing.
 ///
-/// Twelve bytes (the payloads are `u32`s, not `usize`/`u64`), so that
-/// `Result<(), IpcError>` and `Result<CallToken, IpcError>` fit in two
-/// registers and every operation on the message path returns its result in
-/// registers rather than through memory (12 instructions per round
-/// trip, `kernel/benches/ipc.rs`). A test holds it to that size.
+/// Twelve bytes (the payloads are `u32`s, not `usize`/`u64`): half the
+/// size it was, so every result on the message path is less to write and
+/// test (12 instructions per round trip, `kernel/benches/ipc.rs`). A test
+/// holds it to that size. It still comes back through memory across the
+/// `dyn Context` calls: only a result of one or two scalars returns in
+/// registers, and two `u32` payloads beside the tag are three.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum IpcError {
     /// The receiver's mailbox is full: backpressure. Retry later; nothing
