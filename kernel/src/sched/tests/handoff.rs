@@ -193,13 +193,16 @@ fn a_payload_of_any_size_is_handed_off_whole() {
     assert_eq!(w.sched.task_info(TaskId(A)).unwrap().counters.errors, 0);
 }
 
+/// `(relay id, seq, result)` of every send the relays made.
+type Sent = Rc<RefCell<Vec<(u8, u8, Result<(), IpcError>)>>>;
+
 /// Sends `[id, seq]` to `sink` from inside its handler, one per message it
 /// gets, and keeps `(id, seq, result)` of each send.
 struct Relay {
     id: u8,
     seq: u8,
     sink: Option<CapRef>,
-    sent: Rc<RefCell<Vec<(u8, u8, Result<(), IpcError>)>>>,
+    sent: Sent,
 }
 
 impl StateMachine for Relay {
@@ -250,7 +253,7 @@ proptest::proptest! {
     ) {
         let mut sched = new_scheduler();
         let seen = Log::default();
-        let sent = Rc::new(RefCell::new(Vec::new()));
+        let sent = Sent::default();
         let (log, relay_log) = (seen.clone(), sent.clone());
         let mut next_id = 0u8;
         sched
