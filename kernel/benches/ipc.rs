@@ -382,11 +382,14 @@ fn main() {
     .map(<[u8]>::len)
     .unwrap_or(0);
 
-    let mealy = median(
-        (0..batches(MEALY_BATCHES))
-            .map(|_| mealy_round_trip(coarse_clock))
-            .collect(),
-    );
+    let mealy_batches: Vec<f64> = (0..batches(MEALY_BATCHES))
+        .map(|_| mealy_round_trip(coarse_clock))
+        .collect();
+    // The spread of the batches, printed beside the median: on a shared
+    // machine a neighbour's load moves them, and the range says how much.
+    let fastest = mealy_batches.iter().copied().fold(f64::INFINITY, f64::min);
+    let slowest = mealy_batches.iter().copied().fold(0.0, f64::max);
+    let mealy = median(mealy_batches);
     calibrate_tsc();
     let mealy_tsc = median(
         (0..batches(MEALY_BATCHES))
@@ -419,7 +422,7 @@ fn main() {
     );
 
     println!(
-        "detail: payload={encoded}B round_trips_per_batch={ROUND_TRIPS} mealy_with_tsc_clock={mealy_tsc:.0}ns mealy_with_instant_clock={mealy_instant:.0}ns os_round_trips_per_batch={OS_ROUND_TRIPS}"
+        "detail: payload={encoded}B round_trips_per_batch={ROUND_TRIPS} mealy_with_tsc_clock={mealy_tsc:.0}ns mealy_with_instant_clock={mealy_instant:.0}ns mealy_batches={fastest:.0}..{slowest:.0}ns os_round_trips_per_batch={OS_ROUND_TRIPS}"
     );
     println!(
         "ipc-roundtrip: mealy={mealy:.0} pipe={pipe:.0} unix={unix:.0} crossbeam={crossbeam:.0} speedup_vs_pipe={:.1} msgs_per_s={msgs_per_s:.0}",
