@@ -133,6 +133,23 @@ impl<P: Platform> Scheduler<P> {
         self.kernel.power_off_requested
     }
 
+    /// Whether to power off now, for a stop requested with
+    /// [`Scheduler::power_off_requested`] and nothing left to dispatch:
+    /// yes unless a timer falls due before `deadline_ns`. Such a timer is
+    /// usually output still on its way (the serial driver retrying what the
+    /// UART could not take yet, the shell retrying what the console
+    /// refused), so the loop idles until it fires rather than cut that
+    /// output off; `deadline_ns` bounds the wait, so a task that keeps
+    /// arming timers cannot hold the machine up.
+    pub fn may_power_off(&self, now_ns: u64, deadline_ns: u64) -> bool {
+        now_ns >= deadline_ns
+            || self
+                .kernel
+                .timers
+                .earliest_ns()
+                .is_none_or(|due| due >= deadline_ns)
+    }
+
     /// A snapshot of task `id`.
     pub fn task_info(&self, id: TaskId) -> Option<TaskInfo> {
         self.kernel.tasks.get(id.0 as usize).map(|task| task.info())

@@ -5,7 +5,7 @@ use mealy_caps::{Badge, TaskId};
 use mealy_protocol::{IpcError, MessageKind};
 
 use super::{Behaviour, recorder, world};
-use crate::sched::{CapSource, CapSpec};
+use crate::sched::{CapSource, CapSpec, Platform};
 
 static DRIVER_CAPS: &[CapSpec] = &[
     CapSpec {
@@ -154,4 +154,27 @@ fn port_io_goes_through_a_device_capability_and_stays_in_its_range() {
         Err(IpcError::InvalidCap)
     );
     assert_eq!(w.sched.platform().port_writes.len(), 1);
+}
+
+#[test]
+fn power_off_waits_for_a_timer_due_before_the_deadline_but_no_longer() {
+    let mut w = world(&[(recorder("driver").caps(DRIVER_CAPS), Behaviour::Record)]);
+    let now = w.sched.platform().now_ns();
+    assert!(w.sched.may_power_off(now, now + 1_000), "no timer: at once");
+    let timer = w.grant(0, "timer");
+    // Output being retried in 100 ns: worth waiting for.
+    w.act(0, |cx| cx.set_timer(timer, 100)).unwrap();
+    let now = w.sched.platform().now_ns();
+    assert!(!w.sched.may_power_off(now, now + 1_000));
+    // But only until the deadline.
+    assert!(w.sched.may_power_off(now + 1_000, now + 1_000));
+    // Once it fired, nothing holds the power-off.
+    w.sched.idle();
+    w.run();
+    let now = w.sched.platform().now_ns();
+    assert!(w.sched.may_power_off(now, now + 1_000));
+    // A timer past the deadline (a 5 s answer deadline) does not hold it.
+    w.act(0, |cx| cx.set_timer(timer, 5_000_000_000)).unwrap();
+    let now = w.sched.platform().now_ns();
+    assert!(w.sched.may_power_off(now, now + 1_000));
 }
