@@ -33,7 +33,6 @@ extern crate std;
 
 mod codec;
 mod context;
-mod encoder;
 mod envelope;
 mod error;
 mod incoming;
