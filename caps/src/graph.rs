@@ -123,6 +123,14 @@ impl Snapshot {
         found
     }
 
+    /// The CSpace `task` owns (the first, should it own several).
+    pub fn cspace_of(&self, task: TaskId) -> Option<CSpaceId> {
+        self.tasks
+            .iter()
+            .find(|node| node.task == task)
+            .map(|node| node.cspace)
+    }
+
     /// The task that owns `cspace`.
     pub fn task_of(&self, cspace: CSpaceId) -> Option<&TaskNode> {
         self.tasks.iter().find(|node| node.cspace == cspace)

@@ -203,13 +203,9 @@ impl Terminal {
     fn original_of(&self, name: &str) -> u32 {
         let cap = self.grant(self.shell, name);
         let snapshot = self.sched.caps().snapshot();
-        let kernel = snapshot
-            .tasks
-            .iter()
-            .find(|node| node.task == KERNEL_TASK)
-            .unwrap();
+        let kernel = snapshot.cspace_of(KERNEL_TASK).unwrap();
         let original = snapshot
-            .caps_in(kernel.cspace)
+            .caps_in(kernel)
             .find(|original| {
                 snapshot
                     .children_of(original.at)
@@ -222,12 +218,7 @@ impl Terminal {
     /// How many capabilities the shell's task holds.
     fn shell_holds(&self) -> usize {
         let snapshot = self.sched.caps().snapshot();
-        let space = snapshot
-            .tasks
-            .iter()
-            .find(|node| node.task == self.shell)
-            .unwrap()
-            .cspace;
+        let space = snapshot.cspace_of(self.shell).unwrap();
         snapshot.caps_in(space).count()
     }
 }
@@ -500,12 +491,7 @@ fn a_read_only_region_refuses_writes_and_revoking_the_image_reaches_it() {
     terminal.sched.run_until_idle(1_000);
     let region = {
         let snapshot = terminal.sched.caps().snapshot();
-        let space = snapshot
-            .tasks
-            .iter()
-            .find(|node| node.task == screen)
-            .unwrap()
-            .cspace;
+        let space = snapshot.cspace_of(screen).unwrap();
         let held: Vec<_> = snapshot
             .caps_in(space)
             .map(|cap| (cap.at.cap, cap.cap.rights))

@@ -341,13 +341,9 @@ mod tests {
         let pinger = sched.task_by_name("pinger").unwrap();
         let endpoint = sched.grants(pinger)[0].cap;
         let snapshot = sched.caps().snapshot();
-        let kernel = snapshot
-            .tasks
-            .iter()
-            .find(|t| t.task == KERNEL_TASK)
-            .unwrap();
+        let kernel = snapshot.cspace_of(KERNEL_TASK).unwrap();
         let original = snapshot
-            .caps_in(kernel.cspace)
+            .caps_in(kernel)
             .find(|cap| {
                 snapshot
                     .children_of(cap.at)

@@ -46,6 +46,11 @@ fn snapshot_lists_tasks_objects_caps_and_edges() {
     assert_eq!(snapshot.derivations.len(), 1);
     assert_eq!(snapshot.tasks[0].name.as_deref(), Some("shell"));
     assert_eq!(snapshot.caps_in(snapshot.tasks[1].cspace).count(), 2);
+    assert_eq!(
+        snapshot.cspace_of(TaskId(2)),
+        Some(snapshot.tasks[1].cspace)
+    );
+    assert_eq!(snapshot.cspace_of(TaskId(77)), None);
     let edge = snapshot.derivations[0];
     assert_eq!(
         snapshot

@@ -179,13 +179,11 @@ impl System for ContextSystem<'_> {
     fn rights(&mut self, cap: CapRef) -> Result<Rights, String> {
         let shell = self.cx.task_id();
         let snapshot = self.snapshot()?;
-        let node = snapshot
-            .tasks
-            .iter()
-            .find(|node| node.task == shell)
+        let cspace = snapshot
+            .cspace_of(shell)
             .ok_or("the shell has no capability space")?;
         snapshot
-            .caps_in(node.cspace)
+            .caps_in(cspace)
             .find(|held| held.at.cap == cap)
             .map(|held| held.cap.rights)
             .ok_or_else(|| "the shell does not hold that capability".into())
@@ -198,13 +196,11 @@ impl System for ContextSystem<'_> {
     fn revoke(&mut self, task: &TaskRef, slot: SlotRef) -> Result<usize, String> {
         let (id, name) = self.resolve(task)?;
         let snapshot = self.snapshot()?;
-        let node = snapshot
-            .tasks
-            .iter()
-            .find(|node| node.task == id)
+        let cspace = snapshot
+            .cspace_of(id)
             .ok_or("the task has no capability space")?;
         let cap = snapshot
-            .caps_in(node.cspace)
+            .caps_in(cspace)
             .map(|cap| cap.at.cap)
             .find(|cap| slot.matches(*cap))
             .ok_or_else(|| format!("{} holds nothing in that slot", describe(task)))?;
