@@ -240,6 +240,35 @@ static RELAYS: &[TaskSpec] = &[
     ]),
 ];
 
+/// The `RELAYS` world: the scheduler, what the sink received, and what the
+/// relays sent.
+fn relays() -> (Scheduler<HostPlatform>, Log, Sent) {
+    let mut sched = new_scheduler();
+    let seen = Log::default();
+    let sent = Sent::default();
+    let (log, relay_log) = (seen.clone(), sent.clone());
+    let mut next_id = 0u8;
+    sched
+        .spawn_all_with(RELAYS, move |spec| {
+            if spec.name.starts_with('r') {
+                next_id += 1;
+                Box::new(Relay {
+                    id: next_id - 1,
+                    seq: 0,
+                    sink: None,
+                    sent: relay_log.clone(),
+                })
+            } else {
+                Box::new(Recorder {
+                    log: log.clone(),
+                    behaviour: Behaviour::Record,
+                })
+            }
+        })
+        .unwrap();
+    (sched, seen, sent)
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
 
@@ -251,21 +280,7 @@ proptest::proptest! {
     fn handed_off_and_queued_messages_keep_per_sender_order(
         steps in proptest::collection::vec(proptest::option::of(0usize..3), 1..60),
     ) {
-        let mut sched = new_scheduler();
-        let seen = Log::default();
-        let sent = Sent::default();
-        let (log, relay_log) = (seen.clone(), sent.clone());
-        let mut next_id = 0u8;
-        sched
-            .spawn_all_with(RELAYS, move |spec| {
-                if spec.name.starts_with('r') {
-                    next_id += 1;
-                    Box::new(Relay { id: next_id - 1, seq: 0, sink: None, sent: relay_log.clone() })
-                } else {
-                    Box::new(Recorder { log: log.clone(), behaviour: Behaviour::Record })
-                }
-            })
-            .unwrap();
+        let (mut sched, seen, sent) = relays();
         let kick: Vec<CapRef> = sched.grants(TaskId(4)).iter().map(|grant| grant.cap).collect();
         for step in steps {
             match step {
@@ -309,28 +324,7 @@ proptest::proptest! {
 fn relays_hand_off_when_the_sink_is_next() {
     // The fixed case behind the property: one kick, one relay message,
     // taken by hand-off (so the property above exercises the lane).
-    let mut sched = new_scheduler();
-    let seen = Log::default();
-    let log = seen.clone();
-    let mut next_id = 0u8;
-    sched
-        .spawn_all_with(RELAYS, move |spec| {
-            if spec.name.starts_with('r') {
-                next_id += 1;
-                Box::new(Relay {
-                    id: next_id - 1,
-                    seq: 0,
-                    sink: None,
-                    sent: Rc::default(),
-                })
-            } else {
-                Box::new(Recorder {
-                    log: log.clone(),
-                    behaviour: Behaviour::Record,
-                })
-            }
-        })
-        .unwrap();
+    let (mut sched, seen, _) = relays();
     let kick = sched.grants(TaskId(4))[1].cap;
     sched
         .act_as(TaskId(4), |cx| cx.send(kick, b"go", &[]))
