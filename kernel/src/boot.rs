@@ -394,7 +394,7 @@ fn run_tasks(
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
     // Let them say what they say at start; the prompt comes after.
-    while scheduler.dispatch_one() {}
+    scheduler.run_until_idle(usize::MAX);
     match scheduler.spawn_all(&terminal) {
         Ok(ids) => log::info!("scheduler: started {} terminal tasks", ids.len()),
         Err(error) => log::error!("scheduler: terminal: {error}"),

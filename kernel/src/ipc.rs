@@ -159,6 +159,39 @@ impl KernelState {
         if !caps.is_empty() {
             return self.send_with_caps(from, to, payload, caps, call);
         }
+        self.send_plain(from, to, payload, call, lane)
+    }
+
+    /// `call`: `send` with a Reply for the receiver; returns the token.
+    /// Each path produces the token itself (rather than through `send`'s
+    /// `Option`), which keeps it out of memory on the hot path.
+    #[inline(always)]
+    pub(crate) fn call(
+        &mut self,
+        from: u32,
+        to: CapRef,
+        payload: &[u8],
+        caps: &[CapRef],
+        lane: Option<&mut Delivery>,
+    ) -> Result<CallToken, IpcError> {
+        let token = if caps.is_empty() {
+            self.send_plain(from, to, payload, true, lane)?
+        } else {
+            self.send_with_caps(from, to, payload, caps, true)?
+        };
+        token.ok_or(IpcError::OutOfResources)
+    }
+
+    /// `send` without capabilities to move: the hot path.
+    #[inline(always)]
+    fn send_plain(
+        &mut self,
+        from: u32,
+        to: CapRef,
+        payload: &[u8],
+        call: bool,
+        lane: Option<&mut Delivery>,
+    ) -> Result<Option<CallToken>, IpcError> {
         let len = check_payload(payload.len())?;
         // The common message: no capability moves, so nothing between the
         // checks and the push can fail, and the receiver is resolved once.
@@ -347,17 +380,11 @@ impl KernelState {
         let kind = MessageKind::Reply {
             token: pending.token,
         };
-        let envelope = Envelope {
-            badge: None,
-            reply: None,
-            caps: CapList::EMPTY,
-            len,
-        };
         if let Some(lane) = lane {
             hand_off(
                 lane,
                 kind,
-                envelope,
+                Envelope::plain(len),
                 payload,
                 receiver,
                 handed_to,
@@ -366,7 +393,9 @@ impl KernelState {
             return Ok(());
         }
         // Cannot fail: the check above saw room, and nothing ran since.
-        receiver.mailbox.push(kind, envelope, payload, large)?;
+        receiver
+            .mailbox
+            .push(kind, Envelope::plain(len), payload, large)?;
         ready(receiver, run_queue, pending.caller);
         Ok(())
     }

@@ -27,7 +27,7 @@ pub fn run(mut scheduler: Scheduler<MachinePlatform>) -> ! {
     let mut power_off_failed = false;
     let mut power_off_by = None;
     loop {
-        while scheduler.dispatch_one() {}
+        scheduler.run_until_idle(usize::MAX);
         let now = clock::now_nanos();
         if scheduler.power_off_requested()
             && !power_off_failed

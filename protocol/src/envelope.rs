@@ -100,6 +100,20 @@ pub struct Envelope {
     pub len: u16,
 }
 
+impl Envelope {
+    /// The envelope of an unbadged message of `len` bytes that carries no
+    /// capability: a reply, or a kernel notice.
+    #[inline(always)]
+    pub const fn plain(len: u16) -> Self {
+        Envelope {
+            badge: None,
+            reply: None,
+            caps: CapList::EMPTY,
+            len,
+        }
+    }
+}
+
 /// `PayloadTooLarge` unless `len` fits [`MAX_PAYLOAD`].
 pub fn check_payload(len: usize) -> Result<u16, IpcError> {
     if len > MAX_PAYLOAD {

@@ -156,8 +156,7 @@ impl<P: Platform> Context for TaskContext<'_, P> {
     #[inline]
     fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError> {
         self.kernel
-            .send(self.task, to, payload, caps, true, self.lane.as_deref_mut())?
-            .ok_or(IpcError::OutOfResources)
+            .call(self.task, to, payload, caps, self.lane.as_deref_mut())
     }
 
     #[inline]

@@ -41,6 +41,7 @@
 //! for two areas instead of 4 KiB for one, and one more field
 //! (`handed_to`) that `kill` and dispatch must keep true.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use mealy_protocol::{Envelope, Incoming, MAX_PAYLOAD, MessageKind, copy_bytes};
@@ -51,8 +52,10 @@ use mealy_protocol::{Envelope, Incoming, MAX_PAYLOAD, MessageKind, copy_bytes};
 pub(crate) struct Delivery {
     pub(crate) kind: MessageKind,
     pub(crate) envelope: Envelope,
-    /// `MAX_PAYLOAD` bytes; the first `envelope.len` are the payload.
-    pub(crate) payload: Vec<u8>,
+    /// The first `envelope.len` bytes are the payload. A fixed-size array
+    /// rather than a `Vec`, so the compiler knows its length and a checked
+    /// `len` needs no second bound.
+    pub(crate) payload: Box<[u8; MAX_PAYLOAD]>,
 }
 
 impl Delivery {
@@ -64,7 +67,7 @@ impl Delivery {
         Some(Self {
             kind: MessageKind::Request,
             envelope: Envelope::default(),
-            payload,
+            payload: payload.into_boxed_slice().try_into().ok()?,
         })
     }
 
@@ -87,7 +90,7 @@ impl Delivery {
     pub(crate) fn write(&mut self, kind: MessageKind, envelope: Envelope, payload: &[u8]) {
         self.kind = kind;
         self.envelope = envelope;
-        copy_bytes(&mut self.payload, payload);
+        copy_bytes(&mut self.payload[..], payload);
     }
 }
 

@@ -112,7 +112,7 @@ impl<P: Platform> Scheduler<P> {
             state: TaskState::Idle,
             counters: TaskCounters::default(),
             grants: Vec::new(),
-            budget_ns: spec.budget_ns,
+            budget_ns: spec.budget_ns.unwrap_or(self.budget_ns),
         });
         self.machines.push(Some(machine));
         Ok(id)

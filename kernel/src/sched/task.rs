@@ -95,9 +95,9 @@ pub(crate) struct Task {
     pub(crate) counters: TaskCounters,
     /// What the task list gave it, by name (also what `start` saw).
     pub(crate) grants: Vec<Grant>,
-    /// Its own handler budget, if the task list gave it one instead of
-    /// the scheduler's.
-    pub(crate) budget_ns: Option<u64>,
+    /// Its handler budget: its own if the task list gave it one, else the
+    /// scheduler's (resolved at spawn, so dispatch reads one number).
+    pub(crate) budget_ns: u64,
 }
 
 impl Task {
