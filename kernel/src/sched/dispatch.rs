@@ -6,10 +6,11 @@
 //! reported (a log line and a counter) when it overruns the budget, not
 //! preempted, since handlers run to completion by design.
 //!
-//! The clock is read once per dispatch, after the handler; the time since
-//! the previous read is charged to the task, so the (small) cost of picking
-//! it counts as its own. (On the host VM this read is the largest single
-//! cost of a round trip when it is a real clock: see `benches/ipc.rs`.)
+//! The clock is read once per dispatch, after the handler (and once as
+//! `run_until_idle` starts); the time since the previous read is charged
+//! to the task, so the (small) cost of picking it counts as its own. (On
+//! the host VM this read is the largest single cost of a round trip when
+//! it is a real clock: see `benches/ipc.rs`.)
 //!
 //! The message's kind, envelope and payload are copied out of the mailbox,
 //! once, into the scheduler's current delivery area, which the handler
@@ -41,13 +42,18 @@ impl<P: Platform> Scheduler<P> {
     }
 
     /// Dispatches until nothing is ready or `max` messages were handled;
-    /// returns how many were. The loop every other one calls: it has
-    /// `dispatch_one` inlined, so back-to-back dispatches cost no call,
-    /// return or register save (31 instructions of a host round trip).
+    /// returns how many were. The loop `run`, boot and the kernel's run
+    /// loop use: it has `dispatch_at` inlined, and carries the clock from
+    /// one dispatch to the next.
     #[inline(never)]
     pub fn run_until_idle(&mut self, max: usize) -> usize {
         let mut handled = 0;
-        while handled < max && self.dispatch_one() {
+        let mut now = self.platform.now_ns();
+        while handled < max {
+            let Some(end) = self.dispatch_at(now) else {
+                break;
+            };
+            now = end;
             handled += 1;
         }
         handled
@@ -56,27 +62,33 @@ impl<P: Platform> Scheduler<P> {
     /// Asks the platform to idle until something happens.
     pub fn idle(&mut self) {
         self.kernel.stats.idles += 1;
-        self.clock_ns = None;
         let deadline = self.kernel.timers.earliest_ns();
         self.platform.idle(self.pending, deadline);
     }
 
     /// Delivers one message to one task. Returns `false` if nothing was
     /// ready (after delivering interrupts and due timers). Loops should
-    /// call `run_until_idle`, which has this inlined.
-    #[inline(always)]
+    /// call `run_until_idle`, which reads the clock once per dispatch
+    /// rather than twice.
     pub fn dispatch_one(&mut self) -> bool {
-        let started = match self.clock_ns {
-            Some(now) => now,
-            None => self.platform.now_ns(),
-        };
+        let now = self.platform.now_ns();
+        self.dispatch_at(now).is_some()
+    }
+
+    /// `dispatch_one`, started at `started` (the clock as the previous
+    /// dispatch ended, or fresh): returns the clock as this one ended, or
+    /// `None` if nothing was ready. Inlined into `run_until_idle`, so
+    /// back-to-back dispatches cost no call, return or register save (31
+    /// instructions of a host round trip).
+    #[inline(always)]
+    fn dispatch_at(&mut self, started: u64) -> Option<u64> {
         self.deliver_kernel_events(started);
         let index = match self.kernel.handed_to.take() {
             // A message handed off into the lane (`handoff.rs`): its task
             // was first in line; the lane becomes the current area.
             Some(index) => {
                 let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
-                    return true;
+                    return Some(started);
                 };
                 if !task.mailbox.take_handed_off() {
                     // Never: `kill` clears both. Were it so, the task must
@@ -84,7 +96,7 @@ impl<P: Platform> Scheduler<P> {
                     if task.state == TaskState::Queued {
                         Self::settle(task, &mut self.kernel.run_queue, index);
                     }
-                    return true;
+                    return Some(started);
                 }
                 self.deliveries.swap();
                 self.kernel.stats.handed_off += 1;
@@ -93,11 +105,10 @@ impl<P: Platform> Scheduler<P> {
             }
             None => {
                 let Some(index) = self.kernel.run_queue.pop_front() else {
-                    self.clock_ns = None;
-                    return false;
+                    return None;
                 };
                 let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
-                    return true;
+                    return Some(started);
                 };
                 let area = self.deliveries.current_mut();
                 if !task
@@ -107,14 +118,13 @@ impl<P: Platform> Scheduler<P> {
                     if task.state == TaskState::Queued {
                         task.state = TaskState::Idle;
                     }
-                    return true;
+                    return Some(started);
                 }
                 task.state = TaskState::Running;
                 index
             }
         };
         let (current, lane) = self.deliveries.split();
-        let reply = current.envelope.reply;
         let result = match self.machines.get_mut(index as usize) {
             Some(Some(machine)) => {
                 let mut cx = TaskContext {
@@ -128,7 +138,6 @@ impl<P: Platform> Scheduler<P> {
             _ => Ok(()),
         };
         let now = self.platform.now_ns();
-        self.clock_ns = Some(now);
         let elapsed = now.saturating_sub(started);
         match result {
             // The common case: one task lookup charges it and requeues it.
@@ -144,6 +153,9 @@ impl<P: Platform> Scheduler<P> {
                 if let Some(task) = self.kernel.tasks.get_mut(index as usize) {
                     Self::account(task, &mut self.kernel.stats, &mut self.platform, elapsed);
                 }
+                // The current area still holds the message: only a
+                // dispatch changes it.
+                let reply = self.deliveries.current_mut().envelope.reply;
                 self.handler_failed(index, error, reply);
                 if let Some(task) = self.kernel.tasks.get_mut(index as usize)
                     && task.state == TaskState::Running
@@ -152,7 +164,7 @@ impl<P: Platform> Scheduler<P> {
                 }
             }
         }
-        true
+        Some(now)
     }
 
     /// After its handler: a task with more mail goes back on the run

@@ -53,9 +53,6 @@ pub struct Scheduler<P: Platform> {
     pub(crate) machines: Vec<Option<Box<dyn StateMachine>>>,
     pub(crate) pending: &'static PendingInterrupts,
     pub(crate) budget_ns: u64,
-    /// The clock at the end of the last dispatch; `None` after idling or
-    /// outside work, so the next dispatch reads it afresh.
-    pub(crate) clock_ns: Option<u64>,
     /// The message being handled (the handler borrows it while the kernel
     /// tables, mailboxes included, stay free to change) and the lane a
     /// message to the next task may be handed off into (`handoff.rs`).
@@ -99,7 +96,6 @@ impl<P: Platform> Scheduler<P> {
             machines: Vec::new(),
             pending,
             budget_ns: config.budget_ns,
-            clock_ns: None,
             deliveries,
         })
     }
@@ -213,7 +209,6 @@ impl<P: Platform> Scheduler<P> {
         if !task.state.is_alive() {
             return None;
         }
-        self.clock_ns = None;
         let mut cx = TaskContext {
             kernel: &mut self.kernel,
             platform: &mut self.platform,

@@ -219,7 +219,6 @@ impl<P: Platform> Scheduler<P> {
             lane: None,
         };
         let result = machine.start(&mut cx, Grants(&grants));
-        self.clock_ns = None;
         if let Err(error) = result {
             self.handler_failed(id.0, error, None);
         }
