@@ -104,9 +104,7 @@ impl<P: Platform> Scheduler<P> {
                 index
             }
             None => {
-                let Some(index) = self.kernel.run_queue.pop_front() else {
-                    return None;
-                };
+                let index = self.kernel.run_queue.pop_front()?;
                 let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
                     return Some(started);
                 };
