@@ -231,7 +231,7 @@ fn ends_equal<const N: usize>(a: &[u8], b: &[u8]) -> bool {
 /// each echo).
 #[inline(always)]
 fn blocks_equal<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
-    if N % 8 == 0 {
+    if N.is_multiple_of(8) {
         let (a_words, _) = a.as_chunks::<8>();
         let (b_words, _) = b.as_chunks::<8>();
         let diff = a_words.iter().zip(b_words).fold(0, |diff, (x, y)| {
