@@ -110,6 +110,27 @@ fn a_task_with_a_budget_of_its_own_is_held_to_that_one() {
 }
 
 #[test]
+fn time_between_runs_is_not_charged_to_the_next_handler() {
+    let mut w = world(&[
+        (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
+        (recorder("a"), Behaviour::Record),
+        (recorder("b"), Behaviour::Record),
+    ]);
+    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    w.act(0, |cx| cx.send(a, b"before", &[])).unwrap();
+    w.run();
+    // The machine idles for a millisecond, a thousand budgets, before the
+    // next message: the next run starts from a fresh clock.
+    w.sched.platform().advance(1_000_000);
+    w.act(0, |cx| cx.send(b, b"after", &[])).unwrap();
+    w.run();
+    assert_eq!(w.received(2).len(), 1);
+    assert_eq!(w.sched.stats().budget_overruns, 0);
+    let busy = w.sched.task_info(TaskId(2)).unwrap().counters.busy_ns;
+    assert!(busy < 1_000, "b was charged {busy} ns");
+}
+
+#[test]
 fn a_fatal_handler_faults_only_its_task() {
     let mut w = world(&[
         (recorder("driver").caps(TO_A_AND_B), Behaviour::Record),
