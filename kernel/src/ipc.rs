@@ -137,15 +137,13 @@ fn check_reply_room(caps: &CapSystem, task: &Task) -> Result<(), IpcError> {
 }
 
 impl KernelState {
-    /// `send` (`call == false`) or `call` from task `from` through the
-    /// endpoint capability `to`. Returns the call's token for a call.
+    /// `send` from task `from` through the endpoint capability `to`.
     ///
     /// Errors, in order: `PayloadTooLarge`; `TooManyCaps`; `InvalidCap` /
     /// `MissingRights` (WRITE) / `WrongKind` for `to`; `DeadTask`;
     /// `MailboxFull`; for the transferred caps `InvalidCap` /
     /// `MissingRights` (GRANT) / `DuplicateCap` / `NoRoom`;
-    /// `OutOfResources` (payload storage); for a call, `NoRoom` (no CSpace
-    /// slot for the Reply) and `OutOfResources` (the reply table).
+    /// `OutOfResources` (payload storage).
     #[inline(always)]
     pub(crate) fn send(
         &mut self,
@@ -153,18 +151,19 @@ impl KernelState {
         to: CapRef,
         payload: &[u8],
         caps: &[CapRef],
-        call: bool,
         lane: Option<&mut Delivery>,
-    ) -> Result<Option<CallToken>, IpcError> {
-        if !caps.is_empty() {
-            return self.send_with_caps(from, to, payload, caps, call);
+    ) -> Result<(), IpcError> {
+        if caps.is_empty() {
+            self.send_plain(from, to, payload, false, lane)?;
+        } else {
+            self.send_with_caps(from, to, payload, caps, false)?;
         }
-        self.send_plain(from, to, payload, call, lane)
+        Ok(())
     }
 
-    /// `call`: `send` with a Reply for the receiver; returns the token.
-    /// Each path produces the token itself (rather than through `send`'s
-    /// `Option`), which keeps it out of memory on the hot path.
+    /// `call`: `send` that also gives the receiver a Reply; returns the
+    /// call's token. Errors: those of `send`, then `NoRoom` (no CSpace
+    /// slot for the Reply) and `OutOfResources` (the reply table).
     #[inline(always)]
     pub(crate) fn call(
         &mut self,
@@ -182,7 +181,8 @@ impl KernelState {
         token.ok_or(IpcError::OutOfResources)
     }
 
-    /// `send` without capabilities to move: the hot path.
+    /// `send` or `call` (`call`) without capabilities to move: the hot
+    /// path. Returns the token for a call.
     #[inline(always)]
     fn send_plain(
         &mut self,
@@ -265,7 +265,8 @@ impl KernelState {
         Ok(token)
     }
 
-    /// `send` with capabilities to move: the general path, out of line.
+    /// `send` or `call` with capabilities to move: the general path, out
+    /// of line.
     #[inline(never)]
     fn send_with_caps(
         &mut self,

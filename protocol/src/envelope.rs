@@ -101,8 +101,8 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// The envelope of an unbadged message of `len` bytes that carries no
-    /// capability: a reply, or a kernel notice.
+    /// The envelope of an unbadged message of `len` bytes that carries
+    /// neither a Reply nor any capability, such as a plain reply.
     #[inline(always)]
     pub const fn plain(len: u16) -> Self {
         Envelope {

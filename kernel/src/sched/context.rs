@@ -142,15 +142,8 @@ impl<P: Platform> Context for TaskContext<'_, P> {
 
     #[inline]
     fn send(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
-        self.kernel.send(
-            self.task,
-            to,
-            payload,
-            caps,
-            false,
-            self.lane.as_deref_mut(),
-        )?;
-        Ok(())
+        self.kernel
+            .send(self.task, to, payload, caps, self.lane.as_deref_mut())
     }
 
     #[inline]

@@ -86,12 +86,7 @@ struct Slot {
 impl Slot {
     const EMPTY: Slot = Slot {
         kind: MessageKind::Request,
-        envelope: Envelope {
-            badge: None,
-            reply: None,
-            caps: mealy_protocol::CapList::EMPTY,
-            len: 0,
-        },
+        envelope: Envelope::plain(0),
         inline: [0; INLINE_PAYLOAD],
         large: None,
     };
