@@ -199,7 +199,7 @@ mod tests {
     use crate::CallToken;
 
     #[test]
-    fn results_fit_two_registers() {
+    fn errors_stay_twelve_bytes_and_results_sixteen() {
         assert!(core::mem::size_of::<IpcError>() <= 12);
         assert!(core::mem::size_of::<Result<(), IpcError>>() <= 16);
         assert!(core::mem::size_of::<Result<CallToken, IpcError>>() <= 16);
