@@ -263,6 +263,14 @@ impl<const N: usize> Outbox<N> {
         Self { bytes: [0; N] }
     }
 
+    /// The buffer to encode into, at most [`MAX_PAYLOAD`] bytes: what
+    /// [`Outgoing::outbox`](crate::Outgoing::outbox) returns.
+    #[inline]
+    pub fn space(&mut self) -> &mut [u8] {
+        let limit = N.min(MAX_PAYLOAD);
+        &mut self.bytes[..limit]
+    }
+
     /// Encodes `message`; the returned slice borrows the outbox until sent.
     pub fn encode<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<&[u8], CodecError> {
         let limit = N.min(MAX_PAYLOAD);

@@ -20,3 +20,9 @@ pub struct Reply<'a> {
     #[serde(serialize_with = "crate::codec::as_bytes")]
     pub data: &'a [u8],
 }
+
+crate::interface! {
+    <'a>
+    /// Answers with the request's `seq` and `data`, unchanged.
+    fn echo(Request<'a>) -> Reply<'a>;
+}

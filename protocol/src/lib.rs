@@ -36,6 +36,7 @@ mod context;
 mod envelope;
 mod error;
 mod incoming;
+pub mod interface;
 mod machine;
 
 pub mod echo;
@@ -45,6 +46,8 @@ pub mod kernel;
 pub mod ping;
 pub mod pinger;
 pub mod terminal;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod text;
 
 pub use codec::{
@@ -54,6 +57,7 @@ pub use context::Context;
 pub use envelope::{CapList, Envelope, MAX_CAPS, MAX_PAYLOAD, check_payload};
 pub use error::{HandleError, IpcError};
 pub use incoming::{CallToken, Incoming, MessageKind};
+pub use interface::{Answer, Call, CallError, Never, Outgoing, Pending, ServiceError, call, send};
 pub use kernel::CallFailure;
 pub use machine::{Grant, Grants, StateMachine};
 

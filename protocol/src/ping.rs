@@ -16,3 +16,9 @@ pub struct Pong<'a> {
     pub seq: u32,
     pub name: &'a str,
 }
+
+crate::interface! {
+    <'a>
+    /// Answers with the ping's `seq` and the service's name.
+    fn ping(Ping) -> Pong<'a>;
+}
