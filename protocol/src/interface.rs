@@ -59,7 +59,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use mealy_caps::{Badge, CapRef};
+use mealy_caps::CapRef;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -343,13 +343,8 @@ impl<C: Call> Answer<C> {
             return Ok(());
         };
         let bytes = encode_answer::<(), C::Error>(&Err(error), outbox)?;
-        cx.reply(cap, bytes, caps_none())
+        cx.reply(cap, bytes, &[])
     }
-}
-
-#[inline(always)]
-const fn caps_none() -> &'static [CapRef] {
-    &[]
 }
 
 /// What every server has: the buffer its answers are encoded into. The
@@ -383,10 +378,6 @@ pub fn answer_with<R: Serialize, E: ServiceError>(
 pub fn split_op(payload: &[u8]) -> Result<(u32, &[u8]), CodecError> {
     crate::codec::decode_prefix::<u32>(payload)
 }
-
-/// The badge a one-way handler is given.
-#[doc(hidden)]
-pub type SenderBadge = Option<Badge>;
 
 /// Declares a service's interface; see the [module docs](crate::interface).
 #[macro_export]
@@ -477,7 +468,7 @@ macro_rules! __interface_ops {
             &mut self,
             cx: &mut dyn $crate::Context,
             message: $req $(<$rl>)?,
-            badge: $crate::interface::SenderBadge,
+            badge: ::core::option::Option<$crate::Badge>,
         ) -> ::core::result::Result<(), $crate::HandleError>;
     };
 
@@ -530,6 +521,7 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+    use crate::Badge;
     use crate::testing::{FakeContext, FakeObject};
     use crate::{Grants, MAX_PAYLOAD, Outbox, Rights, StateMachine};
 
