@@ -17,6 +17,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The shell's prompt, printed at start and after every command: exactly
+/// this string. It crosses a boundary (the serial line to the host):
+/// `cargo xtask qemu` holds piped input until the guest prints it, and the
+/// host tools and tests read a command's output up to the next one.
+pub const PROMPT: &str = "mealy> ";
+
 /// The most text bytes one [`Output`] carries, leaving room for postcard's
 /// length prefix inside [`MAX_PAYLOAD`](crate::MAX_PAYLOAD).
 pub const OUTPUT_CHUNK: usize = crate::MAX_PAYLOAD - 16;

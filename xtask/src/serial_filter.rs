@@ -11,10 +11,10 @@
 pub const LOADER_MARKER: &[u8] = b"mealy-loader: ";
 /// The loader's one-line report of a bad boot medium.
 pub const LOADER_ERROR_MARKER: &[u8] = b"mealy-loader: error:";
-/// The shell's prompt: the guest reads serial input from here on
-/// (`kernel/src/boot.rs`, `PROMPT`). Input piped in earlier is held until
+/// The shell's prompt (`mealy_protocol::terminal::PROMPT`): the guest
+/// reads serial input from here on. Input piped in earlier is held until
 /// then, so the firmware cannot eat it.
-pub const READY_PROMPT: &[u8] = b"mealy> ";
+pub const READY_PROMPT: &[u8] = mealy_protocol::terminal::PROMPT.as_bytes();
 
 /// OVMF starts its built-in shell or setup screen when no boot option
 /// worked: the loader never ran (no ESP, no `EFI/BOOT/BOOTX64.EFI`) or it

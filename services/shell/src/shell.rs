@@ -37,9 +37,9 @@ pub const HELD_LIMIT: usize = 64 * 1024;
 /// Ctrl-C: gives up on the command that is waiting.
 const CANCEL: u8 = 0x03;
 
-/// The prompt, printed at start and after every line. Exactly this string:
-/// `cargo xtask qemu` and the test scenarios wait for it.
-pub const PROMPT: &str = "mealy> ";
+/// The prompt, printed at start and after every line; defined with the
+/// terminal protocol, since the host tools wait for it.
+pub use mealy_protocol::terminal::PROMPT;
 
 /// What the shell prints first.
 pub const GREETING: &str = "Mealy debug shell; type 'help' for commands\n";
