@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::string::String;
 use core::fmt::{self, Write};
 
-use mealy_caps::{Rights, Snapshot};
+use mealy_caps::{DotDetail, Rights, Snapshot};
 
 use crate::command::{COMMANDS, CommandSpec, SlotRef, TaskRef};
 use crate::system::{BenchReport, CapRow, Listing, MemReport, Stats, TaskRow};
@@ -167,7 +167,7 @@ pub fn write_caps(out: &mut dyn Write, rows: &[CapRow]) -> fmt::Result {
 /// `graph` and `graph --dot`.
 pub fn write_graph(out: &mut dyn Write, snapshot: &Snapshot, dot: bool) -> fmt::Result {
     if dot {
-        snapshot.write_dot(out)
+        snapshot.write_dot(out, DotDetail::Objects)
     } else {
         snapshot.write_tree(out)
     }

@@ -5,6 +5,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use mealy_caps::DotDetail;
 use proptest::prelude::*;
 
 use crate::fake_system::{FakeFile, FakeSystem};
@@ -161,10 +162,19 @@ fn graph_is_the_snapshot_tree() {
 #[test]
 fn graph_dot_is_the_snapshot_dot() {
     let lines = run("graph --dot");
-    let expected = FakeSystem::new().snapshot.dot().to_string();
+    let expected = FakeSystem::new()
+        .snapshot
+        .dot(DotDetail::Objects)
+        .to_string();
     assert_eq!(lines.join("\n") + "\n", expected);
     assert_eq!(lines.first().map(String::as_str), Some("digraph caps {"));
-    assert!(lines.iter().any(|line| line == "  c0 -> c2;"));
+    // pinger's badged endpoint to echo, and the endpoint reaching echo.
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "  t1 -> o0 [label=\"-w--g- badge=0x7\"];")
+    );
+    assert!(lines.iter().any(|line| line.starts_with("  o0 -> t0 [")));
     assert_eq!(lines.last().map(String::as_str), Some("}"));
 }
 
