@@ -91,7 +91,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     for command in [
         "ps ",
         "caps [task]",
-        "graph [--dot]",
+        "graph [--dot [--slots]]",
         "revoke <task> <slot>",
         "shutdown",
     ] {
