@@ -1,5 +1,6 @@
 //! Graph export: a self-contained snapshot of tasks, objects, capabilities
-//! and derivation edges, for the debug shell (`caps`, `graph`, `graph --dot`).
+//! and derivation edges, for the debug shell (`caps`, `graph`,
+//! `graph --dot [--slots]`).
 //!
 //! The snapshot copies everything out of the live tables (it allocates; it is
 //! a debugging path, not a per-message one) and names capabilities by

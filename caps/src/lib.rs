@@ -76,7 +76,7 @@ pub use cspace::CSpaceId;
 pub use error::CapError;
 pub use graph::{CapAddress, CapNode, DerivationEdge, ObjectNode, Snapshot, TaskNode};
 pub use object::{DeviceRange, Object, ObjectId, ObjectKind, TaskId};
-pub use render::{DotView, TreeView};
+pub use render::{DotDetail, DotView, TreeView};
 pub use reply::ReplyTarget;
 pub use rights::Rights;
 pub use system::{CapSystem, FreedObject, Limits, Usage};

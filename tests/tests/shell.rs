@@ -71,17 +71,52 @@ fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: receiver is not running\n");
 }
 
-#[test]
-fn xtask_graph_saves_the_capability_graph_as_dot() {
+/// Runs `cargo xtask graph ARGS` into a scratch directory: its DOT text,
+/// after checking the pictures (or the note saying how to get them).
+fn xtask_graph(args: &[&str]) -> String {
     let out = tempfile::tempdir_in(mealy_tests::workspace_root().join("target"))
         .expect("a scratch directory");
-    let run = mealy_tests::xtask(&["graph", "--out", out.path().to_str().unwrap()], b"");
+    let mut all = vec!["graph", "--out", out.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let run = mealy_tests::xtask(&all, b"");
     assert_eq!(run.code, Some(0), "{run}");
     let dot = std::fs::read_to_string(out.path().join("capgraph.dot")).expect("capgraph.dot");
     assert!(dot.trim_start().starts_with("digraph"), "{dot}");
+    // Graphviz is installed when it can be (root on Debian); otherwise
+    // the run says how.
+    if run.stdout.contains("no SVG or PNG") {
+        run.assert_stdout_has("apt-get install -y graphviz");
+    } else {
+        let png = std::fs::read(out.path().join("capgraph.png")).expect("capgraph.png");
+        assert!(png.starts_with(b"\x89PNG"), "{run}");
+        let svg = std::fs::read_to_string(out.path().join("capgraph.svg")).expect("capgraph.svg");
+        assert!(svg.contains("<svg"), "{run}");
+    }
+    dot
+}
+
+#[test]
+fn xtask_graph_saves_the_capability_graph_as_dot() {
+    let dot = xtask_graph(&[]);
     for name in ["echo", "pinger", "kernel"] {
         assert!(dot.contains(name), "the graph names {name}:\n{dot}");
     }
+    // One node per task and object: pinger holds echo's endpoint, which
+    // reaches echo; no capability nodes.
+    assert!(dot.contains("label=\"Endpoint\\nto echo\"];"), "{dot}");
+    assert!(dot.contains(" [label=\"-w---- badge=0x1\"];"), "{dot}");
+    assert!(dot.contains("[style=dashed, arrowhead=open];"), "{dot}");
+    assert!(!dot.contains("subgraph cluster_t"), "{dot}");
+}
+
+#[test]
+fn xtask_graph_slots_saves_the_per_capability_picture() {
+    let dot = xtask_graph(&["--slots"]);
+    assert!(dot.contains("label=\"pinger (task 1)\";"), "{dot}");
+    assert!(
+        dot.contains("[shape=ellipse, label=\"0#0 -w----\\nbadge=0x1\"];"),
+        "{dot}"
+    );
 }
 
 #[test]
@@ -91,7 +126,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     for command in [
         "ps ",
         "caps [task]",
-        "graph [--dot]",
+        "graph [--dot [--slots]]",
         "revoke <task> <slot>",
         "shutdown",
     ] {

@@ -1,7 +1,11 @@
 //! `cargo xtask graph`: a picture of the running system's capabilities.
-//! Boots headless, types `graph --dot` and `shutdown` into the shell, and
-//! writes what `graph --dot` printed to `capgraph.dot`, plus `capgraph.svg`
-//! when Graphviz's `dot` is installed.
+//! Boots headless, types `graph --dot` (or `graph --dot --slots`) and
+//! `shutdown` into the shell, and writes what the shell printed to
+//! `capgraph.dot`, then `capgraph.svg` and `capgraph.png` with Graphviz's
+//! `dot`, installing Graphviz first where it can (see `setup.rs`).
+//!
+//! Without Graphviz the DOT file is still written and the run succeeds: it
+//! is the product, and the note says the exact command that adds pictures.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,20 +13,42 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use crate::setup;
+
 /// The shell's prompt, which ends every command's output.
 const PROMPT: &str = "mealy> ";
-const COMMAND: &str = "graph --dot";
 
-/// The DOT text between `mealy> graph --dot` and the next prompt.
-pub fn dot_from_session(session: &str) -> Option<&str> {
-    let start = session.find(&format!("{PROMPT}{COMMAND}\n"))? + PROMPT.len() + COMMAND.len() + 1;
+/// How much the picture shows (the shell's `graph --dot [--slots]`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Detail {
+    /// One node per task and per object: who holds what, who reaches whom.
+    Objects,
+    /// One node per capability, clustered by task, with derivation edges.
+    Slots,
+}
+
+impl Detail {
+    /// The shell command that prints this view.
+    pub fn command(self) -> &'static str {
+        match self {
+            Detail::Objects => "graph --dot",
+            Detail::Slots => "graph --dot --slots",
+        }
+    }
+}
+
+/// The DOT text between `mealy> <command>` and the next prompt.
+pub fn dot_from_session<'a>(session: &'a str, command: &str) -> Option<&'a str> {
+    let echoed = format!("{PROMPT}{command}\n");
+    let start = session.find(&echoed)? + echoed.len();
     let rest = &session[start..];
     let end = rest.find(PROMPT)?;
     let dot = &rest[..end];
     dot.trim_start().starts_with("digraph").then_some(dot)
 }
 
-pub fn run(out: &Path) -> Result<ExitCode> {
+pub fn run(out: &Path, detail: Detail) -> Result<ExitCode> {
+    let command = detail.command();
     let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
     let mut child = Command::new(xtask)
         .args(["qemu", "--headless", "--timeout", "180"])
@@ -32,12 +58,12 @@ pub fn run(out: &Path) -> Result<ExitCode> {
         .context("cannot run cargo xtask qemu")?;
     if let Some(mut input) = child.stdin.take() {
         input
-            .write_all(format!("{COMMAND}\nshutdown\n").as_bytes())
+            .write_all(format!("{command}\nshutdown\n").as_bytes())
             .context("cannot type into the guest")?;
     }
     let session = child.wait_with_output().context("cannot wait for QEMU")?;
     let text = String::from_utf8_lossy(&session.stdout);
-    let Some(dot) = dot_from_session(&text) else {
+    let Some(dot) = dot_from_session(&text, command) else {
         bail!(
             "the guest printed no graph (status {}):\n{text}",
             session.status
@@ -48,18 +74,26 @@ pub fn run(out: &Path) -> Result<ExitCode> {
     std::fs::write(&dot_path, dot)
         .with_context(|| format!("cannot write {}", dot_path.display()))?;
     println!("xtask: wrote {}", dot_path.display());
-    let svg_path = out.join("capgraph.svg");
-    match Command::new("dot")
-        .args(["-Tsvg", "-o"])
-        .arg(&svg_path)
-        .arg(&dot_path)
-        .status()
-    {
-        Ok(status) if status.success() => println!("xtask: wrote {}", svg_path.display()),
-        Ok(status) => bail!("Graphviz's dot failed ({status}) on {}", dot_path.display()),
-        Err(_) => {
-            println!("xtask: no SVG: Graphviz is not installed (sudo apt-get install graphviz)")
+    let graphviz = match setup::ensure_graphviz() {
+        Ok(graphviz) => graphviz,
+        Err(error) => {
+            println!("xtask: no SVG or PNG: {error:#}");
+            return Ok(ExitCode::SUCCESS);
         }
+    };
+    for format in ["svg", "png"] {
+        let picture = out.join(format!("capgraph.{format}"));
+        let status = Command::new(&graphviz)
+            .arg(format!("-T{format}"))
+            .arg("-o")
+            .arg(&picture)
+            .arg(&dot_path)
+            .status()
+            .with_context(|| format!("cannot run {}", graphviz.display()))?;
+        if !status.success() {
+            bail!("Graphviz's dot failed ({status}) on {}", dot_path.display());
+        }
+        println!("xtask: wrote {}", picture.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -72,17 +106,29 @@ mod tests {
     fn the_dot_text_is_cut_between_prompts() {
         let session = "banner\nmealy> graph --dot\ndigraph caps {\n  a -> b;\n}\nmealy> shutdown\n";
         assert_eq!(
-            dot_from_session(session),
+            dot_from_session(session, Detail::Objects.command()),
             Some("digraph caps {\n  a -> b;\n}\n")
         );
+        let slots = "mealy> graph --dot --slots\ndigraph caps {\n}\nmealy> shutdown\n";
+        assert_eq!(
+            dot_from_session(slots, Detail::Slots.command()),
+            Some("digraph caps {\n}\n")
+        );
+        assert_eq!(dot_from_session(slots, Detail::Objects.command()), None);
     }
 
     #[test]
     fn an_error_instead_of_a_graph_is_none() {
         assert_eq!(
-            dot_from_session("mealy> graph --dot\nerror: graph: x\nmealy> "),
+            dot_from_session(
+                "mealy> graph --dot\nerror: graph: x\nmealy> ",
+                Detail::Objects.command()
+            ),
             None
         );
-        assert_eq!(dot_from_session("no shell here"), None);
+        assert_eq!(
+            dot_from_session("no shell here", Detail::Objects.command()),
+            None
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! - `esp`: only assemble an ESP directory (tests use it to break one);
 //! - `bench`: the benchmarks, host-native and in the guest;
 //! - `new-service`: scaffold a state-machine crate and add it to the boot;
-//! - `graph`: the running system's capability graph as DOT and SVG.
+//! - `graph`: the running system's capability graph as DOT, SVG and PNG.
 //!
 //! Depends on `mealy-image`; it runs cargo, rustup, apt-get and QEMU as
 //! child processes and never links the kernel.
@@ -59,11 +59,16 @@ enum Task {
         #[arg(long, default_value = "target/esp")]
         out: PathBuf,
     },
-    /// Boot headless and save the capability graph as DOT (and SVG).
+    /// Boot headless and save the capability graph as DOT, SVG and PNG
+    /// (installing Graphviz when missing, as root on Debian).
     Graph {
-        /// The directory for capgraph.dot and capgraph.svg.
+        /// The directory for capgraph.dot, capgraph.svg and capgraph.png.
         #[arg(long, default_value = "target")]
         out: PathBuf,
+        /// One node per capability slot, with derivation edges, instead of
+        /// one node per task and per object.
+        #[arg(long)]
+        slots: bool,
     },
     /// Scaffold a new state-machine service and add it to the boot tasks.
     NewService {
@@ -188,7 +193,14 @@ fn run(task: Task) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench => bench::run(),
-        Task::Graph { out } => graph::run(&out),
+        Task::Graph { out, slots } => {
+            let detail = if slots {
+                graph::Detail::Slots
+            } else {
+                graph::Detail::Objects
+            };
+            graph::run(&out, detail)
+        }
         Task::NewService { name } => {
             new_service::run(&root, &name)?;
             Ok(ExitCode::SUCCESS)

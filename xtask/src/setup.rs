@@ -1,7 +1,7 @@
 //! What a fresh machine lacks: the two bare-metal Rust targets, QEMU and
-//! OVMF. xtask installs them where it can (rustup; apt-get as root on
-//! Debian) and otherwise prints the exact command, never a bare "No such
-//! file or directory".
+//! OVMF, and Graphviz for `cargo xtask graph`. xtask installs them where it
+//! can (rustup; apt-get as root on Debian) and otherwise prints the exact
+//! command, never a bare "No such file or directory".
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +21,9 @@ pub struct Machine {
 
 const QEMU: &str = "qemu-system-x86_64";
 const APT_PACKAGES: [&str; 2] = ["qemu-system-x86", "ovmf"];
+/// Graphviz's layout program, which turns DOT into SVG and PNG.
+const DOT: &str = "dot";
+const GRAPHVIZ_PACKAGES: [&str; 1] = ["graphviz"];
 
 /// (code, vars) pairs where distributions install OVMF: Debian/Ubuntu,
 /// Fedora, Arch.
@@ -81,26 +84,86 @@ pub fn ensure_qemu() -> Result<Machine> {
     if let Some(machine) = find_machine() {
         return Ok(machine);
     }
-    let install = format!("apt-get install -y {}", APT_PACKAGES.join(" "));
-    if is_root() && Path::new("/usr/bin/apt-get").exists() {
-        eprintln!("xtask: QEMU or OVMF is missing; installing: apt-get update && {install}");
-        run_checked(Command::new("apt-get").arg("update"))?;
-        run_checked(
-            Command::new("apt-get")
-                .args(["install", "-y"])
-                .args(APT_PACKAGES),
-        )?;
+    if can_apt_install() {
+        eprintln!(
+            "xtask: QEMU or OVMF is missing; installing: {}",
+            install_command(&APT_PACKAGES, Privilege::Root)
+        );
+        apt_install(&APT_PACKAGES)?;
         if let Some(machine) = find_machine() {
             return Ok(machine);
         }
-        bail!("QEMU or OVMF is still missing after `{install}`");
+        bail!(
+            "QEMU or OVMF is still missing after `{}`",
+            install_command(&APT_PACKAGES, Privilege::Root)
+        );
     }
     let missing = if find_on_path(QEMU).is_none() {
         format!("{QEMU} is not on PATH")
     } else {
         "no OVMF firmware found (set OVMF_CODE and OVMF_VARS to its files)".to_string()
     };
-    bail!("{missing}. Install them with: sudo apt-get update && sudo {install}")
+    bail!(
+        "{missing}. Install them with: {}",
+        install_command(&APT_PACKAGES, Privilege::Sudo)
+    )
+}
+
+/// Finds Graphviz's `dot`, installing it on Debian as root when missing.
+pub fn ensure_graphviz() -> Result<PathBuf> {
+    if let Some(dot) = find_on_path(DOT) {
+        return Ok(dot);
+    }
+    if can_apt_install() {
+        eprintln!(
+            "xtask: Graphviz is missing; installing: {}",
+            install_command(&GRAPHVIZ_PACKAGES, Privilege::Root)
+        );
+        apt_install(&GRAPHVIZ_PACKAGES)?;
+        return find_on_path(DOT).with_context(|| {
+            format!(
+                "{DOT} is still missing after `{}`",
+                install_command(&GRAPHVIZ_PACKAGES, Privilege::Root)
+            )
+        });
+    }
+    bail!(
+        "Graphviz's {DOT} is not on PATH. Install it with: {}",
+        install_command(&GRAPHVIZ_PACKAGES, Privilege::Sudo)
+    )
+}
+
+/// Who runs an install command: this process as root, or a user via sudo.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Privilege {
+    Root,
+    Sudo,
+}
+
+/// The exact command that installs `packages` on Debian or Ubuntu.
+fn install_command(packages: &[&str], privilege: Privilege) -> String {
+    let sudo = match privilege {
+        Privilege::Root => "",
+        Privilege::Sudo => "sudo ",
+    };
+    format!(
+        "{sudo}apt-get update && {sudo}apt-get install -y {}",
+        packages.join(" ")
+    )
+}
+
+/// Whether this process may install with apt-get: root on Debian.
+fn can_apt_install() -> bool {
+    is_root() && Path::new("/usr/bin/apt-get").exists()
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    run_checked(Command::new("apt-get").arg("update"))?;
+    run_checked(
+        Command::new("apt-get")
+            .args(["install", "-y"])
+            .args(packages),
+    )
 }
 
 fn find_machine() -> Option<Machine> {
@@ -146,4 +209,21 @@ fn run_checked(command: &mut Command) -> Result<()> {
         bail!("{command:?} failed with {status}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_commands_are_the_ones_to_paste() {
+        assert_eq!(
+            install_command(&GRAPHVIZ_PACKAGES, Privilege::Sudo),
+            "sudo apt-get update && sudo apt-get install -y graphviz"
+        );
+        assert_eq!(
+            install_command(&APT_PACKAGES, Privilege::Root),
+            "apt-get update && apt-get install -y qemu-system-x86 ovmf"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 use alloc::string::{String, ToString};
 use core::fmt;
 
+use mealy_caps::DotDetail;
 use mealy_protocol::CapRef;
 
 /// One command: its name, its usage line and what it does.
@@ -37,8 +38,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec(
         "graph",
-        "graph [--dot]",
-        "the capability derivation graph (tree or DOT)",
+        "graph [--dot [--slots]]",
+        "the capability graph (tree, DOT, DOT per slot)",
     ),
     spec("mem", "mem", "frames, heap and regions"),
     spec("ls", "ls [path]", "list a directory of the file system"),
@@ -176,6 +177,16 @@ impl fmt::Display for SlotRef {
     }
 }
 
+/// How `graph` shows the capability graph.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GraphView {
+    /// `graph`: tasks, then each object's derivation tree, indented.
+    Tree,
+    /// `graph --dot`: Graphviz DOT, one node per task and per object;
+    /// `graph --dot --slots`: one node per capability.
+    Dot(DotDetail),
+}
+
 /// A parsed command line.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Command {
@@ -189,7 +200,7 @@ pub enum Command {
         task: Option<TaskRef>,
     },
     Graph {
-        dot: bool,
+        view: GraphView,
     },
     Mem,
     /// `ls` for the root, `ls <path>` for a directory.
@@ -330,6 +341,16 @@ impl<'a> Arguments<'a> {
         Some(word)
     }
 
+    /// Consumes the next word if it is `word` (an option that may follow).
+    fn take(&mut self, word: &str) -> bool {
+        let before = self.rest;
+        if self.next() == Some(word) {
+            return true;
+        }
+        self.rest = before;
+        false
+    }
+
     fn required(&mut self, argument: &'static str) -> Result<&'a str, CommandError> {
         self.next().ok_or(CommandError::MissingArgument {
             command: self.command,
@@ -403,9 +424,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
             Command::Caps { task }
         }
         "graph" => {
-            let dot = match words.next() {
-                None => false,
-                Some("--dot") => true,
+            let view = match words.next() {
+                None => GraphView::Tree,
+                Some("--dot") => GraphView::Dot(if words.take("--slots") {
+                    DotDetail::Slots
+                } else {
+                    DotDetail::Objects
+                }),
                 Some(option) => {
                     return Err(CommandError::UnknownOption {
                         command: spec.name,
@@ -413,7 +438,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
                     });
                 }
             };
-            Command::Graph { dot }
+            Command::Graph { view }
         }
         "mem" => Command::Mem,
         "ls" => Command::Ls {

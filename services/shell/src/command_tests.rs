@@ -52,7 +52,7 @@ fn every_listed_command_parses() {
             .usage
             .replace("[command]", "ps")
             .replace("[task]", "echo")
-            .replace("[--dot]", "--dot")
+            .replace("[--dot [--slots]]", "--dot --slots")
             .replace("<task>", "echo")
             .replace("<message>", "hello")
             .replace("<slot>", "3");
@@ -93,16 +93,36 @@ fn task_arguments_take_a_name_or_an_id() {
 }
 
 #[test]
-fn graph_takes_only_dot() {
-    assert_eq!(parsed("graph"), Command::Graph { dot: false });
-    assert_eq!(parsed("graph --dot"), Command::Graph { dot: true });
+fn graph_takes_dot_then_slots() {
     assert_eq!(
-        failed("graph --svg"),
-        CommandError::UnknownOption {
-            command: "graph",
-            option: "--svg".to_string()
+        parsed("graph"),
+        Command::Graph {
+            view: GraphView::Tree
         }
     );
+    assert_eq!(
+        parsed("graph --dot"),
+        Command::Graph {
+            view: GraphView::Dot(DotDetail::Objects)
+        }
+    );
+    assert_eq!(
+        parsed("graph  --dot   --slots "),
+        Command::Graph {
+            view: GraphView::Dot(DotDetail::Slots)
+        }
+    );
+    // `--slots` details the DOT picture; the tree has every slot already.
+    for (line, option) in [("graph --svg", "--svg"), ("graph --slots", "--slots")] {
+        assert_eq!(
+            failed(line),
+            CommandError::UnknownOption {
+                command: "graph",
+                option: option.to_string()
+            },
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -243,6 +263,7 @@ fn too_many_arguments() {
         ("mem x", "mem"),
         ("caps echo pinger", "caps"),
         ("graph --dot --dot", "graph"),
+        ("graph --dot --slots --slots", "graph"),
         ("kill echo now", "kill"),
         ("revoke echo 3 4", "revoke"),
         ("help ps mem", "help"),

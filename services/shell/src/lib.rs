@@ -44,7 +44,7 @@ mod fake_system;
 #[cfg(test)]
 mod tests;
 
-pub use command::{COMMANDS, Command, CommandError, CommandSpec, SlotRef, TaskRef};
+pub use command::{COMMANDS, Command, CommandError, CommandSpec, GraphView, SlotRef, TaskRef};
 pub use context_system::{ContextSystem, INSPECT, KERNEL, task_grant};
 pub use job::{FS, Failure, HEXDUMP_LIMIT};
 pub use line::{LineEditor, LineError, LineEvent, MAX_LINE};

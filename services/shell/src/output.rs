@@ -17,7 +17,7 @@ use core::fmt::{self, Write};
 
 use mealy_caps::{Rights, Snapshot};
 
-use crate::command::{COMMANDS, CommandSpec, SlotRef, TaskRef};
+use crate::command::{COMMANDS, CommandSpec, GraphView, SlotRef, TaskRef};
 use crate::system::{BenchReport, CapRow, Listing, MemReport, Stats, TaskRow};
 
 /// A table column: its header and its width (ignored for the last column).
@@ -164,12 +164,11 @@ pub fn write_caps(out: &mut dyn Write, rows: &[CapRow]) -> fmt::Result {
     Ok(())
 }
 
-/// `graph` and `graph --dot`.
-pub fn write_graph(out: &mut dyn Write, snapshot: &Snapshot, dot: bool) -> fmt::Result {
-    if dot {
-        snapshot.write_dot(out)
-    } else {
-        snapshot.write_tree(out)
+/// `graph`, `graph --dot` and `graph --dot --slots`.
+pub fn write_graph(out: &mut dyn Write, snapshot: &Snapshot, view: GraphView) -> fmt::Result {
+    match view {
+        GraphView::Tree => snapshot.write_tree(out),
+        GraphView::Dot(detail) => snapshot.write_dot(out, detail),
     }
 }
 

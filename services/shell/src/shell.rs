@@ -284,8 +284,8 @@ impl Shell {
             Command::Caps { task } => {
                 output::write_caps(text, &failed("caps", system.caps(task.as_ref()))?)
             }
-            Command::Graph { dot } => {
-                output::write_graph(text, &failed("graph", system.graph())?, *dot)
+            Command::Graph { view } => {
+                output::write_graph(text, &failed("graph", system.graph())?, *view)
             }
             Command::Mem => output::write_memory(text, &failed("mem", system.memory())?),
             Command::Revoke { task, slot } => {

@@ -5,6 +5,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use mealy_caps::DotDetail;
 use proptest::prelude::*;
 
 use crate::fake_system::{FakeFile, FakeSystem};
@@ -83,7 +84,7 @@ fn help_lists_every_command() {
             "help [command]          list the commands, or show one",
             "ps                      tasks: id, name, state, mailbox, messages, time",
             "caps [task]             capabilities: task, slot, rights, badge, object",
-            "graph [--dot]           the capability derivation graph (tree or DOT)",
+            "graph [--dot [--slots]] the capability graph (tree, DOT, DOT per slot)",
             "mem                     frames, heap and regions",
             "ls [path]               list a directory of the file system",
             "cat <path>              print a file",
@@ -161,9 +162,35 @@ fn graph_is_the_snapshot_tree() {
 #[test]
 fn graph_dot_is_the_snapshot_dot() {
     let lines = run("graph --dot");
-    let expected = FakeSystem::new().snapshot.dot().to_string();
+    let expected = FakeSystem::new()
+        .snapshot
+        .dot(DotDetail::Objects)
+        .to_string();
     assert_eq!(lines.join("\n") + "\n", expected);
     assert_eq!(lines.first().map(String::as_str), Some("digraph caps {"));
+    // pinger's badged endpoint to echo, and the endpoint reaching echo.
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "  t1 -> o0 [label=\"-w--g- badge=0x7\"];")
+    );
+    assert!(lines.iter().any(|line| line.starts_with("  o0 -> t0 [")));
+    assert!(!lines.iter().any(|line| line.contains("cluster")));
+}
+
+#[test]
+fn graph_dot_slots_is_the_per_slot_dot() {
+    let lines = run("graph --dot --slots");
+    let expected = FakeSystem::new().snapshot.dot(DotDetail::Slots).to_string();
+    assert_eq!(lines.join("\n") + "\n", expected);
+    assert_eq!(lines.first().map(String::as_str), Some("digraph caps {"));
+    // A cluster per task, a node per capability, the derivation edge.
+    assert!(lines.iter().any(|line| line == "  subgraph cluster_t1 {"));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "    c2 [shape=ellipse, label=\"0#0 -w--g-\\nbadge=0x7\"];")
+    );
     assert!(lines.iter().any(|line| line == "  c0 -> c2;"));
     assert_eq!(lines.last().map(String::as_str), Some("}"));
 }
@@ -332,6 +359,7 @@ fn every_system_failure_is_one_error_line() {
         ("caps", "caps"),
         ("graph", "graph"),
         ("graph --dot", "graph"),
+        ("graph --dot --slots", "graph"),
         ("mem", "mem"),
         ("send echo x", "send"),
         ("revoke echo 1", "revoke"),
@@ -375,7 +403,7 @@ fn bad_commands_are_one_error_line() {
         ),
         (
             "graph --svg",
-            "error: graph: unknown option '--svg'; usage: graph [--dot] (type 'help graph')",
+            "error: graph: unknown option '--svg'; usage: graph [--dot [--slots]] (type 'help graph')",
         ),
     ] {
         assert_lines(&run(line), &[expected]);
@@ -504,6 +532,7 @@ const WORDS: &[&[u8]] = &[
     b"caps",
     b"graph",
     b"--dot",
+    b"--slots",
     b"mem",
     b"ls",
     b"cat",
