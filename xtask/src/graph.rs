@@ -13,10 +13,9 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::setup;
+use mealy_protocol::terminal::PROMPT;
 
-/// The shell's prompt, which ends every command's output.
-const PROMPT: &str = "mealy> ";
+use crate::setup;
 
 /// How much the picture shows (the shell's `graph --dot [--slots]`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
