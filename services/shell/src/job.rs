@@ -316,6 +316,7 @@ impl Job {
         // Each answer makes at most one more call; the step after it is
         // set below.
         let (next, progress) = match &self.step {
+            // Answered above.
             Step::Send { .. } => return Err(unexpected()),
             Step::List(call) => {
                 let listing = answer_of(*call, payload).map_err(refused)?;
