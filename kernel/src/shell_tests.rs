@@ -477,15 +477,16 @@ fn a_read_only_region_refuses_writes_and_revoking_the_image_reaches_it() {
     let screen = terminal.screen;
     let to_fs = terminal.grant(screen, "fs");
     let mut buffer = [0u8; 64];
-    let open = mealy_protocol::fs::Request::Open {
+    let open = mealy_protocol::fs::Open {
         path: "hello.txt",
         write: false,
     };
-    let payload = encode(&open, &mut buffer).unwrap();
     // The screen opens the file for itself and keeps the Region.
     terminal
         .sched
-        .act_as(screen, |cx| cx.call(to_fs, payload, &[]))
+        .act_as(screen, |cx| {
+            mealy_protocol::call(cx, to_fs, &mut buffer, &open, &[])
+        })
         .unwrap()
         .unwrap();
     terminal.sched.run_until_idle(1_000);

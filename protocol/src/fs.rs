@@ -1,26 +1,37 @@
-//! Messages of the `fs` service. Files are memory: [`Request::Open`] is
-//! answered with [`Reply::Opened`] and one transferred Region capability
-//! whose pages hold the file. The Region covers the file's whole capacity,
-//! page-aligned; the file is its first `size` bytes. Reading a file is
-//! reading that memory; writing is writing it, then [`Request::SetLen`]
-//! records the new size (growth up to `capacity` keeps the address), and
-//! [`Request::Sync`] marks everything clean (durable once a disk exists).
+//! The `fs` service's interface. Files are memory: [`Open`] is answered
+//! with [`Opened`] and one transferred Region capability whose pages hold
+//! the file. The Region covers the file's whole capacity, page-aligned;
+//! the file is its first `size` bytes. Reading a file is reading that
+//! memory; writing is writing it, then [`SetLen`] records the new size
+//! (growth up to `capacity` keeps the address), and [`Sync`] marks
+//! everything clean (durable once a disk exists).
 //!
 //! A read-only open of a file nobody has written is zero copy (the image's
-//! own pages); the first writable open, [`Request::Create`] or
-//! [`Request::Reserve`] gives the file a private copy in memory the fs
-//! owns, and revokes every Region handed out for the old pages, so nobody
-//! keeps reading a stale version silently. [`Request::Remove`] revokes the
-//! file's Regions; [`Request::Rename`] keeps them valid.
+//! own pages); the first writable open, [`Create`] or [`Reserve`] gives
+//! the file a private copy in memory the fs owns, and revokes every Region
+//! handed out for the old pages, so nobody keeps reading a stale version
+//! silently. [`Remove`] revokes the file's Regions; [`Rename`] keeps them
+//! valid.
 //!
-//! [`Request::Read`] is the other way to read: bytes copied through
-//! messages, at most [`READ_CHUNK`] per call ([`Reply::Data`]), for
-//! clients that cannot or need not map the file.
+//! [`Read`] is the other way to read: bytes copied through messages, at
+//! most [`READ_CHUNK`] per call ([`Data`]), for clients that cannot or
+//! need not map the file.
 //!
-//! Every request is a `call`; every answer is a [`Reply`], failures as
-//! [`Reply::Error`] with a typed [`FsError`]. Paths are `/`-separated from
-//! the root; empty components are ignored. Fields borrow from the payload.
-//! New variants go at the end of each enum, so existing encodings stay.
+//! Declared with [`interface!`](crate::interface!): one request type per
+//! operation, each answered with its own reply type or an [`FsError`]
+//! (`Result<Reply, FsError>` on the wire). A client calls with
+//! [`call`](crate::call) and reads the answer with
+//! [`Pending::answer`](crate::Pending::answer); the fs implements
+//! [`Server`] and hands each message to [`serve`]. Operation numbers are
+//! the old `Request` enum's variant order, so the bytes on the wire are
+//! what they were; new operations go at the end. `Open` (its answer moves
+//! a capability), `List` and `Read` (their answers borrow the fs's own
+//! buffers) are answered by their handlers; the rest return their answer.
+//!
+//! Every request is meant as a `call`. One that comes by `send` is carried
+//! out but has no one to answer (an `Open` then hands out nothing). Paths
+//! are `/`-separated from the root; empty components are ignored. Fields
+//! borrow from the payload.
 
 use core::fmt;
 
@@ -28,68 +39,153 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{CodecError, decode_prefix};
 use crate::envelope::MAX_PAYLOAD;
+use crate::interface::ServiceError;
 
-/// The most bytes one [`Reply::Data`] carries: a payload less the reply's
-/// framing (variant tag and length, 3 bytes; 8 leave room).
+/// The most bytes one [`Data`] carries: a payload less the answer's
+/// framing (`Ok` tag and length, 3 bytes; 8 leave room).
 pub const READ_CHUNK: u32 = MAX_PAYLOAD as u32 - 8;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub enum Request<'a> {
-    /// A Region capability to the file's pages: READ, plus WRITE if
-    /// `write` (refused with `ReadOnly` on a read-only image).
-    Open {
-        path: &'a str,
-        write: bool,
-    },
-    /// The entries of a directory.
-    List {
-        path: &'a str,
-    },
-    Stat {
-        path: &'a str,
-    },
+crate::interface! {
+    <'a> error FsError;
+    /// A Region capability to the file's pages comes with the answer:
+    /// READ and GRANT, plus WRITE if `write` (refused with `ReadOnly` on a
+    /// read-only image).
+    0 => fn open(Open<'a>, answer) -> Opened;
+    /// The entries of a directory, as many as fit one answer.
+    1 => fn list(List<'a>, answer) -> Listing<'a>;
+    /// One entry; its `name` is the path's last component.
+    2 => fn stat(Stat<'a>) -> Entry<'a>;
     /// Sets a file's size, at most its capacity (`NoSpace` beyond).
-    SetLen {
-        path: &'a str,
-        len: u64,
-    },
-    /// Marks every file clean: what changed since the last sync would be
-    /// written back here (in RAM only until the disk driver exists).
-    Sync,
-    /// A new empty file (its parent directory must exist; `Exists` if the
-    /// name is taken).
-    Create {
-        path: &'a str,
-    },
-    /// Deletes a file, or an empty directory (`NotEmpty` otherwise), and
-    /// revokes every Region handed out for it.
-    Remove {
-        path: &'a str,
-    },
-    /// Moves an entry within the tree; `to` must not exist (`Exists`).
-    /// Open Regions stay valid.
-    Rename {
-        from: &'a str,
-        to: &'a str,
-    },
-    /// Up to `len` bytes of a file from `offset`, copied into a
-    /// [`Reply::Data`]: at most [`READ_CHUNK`], fewer (or none) at the end.
-    Read {
-        path: &'a str,
-        offset: u64,
-        len: u32,
-    },
-    /// A new empty directory (parent must exist; `Exists` if taken).
-    Mkdir {
-        path: &'a str,
-    },
-    /// Gives a file room for at least `capacity` bytes. If it must move to
-    /// do so, its Regions handed out so far are revoked (open it again);
-    /// within its capacity this changes nothing.
-    Reserve {
-        path: &'a str,
-        capacity: u64,
-    },
+    3 => fn set_len(SetLen<'a>) -> Done;
+    /// Marks every file clean.
+    // Neither `Sync` nor `Done` borrows: the handler's lifetime names nothing.
+    #[allow(clippy::extra_unused_lifetimes)]
+    4 => fn sync(Sync) -> Done;
+    /// A new empty file.
+    5 => fn create(Create<'a>) -> Done;
+    /// Deletes a file or an empty directory, revoking its Regions.
+    6 => fn remove(Remove<'a>) -> Done;
+    /// Moves an entry within the tree; open Regions stay valid.
+    7 => fn rename(Rename<'a>) -> Done;
+    /// Bytes of a file, copied into the answer.
+    8 => fn read(Read<'a>, answer) -> Data<'a>;
+    /// A new empty directory.
+    9 => fn mkdir(Mkdir<'a>) -> Done;
+    /// Room for at least `capacity` bytes.
+    10 => fn reserve(Reserve<'a>) -> Done;
+}
+
+// ----- requests -----
+
+/// A Region capability to the file's pages: READ, plus WRITE if `write`
+/// (refused with `ReadOnly` on a read-only image). Answered with
+/// [`Opened`] and the capability.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Open<'a> {
+    pub path: &'a str,
+    pub write: bool,
+}
+
+/// The entries of a directory: [`Listing`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct List<'a> {
+    pub path: &'a str,
+}
+
+/// One entry, file or directory: [`Entry`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Stat<'a> {
+    pub path: &'a str,
+}
+
+/// Sets a file's size, at most its capacity (`NoSpace` beyond); shrinking
+/// zeroes the cut bytes. [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SetLen<'a> {
+    pub path: &'a str,
+    pub len: u64,
+}
+
+/// Marks every file clean: what changed since the last sync would be
+/// written back here (in RAM only until the disk driver exists). [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Sync;
+
+/// A new empty file (its parent directory must exist; `Exists` if the
+/// name is taken). [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Create<'a> {
+    pub path: &'a str,
+}
+
+/// Deletes a file, or an empty directory (`NotEmpty` otherwise), and
+/// revokes every Region handed out for it. [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Remove<'a> {
+    pub path: &'a str,
+}
+
+/// Moves an entry within the tree; `to` must not exist (`Exists`). Open
+/// Regions stay valid. [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Rename<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+}
+
+/// Up to `len` bytes of a file from `offset`, copied into a [`Data`]: at
+/// most [`READ_CHUNK`], fewer (or none) at the end.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Read<'a> {
+    pub path: &'a str,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// A new empty directory (parent must exist; `Exists` if taken). [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Mkdir<'a> {
+    pub path: &'a str,
+}
+
+/// Gives a file room for at least `capacity` bytes. If it must move to do
+/// so, its Regions handed out so far are revoked (open it again); within
+/// its capacity this changes nothing. [`Done`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Reserve<'a> {
+    pub path: &'a str,
+    pub capacity: u64,
+}
+
+// ----- answers -----
+
+/// The answer to [`Open`]; the file's Region comes with it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Opened {
+    pub size: u64,
+    pub capacity: u64,
+}
+
+/// The answer to [`List`]. `entries` is `shown` postcard-encoded
+/// [`Entry`]s back to back (read them with [`entries`]); `total` counts
+/// them all, so `shown < total` means the listing did not fit one message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Listing<'a> {
+    pub total: u32,
+    pub shown: u32,
+    #[serde(serialize_with = "crate::codec::as_bytes")]
+    pub entries: &'a [u8],
+}
+
+/// The answer to a request that only succeeds or fails.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Done;
+
+/// The answer to [`Read`]: the bytes asked for (empty past the end).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Data<'a> {
+    #[serde(serialize_with = "crate::codec::as_bytes")]
+    pub bytes: &'a [u8],
 }
 
 /// Whether an entry is a directory or a file.
@@ -99,7 +195,7 @@ pub enum Kind {
     File,
 }
 
-/// What `Stat` answers, and each entry of a listing.
+/// What [`Stat`] answers, and each entry of a [`Listing`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Entry<'a> {
     pub name: &'a str,
@@ -111,32 +207,6 @@ pub struct Entry<'a> {
     /// File: possibly changed since the last `Sync` (it was created, opened
     /// writable, resized or moved to new memory); directory: false.
     pub dirty: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub enum Reply<'a> {
-    /// With one capability: the file's Region.
-    Opened {
-        size: u64,
-        capacity: u64,
-    },
-    /// `entries` is `shown` postcard-encoded [`Entry`]s back to back (read
-    /// them with [`entries`]); `total` counts them all, so `shown < total`
-    /// means the listing did not fit one message.
-    Listing {
-        total: u32,
-        shown: u32,
-        #[serde(serialize_with = "crate::codec::as_bytes")]
-        entries: &'a [u8],
-    },
-    Stat(Entry<'a>),
-    Done,
-    Error(FsError),
-    /// The bytes a [`Request::Read`] asked for (empty past the end).
-    Data {
-        #[serde(serialize_with = "crate::codec::as_bytes")]
-        bytes: &'a [u8],
-    },
 }
 
 /// Why a request failed.
@@ -197,7 +267,9 @@ impl fmt::Display for FsError {
     }
 }
 
-/// The entries of a [`Reply::Listing`], decoded one by one (borrowing).
+impl ServiceError for FsError {}
+
+/// The entries of a [`Listing`], decoded one by one (borrowing).
 pub fn entries(bytes: &[u8]) -> impl Iterator<Item = Result<Entry<'_>, CodecError>> {
     let mut rest = bytes;
     core::iter::from_fn(move || {
@@ -219,8 +291,11 @@ pub fn entries(bytes: &[u8]) -> impl Iterator<Item = Result<Entry<'_>, CodecErro
 
 #[cfg(test)]
 mod tests {
+    use alloc::string::ToString;
+
     use super::*;
-    use crate::{decode, encode};
+    use crate::encode;
+    use crate::interface::{decode_answer, encode_answer, encode_request};
 
     #[test]
     fn a_listing_round_trips_through_postcard() {
@@ -237,64 +312,90 @@ mod tests {
             used += encode(&entry, &mut area[used..]).unwrap().len();
         }
         let mut buffer = [0u8; 512];
-        let bytes = encode(
-            &Reply::Listing {
-                total: 2,
-                shown: 2,
-                entries: &area[..used],
-            },
-            &mut buffer,
-        )
-        .unwrap();
-        let Reply::Listing { entries: raw, .. } = decode::<Reply<'_>>(bytes).unwrap() else {
-            panic!("not a listing");
+        let listing = Listing {
+            total: 2,
+            shown: 2,
+            entries: &area[..used],
         };
+        let bytes = encode_answer::<_, FsError>(&Ok(listing), &mut buffer).unwrap();
+        let raw = decode_answer::<List<'static>>(bytes)
+            .unwrap()
+            .unwrap()
+            .entries;
         let names: std::vec::Vec<_> = entries(raw).map(|e| e.unwrap().name).collect();
         assert_eq!(names, ["a", "bb"]);
         assert!(entries(&[0xff]).next().unwrap().is_err());
     }
 
     #[test]
-    fn a_full_data_reply_fits_one_payload() {
+    fn a_full_data_answer_fits_one_payload() {
         let chunk = [0xa5u8; READ_CHUNK as usize];
         let mut buffer = [0u8; MAX_PAYLOAD];
-        let bytes = encode(&Reply::Data { bytes: &chunk }, &mut buffer).unwrap();
+        let data = Data { bytes: &chunk };
+        let bytes = encode_answer::<_, FsError>(&Ok(data), &mut buffer).unwrap();
         assert!(bytes.len() <= MAX_PAYLOAD);
-        assert_eq!(
-            decode::<Reply<'_>>(bytes),
-            Ok(Reply::Data { bytes: &chunk[..] })
-        );
+        assert_eq!(decode_answer::<Read<'static>>(bytes), Ok(Ok(data)));
     }
 
     #[test]
-    fn old_variants_keep_their_encodings() {
+    fn operations_keep_the_old_request_encodings() {
         let mut buffer = [0u8; 64];
         // `Sync` was the fifth request and stays tag 4; new ones follow.
-        assert_eq!(encode(&Request::Sync, &mut buffer).unwrap(), [4]);
+        assert_eq!(encode_request(&Sync, &mut buffer).unwrap(), [4]);
         assert_eq!(
-            encode(&Request::Create { path: "a" }, &mut buffer).unwrap(),
+            encode_request(&Create { path: "a" }, &mut buffer).unwrap(),
             [5, 1, b'a']
         );
-        assert_eq!(encode(&Reply::Done, &mut buffer).unwrap(), [3]);
+        assert_eq!(
+            encode_request(
+                &Reserve {
+                    path: "a",
+                    capacity: 1
+                },
+                &mut buffer
+            )
+            .unwrap(),
+            [10, 1, b'a', 1]
+        );
+        // An answer is a `Result`: `Ok` then the reply, `Err` then the error.
+        assert_eq!(
+            encode_answer::<_, FsError>(&Ok(Done), &mut buffer).unwrap(),
+            [0]
+        );
+        assert_eq!(
+            encode_answer::<Done, _>(&Err(FsError::Exists), &mut buffer).unwrap(),
+            [1, 9]
+        );
     }
 
     #[test]
     fn requests_borrow_their_paths() {
         let mut buffer = [0u8; 64];
-        let bytes = encode(
-            &Request::Open {
-                path: "etc/motd",
-                write: true,
-            },
-            &mut buffer,
-        )
-        .unwrap();
+        let open = Open {
+            path: "etc/motd",
+            write: true,
+        };
+        let bytes = encode_request(&open, &mut buffer).unwrap();
+        let (op, body) = crate::interface::split_op(bytes).unwrap();
+        assert_eq!(op, 0);
+        let decoded: Open<'_> = crate::decode(body).unwrap();
+        assert_eq!(decoded, open);
+        assert_eq!(decoded.path.as_ptr(), body[1..].as_ptr(), "not copied");
+    }
+
+    #[test]
+    fn an_error_answer_decodes_as_the_service_error() {
+        let mut buffer = [0u8; 16];
+        let capacity = 4096;
+        let bytes =
+            encode_answer::<Done, _>(&Err(FsError::NoSpace { capacity }), &mut buffer).unwrap();
         assert_eq!(
-            decode::<Request<'_>>(bytes),
-            Ok(Request::Open {
-                path: "etc/motd",
-                write: true
-            })
+            decode_answer::<SetLen<'static>>(bytes),
+            Ok(Err(FsError::NoSpace { capacity }))
+        );
+        assert_eq!(
+            FsError::NoSpace { capacity }.to_string(),
+            "no space: the file can hold 4096 bytes"
         );
     }
 }

@@ -11,12 +11,13 @@
 //! image, then measures. Both reads sum the bytes the same way, so the
 //! work is not optimised away and the two can be checked equal.
 
+use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use mealy_protocol::fs::{READ_CHUNK, Reply, Request};
+use mealy_protocol::fs::{Create, Open, READ_CHUNK, Read, Reserve, SetLen};
 use mealy_protocol::{
-    CapRef, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, Outbox, StateMachine,
-    decode,
+    Call, CallError, CapRef, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, Outbox, Pending,
+    StateMachine,
 };
 
 /// The grant naming the fs's endpoint.
@@ -66,15 +67,33 @@ pub fn fold(sum: u64, bytes: &[u8]) -> u64 {
         .fold(sum, |sum, &byte| sum.wrapping_add(u64::from(byte)))
 }
 
+/// Where the benchmark is: the call it waits for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Step {
-    Create,
-    Reserve,
-    SetLen,
-    Fill,
-    Map,
-    Copy,
+    Create(Pending<Create<'static>>),
+    Reserve(Pending<Reserve<'static>>),
+    SetLen(Pending<SetLen<'static>>),
+    /// A writable open, to write the pattern.
+    Fill(Pending<Open<'static>>),
+    /// The timed read-only open, read by mapping.
+    Map(Pending<Open<'static>>),
+    /// The timed `Read` calls.
+    Copy(Pending<Read<'static>>),
     Finished,
+}
+
+impl Step {
+    fn name(&self) -> &'static str {
+        match self {
+            Step::Create(_) => "Create",
+            Step::Reserve(_) => "Reserve",
+            Step::SetLen(_) => "SetLen",
+            Step::Fill(_) => "Fill",
+            Step::Map(_) => "Map",
+            Step::Copy(_) => "Copy",
+            Step::Finished => "Finished",
+        }
+    }
 }
 
 /// The benchmark task.
@@ -95,7 +114,7 @@ impl ReadBench {
             clock,
             result,
             fs: None,
-            step: Step::Create,
+            step: Step::Finished,
             started: 0,
             offset: 0,
             sum: 0,
@@ -103,67 +122,88 @@ impl ReadBench {
         }
     }
 
-    fn call(&mut self, cx: &mut dyn Context, request: &Request<'_>) -> Result<(), HandleError> {
+    fn call<C: Call>(
+        &mut self,
+        cx: &mut dyn Context,
+        request: &C,
+    ) -> Result<Pending<C::Marker>, HandleError> {
         let fs = self.fs.ok_or(HandleError::Fatal("no endpoint to the fs"))?;
-        let bytes = self.outbox.encode(request)?;
-        cx.call(fs, bytes, &[])?;
-        Ok(())
+        Ok(mealy_protocol::call(
+            cx,
+            fs,
+            self.outbox.space(),
+            request,
+            &[],
+        )?)
     }
 
-    fn fail(&mut self, cx: &mut dyn Context, why: &dyn core::fmt::Display) {
-        cx.log(format_args!("error: {:?}: {why}", self.step));
+    fn fail(&mut self, cx: &mut dyn Context, why: &dyn fmt::Display) {
+        cx.log(format_args!("error: {}: {why}", self.step.name()));
         self.result.failed.store(true, Ordering::Relaxed);
         self.step = Step::Finished;
     }
 
-    /// Sends the request of the current step.
-    fn next(&mut self, cx: &mut dyn Context) -> Result<(), HandleError> {
-        let path = BENCH_PATH;
-        match self.step {
-            Step::Create => self.call(cx, &Request::Create { path }),
-            Step::Reserve => self.call(
-                cx,
-                &Request::Reserve {
-                    path,
-                    capacity: BENCH_LEN,
-                },
-            ),
-            Step::SetLen => self.call(
-                cx,
-                &Request::SetLen {
-                    path,
-                    len: BENCH_LEN,
-                },
-            ),
-            Step::Fill => self.call(cx, &Request::Open { path, write: true }),
-            Step::Map => {
-                self.started = (self.clock)();
-                self.call(cx, &Request::Open { path, write: false })
+    /// The reply in `answer`, if it is the awaited call's and a success;
+    /// a failure ends the benchmark.
+    fn answered<R, E: fmt::Display>(
+        &mut self,
+        cx: &mut dyn Context,
+        answer: Option<Result<R, CallError<E>>>,
+    ) -> Option<R> {
+        match answer? {
+            Ok(reply) => Some(reply),
+            Err(error) => {
+                self.fail(cx, &error);
+                None
             }
-            Step::Copy => {
-                if self.offset == 0 {
-                    self.started = (self.clock)();
-                }
-                let len = READ_CHUNK;
-                let offset = self.offset;
-                self.call(cx, &Request::Read { path, offset, len })
-            }
-            Step::Finished => Ok(()),
         }
     }
 
-    fn answered(
-        &mut self,
-        cx: &mut dyn Context,
-        reply: Reply<'_>,
-        caps: &[CapRef],
-    ) -> Result<(), HandleError> {
-        match (self.step, reply) {
-            (Step::Create, Reply::Done) => self.step = Step::Reserve,
-            (Step::Reserve, Reply::Done) => self.step = Step::SetLen,
-            (Step::SetLen, Reply::Done) => self.step = Step::Fill,
-            (Step::Fill, Reply::Opened { .. }) => {
-                let &[region] = caps else {
+    /// The next `Read` call, from `offset`.
+    fn read_next(&mut self, cx: &mut dyn Context) -> Result<Step, HandleError> {
+        let read = Read {
+            path: BENCH_PATH,
+            offset: self.offset,
+            len: READ_CHUNK,
+        };
+        Ok(Step::Copy(self.call(cx, &read)?))
+    }
+
+    /// Goes on after the awaited answer `msg` (anything else is ignored).
+    fn resume(&mut self, cx: &mut dyn Context, msg: &Incoming<'_>) -> Result<(), HandleError> {
+        let path = BENCH_PATH;
+        let next = match self.step {
+            Step::Create(call) => {
+                if self.answered(cx, call.answer(msg)).is_none() {
+                    return Ok(());
+                }
+                let reserve = Reserve {
+                    path,
+                    capacity: BENCH_LEN,
+                };
+                Step::Reserve(self.call(cx, &reserve)?)
+            }
+            Step::Reserve(call) => {
+                if self.answered(cx, call.answer(msg)).is_none() {
+                    return Ok(());
+                }
+                let set_len = SetLen {
+                    path,
+                    len: BENCH_LEN,
+                };
+                Step::SetLen(self.call(cx, &set_len)?)
+            }
+            Step::SetLen(call) => {
+                if self.answered(cx, call.answer(msg)).is_none() {
+                    return Ok(());
+                }
+                Step::Fill(self.call(cx, &Open { path, write: true })?)
+            }
+            Step::Fill(call) => {
+                if self.answered(cx, call.answer(msg)).is_none() {
+                    return Ok(());
+                }
+                let &[region] = msg.caps() else {
                     self.fail(cx, &"no Region came with the open");
                     return Ok(());
                 };
@@ -173,14 +213,18 @@ impl ReadBench {
                     }
                 }
                 cx.drop_cap(region)?;
-                self.step = Step::Map;
+                self.started = (self.clock)();
+                Step::Map(self.call(cx, &Open { path, write: false })?)
             }
-            (Step::Map, Reply::Opened { size, .. }) => {
-                let &[region] = caps else {
+            Step::Map(call) => {
+                let Some(opened) = self.answered(cx, call.answer(msg)) else {
+                    return Ok(());
+                };
+                let &[region] = msg.caps() else {
                     self.fail(cx, &"no Region came with the open");
                     return Ok(());
                 };
-                let len = size.min(BENCH_LEN) as usize;
+                let len = opened.size.min(BENCH_LEN) as usize;
                 let sum = cx
                     .region(region)
                     .map(|bytes| fold(0, bytes.get(..len).unwrap_or(bytes)))
@@ -189,29 +233,31 @@ impl ReadBench {
                 let ticks = (self.clock)().wrapping_sub(self.started);
                 self.result.map_ticks.store(ticks, Ordering::Relaxed);
                 self.result.map_sum.store(sum, Ordering::Relaxed);
-                self.step = Step::Copy;
+                self.offset = 0;
+                self.sum = 0;
+                self.started = (self.clock)();
+                self.read_next(cx)?
             }
-            (Step::Copy, Reply::Data { bytes }) => {
-                self.sum = fold(self.sum, bytes);
-                self.offset += bytes.len() as u64;
-                if bytes.is_empty() || self.offset >= BENCH_LEN {
+            Step::Copy(call) => {
+                let Some(data) = self.answered(cx, call.answer(msg)) else {
+                    return Ok(());
+                };
+                self.sum = fold(self.sum, data.bytes);
+                self.offset += data.bytes.len() as u64;
+                if data.bytes.is_empty() || self.offset >= BENCH_LEN {
                     let ticks = (self.clock)().wrapping_sub(self.started);
                     self.result.copy_ticks.store(ticks, Ordering::Relaxed);
                     self.result.copy_sum.store(self.sum, Ordering::Relaxed);
                     self.result.done.store(true, Ordering::Relaxed);
-                    self.step = Step::Finished;
+                    Step::Finished
+                } else {
+                    self.read_next(cx)?
                 }
             }
-            (_, Reply::Error(error)) => {
-                self.fail(cx, &error);
-                return Ok(());
-            }
-            _ => {
-                self.fail(cx, &"unexpected answer");
-                return Ok(());
-            }
-        }
-        self.next(cx)
+            Step::Finished => return Ok(()),
+        };
+        self.step = next;
+        Ok(())
     }
 }
 
@@ -226,21 +272,11 @@ impl StateMachine for ReadBench {
             self.fail(cx, &"no endpoint to the fs");
             return Ok(());
         }
-        self.next(cx)
+        self.step = Step::Create(self.call(cx, &Create { path: BENCH_PATH })?);
+        Ok(())
     }
 
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        match msg.kind {
-            MessageKind::Reply { .. } => {
-                let reply: Reply<'_> = decode(msg.payload)?;
-                let caps: alloc::vec::Vec<CapRef> = msg.caps().to_vec();
-                self.answered(cx, reply, &caps)
-            }
-            MessageKind::CallFailed { reason, .. } => {
-                self.fail(cx, &reason);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        self.resume(cx, &msg)
     }
 }

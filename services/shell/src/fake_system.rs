@@ -15,9 +15,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use mealy_caps::{CapSystem, Limits, Object, Snapshot, TaskId};
-use mealy_protocol::fs::{Entry, FsError, Kind, Reply, Request};
+use mealy_protocol::fs::{self, Data, Done, Entry, FsError, Kind, Listing, Opened};
+use mealy_protocol::interface::{Request as _, encode_answer};
 use mealy_protocol::text::{TextAnswer, TextCommand};
-use mealy_protocol::{Badge, CallToken, CapRef, MAX_PAYLOAD, Rights, decode, encode};
+use mealy_protocol::{
+    Badge, CallToken, CapRef, CodecError, MAX_PAYLOAD, Rights, decode, decode_prefix, encode,
+};
 
 use crate::command::{SlotRef, TaskRef};
 use crate::system::{
@@ -90,23 +93,39 @@ impl FakeSystem {
         self.issued
     }
 
-    fn reply(&mut self, token: CallToken, message: &Reply<'_>, caps: Vec<CapRef>) {
+    /// Queues `answer` (as the fs interface encodes it) for `token`.
+    fn reply<R: serde::Serialize>(
+        &mut self,
+        token: CallToken,
+        answer: &Result<R, FsError>,
+        caps: Vec<CapRef>,
+    ) {
         let mut buffer = [0u8; MAX_PAYLOAD];
-        let payload = encode(message, &mut buffer).unwrap().to_vec();
+        let payload = encode_answer(answer, &mut buffer).unwrap().to_vec();
         self.answers
             .push_back((token, Answer::Reply { payload, caps }));
     }
 
+    fn done(&mut self, token: CallToken) {
+        self.reply(token, &Ok(Done), Vec::new());
+    }
+
+    fn error(&mut self, token: CallToken, error: FsError) {
+        self.reply::<Done>(token, &Err(error), Vec::new());
+    }
+
     /// What the fake fs answers to `request`.
-    fn fs(&mut self, token: CallToken, request: Request<'_>) {
+    fn fs(&mut self, token: CallToken, request: FsCall<'_>) {
         let find = |files: &[FakeFile], path: &str| {
             files
                 .iter()
                 .position(|file| file.name == path.trim_start_matches('/'))
         };
-        let error = |fake: &mut Self, error| fake.reply(token, &Reply::Error(error), Vec::new());
+        let no_space = FsError::NoSpace {
+            capacity: CAPACITY as u64,
+        };
         match request {
-            Request::List { path } if path.is_empty() || path == "/" => {
+            FsCall::List(fs::List { path }) if path.is_empty() || path == "/" => {
                 let mut area = [0u8; 1024];
                 let mut used = 0;
                 for file in &self.files {
@@ -120,28 +139,28 @@ impl FakeSystem {
                     used += encode(&entry, &mut area[used..]).unwrap().len();
                 }
                 let count = self.files.len() as u32;
-                let listing = Reply::Listing {
+                let listing = Listing {
                     total: count,
                     shown: count,
                     entries: &area[..used],
                 };
-                self.reply(token, &listing, Vec::new());
+                self.reply(token, &Ok(listing), Vec::new());
             }
-            Request::List { .. } => error(self, FsError::NotADirectory),
-            Request::Open { path, write } => match find(&self.files, path) {
+            FsCall::List(_) => self.error(token, FsError::NotADirectory),
+            FsCall::Open(fs::Open { path, write }) => match find(&self.files, path) {
                 Some(index) => {
                     let region = CapRef::from_raw(self.issue());
                     let name = self.files[index].name.clone();
                     self.regions.push((region, name, write));
-                    let opened = Reply::Opened {
+                    let opened = Opened {
                         size: self.files[index].size as u64,
                         capacity: CAPACITY as u64,
                     };
-                    self.reply(token, &opened, vec![region]);
+                    self.reply(token, &Ok(opened), vec![region]);
                 }
-                None => error(self, FsError::NotFound),
+                None => self.error(token, FsError::NotFound),
             },
-            Request::Stat { path } if path.is_empty() || path == "/" => {
+            FsCall::Stat(fs::Stat { path }) if path.is_empty() || path == "/" => {
                 let entry = Entry {
                     name: "",
                     kind: Kind::Directory,
@@ -149,9 +168,9 @@ impl FakeSystem {
                     capacity: 0,
                     dirty: false,
                 };
-                self.reply(token, &Reply::Stat(entry), Vec::new());
+                self.reply(token, &Ok(entry), Vec::new());
             }
-            Request::Stat { path } => match find(&self.files, path) {
+            FsCall::Stat(fs::Stat { path }) => match find(&self.files, path) {
                 Some(index) => {
                     let file = self.files[index].clone();
                     let entry = Entry {
@@ -161,44 +180,39 @@ impl FakeSystem {
                         capacity: CAPACITY as u64,
                         dirty: false,
                     };
-                    self.reply(token, &Reply::Stat(entry), Vec::new());
+                    self.reply(token, &Ok(entry), Vec::new());
                 }
-                None => error(self, FsError::NotFound),
+                None => self.error(token, FsError::NotFound),
             },
-            Request::SetLen { path, len } => match find(&self.files, path) {
+            FsCall::SetLen(fs::SetLen { path, len }) => match find(&self.files, path) {
                 Some(index) if len as usize <= CAPACITY => {
                     self.files[index].size = len as usize;
-                    self.reply(token, &Reply::Done, Vec::new());
+                    self.done(token);
                 }
-                Some(_) => error(
-                    self,
-                    FsError::NoSpace {
-                        capacity: CAPACITY as u64,
-                    },
-                ),
-                None => error(self, FsError::NotFound),
+                Some(_) => self.error(token, no_space),
+                None => self.error(token, FsError::NotFound),
             },
-            Request::Sync => self.reply(token, &Reply::Done, Vec::new()),
-            Request::Create { path } => match find(&self.files, path) {
-                Some(_) => error(self, FsError::Exists),
+            FsCall::Sync(fs::Sync) => self.done(token),
+            FsCall::Create(fs::Create { path }) => match find(&self.files, path) {
+                Some(_) => self.error(token, FsError::Exists),
                 None => {
                     let name = path.trim_start_matches('/');
                     self.files.push(FakeFile::new(name, b""));
-                    self.reply(token, &Reply::Done, Vec::new());
+                    self.done(token);
                 }
             },
-            Request::Remove { path } => match find(&self.files, path) {
+            FsCall::Remove(fs::Remove { path }) => match find(&self.files, path) {
                 Some(index) => {
                     let name = self.files.remove(index).name;
                     // Its Regions go with it.
                     self.regions.retain(|(_, file, _)| *file != name);
-                    self.reply(token, &Reply::Done, Vec::new());
+                    self.done(token);
                 }
-                None => error(self, FsError::NotFound),
+                None => self.error(token, FsError::NotFound),
             },
-            Request::Rename { from, to } => {
+            FsCall::Rename(fs::Rename { from, to }) => {
                 match (find(&self.files, from), find(&self.files, to)) {
-                    (_, Some(_)) => error(self, FsError::Exists),
+                    (_, Some(_)) => self.error(token, FsError::Exists),
                     (Some(index), None) => {
                         let new = to.trim_start_matches('/').to_string();
                         let old = core::mem::replace(&mut self.files[index].name, new.clone());
@@ -207,26 +221,31 @@ impl FakeSystem {
                                 region.1 = new.clone();
                             }
                         }
-                        self.reply(token, &Reply::Done, Vec::new());
+                        self.done(token);
                     }
-                    (None, None) => error(self, FsError::NotFound),
+                    (None, None) => self.error(token, FsError::NotFound),
                 }
             }
             // A flat file system: no directories to make.
-            Request::Mkdir { .. } => error(self, FsError::BadPath),
-            Request::Reserve { path, capacity } => match find(&self.files, path) {
-                Some(_) if capacity as usize <= CAPACITY => {
-                    self.reply(token, &Reply::Done, Vec::new());
-                }
-                Some(_) => error(
-                    self,
-                    FsError::NoSpace {
-                        capacity: CAPACITY as u64,
-                    },
-                ),
-                None => error(self, FsError::NotFound),
+            FsCall::Mkdir(fs::Mkdir { path }) => match find(&self.files, path) {
+                Some(_) => self.error(token, FsError::Exists),
+                None => self.error(token, FsError::BadPath),
             },
-            Request::Read { .. } => error(self, FsError::BadPath),
+            FsCall::Reserve(fs::Reserve { path, capacity }) => match find(&self.files, path) {
+                Some(_) if capacity as usize <= CAPACITY => self.done(token),
+                Some(_) => self.error(token, no_space),
+                None => self.error(token, FsError::NotFound),
+            },
+            FsCall::Read(fs::Read { path, offset, len }) => match find(&self.files, path) {
+                Some(index) => {
+                    let contents = self.files[index].contents();
+                    let from = contents.len().min(offset as usize);
+                    let bytes = &contents[from..contents.len().min(from + len as usize)];
+                    let bytes = bytes.to_vec();
+                    self.reply(token, &Ok(Data { bytes: &bytes }), Vec::new());
+                }
+                None => self.error(token, FsError::NotFound),
+            },
         }
     }
 
@@ -259,6 +278,44 @@ impl FakeSystem {
             .find(|(id, name)| task.matches(*id, name))
             .map(|(id, _)| *id)
             .ok_or_else(|| alloc::format!("no task {task}"))
+    }
+}
+
+/// A request of the fs interface, as the fake fs reads it.
+#[derive(Debug)]
+enum FsCall<'a> {
+    Open(fs::Open<'a>),
+    List(fs::List<'a>),
+    Stat(fs::Stat<'a>),
+    SetLen(fs::SetLen<'a>),
+    Sync(fs::Sync),
+    Create(fs::Create<'a>),
+    Remove(fs::Remove<'a>),
+    Rename(fs::Rename<'a>),
+    Read(fs::Read<'a>),
+    Mkdir(fs::Mkdir<'a>),
+    Reserve(fs::Reserve<'a>),
+}
+
+impl<'a> FsCall<'a> {
+    /// The operation number, then that operation's request.
+    fn decode(payload: &'a [u8]) -> Result<Self, CodecError> {
+        let (op, body) = decode_prefix::<u32>(payload)?;
+        let op = Some(op);
+        Ok(match op {
+            _ if op == fs::Open::OP => FsCall::Open(decode(body)?),
+            _ if op == fs::List::OP => FsCall::List(decode(body)?),
+            _ if op == fs::Stat::OP => FsCall::Stat(decode(body)?),
+            _ if op == fs::SetLen::OP => FsCall::SetLen(decode(body)?),
+            _ if op == fs::Sync::OP => FsCall::Sync(decode(body)?),
+            _ if op == fs::Create::OP => FsCall::Create(decode(body)?),
+            _ if op == fs::Remove::OP => FsCall::Remove(decode(body)?),
+            _ if op == fs::Rename::OP => FsCall::Rename(decode(body)?),
+            _ if op == fs::Read::OP => FsCall::Read(decode(body)?),
+            _ if op == fs::Mkdir::OP => FsCall::Mkdir(decode(body)?),
+            _ if op == fs::Reserve::OP => FsCall::Reserve(decode(body)?),
+            _ => return Err(CodecError::Invalid),
+        })
     }
 }
 
@@ -410,7 +467,7 @@ impl System for FakeSystem {
             },
         };
         let summary = match (peer.as_str(), decode::<TextCommand<'_>>(request)) {
-            ("fs", _) => alloc::format!("fs {:?}", decode::<Request<'_>>(request)),
+            ("fs", _) => alloc::format!("fs {:?}", FsCall::decode(request)),
             (_, Ok(command)) => alloc::format!("send {task} {}", command.line),
             (_, Err(_)) => alloc::format!("send {task} (not text)"),
         };
@@ -418,7 +475,7 @@ impl System for FakeSystem {
         let token = CallToken(self.issue());
         match peer.as_str() {
             "fs" => {
-                let request = decode::<Request<'_>>(request).map_err(|e| e.to_string())?;
+                let request = FsCall::decode(request).map_err(|e| e.to_string())?;
                 self.fs(token, request);
             }
             "echo" => {

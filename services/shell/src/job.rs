@@ -5,8 +5,13 @@
 //! the input typed meanwhile (`shell.rs`), so a job never waits inside a
 //! handler, and its output still comes before the next prompt.
 //!
-//! The file commands speak `mealy_protocol::fs` to the task named
-//! [`FS`], through the endpoint the shell was given like any other task's:
+//! The file commands are typed clients of the `mealy_protocol::fs`
+//! interface, calling the task named [`FS`] through the endpoint the
+//! shell was given like any other task's. Each fs step keeps the
+//! [`Pending`] of its call, which says how to read the answer
+//! (`Result<Reply, FsError>`); the call itself goes through
+//! [`System::call`] as bytes, since `System` is a trait object and cannot
+//! have the generic `mealy_protocol::call`:
 //!
 //! - `ls`: `List`; `cat`, `hexdump`: `Open` read-only, then read the
 //!   pages through the Region capability that came with the answer, and
@@ -27,9 +32,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use mealy_protocol::fs::{self as proto, FsError, Kind, Reply, Request};
+use mealy_protocol::fs::{self as proto, Done, FsError, Kind, Opened};
+use mealy_protocol::interface::{self, decode_answer};
 use mealy_protocol::text::{TextAnswer, TextCommand};
-use mealy_protocol::{CallToken, CapRef, MAX_PAYLOAD, decode, encode};
+use mealy_protocol::{Call, CallError, CallToken, CapRef, MAX_PAYLOAD, Pending, decode, encode};
 
 use crate::command::{Command, TaskRef};
 use crate::output::{self, FileStat};
@@ -72,40 +78,83 @@ pub struct Job {
     step: Step,
 }
 
+/// Where a job is, and (for the file commands) the call it waits for.
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum Step {
     Send {
         task: TaskRef,
     },
-    List,
-    Cat,
-    Hexdump,
+    List(Pending<proto::List<'static>>),
+    Cat(Pending<proto::Open<'static>>),
+    Hexdump(Pending<proto::Open<'static>>),
     /// `Stat` asked; a file is then opened for its address.
     Stat {
         path: String,
+        call: Pending<proto::Stat<'static>>,
     },
     StatOpen {
         path: String,
         entry: Entry,
+        call: Pending<proto::Open<'static>>,
     },
     /// `Remove`, `Rename` or `Mkdir` asked; the line to print when done.
     Change {
         done: String,
+        call: Change,
     },
     /// `Open` for writing asked.
     WriteOpen {
         write: Write,
+        call: Pending<proto::Open<'static>>,
     },
     /// `Create` or `Reserve` asked; the file is opened (again) next.
     WriteRetry {
         write: Write,
+        call: Room,
     },
     WriteSetLen {
         done: Written,
+        call: Pending<proto::SetLen<'static>>,
     },
     WriteSync {
         done: Written,
+        call: Pending<proto::Sync>,
     },
+}
+
+/// The call of `rm`, `mv` or `mkdir`: each is answered `Done`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Change {
+    Remove(Pending<proto::Remove<'static>>),
+    Rename(Pending<proto::Rename<'static>>),
+    Mkdir(Pending<proto::Mkdir<'static>>),
+}
+
+/// The call that makes room for a write: the file is created, or given
+/// more capacity.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Room {
+    Create(Pending<proto::Create<'static>>),
+    Reserve(Pending<proto::Reserve<'static>>),
+}
+
+impl Change {
+    fn answer(self, payload: &[u8]) -> Result<Done, CallError<FsError>> {
+        match self {
+            Change::Remove(call) => answer_of(call, payload),
+            Change::Rename(call) => answer_of(call, payload),
+            Change::Mkdir(call) => answer_of(call, payload),
+        }
+    }
+}
+
+impl Room {
+    fn answer(self, payload: &[u8]) -> Result<Done, CallError<FsError>> {
+        match self {
+            Room::Create(call) => answer_of(call, payload),
+            Room::Reserve(call) => answer_of(call, payload),
+        }
+    }
 }
 
 /// What `stat` learned from `Stat` before it opens the file.
@@ -145,27 +194,34 @@ impl Job {
         command: &Command,
         system: &mut dyn System,
     ) -> Option<Result<(Job, CallToken), Failure>> {
-        let change = |done: String| Step::Change { done };
-        let (name, step, target, request) = match command {
-            Command::Send { task, text } => {
-                let request = encode_request("send", &TextCommand { line: text });
-                let step = Step::Send { task: task.clone() };
-                ("send", step, task.clone(), request)
-            }
+        let change = |done: String, call| Step::Change { done, call };
+        Some(match command {
+            Command::Send { task, text } => encode_request("send", &TextCommand { line: text })
+                .and_then(|request| {
+                    let call = system.call(task, &request).map_err(|reason| Failure {
+                        command: "send",
+                        reason,
+                    })?;
+                    let step = Step::Send { task: task.clone() };
+                    let job = Job {
+                        command: "send",
+                        peer: call.peer,
+                        step,
+                    };
+                    Ok((job, call.token))
+                }),
             Command::Ls { path } => {
                 let path = path.as_deref().unwrap_or("");
-                let request = fs_request("ls", &Request::List { path });
-                ("ls", Step::List, fs(), request)
+                fs_job("ls", system, &proto::List { path }, Step::List)
             }
-            Command::Cat { path } => ("cat", Step::Cat, fs(), open("cat", path, false)),
+            Command::Cat { path } => fs_job("cat", system, &open(path, false), Step::Cat),
             Command::Hexdump { path } => {
-                ("hexdump", Step::Hexdump, fs(), open("hexdump", path, false))
+                fs_job("hexdump", system, &open(path, false), Step::Hexdump)
             }
-            Command::Stat { path } => {
-                let step = Step::Stat { path: path.clone() };
-                let request = fs_request("stat", &Request::Stat { path });
-                ("stat", step, fs(), request)
-            }
+            Command::Stat { path } => fs_job("stat", system, &proto::Stat { path }, |call| {
+                let path = path.clone();
+                Step::Stat { path, call }
+            }),
             Command::Write { path, text } | Command::Append { path, text } => {
                 let append = matches!(command, Command::Append { .. });
                 let name = if append { "append" } else { "write" };
@@ -176,40 +232,22 @@ impl Job {
                     created: false,
                     reserved: false,
                 };
-                let step = Step::WriteOpen { write };
-                (name, step, fs(), open(name, path, true))
+                fs_job(name, system, &open(path, true), |call| Step::WriteOpen {
+                    write,
+                    call,
+                })
             }
-            Command::Rm { path } => {
-                let request = fs_request("rm", &Request::Remove { path });
-                ("rm", change(format!("removed {path}")), fs(), request)
-            }
-            Command::Mv { from, to } => {
-                let request = fs_request("mv", &Request::Rename { from, to });
-                ("mv", change(format!("moved {from} to {to}")), fs(), request)
-            }
-            Command::Mkdir { path } => {
-                let request = fs_request("mkdir", &Request::Mkdir { path });
-                (
-                    "mkdir",
-                    change(format!("made directory {path}")),
-                    fs(),
-                    request,
-                )
-            }
+            Command::Rm { path } => fs_job("rm", system, &proto::Remove { path }, |call| {
+                change(format!("removed {path}"), Change::Remove(call))
+            }),
+            Command::Mv { from, to } => fs_job("mv", system, &proto::Rename { from, to }, |call| {
+                change(format!("moved {from} to {to}"), Change::Rename(call))
+            }),
+            Command::Mkdir { path } => fs_job("mkdir", system, &proto::Mkdir { path }, |call| {
+                change(format!("made directory {path}"), Change::Mkdir(call))
+            }),
             _ => return None,
-        };
-        Some(request.and_then(|request| {
-            let call = system.call(&target, &request).map_err(|reason| Failure {
-                command: name,
-                reason,
-            })?;
-            let job = Job {
-                command: name,
-                peer: call.peer,
-                step,
-            };
-            Ok((job, call.token))
-        }))
+        })
     }
 
     /// The command's name, for its error lines.
@@ -258,11 +296,11 @@ impl Job {
         let fail = |reason: String| Failure { command, reason };
         let peer = self.peer.as_str();
         let unexpected = || fail(format!("{peer} gave an unexpected answer"));
-        // Each call makes at most one more; the caller sets the next step.
-        let call = |system: &mut dyn System, request: &Request<'_>| {
-            let bytes = fs_request(command, request)?;
-            let call = system.call(&fs(), &bytes).map_err(fail)?;
-            Ok(Progress::Wait(call.token))
+        // What the fs refused, or why its answer is none.
+        let refused = |error: CallError<FsError>| match error {
+            CallError::Service(error) => fail(error.to_string()),
+            CallError::Failed(reason) => fail(format!("{peer}: {reason}")),
+            CallError::Malformed(_) => fail(format!("{peer} gave an answer it cannot read")),
         };
         // Writing to a `String` cannot fail: `fmt::Result`s are dropped.
         if let Step::Send { task } = &self.step {
@@ -275,29 +313,15 @@ impl Job {
             let _ = output::write_send(text, task, answer.text);
             return Ok(Progress::Done);
         }
-        let reply = match decode::<Reply<'_>>(payload) {
-            Ok(reply) => reply,
-            Err(_) => return Err(fail(format!("{peer} gave an answer it cannot read"))),
-        };
-        let (next, progress) = match (&self.step, reply) {
-            // A missing file is created for `write` and `append`, once.
-            (Step::WriteOpen { write }, Reply::Error(FsError::NotFound)) if !write.created => {
-                let progress = call(system, &Request::Create { path: &write.path })?;
-                let mut write = write.clone();
-                write.created = true;
-                (Step::WriteRetry { write }, progress)
-            }
-            (_, Reply::Error(error)) => return Err(fail(error.to_string())),
-            (
-                Step::List,
-                Reply::Listing {
-                    total,
-                    shown,
-                    entries,
-                },
-            ) => {
+        // Each answer makes at most one more call; the step after it is
+        // set below.
+        let (next, progress) = match &self.step {
+            // Answered above.
+            Step::Send { .. } => return Err(unexpected()),
+            Step::List(call) => {
+                let listing = answer_of(*call, payload).map_err(refused)?;
                 let mut rows = Vec::new();
-                for entry in proto::entries(entries) {
+                for entry in proto::entries(listing.entries) {
                     let entry = entry.map_err(|_| unexpected())?;
                     rows.push(FileRow {
                         name: entry.name.to_string(),
@@ -307,14 +331,15 @@ impl Job {
                 }
                 let listing = Listing {
                     entries: rows,
-                    not_shown: total.saturating_sub(shown),
+                    not_shown: listing.total.saturating_sub(listing.shown),
                 };
                 let _ = output::write_listing(text, &listing);
                 return Ok(Progress::Done);
             }
-            (Step::Cat | Step::Hexdump, Reply::Opened { size, .. }) => {
+            Step::Cat(call) | Step::Hexdump(call) => {
+                let Opened { size, .. } = answer_of(*call, payload).map_err(refused)?;
                 let region = one_region(caps).ok_or_else(unexpected)?;
-                let hexdump = matches!(self.step, Step::Hexdump);
+                let hexdump = matches!(self.step, Step::Hexdump(_));
                 let limit = if hexdump { HEXDUMP_LIMIT } else { usize::MAX };
                 let size = usize::try_from(size).unwrap_or(usize::MAX);
                 let too_large = || "the file is larger than its region".to_string();
@@ -335,7 +360,8 @@ impl Job {
                 };
                 return Ok(Progress::Done);
             }
-            (Step::Stat { path }, Reply::Stat(entry)) => {
+            Step::Stat { path, call } => {
+                let entry = answer_of(*call, payload).map_err(refused)?;
                 if entry.kind == Kind::Directory {
                     let stat = FileStat {
                         path,
@@ -348,7 +374,7 @@ impl Job {
                     let _ = output::write_stat(text, &stat);
                     return Ok(Progress::Done);
                 }
-                let progress = call(system, &Request::Open { path, write: false })?;
+                let (call, progress) = next_call(command, system, &open(path, false))?;
                 let entry = Entry {
                     size: entry.size,
                     capacity: entry.capacity,
@@ -357,10 +383,12 @@ impl Job {
                 let next = Step::StatOpen {
                     path: path.clone(),
                     entry,
+                    call,
                 };
                 (next, progress)
             }
-            (Step::StatOpen { path, entry }, Reply::Opened { .. }) => {
+            Step::StatOpen { path, entry, call } => {
+                answer_of(*call, payload).map_err(refused)?;
                 let region = one_region(caps).ok_or_else(unexpected)?;
                 let mut address = 0;
                 system
@@ -378,68 +406,40 @@ impl Job {
                 let _ = output::write_stat(text, &stat);
                 return Ok(Progress::Done);
             }
-            (Step::Change { done }, Reply::Done) => {
+            Step::Change { done, call } => {
+                call.answer(payload).map_err(refused)?;
                 let _ = writeln!(text, "{done}");
                 return Ok(Progress::Done);
             }
-            (Step::WriteRetry { write }, Reply::Done) => {
-                let path = &write.path;
-                let progress = call(system, &Request::Open { path, write: true })?;
-                (
-                    Step::WriteOpen {
-                        write: write.clone(),
-                    },
-                    progress,
-                )
-            }
-            (Step::WriteOpen { write }, Reply::Opened { size, capacity }) => {
-                let region = one_region(caps).ok_or_else(unexpected)?;
-                let at = if write.append { size } else { 0 };
-                let len = at + write.bytes.len() as u64;
-                if len > capacity {
-                    if write.reserved {
-                        return Err(fail(FsError::NoSpace { capacity }.to_string()));
-                    }
-                    // Room first; the file may move, so it is opened again.
-                    let request = Request::Reserve {
-                        path: &write.path,
-                        capacity: len,
-                    };
-                    let progress = call(system, &request)?;
+            Step::WriteOpen { write, call } => match answer_of(*call, payload) {
+                // A missing file is created for `write` and `append`, once.
+                Err(CallError::Service(FsError::NotFound)) if !write.created => {
+                    let create = proto::Create { path: &write.path };
+                    let (call, progress) = next_call(command, system, &create)?;
                     let mut write = write.clone();
-                    write.reserved = true;
-                    (Step::WriteRetry { write }, progress)
-                } else {
-                    // Both fit in the region: `len <= capacity`, its length.
-                    let (start, end, old_end) = (at as usize, len as usize, size as usize);
-                    let bytes = &write.bytes;
-                    system
-                        .write_region(region, &mut |pages| {
-                            if let Some(place) = pages.get_mut(start..end) {
-                                place.copy_from_slice(bytes);
-                            }
-                            // What lay past the new end is no longer the file's.
-                            if let Some(rest) = pages.get_mut(end..old_end.max(end)) {
-                                rest.fill(0);
-                            }
-                        })
-                        .map_err(|reason| fail(format!("writing the file's region: {reason}")))?;
-                    let path = &write.path;
-                    let progress = call(system, &Request::SetLen { path, len })?;
-                    let done = Written {
-                        path: path.clone(),
-                        len,
-                        added: bytes.len() as u64,
-                        append: write.append,
-                    };
-                    (Step::WriteSetLen { done }, progress)
+                    write.created = true;
+                    let call = Room::Create(call);
+                    (Step::WriteRetry { write, call }, progress)
                 }
+                answer => {
+                    let Opened { size, capacity } = answer.map_err(refused)?;
+                    self.write_opened(write, size, capacity, caps, system)?
+                }
+            },
+            Step::WriteRetry { write, call } => {
+                call.answer(payload).map_err(refused)?;
+                let (call, progress) = next_call(command, system, &open(&write.path, true))?;
+                let write = write.clone();
+                (Step::WriteOpen { write, call }, progress)
             }
-            (Step::WriteSetLen { done }, Reply::Done) => {
-                let progress = call(system, &Request::Sync)?;
-                (Step::WriteSync { done: done.clone() }, progress)
+            Step::WriteSetLen { done, call } => {
+                answer_of(*call, payload).map_err(refused)?;
+                let (call, progress) = next_call(command, system, &proto::Sync)?;
+                let done = done.clone();
+                (Step::WriteSync { done, call }, progress)
             }
-            (Step::WriteSync { done }, Reply::Done) => {
+            Step::WriteSync { done, call } => {
+                answer_of(*call, payload).map_err(refused)?;
                 let _ = if done.append {
                     output::write_appended(text, &done.path, done.added, done.len)
                 } else {
@@ -447,10 +447,67 @@ impl Job {
                 };
                 return Ok(Progress::Done);
             }
-            _ => return Err(unexpected()),
         };
         self.step = next;
         Ok(progress)
+    }
+
+    /// `write` or `append` with the file open (`size` bytes of
+    /// `capacity`): writes the bytes and sets the length, or first asks
+    /// for room (once) if they do not fit.
+    fn write_opened(
+        &self,
+        write: &Write,
+        size: u64,
+        capacity: u64,
+        caps: &[CapRef],
+        system: &mut dyn System,
+    ) -> Result<(Step, Progress), Failure> {
+        let command = self.command;
+        let fail = |reason: String| Failure { command, reason };
+        let peer = self.peer.as_str();
+        let region =
+            one_region(caps).ok_or_else(|| fail(format!("{peer} gave an unexpected answer")))?;
+        let at = if write.append { size } else { 0 };
+        let len = at + write.bytes.len() as u64;
+        if len > capacity {
+            if write.reserved {
+                return Err(fail(FsError::NoSpace { capacity }.to_string()));
+            }
+            // Room first; the file may move, so it is opened again.
+            let reserve = proto::Reserve {
+                path: &write.path,
+                capacity: len,
+            };
+            let (call, progress) = next_call(command, system, &reserve)?;
+            let mut write = write.clone();
+            write.reserved = true;
+            let call = Room::Reserve(call);
+            return Ok((Step::WriteRetry { write, call }, progress));
+        }
+        // Both fit in the region: `len <= capacity`, its length.
+        let (start, end, old_end) = (at as usize, len as usize, size as usize);
+        let bytes = &write.bytes;
+        system
+            .write_region(region, &mut |pages| {
+                if let Some(place) = pages.get_mut(start..end) {
+                    place.copy_from_slice(bytes);
+                }
+                // What lay past the new end is no longer the file's.
+                if let Some(rest) = pages.get_mut(end..old_end.max(end)) {
+                    rest.fill(0);
+                }
+            })
+            .map_err(|reason| fail(format!("writing the file's region: {reason}")))?;
+        let path = &write.path;
+        let (call, progress) = next_call(command, system, &proto::SetLen { path, len })?;
+        let done = Written {
+            path: path.clone(),
+            len,
+            added: bytes.len() as u64,
+            append: write.append,
+        };
+        Ok((Step::WriteSetLen { done, call }, progress))
     }
 }
 
@@ -478,10 +535,61 @@ fn encode_request<T: serde::Serialize>(
         })
 }
 
-fn fs_request(command: &'static str, request: &Request<'_>) -> Result<Vec<u8>, Failure> {
-    encode_request(command, request)
+fn open(path: &str, write: bool) -> proto::Open<'_> {
+    proto::Open { path, write }
 }
 
-fn open(command: &'static str, path: &str, write: bool) -> Result<Vec<u8>, Failure> {
-    fs_request(command, &Request::Open { path, write })
+/// Calls the fs with `request`: the call's [`Pending`], and the callee's
+/// name.
+fn call_fs<C: Call>(
+    command: &'static str,
+    system: &mut dyn System,
+    request: &C,
+) -> Result<(Pending<C::Marker>, String), Failure> {
+    let fail = |reason: String| Failure { command, reason };
+    let mut buffer = [0u8; MAX_PAYLOAD];
+    let bytes = interface::encode_request(request, &mut buffer).map_err(|e| fail(e.to_string()))?;
+    let call = system.call(&fs(), bytes).map_err(fail)?;
+    Ok((Pending::new(call.token), call.peer))
+}
+
+/// A job's next call: its [`Pending`], and the progress that waits for it.
+fn next_call<C: Call>(
+    command: &'static str,
+    system: &mut dyn System,
+    request: &C,
+) -> Result<(Pending<C::Marker>, Progress), Failure> {
+    let (call, _) = call_fs(command, system, request)?;
+    Ok((call, Progress::Wait(call.token())))
+}
+
+/// Starts the file command `command` with its first call, `request`;
+/// `step` is what it waits in.
+fn fs_job<C: Call>(
+    command: &'static str,
+    system: &mut dyn System,
+    request: &C,
+    step: impl FnOnce(Pending<C::Marker>) -> Step,
+) -> Result<(Job, CallToken), Failure> {
+    let (call, peer) = call_fs(command, system, request)?;
+    let job = Job {
+        command,
+        peer,
+        step: step(call),
+    };
+    Ok((job, call.token()))
+}
+
+/// The answer to `call` in `payload` (the shell keeps answers as bytes:
+/// `Shell::answer` has matched the call already), as
+/// `Pending::answer` reads it.
+fn answer_of<C: Call>(
+    _call: Pending<C>,
+    payload: &[u8],
+) -> Result<C::Reply<'_>, CallError<C::Error>> {
+    match decode_answer::<C>(payload) {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(error)) => Err(CallError::Service(error)),
+        Err(error) => Err(CallError::Malformed(error)),
+    }
 }

@@ -20,6 +20,9 @@ use mealy_protocol::fs::FsError;
 
 use crate::format::{Image, Kind, MAX_DEPTH, MAX_NAME, valid_name};
 
+#[cfg(test)]
+mod tests;
+
 /// Index of a node in the tree's slab.
 pub(crate) type NodeId = usize;
 
