@@ -58,8 +58,6 @@ crate::interface! {
     /// Sets a file's size, at most its capacity (`NoSpace` beyond).
     3 => fn set_len(SetLen<'a>) -> Done;
     /// Marks every file clean.
-    // Neither `Sync` nor `Done` borrows: the handler's lifetime names nothing.
-    #[allow(clippy::extra_unused_lifetimes)]
     4 => fn sync(Sync) -> Done;
     /// A new empty file.
     5 => fn create(Create<'a>) -> Done;

@@ -456,6 +456,9 @@ macro_rules! __interface_ops {
     };
     (@method $lt:lifetime $err:ty [$(#[$meta:meta])*] $name:ident ($req:ident $(<$rl:lifetime>)?) -> $rep:ty) => {
         $(#[$meta])*
+        // The lifetime ties the answer to the request; an operation whose
+        // types borrow nothing leaves it unused.
+        #[allow(clippy::extra_unused_lifetimes)]
         fn $name<$lt>(
             &mut self,
             cx: &mut dyn $crate::Context,
