@@ -126,18 +126,6 @@ impl CSpace {
     }
 
     /// The capability in the slot `cap` names: the lookup fast path.
-    /// The node index and cached capability `cap` names, if it is live.
-    #[inline]
-    pub(crate) fn get_entry(&self, cap: CapRef) -> Option<(u32, Cap)> {
-        let slot = self.slots.get(cap.slot() as usize)?;
-        match slot.state {
-            SlotState::Occupied { node, cap: held } if slot.generation == cap.generation() => {
-                Some((node, held))
-            }
-            _ => None,
-        }
-    }
-
     #[inline]
     pub(crate) fn get_cap(&self, cap: CapRef) -> Option<Cap> {
         let slot = self.slots.get(cap.slot() as usize)?;
@@ -155,18 +143,6 @@ impl CSpace {
         match slot.state {
             SlotState::Occupied { .. } => Some(CapRef::new(index, slot.generation)),
             SlotState::Free { .. } => None,
-        }
-    }
-
-    /// The slot the next [`CSpace::insert`] will use; `None` when full.
-    #[inline]
-    pub(crate) fn next_slot(&self) -> Option<u32> {
-        if self.free_head != NONE {
-            Some(self.free_head)
-        } else if (self.slots.len() as u32) < self.capacity {
-            Some(self.slots.len() as u32)
-        } else {
-            None
         }
     }
 
@@ -228,18 +204,6 @@ impl CSpace {
                 }
                 SlotState::Free { .. } => None,
             })
-    }
-
-    /// Test-only: overwrite the cached rights of slot `index`.
-    #[cfg(test)]
-    pub(crate) fn force_rights(&mut self, index: u32, rights: crate::Rights) {
-        if let Some(Slot {
-            state: SlotState::Occupied { cap, .. },
-            ..
-        }) = self.slots.get_mut(index as usize)
-        {
-            cap.rights = rights;
-        }
     }
 
     #[cfg(test)]

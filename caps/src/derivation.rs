@@ -91,18 +91,6 @@ impl NodeArena {
         self.free_head != NONE || (self.entries.len() as u32) < self.capacity
     }
 
-    /// The index the next [`NodeArena::insert`] will use; `None` when full.
-    #[inline]
-    pub(crate) fn next_index(&self) -> Option<u32> {
-        if self.free_head != NONE {
-            Some(self.free_head)
-        } else if (self.entries.len() as u32) < self.capacity {
-            Some(self.entries.len() as u32)
-        } else {
-            None
-        }
-    }
-
     #[inline(always)]
     pub(crate) fn insert(&mut self, node: Node) -> Option<u32> {
         let index = if self.free_head != NONE {

@@ -235,21 +235,6 @@ impl ObjectTable {
         })
     }
 
-    /// Registers `object` whose one capability is node `first_cap` (the
-    /// caller places that node; a Reply's single capability).
-    #[inline]
-    pub(crate) fn insert_with_cap(
-        &mut self,
-        object: Object,
-        first_cap: u32,
-    ) -> Result<ObjectId, CapError> {
-        self.insert_live(LiveObject {
-            object,
-            first_cap,
-            cap_count: 1,
-        })
-    }
-
     #[inline(always)]
     fn insert_live(&mut self, live: LiveObject) -> Result<ObjectId, CapError> {
         let live = ObjectSlot::Live(live);

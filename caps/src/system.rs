@@ -1,7 +1,6 @@
 //! `CapSystem`: every CSpace, every object and the derivation tree in one
 //! value the kernel embeds, and the operations that create, use and derive
-//! capabilities. Deletion (drop, revoke, destroy) lives in `revoke.rs`, the
-//! one-shot reply in `reply.rs`.
+//! capabilities. Deletion (drop, revoke, destroy) lives in `revoke.rs`.
 //!
 //! Every operation checks all its error cases, in the documented order,
 //! before it changes anything, so a failed operation has no effect. Tables
