@@ -48,6 +48,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod arena;
 mod cap;
 mod cap_ref;
 mod cspace;
