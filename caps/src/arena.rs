@@ -57,8 +57,7 @@ pub(crate) trait Generation: Copy + Eq + Debug {
     fn next(self) -> Option<Self>;
 }
 
-/// No generation: the node arena, whose indices only its own tables hold
-/// and which repairs every link before it frees an entry.
+/// No generation: for the node arena, whose indices never leave the crate.
 impl Generation for () {
     const FIRST: Self = ();
 
@@ -212,6 +211,11 @@ impl<T, K: Key> Arena<T, K> {
     #[inline(always)]
     pub(crate) fn remove_at(&mut self, index: u32) -> Option<T> {
         let entry = self.entries.get_mut(index as usize)?;
+        // Checked before the replace below so the compiler can drop its
+        // restoring arm: otherwise it moves the whole entry out and back.
+        if let State::Free { .. } = entry.state {
+            return None;
+        }
         let next = entry.generation.next();
         let next_free = if next.is_some() { self.free_head } else { NONE };
         let value = match mem::replace(&mut entry.state, State::Free { next_free }) {
