@@ -100,16 +100,13 @@ impl Key for u32 {
     }
 }
 
+/// One entry. The generation sits in both variants, not beside the enum,
+/// so that it shares the tag's aligned word: a CSpace slot entry is 40
+/// bytes this way and 48 the other.
 #[derive(Debug)]
-enum State<T> {
-    Free { next_free: u32 },
-    Live(T),
-}
-
-#[derive(Debug)]
-struct Entry<T, G> {
-    generation: G,
-    state: State<T>,
+enum Entry<T, G> {
+    Free { generation: G, next_free: u32 },
+    Live { generation: G, value: T },
 }
 
 /// A fixed-capacity table of `T` named by keys `K`. See the module docs.
@@ -165,20 +162,24 @@ impl<T, K: Key> Arena<T, K> {
         let key = if self.free_head != NONE {
             let index = self.free_head;
             let entry = self.entries.get_mut(index as usize)?;
-            let State::Free { next_free } = entry.state else {
+            let Entry::Free {
+                generation,
+                next_free,
+            } = *entry
+            else {
                 // Unreachable while the invariant holds; refuse rather than
                 // overwrite a live entry.
                 return None;
             };
             self.free_head = next_free;
-            entry.state = State::Live(value);
-            K::join(index, entry.generation)
+            *entry = Entry::Live { generation, value };
+            K::join(index, generation)
         } else if (self.entries.len() as u32) < self.capacity {
             let index = self.entries.len() as u32;
             // Within the reservation made in `new`: never reallocates.
-            self.entries.push(Entry {
+            self.entries.push(Entry::Live {
                 generation: Generation::FIRST,
-                state: State::Live(value),
+                value,
             });
             K::join(index, Generation::FIRST)
         } else {
@@ -195,10 +196,13 @@ impl<T, K: Key> Arena<T, K> {
     #[inline(always)]
     pub(crate) fn remove(&mut self, key: K) -> Option<T> {
         let (index, generation) = key.split();
-        if self.entries.get(index as usize)?.generation != generation {
-            return None;
+        match self.entries.get(index as usize)? {
+            Entry::Live {
+                generation: current,
+                ..
+            } if *current == generation => self.remove_at(index),
+            _ => None,
         }
-        self.remove_at(index)
     }
 
     /// Frees the live entry at `index`, whatever its generation, and returns
@@ -213,20 +217,28 @@ impl<T, K: Key> Arena<T, K> {
         let entry = self.entries.get_mut(index as usize)?;
         // Checked before the replace below so the compiler can drop its
         // restoring arm: otherwise it moves the whole entry out and back.
-        if let State::Free { .. } = entry.state {
+        let Entry::Live { generation, .. } = *entry else {
             return None;
-        }
-        let next = entry.generation.next();
-        let next_free = if next.is_some() { self.free_head } else { NONE };
-        let value = match mem::replace(&mut entry.state, State::Free { next_free }) {
-            State::Live(value) => value,
-            free @ State::Free { .. } => {
-                entry.state = free;
+        };
+        let next = generation.next();
+        let freed = match next {
+            Some(generation) => Entry::Free {
+                generation,
+                next_free: self.free_head,
+            },
+            None => Entry::Free {
+                generation,
+                next_free: NONE,
+            },
+        };
+        let value = match mem::replace(entry, freed) {
+            Entry::Live { value, .. } => value,
+            free @ Entry::Free { .. } => {
+                *entry = free;
                 return None;
             }
         };
-        if let Some(generation) = next {
-            entry.generation = generation;
+        if next.is_some() {
             self.free_head = index;
         }
         self.live -= 1;
@@ -240,9 +252,11 @@ impl<T, K: Key> Arena<T, K> {
     #[inline]
     pub(crate) fn get(&self, key: K) -> Option<&T> {
         let (index, generation) = key.split();
-        let entry = self.entries.get(index as usize)?;
-        match &entry.state {
-            State::Live(value) if entry.generation == generation => Some(value),
+        match self.entries.get(index as usize)? {
+            Entry::Live {
+                generation: current,
+                value,
+            } if *current == generation => Some(value),
             _ => None,
         }
     }
@@ -251,9 +265,11 @@ impl<T, K: Key> Arena<T, K> {
     #[inline]
     pub(crate) fn get_mut(&mut self, key: K) -> Option<&mut T> {
         let (index, generation) = key.split();
-        let entry = self.entries.get_mut(index as usize)?;
-        match &mut entry.state {
-            State::Live(value) if entry.generation == generation => Some(value),
+        match self.entries.get_mut(index as usize)? {
+            Entry::Live {
+                generation: current,
+                value,
+            } if *current == generation => Some(value),
             _ => None,
         }
     }
@@ -264,9 +280,9 @@ impl<T, K: Key> Arena<T, K> {
     /// Errors, in order: `None` if `index` is out of range or free.
     #[inline]
     pub(crate) fn get_at_mut(&mut self, index: u32) -> Option<&mut T> {
-        match &mut self.entries.get_mut(index as usize)?.state {
-            State::Live(value) => Some(value),
-            State::Free { .. } => None,
+        match self.entries.get_mut(index as usize)? {
+            Entry::Live { value, .. } => Some(value),
+            Entry::Free { .. } => None,
         }
     }
 
@@ -275,10 +291,9 @@ impl<T, K: Key> Arena<T, K> {
     /// Errors, in order: `None` if `index` is out of range or free.
     #[inline]
     pub(crate) fn key_at(&self, index: u32) -> Option<K> {
-        let entry = self.entries.get(index as usize)?;
-        match entry.state {
-            State::Live(_) => Some(K::join(index, entry.generation)),
-            State::Free { .. } => None,
+        match *self.entries.get(index as usize)? {
+            Entry::Live { generation, .. } => Some(K::join(index, generation)),
+            Entry::Free { .. } => None,
         }
     }
 
@@ -287,9 +302,11 @@ impl<T, K: Key> Arena<T, K> {
         self.entries
             .iter()
             .enumerate()
-            .filter_map(|(index, entry)| match &entry.state {
-                State::Live(value) => Some((K::join(index as u32, entry.generation), value)),
-                State::Free { .. } => None,
+            .filter_map(|(index, entry)| match entry {
+                Entry::Live { generation, value } => {
+                    Some((K::join(index as u32, *generation), value))
+                }
+                Entry::Free { .. } => None,
             })
     }
 
@@ -297,8 +314,16 @@ impl<T, K: Key> Arena<T, K> {
     /// wrap without 2^32 reuses.
     #[cfg(test)]
     pub(crate) fn set_generation(&mut self, index: u32, generation: K::Generation) {
-        if let Some(entry) = self.entries.get_mut(index as usize) {
-            entry.generation = generation;
+        if let Some(
+            Entry::Free {
+                generation: aged, ..
+            }
+            | Entry::Live {
+                generation: aged, ..
+            },
+        ) = self.entries.get_mut(index as usize)
+        {
+            *aged = generation;
         }
     }
 }
