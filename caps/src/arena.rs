@@ -191,8 +191,8 @@ impl<T, K: Key> Arena<T, K> {
 
     /// Frees the entry `key` names and returns its value; `key` goes stale.
     ///
-    /// Errors, in order: `None` if the index is out of range, its
-    /// generation is not `key`'s, or the entry is free.
+    /// Errors, in order: `None` if the index is out of range, the entry is
+    /// free, or its generation is not `key`'s.
     #[inline(always)]
     pub(crate) fn remove(&mut self, key: K) -> Option<T> {
         let (index, generation) = key.split();
@@ -221,6 +221,7 @@ impl<T, K: Key> Arena<T, K> {
             return None;
         };
         let next = generation.next();
+        // A retired entry keeps its last generation and joins no list.
         let freed = match next {
             Some(generation) => Entry::Free {
                 generation,
