@@ -14,6 +14,8 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::arena::Key;
+
 /// A task's name for one capability in its own CSpace: slot plus generation.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CapRef {
@@ -30,10 +32,6 @@ impl CapRef {
         self.slot
     }
 
-    pub(crate) const fn generation(self) -> u32 {
-        self.generation
-    }
-
     /// The ABI form: generation in the high 32 bits, slot in the low 32.
     pub const fn to_raw(self) -> u64 {
         ((self.generation as u64) << 32) | self.slot as u64
@@ -46,6 +44,21 @@ impl CapRef {
             slot: raw as u32,
             generation: (raw >> 32) as u32,
         }
+    }
+}
+
+/// A CSpace's slots are an arena named by `CapRef`.
+impl Key for CapRef {
+    type Generation = u32;
+
+    #[inline]
+    fn join(slot: u32, generation: u32) -> Self {
+        Self::new(slot, generation)
+    }
+
+    #[inline]
+    fn split(self) -> (u32, u32) {
+        (self.slot, self.generation)
     }
 }
 

@@ -1,24 +1,23 @@
 //! The capability derivation tree: every capability node, and the links that
 //! tie each derived capability to its parent.
 //!
-//! All capabilities of all CSpaces live in one fixed-size arena of nodes; a
-//! CSpace slot only holds a node index. That one indirection buys a lot:
-//! moving a capability between CSpaces changes a slot and a back-pointer, not
-//! the tree, and every link is a `u32` index instead of a (CSpace, slot)
-//! pair. Links are intrusive: parent, first child, and a doubly linked
-//! sibling list, plus a doubly linked list of every capability naming the same
-//! object (headed in the object table). So linking, unlinking and deleting a
-//! leaf are O(1), and walking a subtree needs no allocation and no stack.
+//! All capabilities of all CSpaces live in one fixed-size arena of nodes
+//! (`arena.rs`); a CSpace slot only holds a node index. That one indirection
+//! buys a lot: moving a capability between CSpaces changes a slot and a
+//! back-pointer, not the tree, and every link is a `u32` index instead of a
+//! (CSpace, slot) pair. Links are intrusive: parent, first child, and a
+//! doubly linked sibling list, plus a doubly linked list of every capability
+//! naming the same object (headed in the object table). So linking,
+//! unlinking and deleting a leaf are O(1), and walking a subtree needs no
+//! allocation and no stack.
 //!
 //! Derivation never changes the object, so a tree only ever links
 //! capabilities to one object; destroying an object can drop all its nodes
 //! without repairing links between them.
 
-use alloc::vec::Vec;
-
 use crate::NONE;
+use crate::arena::Arena;
 use crate::cap::Cap;
-use crate::error::CapError;
 use crate::object::ObjectTable;
 
 /// One capability and its place in the derivation tree.
@@ -53,119 +52,13 @@ impl Node {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum NodeEntry {
-    Free { next_free: u32 },
-    Live(Node),
-}
+/// Every capability node, named by its bare index. No generation: node
+/// indices never leave the crate, and a node is freed only together with
+/// every slot and link that names it.
+pub(crate) type NodeArena = Arena<Node, u32>;
 
-/// Fixed-capacity arena of capability nodes.
-#[derive(Debug)]
-pub(crate) struct NodeArena {
-    entries: Vec<NodeEntry>,
-    capacity: u32,
-    free_head: u32,
-    live: u32,
-}
-
-impl NodeArena {
-    pub(crate) fn new(capacity: u32) -> Result<Self, CapError> {
-        let mut entries = Vec::new();
-        entries
-            .try_reserve_exact(capacity as usize)
-            .map_err(|_| CapError::OutOfMemory)?;
-        Ok(Self {
-            entries,
-            capacity,
-            free_head: NONE,
-            live: 0,
-        })
-    }
-
-    pub(crate) fn live_count(&self) -> u32 {
-        self.live
-    }
-
-    #[inline]
-    pub(crate) fn has_room(&self) -> bool {
-        self.free_head != NONE || (self.entries.len() as u32) < self.capacity
-    }
-
-    /// The index the next [`NodeArena::insert`] will use; `None` when full.
-    #[inline]
-    pub(crate) fn next_index(&self) -> Option<u32> {
-        if self.free_head != NONE {
-            Some(self.free_head)
-        } else if (self.entries.len() as u32) < self.capacity {
-            Some(self.entries.len() as u32)
-        } else {
-            None
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn insert(&mut self, node: Node) -> Option<u32> {
-        let index = if self.free_head != NONE {
-            let index = self.free_head;
-            let entry = self.entries.get_mut(index as usize)?;
-            if let NodeEntry::Free { next_free } = *entry {
-                self.free_head = next_free;
-            }
-            *entry = NodeEntry::Live(node);
-            index
-        } else if (self.entries.len() as u32) < self.capacity {
-            self.entries.push(NodeEntry::Live(node));
-            self.entries.len() as u32 - 1
-        } else {
-            return None;
-        };
-        self.live += 1;
-        Some(index)
-    }
-
-    /// Frees a node whose links the caller has already repaired.
-    #[inline]
-    pub(crate) fn remove(&mut self, index: u32) -> Option<Node> {
-        let entry = self.entries.get_mut(index as usize)?;
-        let NodeEntry::Live(node) = *entry else {
-            return None;
-        };
-        *entry = NodeEntry::Free {
-            next_free: self.free_head,
-        };
-        self.free_head = index;
-        self.live -= 1;
-        Some(node)
-    }
-
-    #[inline]
-    pub(crate) fn get(&self, index: u32) -> Option<&Node> {
-        match self.entries.get(index as usize)? {
-            NodeEntry::Live(node) => Some(node),
-            NodeEntry::Free { .. } => None,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn get_mut(&mut self, index: u32) -> Option<&mut Node> {
-        match self.entries.get_mut(index as usize)? {
-            NodeEntry::Live(node) => Some(node),
-            NodeEntry::Free { .. } => None,
-        }
-    }
-
-    /// Every live node with its index.
-    #[cfg(any(test, feature = "testing"))]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Node)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter_map(|(index, entry)| match entry {
-                NodeEntry::Live(node) => Some((index as u32, node)),
-                NodeEntry::Free { .. } => None,
-            })
-    }
-
+/// The derivation-tree and object-list links over the node arena.
+impl Arena<Node, u32> {
     fn set<F: FnOnce(&mut Node)>(&mut self, index: u32, change: F) {
         if let Some(node) = self.get_mut(index) {
             change(node);

@@ -24,8 +24,6 @@
 //! | [`CapSystem::drop_cap`] | nothing | delete one; its children go to its parent |
 //! | [`CapSystem::revoke`] | nothing | delete every descendant everywhere, keep the source |
 //! | [`CapSystem::destroy`] | (kernel) | delete every capability to an object, forget it |
-//! | [`CapSystem::create_reply`] | (kernel) | `create_object` of a Reply, also returning its id |
-//! | [`CapSystem::take_reply`] | WRITE on a Reply | consume the one-shot reply |
 //!
 //! # Invariants
 //!
@@ -50,6 +48,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod arena;
 mod cap;
 mod cap_ref;
 mod cspace;
@@ -62,7 +61,6 @@ mod invariants;
 pub mod model;
 mod object;
 mod render;
-mod reply;
 mod revoke;
 mod rights;
 mod subregion;
@@ -77,7 +75,6 @@ pub use error::CapError;
 pub use graph::{CapAddress, CapNode, DerivationEdge, ObjectNode, Snapshot, TaskNode};
 pub use object::{DeviceRange, Object, ObjectId, ObjectKind, TaskId};
 pub use render::{DotDetail, DotView, TreeView};
-pub use reply::ReplyTarget;
 pub use rights::Rights;
 pub use system::{CapSystem, FreedObject, Limits, Usage};
 

@@ -6,15 +6,16 @@
 //! capability names, and an `ObjectId` (index plus generation, like `CapRef`)
 //! that stays unique while the object lives. The table also heads each
 //! object's intrusive list of capabilities, so destroying an object costs
-//! O(capabilities to it) with no search. Trade-off: a fixed-size table,
-//! allocated once, so exhaustion is an error value and no operation allocates.
+//! O(capabilities to it) with no search. Trade-off: a fixed-size table (an
+//! `Arena`), allocated once, so exhaustion is an error value and no operation
+//! allocates.
 
-use alloc::vec::Vec;
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::NONE;
+use crate::arena::{Arena, Key};
 use crate::error::CapError;
 use crate::rights::Rights;
 
@@ -180,156 +181,36 @@ pub(crate) struct LiveObject {
     pub(crate) cap_count: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum ObjectSlot {
-    Free { next_free: u32 },
-    Live(LiveObject),
-}
+/// Every live object, named by `ObjectId`: an entry's generation is bumped
+/// when its object is forgotten, so the old id goes stale.
+pub(crate) type ObjectTable = Arena<LiveObject, ObjectId>;
 
-#[derive(Clone, Copy, Debug)]
-struct ObjectEntry {
-    generation: u32,
-    slot: ObjectSlot,
-}
-
-/// Fixed-capacity table of live objects, with generation-checked ids.
-#[derive(Debug)]
-pub(crate) struct ObjectTable {
-    entries: Vec<ObjectEntry>,
-    capacity: u32,
-    free_head: u32,
-    live: u32,
-}
-
-impl ObjectTable {
-    pub(crate) fn new(capacity: u32) -> Result<Self, CapError> {
-        let mut entries = Vec::new();
-        entries
-            .try_reserve_exact(capacity as usize)
-            .map_err(|_| CapError::OutOfMemory)?;
-        Ok(Self {
-            entries,
-            capacity,
-            free_head: NONE,
-            live: 0,
-        })
-    }
-
-    pub(crate) fn live_count(&self) -> u32 {
-        self.live
-    }
-
-    #[inline]
-    pub(crate) fn has_room(&self) -> bool {
-        self.free_head != NONE || (self.entries.len() as u32) < self.capacity
-    }
-
+impl Arena<LiveObject, ObjectId> {
     /// Registers `object` with no capabilities yet; the caller links the
-    /// first one. `TooManyObjects` when the table is full.
+    /// first one.
+    ///
+    /// Errors: `TooManyObjects` when the table is full.
     #[inline]
-    pub(crate) fn insert(&mut self, object: Object) -> Result<ObjectId, CapError> {
-        self.insert_live(LiveObject {
+    pub(crate) fn register(&mut self, object: Object) -> Result<ObjectId, CapError> {
+        self.insert(LiveObject {
             object,
             first_cap: NONE,
             cap_count: 0,
         })
+        .ok_or(CapError::TooManyObjects)
     }
+}
 
-    /// Registers `object` whose one capability is node `first_cap` (the
-    /// caller places that node; a Reply's single capability).
+impl Key for ObjectId {
+    type Generation = u32;
+
     #[inline]
-    pub(crate) fn insert_with_cap(
-        &mut self,
-        object: Object,
-        first_cap: u32,
-    ) -> Result<ObjectId, CapError> {
-        self.insert_live(LiveObject {
-            object,
-            first_cap,
-            cap_count: 1,
-        })
-    }
-
-    #[inline(always)]
-    fn insert_live(&mut self, live: LiveObject) -> Result<ObjectId, CapError> {
-        let live = ObjectSlot::Live(live);
-        let index = if self.free_head != NONE {
-            let index = self.free_head;
-            let entry = self
-                .entries
-                .get_mut(index as usize)
-                .ok_or(CapError::TooManyObjects)?;
-            if let ObjectSlot::Free { next_free } = entry.slot {
-                self.free_head = next_free;
-            }
-            entry.slot = live;
-            index
-        } else if (self.entries.len() as u32) < self.capacity {
-            self.entries.push(ObjectEntry {
-                generation: 0,
-                slot: live,
-            });
-            self.entries.len() as u32 - 1
-        } else {
-            return Err(CapError::TooManyObjects);
-        };
-        self.live += 1;
-        let generation = self.entries.get(index as usize).map_or(0, |e| e.generation);
-        Ok(ObjectId::new(index, generation))
-    }
-
-    pub(crate) fn get(&self, id: ObjectId) -> Option<&LiveObject> {
-        let entry = self.entries.get(id.index as usize)?;
-        match &entry.slot {
-            ObjectSlot::Live(live) if entry.generation == id.generation => Some(live),
-            _ => None,
-        }
+    fn join(index: u32, generation: u32) -> Self {
+        Self::new(index, generation)
     }
 
     #[inline]
-    pub(crate) fn get_mut(&mut self, id: ObjectId) -> Option<&mut LiveObject> {
-        let entry = self.entries.get_mut(id.index as usize)?;
-        match &mut entry.slot {
-            ObjectSlot::Live(live) if entry.generation == id.generation => Some(live),
-            _ => None,
-        }
-    }
-
-    /// Frees the object's entry and bumps its generation so `id` goes stale.
-    /// An entry whose generation would wrap is retired, never reused.
-    #[inline(always)]
-    pub(crate) fn remove(&mut self, id: ObjectId) -> Option<Object> {
-        let entry = self.entries.get_mut(id.index as usize)?;
-        let ObjectSlot::Live(live) = entry.slot else {
-            return None;
-        };
-        if entry.generation != id.generation {
-            return None;
-        }
-        self.live -= 1;
-        match entry.generation.checked_add(1) {
-            Some(next) => {
-                entry.generation = next;
-                entry.slot = ObjectSlot::Free {
-                    next_free: self.free_head,
-                };
-                self.free_head = id.index;
-            }
-            None => entry.slot = ObjectSlot::Free { next_free: NONE },
-        }
-        Some(live.object)
-    }
-
-    /// Every live object, in index order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (ObjectId, &LiveObject)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter_map(|(index, entry)| match &entry.slot {
-                ObjectSlot::Live(live) => {
-                    Some((ObjectId::new(index as u32, entry.generation), live))
-                }
-                ObjectSlot::Free { .. } => None,
-            })
+    fn split(self) -> (u32, u32) {
+        (self.index, self.generation)
     }
 }

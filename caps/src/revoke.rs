@@ -97,7 +97,7 @@ impl CapSystem {
             let Some(node) = self.nodes.remove(index) else {
                 break;
             };
-            if let Some(space) = self.cspaces.by_index_mut(node.cspace) {
+            if let Some(space) = self.cspaces.get_at_mut(node.cspace) {
                 space.remove(node.slot);
             }
             deleted += 1;
@@ -139,12 +139,12 @@ impl CapSystem {
         self.nodes.unlink_from_parent(index);
         let remaining = self.nodes.unlink_object(&mut self.objects, index);
         let node = self.nodes.remove(index)?;
-        if let Some(space) = self.cspaces.by_index_mut(node.cspace) {
+        if let Some(space) = self.cspaces.get_at_mut(node.cspace) {
             space.remove(node.slot);
         }
         if remaining == 0 {
             let id = node.cap.object;
-            let object = self.objects.remove(id)?;
+            let object = self.objects.remove(id)?.object;
             return Some(FreedObject { id, object });
         }
         None

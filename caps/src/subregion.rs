@@ -73,7 +73,7 @@ impl CapSystem {
             return Err(CapError::TooManyCapabilities);
         }
         let parent = self.index_at(cspace, src)?;
-        let id = self.objects.insert(sub)?;
+        let id = self.objects.register(sub)?;
         let cap = Cap {
             object: id,
             rights,

@@ -1,7 +1,6 @@
 //! `CapSystem`: every CSpace, every object and the derivation tree in one
 //! value the kernel embeds, and the operations that create, use and derive
-//! capabilities. Deletion (drop, revoke, destroy) lives in `revoke.rs`, the
-//! one-shot reply in `reply.rs`.
+//! capabilities. Deletion (drop, revoke, destroy) lives in `revoke.rs`.
 //!
 //! Every operation checks all its error cases, in the documented order,
 //! before it changes anything, so a failed operation has no effect. Tables
@@ -155,7 +154,7 @@ impl CapSystem {
         if !self.nodes.has_room() {
             return Err(CapError::TooManyCapabilities);
         }
-        let id = self.objects.insert(object)?;
+        let id = self.objects.register(object)?;
         let cap = Cap {
             object: id,
             rights: object.full_rights(),
@@ -318,7 +317,7 @@ impl CapSystem {
     /// Where node `index` lives, as (CSpace, ref).
     pub(crate) fn location(&self, index: u32) -> Option<(CSpaceId, CapRef)> {
         let node = self.nodes.get(index)?;
-        let id = self.cspaces.id_at(node.cspace)?;
+        let id = self.cspaces.key_at(node.cspace)?;
         let cap_ref = self.cspaces.get(id)?.ref_at(node.slot)?;
         Some((id, cap_ref))
     }

@@ -11,7 +11,7 @@ use super::ops::Op;
 use super::reference::{Model, ModelCap, ModelObject};
 use crate::{
     Badge, CSpaceId, Cap, CapError, CapRef, CapSystem, DeviceRange, FreedObject, Limits, Object,
-    ReplyTarget, Rights, TaskId,
+    Rights, TaskId,
 };
 
 /// Deliberately tiny, so CSpaceFull, TooManyCapabilities, TooManyObjects and
@@ -207,10 +207,6 @@ impl Harness {
                 Some(object) => self.destroy(object),
                 None => Ok(()),
             },
-            Op::TakeReply { cap } => match pick(cap, issued) {
-                Some(i) => self.take_reply(i),
-                None => Ok(()),
-            },
         }
     }
 
@@ -280,20 +276,7 @@ impl Harness {
                 Ok(())
             }
         });
-        // Replies go through `create_reply`, the kernel's per-call path,
-        // which must behave exactly like `create_object`.
-        let mut returned_id = None;
-        let real = match object {
-            Object::Reply { caller } => {
-                self.system
-                    .create_reply(self.space_id(space), caller)
-                    .map(|(at, id)| {
-                        returned_id = Some(id);
-                        at
-                    })
-            }
-            _ => self.system.create_object(self.space_id(space), object),
-        };
+        let real = self.system.create_object(self.space_id(space), object);
         agree("create_object", &real.map(|_| ()), &expected)?;
         if let Ok(at) = real {
             self.fresh(space, at)?;
@@ -303,9 +286,6 @@ impl Harness {
             let id = found
                 .map_err(|e| format!("new object's cap fails lookup: {e}"))?
                 .object;
-            if returned_id.is_some_and(|returned| returned != id) {
-                return Err(format!("create_reply returned an id other than {id}"));
-            }
             if self.model.objects.iter().any(|o| o.id == id) {
                 return Err(format!("object id {id} re-issued"));
             }
@@ -491,41 +471,6 @@ impl Harness {
                 }
             }
             self.model.objects[object].alive = false;
-        }
-        Ok(())
-    }
-
-    fn take_reply(&mut self, i: usize) -> Result<(), String> {
-        let (space, at) = self.model.issued[i];
-        let expected = self.model.resolve(space, at).and_then(|index| {
-            let cap = self.model.caps[index];
-            let record = &self.model.objects[cap.object];
-            let Object::Reply { caller } = record.object else {
-                return Err(CapError::WrongKind {
-                    found: record.object.kind(),
-                });
-            };
-            if !cap.rights.contains(Rights::WRITE) {
-                return Err(CapError::MissingRights {
-                    missing: Rights::WRITE,
-                });
-            }
-            Ok((
-                ReplyTarget {
-                    object: record.id,
-                    caller,
-                },
-                cap.object,
-            ))
-        });
-        let real = self.system.take_reply(self.space_id(space), at);
-        agree("take_reply", &real, &expected.map(|(target, _)| target))?;
-        if let Ok((_, object)) = expected {
-            for index in 0..self.model.caps.len() {
-                if self.model.caps[index].object == object {
-                    self.model.kill(index);
-                }
-            }
         }
         Ok(())
     }

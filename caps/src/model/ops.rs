@@ -54,9 +54,6 @@ pub enum Op {
     Destroy {
         object: u8,
     },
-    TakeReply {
-        cap: u8,
-    },
 }
 
 /// The longest sequence `decode_ops` produces, so a fuzz input stays fast.
@@ -80,7 +77,7 @@ pub fn decode_ops(data: &[u8]) -> Vec<Op> {
 fn decode_one(data: &[u8]) -> Option<(Op, &[u8])> {
     let (&opcode, rest) = data.split_first()?;
     let operand = |i: usize| rest.get(i).copied();
-    let (op, used) = match opcode % 12 {
+    let (op, used) = match opcode % 11 {
         0 => (
             Op::CreateCSpace {
                 capacity: operand(0)?,
@@ -135,13 +132,12 @@ fn decode_one(data: &[u8]) -> Option<(Op, &[u8])> {
         ),
         8 => (Op::Drop { cap: operand(0)? }, 1),
         9 => (Op::Revoke { cap: operand(0)? }, 1),
-        10 => (
+        _ => (
             Op::Destroy {
                 object: operand(0)?,
             },
             1,
         ),
-        _ => (Op::TakeReply { cap: operand(0)? }, 1),
     };
     Some((op, rest.get(used..)?))
 }

@@ -24,7 +24,6 @@ fn op() -> impl Strategy<Value = Op> {
         2 => byte().prop_map(|cap| Op::Drop { cap }),
         2 => byte().prop_map(|cap| Op::Revoke { cap }),
         1 => byte().prop_map(|object| Op::Destroy { object }),
-        1 => byte().prop_map(|cap| Op::TakeReply { cap }),
     ]
 }
 

@@ -1,9 +1,9 @@
-//! drop, revoke, destroy, CSpace teardown and one-shot replies.
+//! drop, revoke, destroy and CSpace teardown.
 
 use std::vec::Vec;
 
 use super::{endpoint, two_spaces};
-use crate::{CSpaceId, CapError, CapRef, FreedObject, Object, ReplyTarget, Rights, TaskId};
+use crate::{CSpaceId, CapError, CapRef, FreedObject, Object, Rights, TaskId};
 
 #[test]
 fn drop_hands_children_to_the_parent() {
@@ -171,25 +171,6 @@ fn destroy_cspace_reports_objects_that_lost_their_last_capability() {
 }
 
 #[test]
-fn a_reply_is_used_once() {
-    let (mut system, a, b) = two_spaces();
-    let reply = system
-        .create_object(a, Object::Reply { caller: TaskId(2) })
-        .unwrap();
-    let reply = system.move_cap(a, reply, b).unwrap();
-    let id = system.lookup(b, reply, Rights::empty()).unwrap().object;
-    assert_eq!(
-        system.take_reply(b, reply),
-        Ok(ReplyTarget {
-            object: id,
-            caller: TaskId(2)
-        })
-    );
-    assert_eq!(system.take_reply(b, reply), Err(CapError::InvalidRef));
-    assert_eq!(system.object(id), None);
-}
-
-#[test]
 fn a_reply_cannot_be_duplicated() {
     let (mut system, a, _) = two_spaces();
     let reply = system
@@ -200,87 +181,4 @@ fn a_reply_cannot_be_duplicated() {
     });
     assert_eq!(system.copy(a, reply, a), no_derive);
     assert_eq!(system.mint(a, reply, a, Rights::WRITE, None), no_derive);
-}
-
-#[test]
-fn take_reply_errors() {
-    let (mut system, a, _) = two_spaces();
-    let not_a_reply = endpoint(&mut system, a);
-    assert_eq!(
-        system.take_reply(a, not_a_reply),
-        Err(CapError::WrongKind {
-            found: crate::ObjectKind::Endpoint
-        })
-    );
-    assert_eq!(
-        system.take_reply(a, CapRef::from_raw(4)),
-        Err(CapError::InvalidRef)
-    );
-    assert_eq!(
-        system.take_reply(CSpaceId::from_raw(4), not_a_reply),
-        Err(CapError::InvalidCSpace)
-    );
-}
-
-#[test]
-fn take_reply_requires_write() {
-    // A Reply without WRITE cannot arise through the public operations (a
-    // Reply is never derivable), so strip the right directly.
-    let (mut system, a, _) = two_spaces();
-    let reply = system
-        .create_object(a, Object::Reply { caller: TaskId(2) })
-        .unwrap();
-    let index = system.index_at(a, reply).unwrap();
-    if let Some(node) = system.nodes.get_mut(index) {
-        node.cap.rights = Rights::GRANT;
-    }
-    if let Some(space) = system.cspaces.get_mut(a) {
-        space.force_rights(reply.slot(), Rights::GRANT);
-    }
-    assert_eq!(
-        system.take_reply(a, reply),
-        Err(CapError::MissingRights {
-            missing: Rights::WRITE
-        })
-    );
-    assert!(system.lookup(a, reply, Rights::empty()).is_ok());
-}
-
-#[test]
-fn create_reply_is_create_object_with_the_id() {
-    let (mut system, a, _) = two_spaces();
-    let (reply, id) = system.create_reply(a, TaskId(2)).unwrap();
-    let held = system.lookup(a, reply, Rights::empty()).unwrap();
-    assert_eq!(held.object, id);
-    assert_eq!(held.rights, Rights::WRITE | Rights::GRANT);
-    assert_eq!(held.badge, None);
-    assert_eq!(system.object(id), Some(Object::Reply { caller: TaskId(2) }));
-    assert_eq!(system.parent(a, reply), Ok(None));
-    system.check_invariants().unwrap();
-    assert_eq!(
-        system.create_reply(CSpaceId::from_raw(4), TaskId(2)),
-        Err(CapError::InvalidCSpace)
-    );
-}
-
-#[test]
-fn a_consumed_reply_never_comes_back() {
-    // Replies reuse the slot, node and object entries a consumed one
-    // freed; the consumed ref and id must stay dead through every reuse.
-    let (mut system, a, _) = two_spaces();
-    let (first, first_id) = system.create_reply(a, TaskId(2)).unwrap();
-    system.take_reply(a, first).unwrap();
-    let mut seen = std::vec![first_id];
-    for _ in 0..100 {
-        let (reply, id) = system.create_reply(a, TaskId(2)).unwrap();
-        assert!(!seen.contains(&id), "object id {id} reissued");
-        assert_eq!(system.take_reply(a, first), Err(CapError::InvalidRef));
-        assert_eq!(system.object(first_id), None);
-        assert_eq!(system.take_reply(a, reply).map(|t| t.object), Ok(id));
-        assert_eq!(system.take_reply(a, reply), Err(CapError::InvalidRef));
-        seen.push(id);
-    }
-    assert_eq!(system.usage().caps, 0);
-    assert_eq!(system.usage().objects, 0);
-    system.check_invariants().unwrap();
 }
