@@ -2,12 +2,27 @@
 //! host, and (on the bare-metal target only) the x86_64 architecture layer.
 //!
 //! The binary (`main.rs`) is a thin entry that hands the boot responses to
-//! [`boot`]. Everything that touches hardware or uses `unsafe` lives under
-//! `arch/`; everything else builds and runs its tests on the host.
+//! [`boot`]. Everything that touches hardware lives under `arch/`;
+//! everything else builds and runs its tests on the host.
 //!
 //! May depend on `mealy-caps`, `mealy-protocol` and the services; nothing in
 //! the workspace depends on the kernel.
+//!
+//! # Where `unsafe` may be
+//!
+//! The crate denies `unsafe_code`; the compiler allows it only in these
+//! modules, and every block in them carries a `// SAFETY:` line:
+//!
+//! - `arch`: port I/O, control registers, MSRs, MMIO, the IDT and its naked
+//!   trap stubs, the Limine request statics and the exported entry point.
+//! - `mem::frame`: the frame allocator keeps its free lists and bitmaps in
+//!   the free frames themselves, through the `PhysicalMemory` window.
+//! - `mem::heap`: the kernel heap is the `GlobalAlloc`, handing out raw
+//!   memory that `talc` manages.
+//! - `mem::testing` (tests and benchmarks only): a host buffer standing in
+//!   for physical memory implements the unsafe `PhysicalMemory` trait.
 #![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -29,6 +44,7 @@ pub mod trap;
 mod shell_tests;
 
 #[cfg(target_os = "none")]
+#[allow(unsafe_code)]
 pub mod arch;
 #[cfg(target_os = "none")]
 pub mod boot;

@@ -19,6 +19,11 @@ use limine::request::{
 /// text on the stack).
 pub const STACK_SIZE: u64 = 256 * 1024;
 
+// SAFETY (every `link_section` in this file): the three sections hold
+// nothing but these statics, each a request type from the `limine` crate
+// with the layout the protocol defines; `kernel/linker.ld` keeps them
+// together between the markers, and the loader writes only the response
+// pointers inside them, before the kernel runs.
 #[used]
 #[unsafe(link_section = ".requests_start_marker")]
 static START_MARKER: RequestsStartMarker = RequestsStartMarker::new();
