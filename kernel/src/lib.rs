@@ -28,8 +28,6 @@ extern crate alloc;
 
 pub mod banner;
 pub mod cmdline;
-#[cfg(test)]
-mod fs_service_tests;
 pub mod inspect;
 pub mod ipc;
 pub mod mem;
@@ -39,9 +37,6 @@ pub mod sched;
 pub mod symbols;
 pub mod tasks;
 pub mod trap;
-
-#[cfg(test)]
-mod shell_tests;
 
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]

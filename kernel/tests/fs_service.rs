@@ -3,14 +3,12 @@
 //! own (not the shell's) calls the fs and keeps the answers, so each test
 //! checks what the fs said and what the Regions it handed out allow.
 
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
-use core::cell::RefCell;
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use mealy_caps::Rights;
-use mealy_fs::format::{BuildOptions, Node, build};
 use mealy_protocol::fs::{self as proto, FsError, READ_CHUNK, Reply, Request};
 use mealy_protocol::{
     CallToken, CapRef, Context, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind,
@@ -18,7 +16,7 @@ use mealy_protocol::{
 };
 use proptest::prelude::*;
 
-use crate::sched::{
+use mealy_kernel::sched::{
     CapSource, CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
 };
 
@@ -27,7 +25,7 @@ static PENDING: PendingInterrupts = PendingInterrupts::new();
 /// An answer the client got: the payload and any capabilities.
 type Answer = (Vec<u8>, Vec<CapRef>);
 
-std::thread_local! {
+thread_local! {
     /// Answers by call, for the test running on this thread (handlers run
     /// on the thread that dispatches).
     static ANSWERS: RefCell<Vec<(CallToken, Answer)>> = const { RefCell::new(Vec::new()) };
@@ -65,19 +63,6 @@ static LIST: &[TaskSpec] = &[
     TaskSpec::new("client", make_client).caps(&[CapSpec::endpoint("fs", "fs", Rights::WRITE, 0)]),
 ];
 
-/// A small image: `hello.txt` and `etc/motd`.
-pub(crate) fn image() -> Vec<u8> {
-    let mut etc = BTreeMap::new();
-    etc.insert("motd".to_string(), Node::File(b"welcome\n".to_vec()));
-    let mut root = BTreeMap::new();
-    root.insert(
-        "hello.txt".to_string(),
-        Node::File(b"Hello, Mealy!\n".to_vec()),
-    );
-    root.insert("etc".to_string(), Node::Directory(etc));
-    build(&Node::Directory(root), BuildOptions::default()).unwrap()
-}
-
 struct Rig {
     sched: Scheduler<HostPlatform>,
     client: mealy_caps::TaskId,
@@ -86,7 +71,7 @@ struct Rig {
 
 fn boot() -> Rig {
     let mut platform = HostPlatform::manual();
-    platform.add_boot_module("fs", &image());
+    platform.add_boot_module("fs", &common::fs_image());
     let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
     sched.spawn_all(LIST).unwrap();
     sched.run_until_idle(1_000);
@@ -447,7 +432,7 @@ fn the_entry_limit_is_an_error_not_growth() {
     let mut rig = boot();
     let mut created = 0;
     let refused = loop {
-        let path = alloc::format!("d{created}");
+        let path = std::format!("d{created}");
         match rig.done(&Request::Mkdir { path: &path }) {
             Ok(()) => created += 1,
             Err(error) => break error,
@@ -461,11 +446,11 @@ fn the_entry_limit_is_an_error_not_growth() {
     let mut files = 0;
     let full = loop {
         rig.done(&Request::Remove {
-            path: &alloc::format!("d{files}"),
+            path: &std::format!("d{files}"),
         })
         .unwrap();
         match rig.done(&Request::Create {
-            path: &alloc::format!("f{files}"),
+            path: &std::format!("f{files}"),
         }) {
             Ok(()) => files += 1,
             Err(error) => break error,
@@ -498,7 +483,7 @@ fn the_read_benchmark_client_maps_and_copies_the_same_bytes() {
         )]),
     ];
     let mut platform = HostPlatform::manual();
-    platform.add_boot_module("fs", &image());
+    platform.add_boot_module("fs", &common::fs_image());
     let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
     sched.spawn_all(BENCH).unwrap();
     sched.run_until_idle(10_000);
@@ -540,9 +525,9 @@ fn op() -> impl Strategy<Value = Op> {
 /// Names 0..3 are in the root, 4..5 in `etc` (which the image has).
 fn name(index: u8) -> String {
     if index < 4 {
-        alloc::format!("f{index}")
+        std::format!("f{index}")
     } else {
-        alloc::format!("etc/f{index}")
+        std::format!("etc/f{index}")
     }
 }
 
@@ -611,7 +596,7 @@ proptest! {
             .filter(|(n, _)| n.starts_with('f'))
             .map(|(n, _)| n)
             .collect();
-        listed.extend(rig.names("etc").unwrap().into_iter().filter(|(n, _)| n.starts_with('f')).map(|(n, _)| alloc::format!("etc/{n}")));
+        listed.extend(rig.names("etc").unwrap().into_iter().filter(|(n, _)| n.starts_with('f')).map(|(n, _)| std::format!("etc/{n}")));
         listed.sort();
         let want: Vec<String> = model.keys().cloned().collect();
         prop_assert_eq!(listed, want);
