@@ -27,12 +27,13 @@
 extern crate alloc;
 
 pub mod banner;
+pub mod bench;
 pub mod cmdline;
 pub mod inspect;
 pub mod ipc;
 pub mod mem;
 pub mod power;
-pub mod probe;
+pub mod scenarios;
 pub mod sched;
 pub mod symbols;
 pub mod tasks;
@@ -45,5 +46,3 @@ pub mod arch;
 pub mod boot;
 #[cfg(target_os = "none")]
 pub mod run_loop;
-#[cfg(target_os = "none")]
-pub mod scenarios;

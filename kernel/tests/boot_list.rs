@@ -277,7 +277,7 @@ fn with_a_display_the_shells_output_is_drawn_by_fbcon_too() {
 
 #[test]
 fn the_probe_hears_from_every_boot_task() {
-    use mealy_kernel::probe::{self, Probe};
+    use mealy_kernel::scenarios::probe::{self, Probe};
     fn make_probe() -> Box<dyn StateMachine> {
         Box::new(Probe::new())
     }

@@ -12,8 +12,8 @@ pub const LOADER_MARKER: &[u8] = b"mealy-loader: ";
 /// The loader's one-line report of a bad boot medium.
 pub const LOADER_ERROR_MARKER: &[u8] = b"mealy-loader: error:";
 /// The shell's prompt: the guest reads serial input from here on
-/// (`kernel/src/boot.rs`, `PROMPT`). Input piped in earlier is held until
-/// then, so the firmware cannot eat it.
+/// (`mealy_shell::PROMPT`; `test=echo` prints it too). Input piped in
+/// earlier is held until then, so the firmware cannot eat it.
 pub const READY_PROMPT: &[u8] = b"mealy> ";
 
 /// OVMF starts its built-in shell or setup screen when no boot option
