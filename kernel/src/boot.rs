@@ -4,7 +4,7 @@
 //! what it brings up, in the order they must run: the boot CPU (serial,
 //! GDT, IDT), memory, timers, ACPI and interrupt routing, then the banner
 //! from the Limine responses. It then moves to a kernel stack region and
-//! [`after_boot`] takes the page tables over and gives
+//! `after_boot` takes the page tables over and gives
 //! bootloader-reclaimable memory back; from there on no Limine response may
 //! be read (they lived in that memory). Then the test scenario the command
 //! line chose runs, or the scheduler starts the boot task list for good.
@@ -81,7 +81,7 @@ static HANDOVER: Once<BootHandover> = Once::new();
 static KERNEL_STACK: Once<Region<'static>> = Once::new();
 
 /// Brings the machine up, on the loader's stack; continues in
-/// [`after_boot`] on the kernel's own.
+/// `after_boot` on the kernel's own.
 pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
     start_boot_cpu();
     let hhdm_offset = find_direct_map();

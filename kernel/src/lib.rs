@@ -2,11 +2,19 @@
 //! host, and (on the bare-metal target only) the x86_64 architecture layer.
 //!
 //! The binary (`main.rs`) is a thin entry that hands the boot responses to
-//! [`boot`]. Everything that touches hardware lives under `arch/`;
+//! `boot`. Everything that touches hardware lives under `arch/`;
 //! everything else builds and runs its tests on the host.
 //!
 //! May depend on `mealy-caps`, `mealy-protocol` and the services; nothing in
 //! the workspace depends on the kernel.
+//!
+//! Everything here is product code but [`scenarios`]: the `test=NAME`
+//! scenarios QEMU tests boot into, and the probe task, which the product
+//! never calls (the IPC measurement they share with the shell's `bench` is
+//! [`bench`](mod@bench)). Host stand-ins for the machine (`sched::HostPlatform`,
+//! `mem::testing`) exist only under `cfg(test)` or the `testing` feature;
+//! tests of the whole system on the host, with the services in the real
+//! scheduler, are the integration tests in `kernel/tests/`.
 //!
 //! # Where `unsafe` may be
 //!
