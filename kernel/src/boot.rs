@@ -1,38 +1,42 @@
 //! The boot sequence: from the loader's jump to a running kernel.
 //!
-//! [`kmain`] runs on the loader's stack: serial, traps, memory, timers,
-//! ACPI and interrupt routing, then the banner from the Limine responses.
-//! It then moves to a kernel stack region and [`after_boot`] takes the page
-//! tables over and gives bootloader-reclaimable memory back; from there on
-//! no Limine response may be read (they lived in that memory). Then the
-//! test scenario the command line chose runs, or the kernel idles.
+//! [`kmain`] is the list of bring-up steps, each a function named for
+//! what it brings up, in the order they must run: the boot CPU (serial,
+//! GDT, IDT), memory, timers, ACPI and interrupt routing, then the banner
+//! from the Limine responses. It then moves to a kernel stack region and
+//! `after_boot` takes the page tables over and gives
+//! bootloader-reclaimable memory back; from there on no Limine response may
+//! be read (they lived in that memory). Then the test scenario the command
+//! line chose runs, or the scheduler starts the boot task list for good.
+//!
+//! A step that fails logs why and leaves its part out (no memory manager,
+//! no timer, no ACPI); the banner says what is missing, and the steps after
+//! it work with what there is.
 
 extern crate alloc;
 
 use alloc::vec::Vec;
-use core::ffi::CStr;
 
 use spin::Once;
 
-use limine::firmware_type::FirmwareType;
-use limine::memory_map::EntryType;
-
-use crate::arch::x86_64::limine as requests;
+use crate::arch::x86_64::acpi::{self, PowerOff};
+use crate::arch::x86_64::limine as loader;
 use crate::arch::x86_64::memory::KernelMemory;
 use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{
-    acpi, apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry,
+    apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry,
 };
 use crate::banner::{
-    BootSummary, EntryPath, FramebufferSummary, MemorySummary, ModuleSummary, PowerOffSummary,
-    RoutingSummary, TimerSummary,
+    BootSummary, EntryPath, FramebufferSummary, ModuleSummary, PowerOffSummary, RoutingSummary,
+    TimerSummary,
 };
 use crate::cmdline::KernelOptions;
-use crate::mem::{MemoryKind, MemoryRange, Owner, Permissions, Region};
+use crate::mem::{MemoryRange, Owner, Permissions, Region};
 use crate::scenarios;
 use crate::sched::{SchedConfig, Scheduler};
 use crate::symbols::SymbolTable;
+use crate::tasks;
 
 /// How many modules the banner names one by one.
 const BANNER_MODULES: usize = 8;
@@ -40,6 +44,18 @@ const BANNER_MODULES: usize = 8;
 /// The kernel's own boot stack: 256 KiB with a guard page on each side,
 /// so an overflow is a page fault that names the guard page.
 const KERNEL_STACK_PAGES: u64 = 64;
+
+/// What the bring-up steps found, for the banner.
+struct BringUp {
+    entry: EntryPath,
+    entry_tsc: u64,
+    hhdm_offset: Option<u64>,
+    memory: Option<&'static KernelMemory>,
+    timer: Result<TimerSummary, &'static str>,
+    routing: Result<RoutingSummary, &'static str>,
+    power_off: Option<Result<PowerOff, &'static str>>,
+    cmdline: &'static str,
+}
 
 /// What [`after_boot`] needs, carried across the stack switch. Nothing in
 /// it points into bootloader-reclaimable memory.
@@ -64,40 +80,76 @@ struct Framebuffer {
 static HANDOVER: Once<BootHandover> = Once::new();
 static KERNEL_STACK: Once<Region<'static>> = Once::new();
 
+/// Brings the machine up, on the loader's stack; continues in
+/// `after_boot` on the kernel's own.
 pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
+    start_boot_cpu();
+    let hhdm_offset = find_direct_map();
+    let memory = start_memory_manager(hhdm_offset);
+    interrupts::disable_legacy_pic();
+    let timer = start_local_apic_timer(memory);
+    let acpi = read_acpi_tables(memory);
+    let routing = route_isa_interrupts(acpi.as_ref());
+    let power_off = prepare_power_off(acpi.as_ref());
+    load_kernel_symbols();
+    let cmdline = loader::command_line();
+    print_banner(&BringUp {
+        entry,
+        entry_tsc,
+        hhdm_offset,
+        memory,
+        timer,
+        routing,
+        power_off,
+        cmdline,
+    });
+    let options = apply_command_line(cmdline);
+    HANDOVER.call_once(|| hand_over(options, memory, hhdm_offset));
+    move_to_kernel_stack(memory)
+}
+
+/// COM1 and the log first, so everything after can report; then this
+/// CPU's GDT and TSS (with the IST stacks) and the IDT, so a fault from
+/// here on is reported rather than a triple fault.
+fn start_boot_cpu() {
     serial::init();
     gdt::init_boot_cpu();
     trap_entry::load_idt();
     assert!(
-        requests::BASE_REVISION.is_supported(),
+        loader::BASE_REVISION.is_supported(),
         "the bootloader does not support Limine base revision 3"
     );
-    let hhdm_offset = requests::HHDM.get_response().map(|hhdm| hhdm.offset());
-    if let Some(offset) = hhdm_offset {
-        paging::set_hhdm_offset(offset);
-    }
-    let memory_map = requests::MEMORY_MAP
-        .get_response()
-        .map(|map| map.entries())
-        .unwrap_or(&[]);
-    let memory = match hhdm_offset {
-        Some(offset) => memory::init(
-            offset,
-            memory_map.iter().map(|entry| MemoryRange {
-                base: entry.base,
-                length: entry.length,
-                kind: memory_kind(entry.entry_type),
-            }),
-        )
-        .map_err(|error| log::error!("memory: {error}"))
-        .ok(),
-        None => {
-            log::error!("memory: the bootloader gave no HHDM");
-            None
-        }
-    };
+}
 
-    interrupts::disable_legacy_pic();
+/// Where the loader mapped all physical memory (the HHDM), which the page
+/// walker of crash reports needs.
+fn find_direct_map() -> Option<u64> {
+    let offset = loader::HHDM.get_response().map(|hhdm| hhdm.offset())?;
+    paging::set_hhdm_offset(offset);
+    Some(offset)
+}
+
+/// The frame allocator over the memory map, the address space and the
+/// kernel heap (`arch/x86_64/memory.rs`); with the heap, the queue COM1's
+/// interrupt fills.
+fn start_memory_manager(hhdm_offset: Option<u64>) -> Option<&'static KernelMemory> {
+    let Some(offset) = hhdm_offset else {
+        log::error!("memory: the bootloader gave no HHDM");
+        return None;
+    };
+    let memory = memory::init(offset, loader::memory_ranges())
+        .map_err(|error| log::error!("memory: {error}"))
+        .ok()?;
+    serial::init_receive_queue();
+    Some(memory)
+}
+
+/// The local APIC (x2APIC, or xAPIC through its mapped register page) with
+/// its timer, and the TSC, both calibrated in one PIT window. Without it
+/// the TSC is calibrated alone.
+fn start_local_apic_timer(
+    memory: Option<&'static KernelMemory>,
+) -> Result<TimerSummary, &'static str> {
     let xapic_page = if apic::has_x2apic() {
         None
     } else {
@@ -109,7 +161,7 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         })
     };
     let window = clock::CALIBRATION_MICROS;
-    let timer = apic::init(xapic_page)
+    apic::init(xapic_page)
         .and_then(|()| apic::calibrate_with(window, cpu::rdtsc))
         .map(|(timer_hz, tsc_samples)| TimerSummary {
             apic: if apic::is_x2apic() { "x2APIC" } else { "xAPIC" },
@@ -120,93 +172,86 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             log::error!("local APIC: {error}");
             clock::calibrate();
             "the local APIC could not be started"
-        });
-    if memory.is_some() {
-        serial::init_receive_queue();
-    }
+        })
+}
 
-    let platform = match (memory, requests::RSDP.get_response()) {
-        (Some(_), Some(rsdp)) => acpi::discover(rsdp.address() as u64)
-            .map_err(|error| log::error!("{error}"))
-            .ok(),
-        _ => None,
-    };
-    let interrupts = match &platform {
-        Some(platform) => ioapic::init(platform)
-            .map(|routing| RoutingSummary {
-                io_apics: routing.io_apics,
-                first_address: routing.first.address,
-                first_gsi_base: routing.first.gsi_base,
-                first_lines: routing.first_lines,
-                isa_routed: routing.isa_routed,
-                isa_overrides: platform.isa_overrides.len(),
-            })
-            .map_err(|error| {
-                log::error!("I/O APIC: {error}");
-                "see the error above"
-            }),
-        None => Err("no ACPI tables"),
-    };
-    let power_off = platform.as_ref().and_then(|platform| platform.power_off);
+/// The MADT, the FADT and the DSDT's `\_S5`, which need the memory
+/// manager to map them.
+fn read_acpi_tables(memory: Option<&'static KernelMemory>) -> Option<acpi::Platform> {
+    let rsdp = memory.and(loader::RSDP.get_response())?;
+    acpi::discover(rsdp.address() as u64)
+        .map_err(|error| log::error!("{error}"))
+        .ok()
+}
+
+/// Every I/O APIC's lines masked, and the 16 ISA IRQs routed to this core,
+/// masked until a task's Irq capability arms one.
+fn route_isa_interrupts(acpi: Option<&acpi::Platform>) -> Result<RoutingSummary, &'static str> {
+    let platform = acpi.ok_or("no ACPI tables")?;
+    ioapic::init(platform)
+        .map(|routing| RoutingSummary {
+            io_apics: routing.io_apics,
+            first_address: routing.first.address,
+            first_gsi_base: routing.first.gsi_base,
+            first_lines: routing.first_lines,
+            isa_routed: routing.isa_routed,
+            isa_overrides: platform.isa_overrides.len(),
+        })
+        .map_err(|error| {
+            log::error!("I/O APIC: {error}");
+            "see the error above"
+        })
+}
+
+/// The PM1 control registers and sleep type that power the machine off,
+/// when ACPI has them.
+fn prepare_power_off(acpi: Option<&acpi::Platform>) -> Option<Result<PowerOff, &'static str>> {
+    let power_off = acpi.and_then(|platform| platform.power_off);
     if let Some(Err(why)) = power_off {
         log::warn!("power off: {why}");
     }
     acpi::set_power_off(power_off.and_then(Result::ok));
+    power_off
+}
 
-    let cmdline = c_str(
-        requests::EXECUTABLE_CMDLINE
-            .get_response()
-            .map(|response| response.cmdline()),
-    );
-    let mut modules = [ModuleSummary {
+/// The kernel's symbol table (the `symbols` module), so a crash report
+/// names functions.
+fn load_kernel_symbols() {
+    let Some(symbols) = loader::module("symbols") else {
+        return;
+    };
+    match core::str::from_utf8(loader::file_bytes(symbols)) {
+        Ok(text) => fault::set_symbols(SymbolTable::new(text)),
+        Err(_) => log::warn!("the symbols module is not UTF-8; crash reports will lack names"),
+    }
+}
+
+/// The banner: what the loader answered and what bring-up found
+/// (`banner.rs` formats it).
+fn print_banner(found: &BringUp) {
+    let module_files = loader::modules();
+    let mut shown = [ModuleSummary {
         path: "",
         size: 0,
         cmdline: "",
     }; BANNER_MODULES];
-    let module_files = requests::MODULES
-        .get_response()
-        .map(|response| response.modules())
-        .unwrap_or(&[]);
-    if let Some(symbols) = module_files
-        .iter()
-        .find(|file| file.string().to_bytes() == b"symbols")
-    {
-        match core::str::from_utf8(requests::file_bytes(symbols)) {
-            Ok(text) => fault::set_symbols(SymbolTable::new(text)),
-            Err(_) => log::warn!("the symbols module is not UTF-8; crash reports will lack names"),
-        }
-    }
-    let fs_image = module_files
-        .iter()
-        .find(|file| file.string().to_bytes() == crate::tasks::FS_MODULE.as_bytes())
-        .map(|file| requests::file_bytes(file));
-    for (slot, file) in modules.iter_mut().zip(module_files) {
+    for (slot, file) in shown.iter_mut().zip(module_files) {
         *slot = ModuleSummary {
-            path: c_str(Some(file.path())),
+            path: loader::c_str(Some(file.path())),
             size: file.size(),
-            cmdline: c_str(Some(file.string())),
+            cmdline: loader::c_str(Some(file.string())),
         };
     }
-    let shown = module_files.len().min(BANNER_MODULES);
-
     let summary = BootSummary {
         version: env!("CARGO_PKG_VERSION"),
-        bootloader: requests::BOOTLOADER_INFO
+        bootloader: loader::BOOTLOADER_INFO
             .get_response()
             .map(|info| (info.name(), info.version())),
-        base_revision: requests::BASE_REVISION.loaded_revision(),
-        firmware: requests::FIRMWARE_TYPE
-            .get_response()
-            .map(|response| firmware_name(response.firmware_type())),
-        hhdm_offset,
-        memory: requests::MEMORY_MAP.get_response().map(|_| {
-            let mut summary = MemorySummary::default();
-            for entry in memory_map {
-                summary.add(memory_type_number(entry.entry_type), entry.length);
-            }
-            summary
-        }),
-        framebuffer: requests::FRAMEBUFFER.get_response().and_then(|response| {
+        base_revision: loader::BASE_REVISION.loaded_revision(),
+        firmware: loader::firmware(),
+        hhdm_offset: found.hhdm_offset,
+        memory: loader::memory_summary(),
+        framebuffer: loader::FRAMEBUFFER.get_response().and_then(|response| {
             response.framebuffers().next().map(|fb| FramebufferSummary {
                 width: fb.width(),
                 height: fb.height(),
@@ -214,24 +259,26 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
                 pitch: fb.pitch(),
             })
         }),
-        modules: &modules[..shown],
+        modules: &shown[..module_files.len().min(BANNER_MODULES)],
         module_count: module_files.len(),
-        rsdp: requests::RSDP
+        rsdp: loader::RSDP
             .get_response()
             .map(|rsdp| rsdp.address() as u64),
-        executable_path: requests::EXECUTABLE_FILE
+        executable_path: loader::EXECUTABLE_FILE
             .get_response()
-            .map(|response| c_str(Some(response.file().path()))),
-        executable_address: requests::EXECUTABLE_ADDRESS
+            .map(|response| loader::c_str(Some(response.file().path()))),
+        executable_address: loader::EXECUTABLE_ADDRESS
             .get_response()
             .map(|address| (address.virtual_base(), address.physical_base())),
-        cmdline,
-        entry,
-        timer,
+        cmdline: found.cmdline,
+        entry: found.entry,
+        timer: found.timer,
         frames: memory::frame_stats().ok_or("see the error above"),
-        heap: memory.map(|_| (memory::heap_stats().mapped_bytes, memory::HEAP_LIMIT)),
-        interrupts,
-        poweroff: match power_off {
+        heap: found
+            .memory
+            .map(|_| (memory::heap_stats().mapped_bytes, memory::HEAP_LIMIT)),
+        interrupts: found.routing,
+        poweroff: match found.power_off {
             Some(Ok(registers)) => Ok(PowerOffSummary {
                 pm1a_port: registers.pm1a_port,
                 sleep_type: registers.sleep_type.0,
@@ -239,10 +286,14 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             Some(Err(why)) => Err(why),
             None => Err("no ACPI tables"),
         },
-        entry_to_banner_ticks: cpu::rdtsc().wrapping_sub(entry_tsc),
+        entry_to_banner_ticks: cpu::rdtsc().wrapping_sub(found.entry_tsc),
     };
     serial::write_fmt(format_args!("{summary}"));
+}
 
+/// The command line's options; the ones that configure the task list
+/// (`fs=ro`) take effect here. A bad command line ends the run.
+fn apply_command_line(cmdline: &str) -> KernelOptions {
     let options = match KernelOptions::parse(cmdline) {
         Ok(options) => options,
         Err(error) => {
@@ -251,18 +302,19 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         }
     };
     if options.fs_read_only {
-        crate::tasks::set_fs_read_only();
+        tasks::set_fs_read_only();
     }
-    let reclaimable = memory_map
-        .iter()
-        .filter(|entry| entry.entry_type == EntryType::BOOTLOADER_RECLAIMABLE)
-        .map(|entry| MemoryRange {
-            base: entry.base,
-            length: entry.length,
-            kind: MemoryKind::BootloaderReclaimable,
-        })
-        .collect();
-    let framebuffer = requests::FRAMEBUFFER.get_response().and_then(|response| {
+    options
+}
+
+/// Copies out of the Limine responses what [`after_boot`] needs, before
+/// the memory they live in is reclaimed.
+fn hand_over(
+    options: KernelOptions,
+    memory: Option<&'static KernelMemory>,
+    hhdm_offset: Option<u64>,
+) -> BootHandover {
+    let framebuffer = loader::FRAMEBUFFER.get_response().and_then(|response| {
         let fb = response.framebuffers().next()?;
         // The response's address is in the HHDM.
         let phys = (fb.addr() as u64).checked_sub(hhdm_offset?)?;
@@ -276,32 +328,35 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
             },
         })
     });
-    HANDOVER.call_once(|| BootHandover {
+    BootHandover {
         options,
-        fs_image,
+        fs_image: loader::module(tasks::FS_MODULE).map(loader::file_bytes),
         memory,
-        reclaimable,
+        reclaimable: loader::reclaimable_ranges().collect(),
         framebuffer,
-    });
+    }
+}
+
+/// Continues in [`after_boot`] on a kernel stack (a `Region` with guard
+/// pages). Without memory management the kernel stays on the loader's
+/// stack and keeps bootloader memory as it is.
+fn move_to_kernel_stack(memory: Option<&'static KernelMemory>) -> ! {
     let stack = memory.and_then(|memory| {
-        let region = Region::new_mapped(
+        Region::new_mapped(
             memory,
             KERNEL_STACK_PAGES,
             1,
             Owner(0),
             Permissions::KERNEL_DATA,
-        );
-        region
-            .map_err(|error| log::error!("kernel stack: {error}"))
-            .ok()
+        )
+        .map_err(|error| log::error!("kernel stack: {error}"))
+        .ok()
     });
     match stack {
         Some(stack) => {
             let top = KERNEL_STACK.call_once(|| stack).range().end().as_u64();
             cpu::switch_stack(top, after_boot)
         }
-        // Without memory management the kernel stays on the loader's
-        // stack and keeps bootloader memory as it is.
         None => run(HANDOVER.get()),
     }
 }
@@ -315,37 +370,82 @@ extern "C" fn after_boot() -> ! {
         ..
     }) = handover
     {
-        match memory::take_over_page_tables(memory)
-            .and_then(|tables| Ok((tables, memory::reclaim(memory, reclaimable)?)))
-        {
-            Ok((tables, frames)) => log::info!(
-                "memory: page tables ({tables} copied) and stack are the kernel's; \
-                 reclaimed {} KiB of bootloader memory, {} frames free",
-                frames * 4,
-                memory.frame_stats().free
-            ),
-            Err(error) => log::error!("memory: bootloader memory not reclaimed: {error}"),
-        }
+        take_over_boot_memory(memory, reclaimable);
     }
     run(handover)
 }
 
+/// Copies the upper half of the page tables into frames the kernel owns,
+/// loads them, and gives bootloader-reclaimable memory to the frame
+/// allocator.
+fn take_over_boot_memory(memory: &'static KernelMemory, reclaimable: &[MemoryRange]) {
+    match memory::take_over_page_tables(memory)
+        .and_then(|tables| Ok((tables, memory::reclaim(memory, reclaimable)?)))
+    {
+        Ok((tables, frames)) => log::info!(
+            "memory: page tables ({tables} copied) and stack are the kernel's; \
+             reclaimed {} KiB of bootloader memory, {} frames free",
+            frames * 4,
+            memory.frame_stats().free
+        ),
+        Err(error) => log::error!("memory: bootloader memory not reclaimed: {error}"),
+    }
+}
+
+/// The scenario the command line chose, or the boot task list.
 fn run(handover: Option<&BootHandover>) -> ! {
     let Some(handover) = handover else {
         cpu::halt_forever()
     };
     match handover.options.test {
         Some(scenario) => scenarios::run(scenario, handover.memory),
-        None => run_tasks(handover.memory, handover.framebuffer, handover.fs_image),
+        None => run_tasks(handover),
     }
 }
 
 /// Starts the boot task list and runs the scheduler for good.
-fn run_tasks(
-    memory: Option<&'static KernelMemory>,
-    framebuffer: Option<Framebuffer>,
-    fs_image: Option<&'static [u8]>,
-) -> ! {
+fn run_tasks(handover: &BootHandover) -> ! {
+    let platform = machine_platform(handover);
+    let mut scheduler = start_scheduler(platform);
+    // COM1's input belongs to the serial task from here on.
+    serial::hand_over_input();
+    start_boot_tasks(&mut scheduler);
+    crate::run_loop::run(scheduler)
+}
+
+/// The scheduler's platform, with the file-system image copied into a
+/// region of its own and the framebuffer mapped as one, so the tasks reach
+/// both through Region capabilities.
+fn machine_platform(handover: &BootHandover) -> MachinePlatform {
+    let mut platform = MachinePlatform::new(handover.memory);
+    match handover.fs_image {
+        Some(bytes) => match platform.add_boot_module(tasks::FS_MODULE, bytes) {
+            Ok(len) => log::info!(
+                "fs image: {} bytes copied into a {len}-byte region",
+                bytes.len()
+            ),
+            Err(error) => log::error!("fs image: cannot copy the module: {error}"),
+        },
+        None => log::warn!("fs image: no boot module `{}`", tasks::FS_MODULE),
+    }
+    // The framebuffer gets a range of the one address space like any
+    // region, so fbcon reaches it through a Region capability.
+    if let (Some(memory), Some(fb)) = (handover.memory, handover.framebuffer) {
+        let len = (fb.geometry.pitch as u64).saturating_mul(fb.geometry.height as u64);
+        match memory::map_device(memory, fb.phys, len) {
+            Ok(base) => {
+                platform = platform.with_framebuffer(base.as_u64(), len);
+                tasks::set_display(fb.geometry);
+            }
+            Err(error) => log::warn!("framebuffer: not mapped, no fbcon: {error}"),
+        }
+    }
+    platform
+}
+
+/// The scheduler over `platform`, fed by the trap handlers' interrupt
+/// board; without one the kernel halts.
+fn start_scheduler(platform: MachinePlatform) -> Scheduler<MachinePlatform> {
     let config = SchedConfig {
         // Unoptimised code under QEMU's emulation runs a simple handler in
         // milliseconds; report only what would be slow in that build.
@@ -356,102 +456,27 @@ fn run_tasks(
         },
         ..SchedConfig::default()
     };
-    let mut platform = MachinePlatform::new(memory);
-    match fs_image {
-        Some(bytes) => match platform.add_boot_module(crate::tasks::FS_MODULE, bytes) {
-            Ok(len) => log::info!(
-                "fs image: {} bytes copied into a {len}-byte region",
-                bytes.len()
-            ),
-            Err(error) => log::error!("fs image: cannot copy the module: {error}"),
-        },
-        None => log::warn!("fs image: no boot module `{}`", crate::tasks::FS_MODULE),
-    }
-    // The framebuffer gets a range of the one address space like any
-    // region, so fbcon reaches it through a Region capability.
-    if let (Some(memory), Some(fb)) = (memory, framebuffer) {
-        let len = (fb.geometry.pitch as u64).saturating_mul(fb.geometry.height as u64);
-        match memory::map_device(memory, fb.phys, len) {
-            Ok(base) => {
-                platform = platform.with_framebuffer(base.as_u64(), len);
-                crate::tasks::set_display(fb.geometry);
-            }
-            Err(error) => log::warn!("framebuffer: not mapped, no fbcon: {error}"),
-        }
-    }
-    let mut scheduler = match Scheduler::new(platform, &interrupts::PENDING, config) {
+    match Scheduler::new(platform, &interrupts::PENDING, config) {
         Ok(scheduler) => scheduler,
         Err(error) => {
             log::error!("scheduler: {error}");
             cpu::halt_forever()
         }
-    };
-    // COM1's input belongs to the serial task from here on.
-    serial::hand_over_input();
-    let (services, terminal) = crate::tasks::boot_stages();
+    }
+}
+
+/// The task list in its two stages (`tasks::boot_stages`): the services,
+/// run until idle so what they say at start comes before the prompt; then
+/// the terminal (drivers, console, shell).
+fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>) {
+    let (services, terminal) = tasks::boot_stages();
     match scheduler.spawn_all(&services) {
         Ok(ids) => log::info!("scheduler: started {} services", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
-    // Let them say what they say at start; the prompt comes after.
     scheduler.run_until_idle(usize::MAX);
     match scheduler.spawn_all(&terminal) {
         Ok(ids) => log::info!("scheduler: started {} terminal tasks", ids.len()),
         Err(error) => log::error!("scheduler: terminal: {error}"),
-    }
-    crate::run_loop::run(scheduler)
-}
-
-/// The protocol number of a memory-map type (the crate keeps it private);
-/// numbers past the known types mean "unknown" to the banner.
-fn memory_type_number(entry_type: EntryType) -> u64 {
-    const KNOWN: [EntryType; 8] = [
-        EntryType::USABLE,
-        EntryType::RESERVED,
-        EntryType::ACPI_RECLAIMABLE,
-        EntryType::ACPI_NVS,
-        EntryType::BAD_MEMORY,
-        EntryType::BOOTLOADER_RECLAIMABLE,
-        EntryType::EXECUTABLE_AND_MODULES,
-        EntryType::FRAMEBUFFER,
-    ];
-    KNOWN
-        .iter()
-        .position(|known| *known == entry_type)
-        .unwrap_or(KNOWN.len()) as u64
-}
-
-fn memory_kind(entry_type: EntryType) -> MemoryKind {
-    const KINDS: [MemoryKind; 8] = [
-        MemoryKind::Usable,
-        MemoryKind::Reserved,
-        MemoryKind::AcpiReclaimable,
-        MemoryKind::AcpiNvs,
-        MemoryKind::Bad,
-        MemoryKind::BootloaderReclaimable,
-        MemoryKind::ExecutableAndModules,
-        MemoryKind::Framebuffer,
-    ];
-    KINDS
-        .get(memory_type_number(entry_type) as usize)
-        .copied()
-        .unwrap_or(MemoryKind::Reserved)
-}
-
-fn firmware_name(firmware: FirmwareType) -> &'static str {
-    match firmware {
-        FirmwareType::UEFI_64 => "UEFI x86_64",
-        FirmwareType::UEFI_32 => "UEFI ia32",
-        FirmwareType::X86_BIOS => "BIOS",
-        _ => "unknown",
-    }
-}
-
-/// A C string from the loader as `&str`; the banner shows what is not UTF-8
-/// as a marker rather than trusting it.
-fn c_str(text: Option<&CStr>) -> &str {
-    match text {
-        Some(text) => text.to_str().unwrap_or("<not UTF-8>"),
-        None => "",
     }
 }

@@ -2,6 +2,7 @@
 //! supplies the panic handler the bare-metal target needs. The entry points
 //! are in `arch/x86_64/entry.rs`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
 #[panic_handler]

@@ -73,7 +73,7 @@ fn banner_reports_what_the_loader_answered() {
 fn kernel_panic_fails_the_run_and_prints_its_location() {
     let run = boot(&["--cmdline", "test=panic"], b"");
     assert_eq!(run.code, Some(1), "a panic is a failure status\n{run}");
-    run.assert_stdout_has("KERNEL PANIC at kernel/src/scenarios.rs:");
+    run.assert_stdout_has("KERNEL PANIC at kernel/src/scenarios/mod.rs:");
     run.assert_stdout_has(": deliberate panic (test=panic)");
 }
 

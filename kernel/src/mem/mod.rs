@@ -1,7 +1,9 @@
 //! Memory management: physical frames, the single address space, regions
 //! and the kernel heap.
 //!
-//! Everything here is portable and host-tested. The hardware is reached
+//! Everything here is portable and host-tested. `unsafe` is allowed only in
+//! [`frame`] and [`heap`] (and the host stand-ins of `testing`), which touch
+//! memory through raw pointers; the rest is safe Rust. The hardware is reached
 //! through three narrow traits the arch layer implements:
 //! [`PhysicalMemory`] (the HHDM window onto physical memory), [`Mapper`]
 //! (page tables and the TLB-shootdown hook) and, for the heap,
@@ -17,7 +19,11 @@
 //! heap can grow through the same system without deadlock.
 
 pub mod address_space;
+// The free lists and bitmaps live in the frames they describe.
+#[allow(unsafe_code)]
 pub mod frame;
+// The `GlobalAlloc` over memory `talc` manages.
+#[allow(unsafe_code)]
 pub mod heap;
 pub mod mapper;
 pub mod region;
@@ -35,5 +41,7 @@ pub use system::MemorySystem;
 /// The one page and frame size the kernel manages: 4 KiB.
 pub const PAGE_SIZE: u64 = 4096;
 
+// A host buffer implements the unsafe `PhysicalMemory` trait.
 #[cfg(any(test, feature = "testing"))]
+#[allow(unsafe_code)]
 pub mod testing;

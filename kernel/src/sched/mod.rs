@@ -28,7 +28,8 @@
 //! | `subregion.rs` | Region capabilities for page-aligned sub-ranges |
 //! | `pending.rs` | interrupts posted from trap context |
 //! | `timers.rs` | software timers |
-//! | `platform.rs` | the `Platform` hooks and the host implementation |
+//! | `platform.rs` | the `Platform` hooks the machine provides |
+//! | `host_platform.rs` | `HostPlatform`, for tests and benchmarks only |
 //!
 //! Message passing itself (send, call, reply, capability transfer) is
 //! `crate::ipc`.
@@ -40,6 +41,8 @@
 pub(crate) mod context;
 mod dispatch;
 pub(crate) mod handoff;
+#[cfg(any(test, feature = "testing"))]
+mod host_platform;
 pub(crate) mod mailbox;
 mod pending;
 mod platform;
@@ -56,9 +59,11 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+#[cfg(any(test, feature = "testing"))]
+pub use host_platform::{HostClock, HostPlatform};
 pub use mailbox::INLINE_PAYLOAD;
 pub use pending::PendingInterrupts;
-pub use platform::{HostClock, HostPlatform, Platform};
+pub use platform::Platform;
 pub use scheduler::{KERNEL_TASK, SchedConfig, Scheduler};
 pub use spec::{
     CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, KERNEL_NAME, SpawnError,

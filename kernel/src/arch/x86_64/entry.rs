@@ -7,6 +7,9 @@ use super::cpu;
 use crate::banner::EntryPath;
 
 /// The ELF header's entry (`ENTRY` in `kernel/linker.ld`).
+// SAFETY: no other item in the kernel or its dependencies is named
+// `kernel_elf_entry`, so the unmangled symbol the linker script names is
+// this function and nothing else.
 #[unsafe(no_mangle)]
 pub extern "C" fn kernel_elf_entry() -> ! {
     let entry_tsc = cpu::rdtsc();

@@ -24,6 +24,10 @@ const STUB_SIZE: usize = 16;
 
 /// The 256 entry stubs, `STUB_SIZE` bytes apart from the first 16-byte
 /// boundary of this function. The `.if` list is `VECTORS_WITH_ERROR_CODE`.
+// SAFETY: only the IDT jumps here, as a trap: the CPU has pushed the
+// interrupt frame (and the error code for the listed vectors), and each
+// slot pushes what makes every frame alike before it jumps to
+// `trap_common`, touching no register. It is never called as a function.
 #[unsafe(naked)]
 unsafe extern "C" fn trap_stubs() {
     core::arch::naked_asm!(
@@ -46,6 +50,11 @@ unsafe extern "C" fn trap_stubs() {
 /// Saves the general registers on top of what the stub pushed, calls
 /// [`trap_dispatch`] with the frame, and returns from the trap with
 /// whatever the frame then holds (so a handler may change it).
+// SAFETY: reached only by the stubs' jump, with the stub's two words on
+// the CPU's frame. It saves every general register, keeps RSP 16-byte
+// aligned for the call (as counted below), clears the direction flag the
+// ABI expects clear, restores the registers in reverse, drops the stub's
+// two words and returns with `iretq`.
 #[unsafe(naked)]
 unsafe extern "C" fn trap_common() {
     core::arch::naked_asm!(

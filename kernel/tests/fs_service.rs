@@ -6,14 +6,11 @@
 //! the fs decides on its own (errors, the tree, its limits) is tested in
 //! its crate, through `FakeContext`.
 
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
-use core::cell::RefCell;
+mod common;
+
+use std::cell::RefCell;
 
 use mealy_caps::Rights;
-use mealy_fs::format::{BuildOptions, Node, build};
 use mealy_protocol::fs::{
     self, Create, FsError, List, Mkdir, Open, READ_CHUNK, Read, Remove, Rename, Reserve, SetLen,
     Stat,
@@ -23,7 +20,7 @@ use mealy_protocol::{
     MAX_PAYLOAD, MessageKind, Pending, StateMachine,
 };
 
-use crate::sched::{
+use mealy_kernel::sched::{
     CapSource, CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
 };
 
@@ -32,7 +29,7 @@ static PENDING: PendingInterrupts = PendingInterrupts::new();
 /// An answer the client got: the payload and any capabilities.
 type Answer = (Vec<u8>, Vec<CapRef>);
 
-std::thread_local! {
+thread_local! {
     /// Answers by call, for the test running on this thread (handlers run
     /// on the thread that dispatches).
     static ANSWERS: RefCell<Vec<(CallToken, Answer)>> = const { RefCell::new(Vec::new()) };
@@ -70,19 +67,6 @@ static LIST: &[TaskSpec] = &[
     TaskSpec::new("client", make_client).caps(&[CapSpec::endpoint("fs", "fs", Rights::WRITE, 0)]),
 ];
 
-/// A small image: `hello.txt` and `etc/motd`.
-pub(crate) fn image() -> Vec<u8> {
-    let mut etc = BTreeMap::new();
-    etc.insert("motd".to_string(), Node::File(b"welcome\n".to_vec()));
-    let mut root = BTreeMap::new();
-    root.insert(
-        "hello.txt".to_string(),
-        Node::File(b"Hello, Mealy!\n".to_vec()),
-    );
-    root.insert("etc".to_string(), Node::Directory(etc));
-    build(&Node::Directory(root), BuildOptions::default()).unwrap()
-}
-
 struct Rig {
     sched: Scheduler<HostPlatform>,
     client: mealy_caps::TaskId,
@@ -91,7 +75,7 @@ struct Rig {
 
 fn boot() -> Rig {
     let mut platform = HostPlatform::manual();
-    platform.add_boot_module("fs", &image());
+    platform.add_boot_module("fs", &common::fs_image());
     let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
     sched.spawn_all(LIST).unwrap();
     sched.run_until_idle(1_000);
@@ -367,7 +351,7 @@ fn the_entry_limit_is_an_error_not_growth() {
     let mut rig = boot();
     let mut created = 0;
     let refused = loop {
-        let path = alloc::format!("d{created}");
+        let path = std::format!("d{created}");
         match rig.done(&Mkdir { path: &path }) {
             Ok(()) => created += 1,
             Err(error) => break error,
@@ -381,11 +365,11 @@ fn the_entry_limit_is_an_error_not_growth() {
     let mut files = 0;
     let full = loop {
         rig.done(&Remove {
-            path: &alloc::format!("d{files}"),
+            path: &std::format!("d{files}"),
         })
         .unwrap();
         match rig.done(&Create {
-            path: &alloc::format!("f{files}"),
+            path: &std::format!("f{files}"),
         }) {
             Ok(()) => files += 1,
             Err(error) => break error,
@@ -418,7 +402,7 @@ fn the_read_benchmark_client_maps_and_copies_the_same_bytes() {
         )]),
     ];
     let mut platform = HostPlatform::manual();
-    platform.add_boot_module("fs", &image());
+    platform.add_boot_module("fs", &common::fs_image());
     let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
     sched.spawn_all(BENCH).unwrap();
     sched.run_until_idle(10_000);

@@ -6,11 +6,9 @@
 //! `revoke`, `kill`, `shutdown`), and over an fs with an image built here
 //! (the file commands and the Region capabilities behind them).
 
-use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::{String, ToString};
-use alloc::sync::Arc;
-use alloc::vec::Vec;
+mod common;
+
+use std::sync::Arc;
 
 use mealy_caps::{CapRef, Rights, TaskId};
 use mealy_protocol::terminal::{Input, Output};
@@ -20,12 +18,12 @@ use mealy_protocol::{
 use mealy_shell::PROMPT;
 use spin::Mutex;
 
-use crate::fs_service_tests::image;
-use crate::sched::{
+use common::{fs_image, host_platform};
+use mealy_kernel::sched::{
     CapSource, CapSpec, HostPlatform, KERNEL_TASK, PendingInterrupts, SchedConfig, Scheduler,
     TaskSpec,
 };
-use crate::tasks::{self, shell_caps};
+use mealy_kernel::tasks::{self, shell_caps};
 
 const SCREEN: &str = "screen";
 
@@ -140,7 +138,7 @@ impl Terminal {
             .into_iter()
             .filter(|task| task.name != mealy_shell::NAME)
             .collect();
-        Self::boot(&list, tasks::host_platform())
+        Self::boot(&list, host_platform())
     }
 
     /// Just an fs with `module` as its image (none: no module).
@@ -225,7 +223,7 @@ impl Terminal {
 
 #[test]
 fn the_shells_name_for_the_kernel_is_the_schedulers() {
-    assert_eq!(mealy_shell::KERNEL, crate::sched::KERNEL_NAME);
+    assert_eq!(mealy_shell::KERNEL, mealy_kernel::sched::KERNEL_NAME);
 }
 
 #[test]
@@ -353,7 +351,7 @@ fn output_the_terminal_cannot_take_goes_to_the_log() {
 
 #[test]
 fn ls_cat_write_and_append_go_through_the_fs_and_its_regions() {
-    let mut terminal = Terminal::fs(Some(&image()));
+    let mut terminal = Terminal::fs(Some(&fs_image()));
     let held = terminal.shell_holds();
     assert_eq!(
         terminal.run("ls"),
@@ -390,7 +388,7 @@ fn ls_cat_write_and_append_go_through_the_fs_and_its_regions() {
 
 #[test]
 fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
-    let mut terminal = Terminal::fs(Some(&image()));
+    let mut terminal = Terminal::fs(Some(&fs_image()));
     let out = terminal.run("stat hello.txt");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -417,7 +415,7 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
         .unwrap();
     let offset = address.checked_sub(image_at).unwrap();
     assert!(
-        offset < image().len() && offset.is_multiple_of(4096),
+        offset < fs_image().len() && offset.is_multiple_of(4096),
         "{out}"
     );
     assert_eq!(lines[6], "rights:   r---g-");
@@ -433,7 +431,7 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
 
 #[test]
 fn write_creates_mkdir_mv_and_rm_change_the_tree_and_growth_past_the_room_moves() {
-    let mut terminal = Terminal::fs(Some(&image()));
+    let mut terminal = Terminal::fs(Some(&fs_image()));
     let held = terminal.shell_holds();
     assert_eq!(terminal.run("mkdir notes"), "made directory notes\n");
     assert_eq!(
@@ -473,7 +471,7 @@ fn write_creates_mkdir_mv_and_rm_change_the_tree_and_growth_past_the_room_moves(
 
 #[test]
 fn a_read_only_region_refuses_writes_and_revoking_the_image_reaches_it() {
-    let mut terminal = Terminal::fs(Some(&image()));
+    let mut terminal = Terminal::fs(Some(&fs_image()));
     let screen = terminal.screen;
     let to_fs = terminal.grant(screen, "fs");
     let mut buffer = [0u8; 64];
@@ -528,7 +526,7 @@ fn a_read_only_region_refuses_writes_and_revoking_the_image_reaches_it() {
 #[test]
 fn on_a_read_only_image_every_write_is_refused_and_reading_works() {
     let mut platform = HostPlatform::manual();
-    platform.add_boot_module("fs", &image());
+    platform.add_boot_module("fs", &fs_image());
     static FS: TaskSpec = TaskSpec::new("fs", make_fs).caps(tasks::FS_READ_ONLY_IMAGE);
     let mut terminal = Terminal::boot(&[FS], platform);
     assert!(terminal.sched.platform().logged("read-only"));
@@ -555,7 +553,7 @@ fn on_a_read_only_image_every_write_is_refused_and_reading_works() {
 
 #[test]
 fn a_corrupt_image_is_one_error_line_and_every_command_fails() {
-    let mut bytes = image();
+    let mut bytes = fs_image();
     bytes[0] = b'X';
     let mut terminal = Terminal::fs(Some(&bytes));
     let log = &terminal.sched.platform().log_lines;
@@ -580,7 +578,7 @@ fn a_corrupt_image_is_one_error_line_and_every_command_fails() {
     let fs = terminal.sched.task_by_name("fs").unwrap();
     assert_eq!(
         terminal.sched.task_info(fs).unwrap().state,
-        crate::sched::TaskState::Idle
+        mealy_kernel::sched::TaskState::Idle
     );
 }
 
@@ -601,7 +599,7 @@ fn without_a_module_the_fs_says_so_and_answers_with_errors() {
 
 #[test]
 fn a_malformed_request_gets_an_error_reply_and_writes_leave_the_image_as_booted() {
-    let mut terminal = Terminal::fs(Some(&image()));
+    let mut terminal = Terminal::fs(Some(&fs_image()));
     let screen = terminal.screen;
     let to_fs = terminal.grant(screen, "fs");
     terminal
@@ -634,7 +632,7 @@ fn a_malformed_request_gets_an_error_reply_and_writes_leave_the_image_as_booted(
 
 #[test]
 fn subregion_checks_pages_and_bounds_and_the_platform_counts_the_sharing() {
-    let bytes = image();
+    let bytes = fs_image();
     let mut terminal = Terminal::fs(Some(&bytes));
     let sched = &mut terminal.sched;
     let fs = sched.task_by_name("fs").unwrap();
