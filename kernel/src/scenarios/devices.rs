@@ -7,11 +7,10 @@ use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{acpi, apic, clock, interrupts, ioapic, serial};
 use crate::println;
 
-/// The prompt the shell prints when it is ready for input, printed by
-/// `test=echo` too. xtask holds input piped into `cargo xtask qemu
-/// --headless` until it sees this, so the firmware does not eat it
-/// (`xtask/src/serial_filter.rs`, `READY_PROMPT`).
-const PROMPT: &str = "mealy> ";
+// `test=echo` prints the shell's prompt too: xtask holds input piped into
+// `cargo xtask qemu --headless` until it sees it, so the firmware does not
+// eat it (`xtask/src/serial_filter.rs`, `READY_PROMPT`).
+use mealy_protocol::terminal::PROMPT;
 
 /// The `test=echo` scenario: route COM1's IRQ 4 through the I/O APIC,
 /// print the prompt, and sleep until interrupts have delivered one line;
