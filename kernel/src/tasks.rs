@@ -289,9 +289,11 @@ mod tests {
             .unwrap()
             .cap;
         let mut buffer = [0u8; mealy_protocol::MAX_PAYLOAD];
-        let payload =
-            mealy_protocol::encode(&mealy_protocol::terminal::Output { text }, &mut buffer)
-                .unwrap();
+        let payload = mealy_protocol::interface::encode_request(
+            &mealy_protocol::terminal::Output { text },
+            &mut buffer,
+        )
+        .unwrap();
         sched
             .act_as(shell, |cx| cx.send(terminal, payload, &[]))
             .unwrap()

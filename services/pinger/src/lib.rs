@@ -4,18 +4,25 @@
 //!
 //! It finds echo under the grant named `"echo"`. A run starts at boot
 //! (`Pinger::new(rounds, ..)` with `rounds > 0`) or when a client calls
-//! with `pinger::Command::Run`; the client gets the `pinger::Summary` when
-//! the last answer is back. Never blocks: each answer arrives as a message
-//! and triggers the next call.
+//! `pinger::Run`; the client's [`Answer`] is kept in the state and gets
+//! the `pinger::Summary` when the last answer is back. `pinger::Report`
+//! answers at once with the last finished run. Never blocks: each answer
+//! arrives as a message and triggers the next call.
+//!
+//! A call to echo that fails, is failed by the kernel, or is answered
+//! with other bytes counts as a mismatch. A call that cannot even be made
+//! (no echo grant, echo gone) ends the run there: the client still gets
+//! its summary, and the reason goes to the log rather than to the kernel,
+//! since the pinger goes on either way.
 //!
 //! `#![no_std]`, `#![forbid(unsafe_code)]`, depends only on `mealy-protocol`.
 #![no_std]
 #![forbid(unsafe_code)]
 
-use mealy_protocol::pinger::{Command, Summary};
+use mealy_protocol::pinger::{self, Report, Run, Summary};
 use mealy_protocol::{
-    CallToken, CapRef, Context, Grants, HandleError, Incoming, IpcError, MessageKind, Outbox,
-    StateMachine, bytes_equal, decode, echo,
+    Answer, CallError, CapRef, Context, Grants, HandleError, Incoming, IpcError, Never, Outbox,
+    Outgoing, Pending, StateMachine, bytes_equal, echo,
 };
 
 /// The largest ping the pinger sends, in data bytes.
@@ -28,17 +35,17 @@ pub struct Pinger {
     outbox: Outbox<{ MAX_DATA + 16 }>,
     data: [u8; MAX_DATA],
     data_len: usize,
-    /// Rounds to run at start (0: wait for a `Command::Run`).
+    /// Rounds to run at start (0: wait for a `Run`).
     autostart: u32,
     remaining: u32,
     seq: u32,
-    in_flight: Option<CallToken>,
+    in_flight: Option<Pending<echo::Request<'static>>>,
     started_ns: u64,
     current: Summary,
     /// The last finished run.
     pub last: Option<Summary>,
     /// The client waiting for the summary of the current run.
-    client: Option<CapRef>,
+    client: Option<Answer<Run>>,
 }
 
 impl Pinger {
@@ -70,40 +77,40 @@ impl Pinger {
         self.in_flight.is_some()
     }
 
-    fn begin(&mut self, cx: &mut dyn Context, rounds: u32) -> Result<(), HandleError> {
+    fn begin(&mut self, cx: &mut dyn Context, rounds: u32) {
         self.current = Summary::default();
         self.remaining = rounds;
         self.started_ns = cx.now_ns();
-        self.next(cx)
+        self.next(cx);
     }
 
     /// Sends the next ping, or finishes the run.
-    fn next(&mut self, cx: &mut dyn Context) -> Result<(), HandleError> {
+    #[inline]
+    fn next(&mut self, cx: &mut dyn Context) {
         if self.remaining == 0 {
             return self.finish(cx);
         }
-        let echo = self.echo.ok_or(IpcError::InvalidCap)?;
         self.remaining -= 1;
         self.seq = self.seq.wrapping_add(1);
-        let request = self.outbox.encode(&echo::Request {
+        let request = echo::Request {
             seq: self.seq,
             data: &self.data[..self.data_len],
-        })?;
-        match cx.call(echo, request, &[]) {
-            Ok(token) => {
-                self.in_flight = Some(token);
-                Ok(())
-            }
+        };
+        let called = match self.echo {
+            Some(echo) => mealy_protocol::call(cx, echo, self.outbox.space(), &request, &[]),
+            None => Err(IpcError::InvalidCap),
+        };
+        match called {
+            Ok(pending) => self.in_flight = Some(pending),
             Err(error) => {
-                self.in_flight = None;
+                cx.log(format_args!("cannot call echo: {error}; the run ends"));
                 self.current.mismatches += 1;
-                self.finish(cx)?;
-                Err(error.into())
+                self.finish(cx);
             }
         }
     }
 
-    fn finish(&mut self, cx: &mut dyn Context) -> Result<(), HandleError> {
+    fn finish(&mut self, cx: &mut dyn Context) {
         self.in_flight = None;
         self.current.elapsed_ns = cx.now_ns().saturating_sub(self.started_ns);
         let summary = self.current;
@@ -112,16 +119,17 @@ impl Pinger {
             "{} round trips, {} mismatches, {} ns",
             summary.completed, summary.mismatches, summary.elapsed_ns
         ));
-        if let Some(client) = self.client.take() {
-            let bytes = self.outbox.encode(&summary)?;
-            cx.reply(client, bytes, &[])?;
+        if let Some(client) = self.client.take()
+            && let Err(error) = client.send(cx, self.outbox.space(), &summary, &[])
+        {
+            cx.log(format_args!("cannot answer the run's client: {error}"));
         }
-        Ok(())
     }
 
     /// Counts the answer to the call in flight as completed or mismatched.
-    fn answer(&mut self, payload: &[u8]) {
-        let matches = match decode::<echo::Reply<'_>>(payload) {
+    #[inline]
+    fn count(&mut self, answer: Result<echo::Reply<'_>, CallError<Never>>) {
+        let matches = match answer {
             Ok(reply) => {
                 reply.seq == self.seq && bytes_equal(reply.data, &self.data[..self.data_len])
             }
@@ -133,27 +141,38 @@ impl Pinger {
             self.current.mismatches += 1;
         }
     }
+}
 
-    fn command(&mut self, cx: &mut dyn Context, msg: &Incoming<'_>) -> Result<(), HandleError> {
-        let command: Command = decode(msg.payload)?;
-        let Some(client) = msg.reply() else {
+impl Outgoing for Pinger {
+    #[inline]
+    fn outbox(&mut self) -> &mut [u8] {
+        self.outbox.space()
+    }
+}
+
+impl pinger::Server for Pinger {
+    fn run(
+        &mut self,
+        cx: &mut dyn Context,
+        request: Run,
+        answer: Answer<Run>,
+    ) -> Result<(), Never> {
+        if self.running() {
+            // One run at a time: the second client hears about the last.
+            let last = self.last.unwrap_or_default();
+            if let Err(error) = answer.send(cx, self.outbox.space(), &last, &[]) {
+                cx.log(format_args!("cannot answer a run: {error}"));
+            }
             return Ok(());
-        };
-        match command {
-            Command::Run {
-                rounds,
-                payload_len,
-            } if !self.running() => {
-                self.data_len = usize::from(payload_len).min(MAX_DATA);
-                self.client = Some(client);
-                self.begin(cx, rounds)
-            }
-            Command::Run { .. } | Command::Report => {
-                let bytes = self.outbox.encode(&self.last.unwrap_or_default())?;
-                cx.reply(client, bytes, &[])?;
-                Ok(())
-            }
         }
+        self.data_len = usize::from(request.payload_len).min(MAX_DATA);
+        self.client = Some(answer);
+        self.begin(cx, request.rounds);
+        Ok(())
+    }
+
+    fn report<'a>(&mut self, _: &mut dyn Context, _: Report) -> Result<Summary, Never> {
+        Ok(self.last.unwrap_or_default())
     }
 }
 
@@ -165,25 +184,241 @@ impl StateMachine for Pinger {
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         self.echo = grants.get("echo");
         if self.autostart > 0 {
-            return self.begin(cx, self.autostart);
+            self.begin(cx, self.autostart);
         }
         Ok(())
     }
 
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        match msg.kind {
-            MessageKind::Request => self.command(cx, &msg),
-            // A reply to anything but the call in flight (one from before a
-            // failed call ended the run) is stale and ignored.
-            MessageKind::Reply { token } if self.in_flight == Some(token) => {
-                self.answer(msg.payload);
-                self.next(cx)
-            }
-            MessageKind::CallFailed { token, .. } if self.in_flight == Some(token) => {
-                self.current.mismatches += 1;
-                self.next(cx)
-            }
-            _ => Ok(()),
+        // The answer to the call in flight; any other reply (one from
+        // before a failed call ended the run) is stale, and `serve`
+        // ignores it with everything else that is not a request.
+        if let Some(pending) = self.in_flight
+            && let Some(answer) = pending.answer(&msg)
+        {
+            self.count(answer);
+            self.next(cx);
+            return Ok(());
         }
+        pinger::serve(self, cx, &msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mealy_protocol::testing::{FakeContext, Message, Operation};
+    use mealy_protocol::{CallFailure, Grant, decode};
+
+    /// A started pinger that waits for a `Run`, and its context.
+    fn idle_pinger() -> (FakeContext, Pinger) {
+        let mut cx = FakeContext::new();
+        let mut pinger = Pinger::new(0, 0);
+        let echo = cx.endpoint("echo");
+        cx.start(
+            &mut pinger,
+            &[Grant {
+                name: "echo",
+                cap: echo,
+            }],
+        )
+        .unwrap();
+        (cx, pinger)
+    }
+
+    /// Echo's answer to the pinger's last call: its request, unchanged.
+    fn echo_answer(cx: &FakeContext) -> Message {
+        let call = cx.calls.last().expect("a call to echo");
+        assert_eq!(call.to, "echo");
+        let request: echo::Request<'_> = decode(&call.payload).unwrap();
+        cx.answer_call::<echo::Request>(
+            call.token,
+            &echo::Reply {
+                seq: request.seq,
+                data: request.data,
+            },
+        )
+    }
+
+    #[test]
+    fn a_run_calls_echo_n_times_and_answers_the_client_with_the_summary() {
+        let (mut cx, mut pinger) = idle_pinger();
+        cx.now_ns = 1_000;
+        let (run, client) = cx.call_request(&Run {
+            rounds: 3,
+            payload_len: 5,
+        });
+        cx.deliver(&mut pinger, &run).unwrap();
+        for round in 1..=3 {
+            assert_eq!(cx.calls.len(), round, "one call in flight at a time");
+            let request: echo::Request<'_> = decode(&cx.calls[round - 1].payload).unwrap();
+            assert_eq!(request.data, [0, 1, 2, 3, 4]);
+            assert_eq!(cx.answer::<Run>(client), None, "not before the last reply");
+            cx.now_ns += 100;
+            let answer = echo_answer(&cx);
+            cx.deliver(&mut pinger, &answer).unwrap();
+        }
+        let summary = Summary {
+            completed: 3,
+            mismatches: 0,
+            elapsed_ns: 300,
+        };
+        assert_eq!(cx.answer::<Run>(client), Some(Ok(summary)));
+        assert_eq!(cx.calls.len(), 3);
+        assert!(!pinger.running());
+        assert_eq!(pinger.last, Some(summary));
+    }
+
+    #[test]
+    fn wrong_answers_and_failed_calls_count_as_mismatches() {
+        let (mut cx, mut pinger) = idle_pinger();
+        let (run, client) = cx.call_request(&Run {
+            rounds: 4,
+            payload_len: 2,
+        });
+        cx.deliver(&mut pinger, &run).unwrap();
+        let token = |cx: &FakeContext| cx.calls.last().unwrap().token;
+        // Other bytes.
+        let wrong = cx.answer_call::<echo::Request>(
+            token(&cx),
+            &echo::Reply {
+                seq: 1,
+                data: b"xx",
+            },
+        );
+        cx.deliver(&mut pinger, &wrong).unwrap();
+        // Another sequence number.
+        let late = cx.answer_call::<echo::Request>(
+            token(&cx),
+            &echo::Reply {
+                seq: 1,
+                data: &[0, 1],
+            },
+        );
+        cx.deliver(&mut pinger, &late).unwrap();
+        // Echo died.
+        let died = cx.fail_call(token(&cx), CallFailure::PeerDied);
+        cx.deliver(&mut pinger, &died).unwrap();
+        // An answer that does not decode.
+        let garbage = cx.answer_call_bytes(token(&cx), &[0xff]);
+        cx.deliver(&mut pinger, &garbage).unwrap();
+        let summary = cx.answer::<Run>(client).unwrap().unwrap();
+        assert_eq!((summary.completed, summary.mismatches), (0, 4));
+    }
+
+    #[test]
+    fn a_stale_reply_is_ignored() {
+        let (mut cx, mut pinger) = idle_pinger();
+        let (run, client) = cx.call_request(&Run {
+            rounds: 2,
+            payload_len: 0,
+        });
+        cx.deliver(&mut pinger, &run).unwrap();
+        let first = echo_answer(&cx);
+        cx.deliver(&mut pinger, &first).unwrap();
+        // The first call's answer again, and one to a call never made.
+        cx.deliver(&mut pinger, &first).unwrap();
+        let stranger = cx.answer_call::<echo::Request>(
+            mealy_protocol::CallToken(99),
+            &echo::Reply { seq: 2, data: b"" },
+        );
+        cx.deliver(&mut pinger, &stranger).unwrap();
+        assert_eq!(cx.calls.len(), 2, "no call made for a stale reply");
+        assert!(pinger.running());
+        assert_eq!(cx.answer::<Run>(client), None);
+        let second = echo_answer(&cx);
+        cx.deliver(&mut pinger, &second).unwrap();
+        let summary = cx.answer::<Run>(client).unwrap().unwrap();
+        assert_eq!((summary.completed, summary.mismatches), (2, 0));
+    }
+
+    #[test]
+    fn a_report_answers_the_last_summary() {
+        let (mut cx, mut pinger) = idle_pinger();
+        let (report, before) = cx.call_request(&Report);
+        cx.deliver(&mut pinger, &report).unwrap();
+        assert_eq!(cx.answer::<Report>(before), Some(Ok(Summary::default())));
+
+        let (run, _) = cx.call_request(&Run {
+            rounds: 1,
+            payload_len: 1,
+        });
+        cx.deliver(&mut pinger, &run).unwrap();
+        let answer = echo_answer(&cx);
+        cx.deliver(&mut pinger, &answer).unwrap();
+        let (report, after) = cx.call_request(&Report);
+        cx.deliver(&mut pinger, &report).unwrap();
+        let summary = cx.answer::<Report>(after).unwrap().unwrap();
+        assert_eq!((summary.completed, summary.mismatches), (1, 0));
+    }
+
+    #[test]
+    fn a_second_run_while_running_gets_the_last_summary_and_starts_nothing() {
+        let (mut cx, mut pinger) = idle_pinger();
+        let (run, first) = cx.call_request(&Run {
+            rounds: 2,
+            payload_len: 3,
+        });
+        cx.deliver(&mut pinger, &run).unwrap();
+        let (again, second) = cx.call_request(&Run {
+            rounds: 50,
+            payload_len: 9,
+        });
+        cx.deliver(&mut pinger, &again).unwrap();
+        assert_eq!(cx.answer::<Run>(second), Some(Ok(Summary::default())));
+        assert_eq!(cx.calls.len(), 1, "the second run made no call");
+        for _ in 0..2 {
+            let answer = echo_answer(&cx);
+            cx.deliver(&mut pinger, &answer).unwrap();
+        }
+        let summary = cx.answer::<Run>(first).unwrap().unwrap();
+        assert_eq!((summary.completed, summary.mismatches), (2, 0));
+        assert_eq!(cx.calls.len(), 2);
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_made_ends_the_run_and_still_answers() {
+        let (mut cx, mut pinger) = idle_pinger();
+        cx.fail(Operation::Call, IpcError::DeadTask);
+        let (run, client) = cx.call_request(&Run {
+            rounds: 5,
+            payload_len: 1,
+        });
+        cx.deliver(&mut pinger, &run).unwrap();
+        let summary = cx.answer::<Run>(client).unwrap().unwrap();
+        assert_eq!((summary.completed, summary.mismatches), (0, 1));
+        assert!(!pinger.running());
+        assert!(cx.logs.iter().any(|line| line.contains("cannot call echo")));
+    }
+
+    #[test]
+    fn a_run_at_start_needs_no_client() {
+        let mut cx = FakeContext::new();
+        let mut pinger = Pinger::new(2, 4);
+        let echo = cx.endpoint("echo");
+        cx.start(
+            &mut pinger,
+            &[Grant {
+                name: "echo",
+                cap: echo,
+            }],
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let answer = echo_answer(&cx);
+            cx.deliver(&mut pinger, &answer).unwrap();
+        }
+        assert_eq!(pinger.last.map(|last| last.completed), Some(2));
+        assert!(cx.replies.is_empty());
+    }
+
+    #[test]
+    fn a_payload_that_is_no_command_is_malformed() {
+        let (mut cx, mut pinger) = idle_pinger();
+        let (bad, _) = cx.call_with_payload(&[7]);
+        assert!(matches!(
+            cx.deliver(&mut pinger, &bad),
+            Err(HandleError::Malformed(_))
+        ));
     }
 }

@@ -28,7 +28,8 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use mealy_protocol::fs::{self as proto, FsError, Kind, Reply, Request};
-use mealy_protocol::text::{TextAnswer, TextCommand};
+use mealy_protocol::interface::decode_answer;
+use mealy_protocol::text::TextCommand;
 use mealy_protocol::{CallToken, CapRef, MAX_PAYLOAD, decode, encode};
 
 use crate::command::{Command, TaskRef};
@@ -148,7 +149,7 @@ impl Job {
         let change = |done: String| Step::Change { done };
         let (name, step, target, request) = match command {
             Command::Send { task, text } => {
-                let request = encode_request("send", &TextCommand { line: text });
+                let request = text_request(&TextCommand { line: text });
                 let step = Step::Send { task: task.clone() };
                 ("send", step, task.clone(), request)
             }
@@ -266,7 +267,7 @@ impl Job {
         };
         // Writing to a `String` cannot fail: `fmt::Result`s are dropped.
         if let Step::Send { task } = &self.step {
-            let Ok(answer) = decode::<TextAnswer<'_>>(payload) else {
+            let Ok(Ok(answer)) = decode_answer::<TextCommand<'static>>(payload) else {
                 let len = payload.len();
                 return Err(fail(format!(
                     "{peer} answered {len} bytes that are not text"
@@ -474,6 +475,17 @@ fn encode_request<T: serde::Serialize>(
         .map(<[u8]>::to_vec)
         .map_err(|error| Failure {
             command,
+            reason: error.to_string(),
+        })
+}
+
+/// A `send` request, as the `text` interface puts it on the wire.
+fn text_request(command: &TextCommand<'_>) -> Result<Vec<u8>, Failure> {
+    let mut buffer = [0u8; MAX_PAYLOAD];
+    mealy_protocol::interface::encode_request(command, &mut buffer)
+        .map(<[u8]>::to_vec)
+        .map_err(|error| Failure {
+            command: "send",
             reason: error.to_string(),
         })
 }
