@@ -12,8 +12,8 @@
 //! A call to echo that fails, is failed by the kernel, or is answered
 //! with other bytes counts as a mismatch. A call that cannot even be made
 //! (no echo grant, echo gone) ends the run there: the client still gets
-//! its summary, and the reason goes to the log rather than to the kernel,
-//! since the pinger goes on either way.
+//! its summary, and the error goes to the kernel (or, in the `run`
+//! handler, whose interface has no error to answer with, to the log).
 //!
 //! `#![no_std]`, `#![forbid(unsafe_code)]`, depends only on `mealy-protocol`.
 #![no_std]
@@ -77,18 +77,20 @@ impl Pinger {
         self.in_flight.is_some()
     }
 
-    fn begin(&mut self, cx: &mut dyn Context, rounds: u32) {
+    fn begin(&mut self, cx: &mut dyn Context, rounds: u32) -> Result<(), HandleError> {
         self.current = Summary::default();
         self.remaining = rounds;
         self.started_ns = cx.now_ns();
-        self.next(cx);
+        self.next(cx)
     }
 
-    /// Sends the next ping, or finishes the run.
+    /// Sends the next ping, or finishes the run. A call that cannot be
+    /// made ends the run, and is the error returned.
     #[inline]
-    fn next(&mut self, cx: &mut dyn Context) {
+    fn next(&mut self, cx: &mut dyn Context) -> Result<(), HandleError> {
         if self.remaining == 0 {
-            return self.finish(cx);
+            self.finish(cx);
+            return Ok(());
         }
         self.remaining -= 1;
         self.seq = self.seq.wrapping_add(1);
@@ -101,11 +103,14 @@ impl Pinger {
             None => Err(IpcError::InvalidCap),
         };
         match called {
-            Ok(pending) => self.in_flight = Some(pending),
+            Ok(pending) => {
+                self.in_flight = Some(pending);
+                Ok(())
+            }
             Err(error) => {
-                cx.log(format_args!("cannot call echo: {error}; the run ends"));
                 self.current.mismatches += 1;
                 self.finish(cx);
+                Err(error.into())
             }
         }
     }
@@ -167,7 +172,10 @@ impl pinger::Server for Pinger {
         }
         self.data_len = usize::from(request.payload_len).min(MAX_DATA);
         self.client = Some(answer);
-        self.begin(cx, request.rounds);
+        // The client has its summary either way; the reason is logged.
+        if let Err(error) = self.begin(cx, request.rounds) {
+            cx.log(format_args!("cannot call echo: {error}; the run ends"));
+        }
         Ok(())
     }
 
@@ -184,7 +192,7 @@ impl StateMachine for Pinger {
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         self.echo = grants.get("echo");
         if self.autostart > 0 {
-            self.begin(cx, self.autostart);
+            return self.begin(cx, self.autostart);
         }
         Ok(())
     }
@@ -197,8 +205,7 @@ impl StateMachine for Pinger {
             && let Some(answer) = pending.answer(&msg)
         {
             self.count(answer);
-            self.next(cx);
-            return Ok(());
+            return self.next(cx);
         }
         pinger::serve(self, cx, &msg)
     }

@@ -204,3 +204,85 @@ impl StateMachine for ShellTask {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+
+    use super::*;
+    use mealy_protocol::testing::{FakeContext, Operation};
+    use mealy_protocol::{CapRef, decode};
+
+    /// A started shell task whose terminal is the endpoint "console".
+    fn shell_task() -> (FakeContext, ShellTask, CapRef) {
+        let mut cx = FakeContext::new();
+        let mut task = ShellTask::new();
+        let grants = [
+            Grant {
+                name: TERMINAL,
+                cap: cx.endpoint("console"),
+            },
+            Grant {
+                name: TIMER,
+                cap: cx.timer(),
+            },
+        ];
+        cx.start(&mut task, &grants).unwrap();
+        (cx, task, grants[1].cap)
+    }
+
+    /// Everything the task has shown on its terminal, in order.
+    fn shown(cx: &FakeContext) -> String {
+        let mut text = String::new();
+        for sent in &cx.sends {
+            assert_eq!(sent.to, "console");
+            assert_eq!(sent.payload[0], 1, "tagged as `output`");
+            let output: TerminalOutput<'_> = decode(&sent.payload[1..]).unwrap();
+            text.push_str(output.text);
+        }
+        text
+    }
+
+    #[test]
+    fn keystrokes_are_run_and_the_answer_goes_to_the_terminal() {
+        let (mut cx, mut task, _) = shell_task();
+        assert_eq!(
+            shown(&cx),
+            alloc::format!("{}{}", crate::GREETING, crate::PROMPT)
+        );
+        cx.sends.clear();
+        cx.now_ns = 1_500_000_000;
+        let typed = cx.request(&Input { bytes: b"uptime\r" });
+        cx.deliver(&mut task, &typed).unwrap();
+        let text = shown(&cx);
+        assert!(text.starts_with("uptime"), "echoed: {text:?}");
+        assert!(text.contains("up 00:00:01.500"), "{text:?}");
+        assert!(text.ends_with(crate::PROMPT), "{text:?}");
+    }
+
+    #[test]
+    fn text_sent_to_the_shell_is_refused() {
+        let (mut cx, mut task, _) = shell_task();
+        cx.sends.clear();
+        let output = cx.request(&TerminalOutput { text: "ps\r" });
+        assert!(matches!(
+            cx.deliver(&mut task, &output),
+            Err(HandleError::Malformed(_))
+        ));
+        assert!(cx.sends.is_empty(), "nothing ran");
+    }
+
+    #[test]
+    fn output_the_console_cannot_take_is_kept_and_sent_on_the_timer() {
+        let (mut cx, mut task, timer) = shell_task();
+        cx.sends.clear();
+        cx.fail(Operation::Send, IpcError::MailboxFull);
+        let typed = cx.request(&Input { bytes: b"x" });
+        cx.deliver(&mut task, &typed).unwrap();
+        assert!(cx.sends.is_empty());
+        assert_eq!(cx.timers.last(), Some(&(timer, RETRY_NS)));
+        cx.heal();
+        cx.deliver(&mut task, &cx.timeout()).unwrap();
+        assert_eq!(shown(&cx), "x");
+    }
+}
