@@ -465,6 +465,8 @@ macro_rules! __interface_ops {
     };
     (@method $lt:lifetime $err:ty [$(#[$meta:meta])*] $name:ident ($req:ident $(<$rl:lifetime>)?) -> $rep:ty) => {
         $(#[$meta])*
+        // An answer that borrows nothing (`-> Summary`) leaves it unused.
+        #[allow(clippy::extra_unused_lifetimes)]
         fn $name<$lt>(
             &mut self,
             cx: &mut dyn $crate::Context,
