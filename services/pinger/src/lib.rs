@@ -98,21 +98,24 @@ impl Pinger {
             seq: self.seq,
             data: &self.data[..self.data_len],
         };
-        let called = match self.echo {
-            Some(echo) => mealy_protocol::call(cx, echo, self.outbox.space(), &request, &[]),
-            None => Err(IpcError::InvalidCap),
+        let Some(echo) = self.echo else {
+            return self.cannot_call(cx, IpcError::InvalidCap);
         };
-        match called {
+        match mealy_protocol::call(cx, echo, self.outbox.space(), &request, &[]) {
             Ok(pending) => {
                 self.in_flight = Some(pending);
                 Ok(())
             }
-            Err(error) => {
-                self.current.mismatches += 1;
-                self.finish(cx);
-                Err(error.into())
-            }
+            Err(error) => self.cannot_call(cx, error),
         }
+    }
+
+    /// Ends the run on a call that could not be made.
+    #[cold]
+    fn cannot_call(&mut self, cx: &mut dyn Context, error: IpcError) -> Result<(), HandleError> {
+        self.current.mismatches += 1;
+        self.finish(cx);
+        Err(error.into())
     }
 
     fn finish(&mut self, cx: &mut dyn Context) {
