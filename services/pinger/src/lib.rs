@@ -217,13 +217,14 @@ impl StateMachine for Pinger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mealy_protocol::testing::{FakeContext, Message, Operation};
-    use mealy_protocol::{CallFailure, Grant, decode};
+    use mealy_protocol::testing::{FakeContext, Operation};
+    use mealy_protocol::{CallFailure, CallToken, Grant, decode};
 
-    /// A started pinger that waits for a `Run`, and its context.
-    fn idle_pinger() -> (FakeContext, Pinger) {
+    /// A started pinger (`rounds` at start, 0: wait for a `Run`) and its
+    /// context, where echo is a test-played endpoint.
+    fn started(rounds: u32) -> (FakeContext, Pinger) {
         let mut cx = FakeContext::new();
-        let mut pinger = Pinger::new(0, 0);
+        let mut pinger = Pinger::new(rounds, 4);
         let echo = cx.endpoint("echo");
         cx.start(
             &mut pinger,
@@ -236,37 +237,55 @@ mod tests {
         (cx, pinger)
     }
 
-    /// Echo's answer to the pinger's last call: its request, unchanged.
-    fn echo_answer(cx: &FakeContext) -> Message {
+    /// Calls the pinger with `request`; the client's Reply capability.
+    fn ask<C: mealy_protocol::Call>(
+        cx: &mut FakeContext,
+        pinger: &mut Pinger,
+        request: &C,
+    ) -> CapRef {
+        let (msg, client) = cx.call_request(request);
+        cx.deliver(pinger, &msg).unwrap();
+        client
+    }
+
+    fn run(rounds: u32, payload_len: u16) -> Run {
+        Run {
+            rounds,
+            payload_len,
+        }
+    }
+
+    /// Plays echo for the pinger's last call: its request, unchanged.
+    fn echo_back(cx: &mut FakeContext, pinger: &mut Pinger) {
         let call = cx.calls.last().expect("a call to echo");
         assert_eq!(call.to, "echo");
         let request: echo::Request<'_> = decode(&call.payload).unwrap();
-        cx.answer_call::<echo::Request>(
-            call.token,
-            &echo::Reply {
-                seq: request.seq,
-                data: request.data,
-            },
-        )
+        let reply = echo::Reply {
+            seq: request.seq,
+            data: request.data,
+        };
+        let answer = cx.answer_call::<echo::Request>(call.token, &reply);
+        cx.deliver(pinger, &answer).unwrap();
+    }
+
+    /// `(completed, mismatches)` of the summary the client got.
+    fn counts(cx: &FakeContext, client: CapRef) -> (u32, u32) {
+        let summary = cx.answer::<Run>(client).expect("answered").unwrap();
+        (summary.completed, summary.mismatches)
     }
 
     #[test]
     fn a_run_calls_echo_n_times_and_answers_the_client_with_the_summary() {
-        let (mut cx, mut pinger) = idle_pinger();
+        let (mut cx, mut pinger) = started(0);
         cx.now_ns = 1_000;
-        let (run, client) = cx.call_request(&Run {
-            rounds: 3,
-            payload_len: 5,
-        });
-        cx.deliver(&mut pinger, &run).unwrap();
+        let client = ask(&mut cx, &mut pinger, &run(3, 5));
         for round in 1..=3 {
             assert_eq!(cx.calls.len(), round, "one call in flight at a time");
             let request: echo::Request<'_> = decode(&cx.calls[round - 1].payload).unwrap();
             assert_eq!(request.data, [0, 1, 2, 3, 4]);
             assert_eq!(cx.answer::<Run>(client), None, "not before the last reply");
             cx.now_ns += 100;
-            let answer = echo_answer(&cx);
-            cx.deliver(&mut pinger, &answer).unwrap();
+            echo_back(&mut cx, &mut pinger);
         }
         let summary = Summary {
             completed: 3,
@@ -281,150 +300,104 @@ mod tests {
 
     #[test]
     fn wrong_answers_and_failed_calls_count_as_mismatches() {
-        let (mut cx, mut pinger) = idle_pinger();
-        let (run, client) = cx.call_request(&Run {
-            rounds: 4,
-            payload_len: 2,
-        });
-        cx.deliver(&mut pinger, &run).unwrap();
+        let (mut cx, mut pinger) = started(0);
+        let client = ask(&mut cx, &mut pinger, &run(4, 2));
         let token = |cx: &FakeContext| cx.calls.last().unwrap().token;
-        // Other bytes.
-        let wrong = cx.answer_call::<echo::Request>(
-            token(&cx),
-            &echo::Reply {
-                seq: 1,
-                data: b"xx",
+        let answers = [
+            // Other bytes.
+            |cx: &FakeContext, token| {
+                let reply = echo::Reply {
+                    seq: 1,
+                    data: b"xx",
+                };
+                cx.answer_call::<echo::Request>(token, &reply)
             },
-        );
-        cx.deliver(&mut pinger, &wrong).unwrap();
-        // Another sequence number.
-        let late = cx.answer_call::<echo::Request>(
-            token(&cx),
-            &echo::Reply {
-                seq: 1,
-                data: &[0, 1],
+            // Another sequence number.
+            |cx: &FakeContext, token| {
+                let reply = echo::Reply {
+                    seq: 1,
+                    data: &[0, 1],
+                };
+                cx.answer_call::<echo::Request>(token, &reply)
             },
-        );
-        cx.deliver(&mut pinger, &late).unwrap();
-        // Echo died.
-        let died = cx.fail_call(token(&cx), CallFailure::PeerDied);
-        cx.deliver(&mut pinger, &died).unwrap();
-        // An answer that does not decode.
-        let garbage = cx.answer_call_bytes(token(&cx), &[0xff]);
-        cx.deliver(&mut pinger, &garbage).unwrap();
-        let summary = cx.answer::<Run>(client).unwrap().unwrap();
-        assert_eq!((summary.completed, summary.mismatches), (0, 4));
+            // Echo died.
+            |cx: &FakeContext, token| cx.fail_call(token, CallFailure::PeerDied),
+            // An answer that does not decode.
+            |cx: &FakeContext, token| cx.answer_call_bytes(token, &[0xff]),
+        ];
+        for answer in answers {
+            let msg = answer(&cx, token(&cx));
+            cx.deliver(&mut pinger, &msg).unwrap();
+        }
+        assert_eq!(counts(&cx, client), (0, 4));
     }
 
     #[test]
     fn a_stale_reply_is_ignored() {
-        let (mut cx, mut pinger) = idle_pinger();
-        let (run, client) = cx.call_request(&Run {
-            rounds: 2,
-            payload_len: 0,
-        });
-        cx.deliver(&mut pinger, &run).unwrap();
-        let first = echo_answer(&cx);
-        cx.deliver(&mut pinger, &first).unwrap();
+        let (mut cx, mut pinger) = started(0);
+        let client = ask(&mut cx, &mut pinger, &run(2, 0));
+        let first = cx.calls[0].token;
+        echo_back(&mut cx, &mut pinger);
         // The first call's answer again, and one to a call never made.
-        cx.deliver(&mut pinger, &first).unwrap();
-        let stranger = cx.answer_call::<echo::Request>(
-            mealy_protocol::CallToken(99),
-            &echo::Reply { seq: 2, data: b"" },
-        );
-        cx.deliver(&mut pinger, &stranger).unwrap();
+        for token in [first, CallToken(99)] {
+            let reply = echo::Reply { seq: 2, data: b"" };
+            let stale = cx.answer_call::<echo::Request>(token, &reply);
+            cx.deliver(&mut pinger, &stale).unwrap();
+        }
         assert_eq!(cx.calls.len(), 2, "no call made for a stale reply");
         assert!(pinger.running());
         assert_eq!(cx.answer::<Run>(client), None);
-        let second = echo_answer(&cx);
-        cx.deliver(&mut pinger, &second).unwrap();
-        let summary = cx.answer::<Run>(client).unwrap().unwrap();
-        assert_eq!((summary.completed, summary.mismatches), (2, 0));
+        echo_back(&mut cx, &mut pinger);
+        assert_eq!(counts(&cx, client), (2, 0));
     }
 
     #[test]
     fn a_report_answers_the_last_summary() {
-        let (mut cx, mut pinger) = idle_pinger();
-        let (report, before) = cx.call_request(&Report);
-        cx.deliver(&mut pinger, &report).unwrap();
+        let (mut cx, mut pinger) = started(0);
+        let before = ask(&mut cx, &mut pinger, &Report);
         assert_eq!(cx.answer::<Report>(before), Some(Ok(Summary::default())));
-
-        let (run, _) = cx.call_request(&Run {
-            rounds: 1,
-            payload_len: 1,
-        });
-        cx.deliver(&mut pinger, &run).unwrap();
-        let answer = echo_answer(&cx);
-        cx.deliver(&mut pinger, &answer).unwrap();
-        let (report, after) = cx.call_request(&Report);
-        cx.deliver(&mut pinger, &report).unwrap();
+        ask(&mut cx, &mut pinger, &run(1, 1));
+        echo_back(&mut cx, &mut pinger);
+        let after = ask(&mut cx, &mut pinger, &Report);
         let summary = cx.answer::<Report>(after).unwrap().unwrap();
         assert_eq!((summary.completed, summary.mismatches), (1, 0));
     }
 
     #[test]
     fn a_second_run_while_running_gets_the_last_summary_and_starts_nothing() {
-        let (mut cx, mut pinger) = idle_pinger();
-        let (run, first) = cx.call_request(&Run {
-            rounds: 2,
-            payload_len: 3,
-        });
-        cx.deliver(&mut pinger, &run).unwrap();
-        let (again, second) = cx.call_request(&Run {
-            rounds: 50,
-            payload_len: 9,
-        });
-        cx.deliver(&mut pinger, &again).unwrap();
+        let (mut cx, mut pinger) = started(0);
+        let first = ask(&mut cx, &mut pinger, &run(2, 3));
+        let second = ask(&mut cx, &mut pinger, &run(50, 9));
         assert_eq!(cx.answer::<Run>(second), Some(Ok(Summary::default())));
         assert_eq!(cx.calls.len(), 1, "the second run made no call");
-        for _ in 0..2 {
-            let answer = echo_answer(&cx);
-            cx.deliver(&mut pinger, &answer).unwrap();
-        }
-        let summary = cx.answer::<Run>(first).unwrap().unwrap();
-        assert_eq!((summary.completed, summary.mismatches), (2, 0));
+        echo_back(&mut cx, &mut pinger);
+        echo_back(&mut cx, &mut pinger);
+        assert_eq!(counts(&cx, first), (2, 0));
         assert_eq!(cx.calls.len(), 2);
     }
 
     #[test]
     fn a_call_that_cannot_be_made_ends_the_run_and_still_answers() {
-        let (mut cx, mut pinger) = idle_pinger();
+        let (mut cx, mut pinger) = started(0);
         cx.fail(Operation::Call, IpcError::DeadTask);
-        let (run, client) = cx.call_request(&Run {
-            rounds: 5,
-            payload_len: 1,
-        });
-        cx.deliver(&mut pinger, &run).unwrap();
-        let summary = cx.answer::<Run>(client).unwrap().unwrap();
-        assert_eq!((summary.completed, summary.mismatches), (0, 1));
+        let client = ask(&mut cx, &mut pinger, &run(5, 1));
+        assert_eq!(counts(&cx, client), (0, 1));
         assert!(!pinger.running());
         assert!(cx.logs.iter().any(|line| line.contains("cannot call echo")));
     }
 
     #[test]
     fn a_run_at_start_needs_no_client() {
-        let mut cx = FakeContext::new();
-        let mut pinger = Pinger::new(2, 4);
-        let echo = cx.endpoint("echo");
-        cx.start(
-            &mut pinger,
-            &[Grant {
-                name: "echo",
-                cap: echo,
-            }],
-        )
-        .unwrap();
-        for _ in 0..2 {
-            let answer = echo_answer(&cx);
-            cx.deliver(&mut pinger, &answer).unwrap();
-        }
+        let (mut cx, mut pinger) = started(2);
+        echo_back(&mut cx, &mut pinger);
+        echo_back(&mut cx, &mut pinger);
         assert_eq!(pinger.last.map(|last| last.completed), Some(2));
         assert!(cx.replies.is_empty());
     }
 
     #[test]
     fn a_payload_that_is_no_command_is_malformed() {
-        let (mut cx, mut pinger) = idle_pinger();
+        let (mut cx, mut pinger) = started(0);
         let (bad, _) = cx.call_with_payload(&[7]);
         assert!(matches!(
             cx.deliver(&mut pinger, &bad),
