@@ -50,17 +50,8 @@ impl Outgoing for Screen {
     }
 }
 
-impl terminal::Server for Screen {
-    fn input(
-        &mut self,
-        _: &mut dyn Context,
-        _: Input<'_>,
-        _: Option<Badge>,
-    ) -> Result<(), HandleError> {
-        Err(terminal::not_accepted())
-    }
-
-    fn output(
+impl terminal::Display for Screen {
+    fn show(
         &mut self,
         _: &mut dyn Context,
         message: Output<'_>,

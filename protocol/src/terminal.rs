@@ -18,15 +18,20 @@
 //! the tag is what keeps text a driver sends from being taken as the
 //! shell's. Each handler gets the sender's badge, so the console can
 //! check who may send which (only the shell's endpoint may print). A
-//! service that takes only one of them refuses the other with
-//! [`not_accepted`]. A payload is at most
+//! display implements [`Display`], which serves the interface and refuses
+//! `input`; any other service that takes only one of them refuses the
+//! other with [`not_accepted`]. A payload is at most
 //! [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) bytes, so a long text goes as
 //! several messages ([`OUTPUT_CHUNK`]).
 
 use serde::{Deserialize, Serialize};
 
+use mealy_caps::Badge;
+
 use crate::codec::CodecError;
+use crate::context::Context;
 use crate::error::HandleError;
+use crate::interface::Outgoing;
 
 /// The most text bytes one [`Output`] carries, leaving room for the
 /// operation tag and postcard's length prefix inside
@@ -59,6 +64,39 @@ crate::interface! {
 /// gets the kernel's `Malformed` error reply.
 pub const fn not_accepted() -> HandleError {
     HandleError::Malformed(CodecError::Invalid)
+}
+
+/// A display: a service that shows [`Output`] and takes no [`Input`].
+/// Implement this rather than [`Server`]: it serves the interface, and
+/// refuses `input` with [`not_accepted`].
+pub trait Display: Outgoing {
+    /// Shows `message`, which came through an endpoint with `badge`.
+    fn show(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        badge: Option<Badge>,
+    ) -> Result<(), HandleError>;
+}
+
+impl<T: Display> Server for T {
+    fn input(
+        &mut self,
+        _: &mut dyn Context,
+        _: Input<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        Err(not_accepted())
+    }
+
+    fn output(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        badge: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        self.show(cx, message, badge)
+    }
 }
 
 /// Splits `text` into pieces of at most [`OUTPUT_CHUNK`] bytes, each on a

@@ -28,7 +28,7 @@ extern crate std;
 
 pub mod screen;
 
-use mealy_protocol::terminal::{self, Input, Output, not_accepted};
+use mealy_protocol::terminal::{self, Output};
 use mealy_protocol::{
     Badge, CapRef, Context, Grants, HandleError, Incoming, Outgoing, StateMachine,
 };
@@ -91,7 +91,7 @@ impl Fbcon {
         Ok(screen)
     }
 
-    fn show(&mut self, cx: &mut dyn Context, text: &str) -> Result<(), HandleError> {
+    fn draw(&mut self, cx: &mut dyn Context, text: &str) -> Result<(), HandleError> {
         let State::Running {
             screen,
             framebuffer,
@@ -125,24 +125,14 @@ impl Outgoing for Fbcon {
     }
 }
 
-impl terminal::Server for Fbcon {
-    /// A display takes no keystrokes.
-    fn input(
-        &mut self,
-        _: &mut dyn Context,
-        _: Input<'_>,
-        _: Option<Badge>,
-    ) -> Result<(), HandleError> {
-        Err(not_accepted())
-    }
-
-    fn output(
+impl terminal::Display for Fbcon {
+    fn show(
         &mut self,
         cx: &mut dyn Context,
         message: Output<'_>,
         _: Option<Badge>,
     ) -> Result<(), HandleError> {
-        self.show(cx, message.text)
+        self.draw(cx, message.text)
     }
 }
 
@@ -199,6 +189,7 @@ impl StateMachine for Fbcon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mealy_protocol::terminal::Input;
     use mealy_protocol::testing::FakeContext;
     use mealy_protocol::{Grant, Rights};
 

@@ -29,7 +29,7 @@ extern crate alloc;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use mealy_protocol::terminal::{self, Input, Output, not_accepted};
+use mealy_protocol::terminal::{self, Input, Output};
 use mealy_protocol::{
     Badge, CapRef, Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind,
     Outbox, Outgoing, StateMachine,
@@ -188,18 +188,8 @@ impl Outgoing for Serial {
     }
 }
 
-impl terminal::Server for Serial {
-    /// The driver reads keystrokes from the line, not from messages.
-    fn input(
-        &mut self,
-        _: &mut dyn Context,
-        _: Input<'_>,
-        _: Option<Badge>,
-    ) -> Result<(), HandleError> {
-        Err(not_accepted())
-    }
-
-    fn output(
+impl terminal::Display for Serial {
+    fn show(
         &mut self,
         cx: &mut dyn Context,
         message: Output<'_>,
