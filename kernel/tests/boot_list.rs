@@ -59,10 +59,11 @@ fn show_as_shell(sched: &mut Scheduler<HostPlatform>, text: &str) {
         .unwrap()
         .cap;
     let mut buffer = [0u8; mealy_protocol::MAX_PAYLOAD];
-    let payload =
-        mealy_protocol::encode(&mealy_protocol::terminal::Output { text }, &mut buffer).unwrap();
+    let output = mealy_protocol::terminal::Output { text };
     sched
-        .act_as(shell, |cx| cx.send(terminal, payload, &[]))
+        .act_as(shell, |cx| {
+            mealy_protocol::send(cx, terminal, &mut buffer, &output, &[])
+        })
         .unwrap()
         .unwrap();
     sched.run_until_idle(1_000);
@@ -164,8 +165,7 @@ fn keystrokes_reach_the_shell_and_its_output_reaches_com1_through_the_services()
     assert!(answer.ends_with(mealy_shell::PROMPT), "{answer:?}");
 
     // Only the shell's endpoint is badged as the shell: a driver's
-    // "output" is not shown, it arrives at the shell as keystrokes
-    // instead, and the shell's echo shows it once.
+    // `output` is refused by the console, and nothing of it is shown.
     let serial = sched.task_by_name("serial").unwrap();
     let to_console = sched
         .grants(serial)
@@ -174,14 +174,16 @@ fn keystrokes_reach_the_shell_and_its_output_reaches_com1_through_the_services()
         .unwrap()
         .cap;
     let mut buffer = [0u8; 64];
-    let payload = mealy_protocol::encode(&Output { text: "forged" }, &mut buffer).unwrap();
+    let forged = Output { text: "forged" };
     sched
-        .act_as(serial, |cx| cx.send(to_console, payload, &[]))
+        .act_as(serial, |cx| {
+            mealy_protocol::send(cx, to_console, &mut buffer, &forged, &[])
+        })
         .unwrap()
         .unwrap();
     sched.run_until_idle(1_000);
     let after = written_to_com1(&sched, base);
-    assert_eq!(&after[written.len()..], b"forged");
+    assert_eq!(&after[written.len()..], b"");
 }
 
 #[test]

@@ -92,9 +92,11 @@ fn show(sched: &mut Scheduler<HostPlatform>, text: &str) {
     let shell = sched.task_by_name("shell").expect("alive");
     let fbcon = grant(sched, shell, "fbcon");
     let mut outbox: Outbox = Outbox::new();
-    let payload = outbox.encode(&Output { text }).expect("fits");
+    let output = Output { text };
     sched
-        .act_as(shell, |cx| cx.send(fbcon, payload, &[]))
+        .act_as(shell, |cx| {
+            mealy_protocol::send(cx, fbcon, outbox.space(), &output, &[])
+        })
         .expect("alive")
         .expect("sent");
     sched.run_until_idle(1_000);

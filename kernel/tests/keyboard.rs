@@ -10,8 +10,8 @@ use mealy_kernel::sched::{
     CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
 };
 use mealy_keyboard::Keyboard;
-use mealy_protocol::terminal::Input;
-use mealy_protocol::{Context, HandleError, Incoming, MessageKind, StateMachine, TaskId, decode};
+use mealy_protocol::terminal::{self, Input, Output, not_accepted};
+use mealy_protocol::{Badge, Context, HandleError, Incoming, Outgoing, StateMachine, TaskId};
 
 const DATA: u16 = 0x60;
 const STATUS: u16 = 0x64;
@@ -28,12 +28,35 @@ impl StateMachine for Console {
         "console"
     }
 
-    fn handle(&mut self, _cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        if msg.kind == MessageKind::Request {
-            let input: Input<'_> = decode(msg.payload)?;
-            self.typed.borrow_mut().push(input.bytes.to_vec());
-        }
+    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        terminal::serve(self, cx, &msg)
+    }
+}
+
+impl Outgoing for Console {
+    fn outbox(&mut self) -> &mut [u8] {
+        &mut []
+    }
+}
+
+impl terminal::Server for Console {
+    fn input(
+        &mut self,
+        _: &mut dyn Context,
+        message: Input<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        self.typed.borrow_mut().push(message.bytes.to_vec());
         Ok(())
+    }
+
+    fn output(
+        &mut self,
+        _: &mut dyn Context,
+        _: Output<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        Err(not_accepted())
     }
 }
 

@@ -11,10 +11,8 @@ mod common;
 use std::sync::Arc;
 
 use mealy_caps::{CapRef, Rights, TaskId};
-use mealy_protocol::terminal::{Input, Output};
-use mealy_protocol::{
-    Context, HandleError, Incoming, IpcError, MessageKind, StateMachine, decode, encode,
-};
+use mealy_protocol::terminal::{self, Input, Output};
+use mealy_protocol::{Badge, Context, HandleError, Incoming, IpcError, Outgoing, StateMachine};
 use mealy_shell::PROMPT;
 use spin::Mutex;
 
@@ -37,11 +35,25 @@ impl StateMachine for Screen {
         SCREEN
     }
 
-    fn handle(&mut self, _cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        if msg.kind == MessageKind::Request {
-            let output: Output<'_> = decode(msg.payload)?;
-            self.shown.lock().push_str(output.text);
-        }
+    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        terminal::serve(self, cx, &msg)
+    }
+}
+
+impl Outgoing for Screen {
+    fn outbox(&mut self) -> &mut [u8] {
+        &mut []
+    }
+}
+
+impl terminal::Display for Screen {
+    fn show(
+        &mut self,
+        _: &mut dyn Context,
+        message: Output<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        self.shown.lock().push_str(message.text);
         Ok(())
     }
 }
@@ -163,9 +175,10 @@ impl Terminal {
     fn type_bytes(&mut self, bytes: &[u8]) -> String {
         let to_shell = self.grant(self.screen, "shell");
         let mut buffer = [0u8; 256];
-        let payload = encode(&Input { bytes }, &mut buffer).unwrap();
         self.sched
-            .act_as(self.screen, |cx| cx.send(to_shell, payload, &[]))
+            .act_as(self.screen, |cx| {
+                mealy_protocol::send(cx, to_shell, &mut buffer, &Input { bytes }, &[])
+            })
             .unwrap()
             .unwrap();
         self.sched.run_until_idle(100_000);

@@ -377,7 +377,8 @@ mod tests {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode::<echo::Request<'_>>(&bytes);
-            let _ = decode::<crate::pinger::Command>(&bytes);
+            let _ = decode::<crate::pinger::Run>(&bytes);
+            let _ = decode::<crate::terminal::Output<'_>>(&bytes);
         }
 
         /// `bytes_equal` is `==`, for any lengths, contents and offsets

@@ -379,7 +379,7 @@ pub fn split_op(payload: &[u8]) -> Result<(u32, &[u8]), CodecError> {
     crate::codec::decode_prefix::<u32>(payload)
 }
 
-/// Declares a service's interface; see the [module docs](crate::interface).
+/// Declares a service's interface; see the [module docs](mod@crate::interface).
 #[macro_export]
 macro_rules! interface {
     // One operation, untagged.

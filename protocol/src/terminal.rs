@@ -1,4 +1,4 @@
-//! Terminal traffic: keystrokes in, text out. One pair of messages for
+//! The terminal interface: keystrokes in, text out. One interface for
 //! every terminal device, so the console routes without knowing which
 //! driver is behind an endpoint.
 //!
@@ -10,12 +10,28 @@
 //!   sends it to the console, which sends it to every display. `\n` is a
 //!   new line (the serial driver sends `\r\n`), 0x08 moves back one cell.
 //!
-//! Both are plain sends, never calls: a terminal that is slow or gone must
-//! not hold up the sender, and a full mailbox is reported to the sender
-//! like any other. A payload is at most [`MAX_PAYLOAD`](crate::MAX_PAYLOAD)
-//! bytes, so a long text goes as several messages ([`OUTPUT_CHUNK`]).
+//! Both are one-way operations of one interface, [`Server`]: a terminal
+//! that is slow or gone must not hold up the sender, and a full mailbox
+//! is reported to the sender like any other. They share an interface,
+//! tagged on the wire, rather than being two untagged ones, because their
+//! encodings would otherwise be the same bytes (a length and the bytes):
+//! the tag is what keeps text a driver sends from being taken as the
+//! shell's. Each handler gets the sender's badge, so the console can
+//! check who may send which (only the shell's endpoint may print). A
+//! display implements [`Display`], which serves the interface and refuses
+//! `input`; any other service that takes only one of them refuses the
+//! other with [`not_accepted`]. A payload is at most
+//! [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) bytes, so a long text goes as
+//! several messages ([`OUTPUT_CHUNK`]).
 
 use serde::{Deserialize, Serialize};
+
+use mealy_caps::Badge;
+
+use crate::codec::CodecError;
+use crate::context::Context;
+use crate::error::HandleError;
+use crate::interface::Outgoing;
 
 /// The shell's prompt, printed at start and after every command: exactly
 /// this string. It crosses a boundary (the serial line to the host):
@@ -23,8 +39,9 @@ use serde::{Deserialize, Serialize};
 /// host tools and tests read a command's output up to the next one.
 pub const PROMPT: &str = "mealy> ";
 
-/// The most text bytes one [`Output`] carries, leaving room for postcard's
-/// length prefix inside [`MAX_PAYLOAD`](crate::MAX_PAYLOAD).
+/// The most text bytes one [`Output`] carries, leaving room for the
+/// operation tag and postcard's length prefix inside
+/// [`MAX_PAYLOAD`](crate::MAX_PAYLOAD).
 pub const OUTPUT_CHUNK: usize = crate::MAX_PAYLOAD - 16;
 
 /// Bytes typed at a terminal.
@@ -37,6 +54,55 @@ pub struct Input<'a> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Output<'a> {
     pub text: &'a str,
+}
+
+crate::interface! {
+    <'a>
+    /// Bytes typed at a terminal.
+    0 => fn input(Input<'a>);
+    /// Text to show.
+    1 => fn output(Output<'a>);
+}
+
+/// What a handler returns for an operation its service does not take (a
+/// display given `Input`, a driver given `Output`) or a sender it does not
+/// take it from: the message is malformed for this receiver, and a caller
+/// gets the kernel's `Malformed` error reply.
+pub const fn not_accepted() -> HandleError {
+    HandleError::Malformed(CodecError::Invalid)
+}
+
+/// A display: a service that shows [`Output`] and takes no [`Input`].
+/// Implement this rather than [`Server`]: it serves the interface, and
+/// refuses `input` with [`not_accepted`].
+pub trait Display: Outgoing {
+    /// Shows `message`, which came through an endpoint with `badge`.
+    fn show(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        badge: Option<Badge>,
+    ) -> Result<(), HandleError>;
+}
+
+impl<T: Display> Server for T {
+    fn input(
+        &mut self,
+        _: &mut dyn Context,
+        _: Input<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        Err(not_accepted())
+    }
+
+    fn output(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        badge: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        self.show(cx, message, badge)
+    }
 }
 
 /// Splits `text` into pieces of at most [`OUTPUT_CHUNK`] bytes, each on a
@@ -60,7 +126,8 @@ pub fn chunks(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MAX_PAYLOAD, decode, encode};
+    use crate::MAX_PAYLOAD;
+    use crate::interface::encode_request;
 
     #[test]
     fn a_full_chunk_fits_one_payload() {
@@ -69,8 +136,9 @@ mod tests {
         let mut total = 0;
         for piece in chunks(&text) {
             assert!(piece.len() <= OUTPUT_CHUNK);
-            let bytes = encode(&Output { text: piece }, &mut buffer).unwrap();
-            let back: Output<'_> = decode(bytes).unwrap();
+            let bytes = encode_request(&Output { text: piece }, &mut buffer).unwrap();
+            assert_eq!(bytes[0], 1, "tagged as output");
+            let back: Output<'_> = crate::decode(&bytes[1..]).unwrap();
             assert_eq!(back.text, piece);
             total += piece.len();
         }
@@ -78,10 +146,13 @@ mod tests {
     }
 
     #[test]
-    fn input_round_trips_zero_copy() {
+    fn input_and_output_differ_on_the_wire() {
         let mut buffer = [0u8; 32];
-        let bytes = encode(&Input { bytes: b"ls\r" }, &mut buffer).unwrap();
-        let back: Input<'_> = decode(bytes).unwrap();
-        assert_eq!(back.bytes, b"ls\r");
+        let input = encode_request(&Input { bytes: b"ls\r" }, &mut buffer)
+            .unwrap()
+            .to_vec();
+        let output = encode_request(&Output { text: "ls\r" }, &mut buffer).unwrap();
+        assert_eq!(input, [0, 3, b'l', b's', b'\r']);
+        assert_eq!(output, [1, 3, b'l', b's', b'\r']);
     }
 }

@@ -131,9 +131,16 @@ pub fn boot(args: &[&str], stdin: &[u8]) -> Run {
 /// Runs `cargo xtask ARGS` in another checkout `dir` (its own xtask, built
 /// there), with the build going to `target_dir`.
 pub fn cargo_xtask_in(dir: &Path, target_dir: &Path, args: &[&str]) -> Run {
+    let mut xtask_args = vec!["xtask"];
+    xtask_args.extend_from_slice(args);
+    cargo_in(dir, target_dir, &xtask_args)
+}
+
+/// Runs `cargo ARGS` in another checkout `dir`, with the build going to
+/// `target_dir`.
+pub fn cargo_in(dir: &Path, target_dir: &Path, args: &[&str]) -> Run {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
-        .arg("xtask")
         .args(args)
         .env("CARGO_TARGET_DIR", target_dir)
         .env_remove("MEALY_XTASK");

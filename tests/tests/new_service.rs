@@ -1,7 +1,8 @@
 //! `cargo xtask new-service NAME` in a copy of this checkout: the new
-//! service must build, boot and answer a ping with no edits at all.
+//! service must build, pass its own unit tests, boot and answer a ping
+//! with no edits at all.
 
-use mealy_tests::{QEMU_TIMEOUT_SECS, cargo_xtask_in, copy_of_checkout, workspace_root};
+use mealy_tests::{QEMU_TIMEOUT_SECS, cargo_in, cargo_xtask_in, copy_of_checkout, workspace_root};
 
 #[test]
 fn a_new_service_builds_boots_and_answers_a_ping_with_no_edits() {
@@ -16,6 +17,10 @@ fn a_new_service_builds_boots_and_answers_a_ping_with_no_edits() {
             .join("services/hello-world/src/lib.rs")
             .is_file()
     );
+    // The scaffold's unit tests, through `FakeContext`, pass as made.
+    let tested = cargo_in(copy.path(), &target, &["test", "-p", "mealy-hello-world"]);
+    assert_eq!(tested.code, Some(0), "{tested}");
+    tested.assert_stdout_has("test result: ok. 2 passed");
 
     let timeout = QEMU_TIMEOUT_SECS.to_string();
     let run = cargo_xtask_in(

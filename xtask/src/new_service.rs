@@ -213,5 +213,16 @@ mod tests {
             assert!(!service.fill(template).contains("{{"));
         }
         assert!(service.fill(LIB_TEMPLATE).contains("pub struct Hello {"));
+        // It serves `ping` through the interface and tests itself.
+        assert!(
+            service
+                .fill(LIB_TEMPLATE)
+                .contains("ping::serve(self, cx, &msg)")
+        );
+        assert!(
+            service
+                .fill(CARGO_TEMPLATE)
+                .contains("features = [\"testing\"]")
+        );
     }
 }

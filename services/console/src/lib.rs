@@ -6,8 +6,11 @@
 //! the task list mints them ([`badge`]), so a driver cannot pretend to be
 //! the shell: only the shell's endpoint carries [`badge::SHELL`].
 //!
-//! It also takes text commands (`send console stats`) through an
-//! unbadged endpoint, like the shell's: `help`, `stats`.
+//! It serves the `terminal` interface: `input` takes keystrokes only from
+//! the drivers' badges, `output` only from the shell's; anything else is
+//! counted as refused and the sender gets `Malformed`. It also serves
+//! `text` commands (`send console stats`) through an unbadged endpoint,
+//! like the shell's: `help`, `stats`.
 //!
 //! Grants: `shell` (required), `serial` and `fbcon` (displays, each
 //! optional). A display that is gone or full does not stop the others:
@@ -21,11 +24,11 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 
-use mealy_protocol::terminal::{Input, Output};
-use mealy_protocol::text::{TextAnswer, TextCommand};
+use mealy_protocol::terminal::{self, Input, Output, not_accepted};
+use mealy_protocol::text::{self, TextAnswer, TextCommand};
 use mealy_protocol::{
-    CapRef, CodecError, Context, Grants, HandleError, Incoming, IpcError, MessageKind, Outbox,
-    StateMachine, decode,
+    Answer, Badge, CapRef, Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD,
+    MessageKind, Never, Outbox, Outgoing, StateMachine,
 };
 
 /// The badges the task list puts on endpoints to the console.
@@ -41,12 +44,13 @@ pub mod badge {
 /// The console's state.
 #[derive(Debug, Default)]
 pub struct Console {
-    outbox: Outbox<256>,
+    /// Forwarded text is encoded again here: up to a whole payload.
+    outbox: Outbox<MAX_PAYLOAD>,
     shell: Option<CapRef>,
     displays: [Option<CapRef>; 2],
     /// Messages a display or the shell could not take.
     pub undelivered: u64,
-    /// Messages from senders without a known badge.
+    /// Messages from senders without the badge their operation needs.
     pub refused: u64,
 }
 
@@ -64,17 +68,72 @@ impl Console {
         }
         self.undelivered += 1;
     }
+
+    /// Counts a message whose badge may not send it, and refuses it: a
+    /// caller gets an error reply.
+    fn refuse(&mut self) -> HandleError {
+        self.refused += 1;
+        not_accepted()
+    }
 }
 
-impl Console {
-    /// Answers a [`TextCommand`] call: `help` or `stats`.
-    fn text_command(
+impl Outgoing for Console {
+    fn outbox(&mut self) -> &mut [u8] {
+        self.outbox.space()
+    }
+}
+
+impl terminal::Server for Console {
+    /// Keystrokes from a driver go to the shell.
+    fn input(
         &mut self,
         cx: &mut dyn Context,
-        msg: &Incoming<'_>,
+        message: Input<'_>,
+        badge: Option<Badge>,
     ) -> Result<(), HandleError> {
-        let command: TextCommand<'_> = decode(msg.payload)?;
-        let text = match command.line.trim() {
+        if !matches!(badge.map(Badge::get), Some(badge::SERIAL | badge::KEYBOARD)) {
+            return Err(self.refuse());
+        }
+        let shell = self
+            .shell
+            .ok_or(HandleError::Fatal("console: started without `shell`"))?;
+        if let Err(error) = mealy_protocol::send(cx, shell, self.outbox.space(), &message, &[]) {
+            self.undeliverable(cx, "the shell", error);
+        }
+        Ok(())
+    }
+
+    /// The shell's text goes to every display; only the shell's badge
+    /// may print.
+    fn output(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        badge: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        if badge.map(Badge::get) != Some(badge::SHELL) {
+            return Err(self.refuse());
+        }
+        for display in self.displays.into_iter().flatten() {
+            if let Err(error) =
+                mealy_protocol::send(cx, display, self.outbox.space(), &message, &[])
+            {
+                self.undeliverable(cx, "a display", error);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl text::Server for Console {
+    /// `help` or `stats`.
+    fn command<'a>(
+        &mut self,
+        cx: &mut dyn Context,
+        request: TextCommand<'a>,
+        answer: Answer<TextCommand<'static>>,
+    ) -> Result<(), Never> {
+        let text = match request.line.trim() {
             "help" => String::from("console commands: help, stats"),
             "stats" => format!(
                 "undelivered {}, refused {}, displays {}",
@@ -84,9 +143,8 @@ impl Console {
             ),
             other => format!("console: unknown command {other:?}; try help"),
         };
-        if let Some(reply) = msg.reply() {
-            let answer = self.outbox.encode(&TextAnswer { text: &text })?;
-            cx.reply(reply, answer, &[])?;
+        if let Err(error) = answer.send(cx, self.outbox.space(), &TextAnswer { text: &text }, &[]) {
+            cx.log(format_args!("cannot answer a text command: {error}"));
         }
         Ok(())
     }
@@ -111,35 +169,163 @@ impl StateMachine for Console {
         if msg.kind != MessageKind::Request {
             return Ok(());
         }
-        let shell = self
-            .shell
-            .ok_or(HandleError::Fatal("console: started without `shell`"))?;
-        match msg.badge().map(|badge| badge.get()) {
-            Some(badge::SHELL) => {
-                // Checked once here, so every display gets valid text.
-                let _: Output<'_> = decode(msg.payload)?;
-                for display in self.displays.into_iter().flatten() {
-                    if let Err(error) = cx.send(display, msg.payload, &[]) {
-                        self.undeliverable(cx, "a display", error);
-                    }
-                }
-            }
-            Some(badge::SERIAL | badge::KEYBOARD) => {
-                let _: Input<'_> = decode(msg.payload)?;
-                if let Err(error) = cx.send(shell, msg.payload, &[]) {
-                    self.undeliverable(cx, "the shell", error);
-                }
-            }
+        match msg.badge() {
             // The shell's `send console <command>`, through an unbadged
             // endpoint.
-            None => return self.text_command(cx, &msg),
-            // A badge the console never handed out: the caller, if it
-            // called, gets an error reply.
-            Some(_) => {
-                self.refused += 1;
-                return Err(HandleError::Malformed(CodecError::Invalid));
-            }
+            None => text::serve(self, cx, &msg),
+            // Terminal traffic; each operation checks its sender's badge.
+            Some(_) => terminal::serve(self, cx, &msg),
         }
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use alloc::vec::Vec;
+
+    use super::*;
+    use mealy_protocol::interface::{Request, encode_request};
+    use mealy_protocol::testing::FakeContext;
+    use mealy_protocol::{Grant, MAX_PAYLOAD};
+
+    /// A started console with both displays, and its context.
+    fn console() -> (FakeContext, Console, [CapRef; 3]) {
+        let mut cx = FakeContext::new();
+        let mut console = Console::new();
+        let caps = [
+            cx.endpoint("shell"),
+            cx.endpoint("serial"),
+            cx.endpoint("fbcon"),
+        ];
+        let grants = [
+            Grant {
+                name: "shell",
+                cap: caps[0],
+            },
+            Grant {
+                name: "serial",
+                cap: caps[1],
+            },
+            Grant {
+                name: "fbcon",
+                cap: caps[2],
+            },
+        ];
+        cx.start(&mut console, &grants).unwrap();
+        (cx, console, caps)
+    }
+
+    fn wire<R: Request>(message: &R) -> Vec<u8> {
+        let mut buffer = [0u8; MAX_PAYLOAD];
+        encode_request(message, &mut buffer).unwrap().to_vec()
+    }
+
+    #[test]
+    fn keystrokes_from_either_driver_go_to_the_shell() {
+        let (mut cx, mut console, _) = console();
+        for driver in [badge::SERIAL, badge::KEYBOARD] {
+            let msg = cx.request(&Input { bytes: b"ls\r" }).with_badge(driver);
+            cx.deliver(&mut console, &msg).unwrap();
+        }
+        let to: Vec<_> = cx.sends.iter().map(|sent| sent.to).collect();
+        assert_eq!(to, ["shell", "shell"]);
+        assert!(
+            cx.sends
+                .iter()
+                .all(|sent| sent.payload == wire(&Input { bytes: b"ls\r" }))
+        );
+    }
+
+    #[test]
+    fn the_shells_text_goes_to_every_display() {
+        let (mut cx, mut console, _) = console();
+        let msg = cx
+            .request(&Output { text: "hi\n" })
+            .with_badge(badge::SHELL);
+        cx.deliver(&mut console, &msg).unwrap();
+        let to: Vec<_> = cx.sends.iter().map(|sent| sent.to).collect();
+        assert_eq!(to, ["serial", "fbcon"]);
+        assert!(
+            cx.sends
+                .iter()
+                .all(|sent| sent.payload == wire(&Output { text: "hi\n" }))
+        );
+    }
+
+    #[test]
+    fn only_the_shells_badge_prints_and_only_drivers_type() {
+        let (mut cx, mut console, _) = console();
+        let refusals = [
+            // A driver pretending to be the shell.
+            cx.request(&Output { text: "$ " }).with_badge(badge::SERIAL),
+            cx.request(&Output { text: "$ " })
+                .with_badge(badge::KEYBOARD),
+            // The shell typing into itself.
+            cx.request(&Input { bytes: b"x" }).with_badge(badge::SHELL),
+            // A badge the console never handed out.
+            cx.request(&Input { bytes: b"x" }).with_badge(9),
+            cx.request(&Output { text: "x" }).with_badge(9),
+        ];
+        for msg in &refusals {
+            assert!(matches!(
+                cx.deliver(&mut console, msg),
+                Err(HandleError::Malformed(_))
+            ));
+        }
+        assert!(cx.sends.is_empty());
+        assert_eq!(console.refused, 5);
+    }
+
+    #[test]
+    fn a_display_that_cannot_take_text_is_counted_and_the_other_still_gets_it() {
+        let (mut cx, mut console, [_, serial, _]) = console();
+        cx.drop_cap(serial).unwrap();
+        for _ in 0..2 {
+            let msg = cx.request(&Output { text: "a" }).with_badge(badge::SHELL);
+            cx.deliver(&mut console, &msg).unwrap();
+        }
+        assert_eq!(console.undelivered, 2);
+        let to: Vec<_> = cx.sends.iter().map(|sent| sent.to).collect();
+        assert_eq!(to, ["fbcon", "fbcon"]);
+        assert_eq!(cx.logs.len(), 1, "logged once: {:?}", cx.logs);
+        assert!(cx.logs[0].contains("a display"));
+    }
+
+    #[test]
+    fn text_commands_come_unbadged_and_stats_counts() {
+        let (mut cx, mut console, [shell, ..]) = console();
+        cx.drop_cap(shell).unwrap();
+        let typed = cx
+            .request(&Input { bytes: b"q" })
+            .with_badge(badge::KEYBOARD);
+        cx.deliver(&mut console, &typed).unwrap();
+        let forged = cx
+            .request(&Output { text: "q" })
+            .with_badge(badge::KEYBOARD);
+        let _ = cx.deliver(&mut console, &forged);
+        let (stats, reply) = cx.call_request(&TextCommand { line: " stats " });
+        cx.deliver(&mut console, &stats).unwrap();
+        assert_eq!(
+            cx.answer::<TextCommand>(reply),
+            Some(Ok(TextAnswer {
+                text: "undelivered 1, refused 1, displays 2"
+            }))
+        );
+        let (unknown, reply) = cx.call_request(&TextCommand { line: "reboot" });
+        cx.deliver(&mut console, &unknown).unwrap();
+        let answer = cx.answer::<TextCommand>(reply).unwrap().unwrap();
+        assert!(answer.text.contains("unknown command"), "{}", answer.text);
+    }
+
+    #[test]
+    fn a_terminal_message_through_the_unbadged_endpoint_is_no_text_command() {
+        let (mut cx, mut console, _) = console();
+        let (msg, _) = cx.call_with_payload(&wire(&Output {
+            text: "\u{7f}\u{7f}",
+        }));
+        assert!(cx.deliver(&mut console, &msg).is_err());
+        assert!(cx.sends.is_empty());
     }
 }

@@ -14,8 +14,9 @@
 //! then on output is counted and ignored: the rest of the system does not
 //! depend on a console that cannot show anything.
 //!
-//! Accepts plain sends of `terminal::Output`; a payload that is not one is
-//! `HandleError::Malformed`. Sends nothing.
+//! Serves the `terminal` interface's `output` (plain sends); `input`, or a
+//! payload that is no terminal message, is `HandleError::Malformed`.
+//! Sends nothing.
 //!
 //! `#![no_std]`, `#![forbid(unsafe_code)]`, no heap; depends on
 //! `mealy-protocol` and `noto-sans-mono-bitmap` (the font).
@@ -27,9 +28,9 @@ extern crate std;
 
 pub mod screen;
 
-use mealy_protocol::terminal::Output;
+use mealy_protocol::terminal::{self, Output};
 use mealy_protocol::{
-    CapRef, Context, Grants, HandleError, Incoming, MessageKind, StateMachine, decode,
+    Badge, CapRef, Context, Grants, HandleError, Incoming, Outgoing, StateMachine,
 };
 
 pub use crate::screen::{Geometry, GeometryError, Screen};
@@ -90,7 +91,7 @@ impl Fbcon {
         Ok(screen)
     }
 
-    fn show(&mut self, cx: &mut dyn Context, text: &str) -> Result<(), HandleError> {
+    fn draw(&mut self, cx: &mut dyn Context, text: &str) -> Result<(), HandleError> {
         let State::Running {
             screen,
             framebuffer,
@@ -114,6 +115,24 @@ impl Fbcon {
                 Ok(())
             }
         }
+    }
+}
+
+/// The console sends nothing: no buffer to answer from.
+impl Outgoing for Fbcon {
+    fn outbox(&mut self) -> &mut [u8] {
+        &mut []
+    }
+}
+
+impl terminal::Display for Fbcon {
+    fn show(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        self.draw(cx, message.text)
     }
 }
 
@@ -163,10 +182,112 @@ impl StateMachine for Fbcon {
     }
 
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        if msg.kind != MessageKind::Request {
-            return Ok(());
-        }
-        let output: Output<'_> = decode(msg.payload)?;
-        self.show(cx, output.text)
+        terminal::serve(self, cx, &msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mealy_protocol::terminal::Input;
+    use mealy_protocol::testing::FakeContext;
+    use mealy_protocol::{Grant, Rights};
+
+    const GEOMETRY: Geometry = Geometry {
+        width: 64,
+        height: 64,
+        pitch: 64 * 4,
+        bpp: 32,
+    };
+    const FRAME: usize = 64 * 64 * 4;
+
+    /// A started console over a framebuffer Region full of 0xAA, and
+    /// the Region.
+    fn fbcon() -> (FakeContext, Fbcon, CapRef) {
+        let mut cx = FakeContext::new();
+        let framebuffer = cx.region_with(&[0xaa; FRAME], Rights::READ | Rights::WRITE);
+        let mut fbcon = Fbcon::new(GEOMETRY);
+        let grants = [Grant {
+            name: GRANT_FRAMEBUFFER,
+            cap: framebuffer,
+        }];
+        cx.start(&mut fbcon, &grants).unwrap();
+        (cx, fbcon, framebuffer)
+    }
+
+    fn frame(cx: &FakeContext, framebuffer: CapRef) -> std::vec::Vec<u8> {
+        cx.region(framebuffer).unwrap()[..FRAME].to_vec()
+    }
+
+    #[test]
+    fn start_clears_the_framebuffer_and_output_draws_into_it() {
+        let (mut cx, mut fbcon, framebuffer) = fbcon();
+        assert!(fbcon.is_drawing());
+        let cleared = frame(&cx, framebuffer);
+        assert!(
+            cleared.iter().all(|&byte| byte != 0xaa),
+            "every pixel cleared"
+        );
+
+        let msg = cx.request(&Output { text: "A" });
+        cx.deliver(&mut fbcon, &msg).unwrap();
+        let drawn = frame(&cx, framebuffer);
+        // The cell a byte is in: (column, row).
+        let cell = |i: usize| {
+            let (line, x) = (
+                i / GEOMETRY.pitch,
+                i % GEOMETRY.pitch / screen::BYTES_PER_PIXEL,
+            );
+            (x / screen::CELL_WIDTH, line / screen::CELL_HEIGHT)
+        };
+        let changed: std::collections::BTreeSet<_> = (0..FRAME)
+            .filter(|&i| drawn[i] != cleared[i])
+            .map(cell)
+            .collect();
+        // The glyph in the first cell, the cursor moved to the second.
+        assert_eq!(
+            changed.into_iter().collect::<std::vec::Vec<_>>(),
+            [(0, 0), (1, 0)]
+        );
+        assert_eq!(fbcon.stats.outputs_shown, 1);
+    }
+
+    #[test]
+    fn input_is_refused_and_draws_nothing() {
+        let (mut cx, mut fbcon, framebuffer) = fbcon();
+        let before = frame(&cx, framebuffer);
+        let msg = cx.request(&Input { bytes: b"A" });
+        assert!(matches!(
+            cx.deliver(&mut fbcon, &msg),
+            Err(HandleError::Malformed(_))
+        ));
+        assert_eq!(frame(&cx, framebuffer), before);
+        assert_eq!(fbcon.stats, FbconStats::default());
+    }
+
+    #[test]
+    fn a_read_only_framebuffer_disables_the_console() {
+        let mut cx = FakeContext::new();
+        let framebuffer = cx.region_with(&[0; FRAME], Rights::READ);
+        let mut fbcon = Fbcon::new(GEOMETRY);
+        let grants = [Grant {
+            name: GRANT_FRAMEBUFFER,
+            cap: framebuffer,
+        }];
+        cx.start(&mut fbcon, &grants).unwrap();
+        assert!(!fbcon.is_drawing());
+        let msg = cx.request(&Output { text: "A" });
+        cx.deliver(&mut fbcon, &msg).unwrap();
+        assert_eq!(fbcon.stats.outputs_ignored, 1);
+        assert_eq!(cx.logs.len(), 1, "{:?}", cx.logs);
+    }
+
+    #[test]
+    fn no_framebuffer_grant_is_fatal() {
+        let mut cx = FakeContext::new();
+        assert!(matches!(
+            cx.start(&mut Fbcon::new(GEOMETRY), &[]),
+            Err(HandleError::Fatal(_))
+        ));
     }
 }

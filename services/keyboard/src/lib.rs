@@ -205,11 +205,7 @@ impl Keyboard {
     }
 
     fn send(&mut self, cx: &mut dyn Context, console: CapRef, bytes: &[u8]) {
-        let result = match self.outbox.encode(&Input { bytes }) {
-            Ok(payload) => cx.send(console, payload, &[]).map_err(|error| error.into()),
-            Err(error) => Err(HandleError::from(error)),
-        };
-        match result {
+        match mealy_protocol::send(cx, console, self.outbox.space(), &Input { bytes }, &[]) {
             Ok(()) => self.stats.inputs_sent += 1,
             Err(error) => {
                 self.stats.send_failures += 1;
@@ -291,5 +287,99 @@ impl StateMachine for Keyboard {
             (MessageKind::Request, _) => Err(HandleError::Malformed(CodecError::Invalid)),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mealy_protocol::interface::encode_request;
+    use mealy_protocol::testing::{FakeContext, Operation};
+    use mealy_protocol::{DeviceRange, Grant, IpcError};
+
+    const DATA: u16 = 0x60;
+    const STATUS: u16 = 0x64;
+
+    /// A started driver with an empty controller, and its context.
+    fn keyboard() -> (FakeContext, Keyboard) {
+        let mut cx = FakeContext::new();
+        let mut keyboard = Keyboard::new();
+        let grants = [
+            Grant {
+                name: GRANT_PORTS,
+                cap: cx.device(DeviceRange::Ports { base: DATA, len: 5 }),
+            },
+            Grant {
+                name: GRANT_IRQ,
+                cap: cx.irq(1),
+            },
+            Grant {
+                name: GRANT_CONSOLE,
+                cap: cx.endpoint("console"),
+            },
+        ];
+        // An empty port reads 0xff: the status says nothing waits.
+        cx.queue_port_input(STATUS, &[0]);
+        cx.start(&mut keyboard, &grants).unwrap();
+        assert_eq!(cx.irq_acks, [1], "armed at start");
+        (cx, keyboard)
+    }
+
+    #[test]
+    fn scancodes_become_one_input_to_the_console_and_the_line_is_rearmed() {
+        let (mut cx, mut keyboard) = keyboard();
+        // `h`, `i` pressed and released, then Enter pressed.
+        let scancodes = [0x23, 0xa3, 0x17, 0x97, 0x1c];
+        let mut status = [STATUS_OUTPUT_FULL; 7];
+        status[5..].fill(0);
+        cx.queue_port_input(STATUS, &status);
+        cx.queue_port_input(DATA, &scancodes);
+        cx.deliver(&mut keyboard, &cx.interrupt(1)).unwrap();
+        assert_eq!(cx.sends.len(), 1);
+        assert_eq!(cx.sends[0].to, "console");
+        let mut buffer = [0u8; 16];
+        let input = encode_request(&Input { bytes: b"hi\r" }, &mut buffer).unwrap();
+        assert_eq!(cx.sends[0].payload, input);
+        assert_eq!(cx.irq_acks, [1, 1]);
+        assert_eq!(keyboard.stats.scancodes, 5);
+        assert_eq!(keyboard.stats.inputs_sent, 1);
+    }
+
+    #[test]
+    fn mouse_bytes_and_releases_send_nothing() {
+        let (mut cx, mut keyboard) = keyboard();
+        let mouse = STATUS_OUTPUT_FULL | STATUS_AUX_DATA;
+        cx.queue_port_input(STATUS, &[mouse, STATUS_OUTPUT_FULL, 0, 0]);
+        cx.queue_port_input(DATA, &[0x23, 0xa3]);
+        cx.deliver(&mut keyboard, &cx.interrupt(1)).unwrap();
+        assert!(cx.sends.is_empty());
+        assert_eq!(keyboard.stats.scancodes, 1, "the mouse byte is not counted");
+        assert_eq!(cx.irq_acks, [1, 1]);
+    }
+
+    #[test]
+    fn a_failed_send_loses_the_keys_and_the_driver_goes_on() {
+        let (mut cx, mut keyboard) = keyboard();
+        cx.fail(Operation::Send, IpcError::MailboxFull);
+        cx.queue_port_input(STATUS, &[STATUS_OUTPUT_FULL, 0, 0]);
+        cx.queue_port_input(DATA, &[0x23]);
+        cx.deliver(&mut keyboard, &cx.interrupt(1)).unwrap();
+        assert_eq!(keyboard.stats.send_failures, 1);
+        assert_eq!(cx.logs.len(), 1);
+        cx.heal();
+        cx.queue_port_input(STATUS, &[STATUS_OUTPUT_FULL, 0, 0]);
+        cx.queue_port_input(DATA, &[0x17]);
+        cx.deliver(&mut keyboard, &cx.interrupt(1)).unwrap();
+        assert_eq!(cx.sends.len(), 1);
+    }
+
+    #[test]
+    fn requests_are_refused() {
+        let (mut cx, mut keyboard) = keyboard();
+        let msg = cx.request(&Input { bytes: b"x" });
+        assert!(matches!(
+            cx.deliver(&mut keyboard, &msg),
+            Err(HandleError::Malformed(_))
+        ));
     }
 }

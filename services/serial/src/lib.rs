@@ -4,11 +4,13 @@
 //! - Receive is interrupt-driven: on `Interrupt` the driver empties the
 //!   receive FIFO (bounded), sends the bytes to the console as one
 //!   `terminal::Input`, and re-arms the line with `irq_ack`.
-//! - Transmit is buffered: `terminal::Output` text (with `\n` sent as
-//!   `\r\n`, as a terminal expects) is queued and written while the
-//!   transmitter has room, at most [`TRANSMIT_BATCH`] per message; what
-//!   is left waits for the transmitter-empty interrupt. Nothing is dropped: past [`TX_LIMIT`] queued bytes the
-//!   driver waits for the transmitter instead, which bounds its memory.
+//! - Transmit is buffered: the `terminal` interface's `output` (it
+//!   refuses `input`) queues the text, with `\n` sent as `\r\n` as a
+//!   terminal expects, and writes it while the transmitter has room, at
+//!   most [`TRANSMIT_BATCH`] per message; what is left waits for the
+//!   transmitter-empty interrupt. Nothing is dropped: past [`TX_LIMIT`]
+//!   queued bytes the driver waits for the transmitter instead, which
+//!   bounds its memory.
 //! - Received bytes the console cannot take (its mailbox is full) are kept
 //!   and sent with the next batch.
 //! - With a `timer` grant, bytes still waiting either way when a handler
@@ -27,10 +29,10 @@ extern crate alloc;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use mealy_protocol::terminal::{Input, Output};
+use mealy_protocol::terminal::{self, Input, Output};
 use mealy_protocol::{
-    CapRef, Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind, Outbox,
-    StateMachine, decode,
+    Badge, CapRef, Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind,
+    Outbox, Outgoing, StateMachine,
 };
 
 /// Register offsets in the port range.
@@ -115,13 +117,10 @@ impl Serial {
         while !self.received.is_empty() {
             // Keep every piece well inside one payload.
             let take = self.received.len().min(MAX_PAYLOAD / 2);
-            let payload = self
-                .outbox
-                .encode(&Input {
-                    bytes: &self.received[..take],
-                })
-                .map_err(|_| IpcError::Malformed)?;
-            match cx.send(console, payload, &[]) {
+            let input = Input {
+                bytes: &self.received[..take],
+            };
+            match mealy_protocol::send(cx, console, self.outbox.space(), &input, &[]) {
                 Ok(()) => {
                     self.received.drain(..take);
                 }
@@ -183,6 +182,27 @@ impl Serial {
     }
 }
 
+impl Outgoing for Serial {
+    fn outbox(&mut self) -> &mut [u8] {
+        self.outbox.space()
+    }
+}
+
+impl terminal::Display for Serial {
+    fn show(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Output<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        let devices = self.devices()?;
+        self.queue_text(message.text);
+        self.transmit(cx, devices.ports, true)?;
+        self.forward(cx, devices.console)?;
+        Ok(())
+    }
+}
+
 impl StateMachine for Serial {
     fn name(&self) -> &'static str {
         "serial"
@@ -227,17 +247,11 @@ impl StateMachine for Serial {
                 self.forward(cx, devices.console)?;
                 self.transmit(cx, devices.ports, false)?;
             }
-            MessageKind::Request => {
-                let output: Output<'_> = decode(msg.payload)?;
-                self.queue_text(output.text);
-                self.transmit(cx, devices.ports, true)?;
-                self.forward(cx, devices.console)?;
-            }
             MessageKind::Timeout => {
                 self.transmit(cx, devices.ports, false)?;
                 self.forward(cx, devices.console)?;
             }
-            _ => {}
+            _ => terminal::serve(self, cx, &msg)?,
         }
         // An edge-triggered line can still miss an edge; a timer makes
         // sure waiting bytes go out (and undelivered input goes in).
@@ -247,5 +261,147 @@ impl StateMachine for Serial {
             cx.set_timer(timer, RETRY_NS)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use mealy_protocol::interface::encode_request;
+    use mealy_protocol::testing::FakeContext;
+    use mealy_protocol::{DeviceRange, Grant};
+
+    const COM1: u16 = 0x3f8;
+    const IRQ: u8 = 4;
+
+    /// A started driver with nothing waiting in the UART, and its context.
+    fn serial() -> (FakeContext, Serial) {
+        let mut cx = FakeContext::new();
+        let mut serial = Serial::new();
+        let grants = [
+            Grant {
+                name: "ports",
+                cap: cx.device(DeviceRange::Ports { base: COM1, len: 8 }),
+            },
+            Grant {
+                name: "irq",
+                cap: cx.irq(IRQ),
+            },
+            Grant {
+                name: "console",
+                cap: cx.endpoint("console"),
+            },
+            Grant {
+                name: "timer",
+                cap: cx.timer(),
+            },
+        ];
+        // An empty port reads 0xff, which would look like data: the line
+        // status says there is none.
+        cx.queue_port_input(COM1 + LINE_STATUS, &[0]);
+        cx.start(&mut serial, &grants).unwrap();
+        assert_eq!(cx.irq_acks, [IRQ], "armed at start");
+        cx.port_writes.clear();
+        (cx, serial)
+    }
+
+    fn written(cx: &FakeContext) -> Vec<u8> {
+        cx.port_writes
+            .iter()
+            .filter(|(port, _)| *port == COM1 + DATA)
+            .map(|(_, byte)| *byte)
+            .collect()
+    }
+
+    #[test]
+    fn an_interrupt_reads_the_fifo_sends_input_to_the_console_and_acks() {
+        let (mut cx, mut serial) = serial();
+        cx.queue_port_input(COM1 + LINE_STATUS, &[DATA_READY, DATA_READY, 0, 0]);
+        cx.queue_port_input(COM1 + DATA, b"hi");
+        cx.deliver(&mut serial, &cx.interrupt(IRQ)).unwrap();
+        assert_eq!(cx.irq_acks, [IRQ, IRQ]);
+        assert_eq!(cx.sends.len(), 1);
+        assert_eq!(cx.sends[0].to, "console");
+        let mut buffer = [0u8; 16];
+        let input = encode_request(&Input { bytes: b"hi" }, &mut buffer).unwrap();
+        assert_eq!(cx.sends[0].payload, input);
+        assert_eq!(serial.bytes_received, 2);
+        assert!(cx.timers.is_empty(), "nothing left waiting");
+    }
+
+    #[test]
+    fn input_the_console_cannot_take_is_kept_for_the_timer() {
+        let (mut cx, mut serial) = serial();
+        cx.queue_port_input(COM1 + LINE_STATUS, &[DATA_READY, 0, 0]);
+        cx.queue_port_input(COM1 + DATA, b"k");
+        cx.fail(
+            mealy_protocol::testing::Operation::Send,
+            IpcError::MailboxFull,
+        );
+        cx.deliver(&mut serial, &cx.interrupt(IRQ)).unwrap();
+        assert!(cx.sends.is_empty());
+        assert_eq!(cx.timers.len(), 1);
+        cx.heal();
+        cx.deliver(&mut serial, &cx.timeout()).unwrap();
+        assert_eq!(cx.sends.len(), 1, "sent on the retry");
+    }
+
+    #[test]
+    fn output_is_written_to_the_data_port_with_crlf() {
+        let (mut cx, mut serial) = serial();
+        cx.queue_port_input(COM1 + LINE_STATUS, &[TRANSMITTER_EMPTY]);
+        let msg = cx.request(&Output { text: "a\nb" });
+        cx.deliver(&mut serial, &msg).unwrap();
+        assert_eq!(written(&cx), b"a\r\nb");
+        assert_eq!(serial.bytes_sent, 4);
+        assert!(cx.timers.is_empty());
+    }
+
+    #[test]
+    fn a_full_transmitter_waits_and_the_timer_retries() {
+        let (mut cx, mut serial) = serial();
+        cx.queue_port_input(COM1 + LINE_STATUS, &[0]);
+        let msg = cx.request(&Output { text: "ok" });
+        cx.deliver(&mut serial, &msg).unwrap();
+        assert!(written(&cx).is_empty());
+        // It asks for the transmitter-empty interrupt and a retry.
+        assert!(cx.port_writes.contains(&(
+            COM1 + INTERRUPT_ENABLE,
+            RECEIVE_INTERRUPT | TRANSMIT_INTERRUPT
+        )));
+        assert_eq!(cx.timers.len(), 1);
+        assert_eq!(cx.timers[0].1, RETRY_NS);
+
+        cx.queue_port_input(COM1 + LINE_STATUS, &[TRANSMITTER_EMPTY]);
+        cx.deliver(&mut serial, &cx.timeout()).unwrap();
+        assert_eq!(written(&cx), b"ok");
+        assert_eq!(
+            cx.port_writes.last(),
+            Some(&(COM1 + INTERRUPT_ENABLE, RECEIVE_INTERRUPT)),
+            "the transmit interrupt is off again"
+        );
+        assert_eq!(cx.timers.len(), 1, "no further retry");
+    }
+
+    #[test]
+    fn input_sent_to_the_driver_is_refused() {
+        let (mut cx, mut serial) = serial();
+        let msg = cx.request(&Input { bytes: b"x" });
+        assert!(matches!(
+            cx.deliver(&mut serial, &msg),
+            Err(HandleError::Malformed(_))
+        ));
+        assert!(cx.port_writes.is_empty());
+    }
+
+    #[test]
+    fn missing_grants_stop_the_driver() {
+        let mut cx = FakeContext::new();
+        assert!(matches!(
+            cx.start(&mut Serial::new(), &[]),
+            Err(HandleError::Fatal(_))
+        ));
     }
 }

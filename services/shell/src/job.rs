@@ -34,8 +34,8 @@ use core::fmt::Write as _;
 
 use mealy_protocol::fs::{self as proto, Done, FsError, Kind, Opened};
 use mealy_protocol::interface::{self, decode_answer};
-use mealy_protocol::text::{TextAnswer, TextCommand};
-use mealy_protocol::{Call, CallError, CallToken, CapRef, MAX_PAYLOAD, Pending, decode, encode};
+use mealy_protocol::text::TextCommand;
+use mealy_protocol::{Call, CallError, CallToken, CapRef, MAX_PAYLOAD, Pending};
 
 use crate::command::{Command, TaskRef};
 use crate::output::{self, FileStat};
@@ -304,7 +304,7 @@ impl Job {
         };
         // Writing to a `String` cannot fail: `fmt::Result`s are dropped.
         if let Step::Send { task } = &self.step {
-            let Ok(answer) = decode::<TextAnswer<'_>>(payload) else {
+            let Ok(Ok(answer)) = decode_answer::<TextCommand<'static>>(payload) else {
                 let len = payload.len();
                 return Err(fail(format!(
                     "{peer} answered {len} bytes that are not text"
@@ -522,12 +522,13 @@ fn one_region(caps: &[CapRef]) -> Option<CapRef> {
     }
 }
 
-fn encode_request<T: serde::Serialize>(
+/// `message` as its interface puts it on the wire.
+fn encode_request<T: interface::Request>(
     command: &'static str,
     message: &T,
 ) -> Result<Vec<u8>, Failure> {
     let mut buffer = [0u8; MAX_PAYLOAD];
-    encode(message, &mut buffer)
+    interface::encode_request(message, &mut buffer)
         .map(<[u8]>::to_vec)
         .map_err(|error| Failure {
             command,

@@ -1,6 +1,7 @@
 //! The shell as a task: [`ShellTask`] is the `StateMachine` the kernel
 //! starts under the name [`NAME`]. It takes keystrokes from the console
-//! (`terminal::Input`), answers to its calls, and `Timeout`s; runs the
+//! (it serves the `terminal` interface's `input`, and refuses `output`),
+//! answers to its calls, and `Timeout`s; runs the
 //! shell over them with a [`ContextSystem`]; and sends what the shell
 //! prints to the console through its [`TERMINAL`] endpoint.
 //!
@@ -16,10 +17,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use mealy_protocol::terminal::{self, Input};
+use mealy_protocol::terminal::{self, Input, Output as TerminalOutput, not_accepted};
 use mealy_protocol::{
-    Context, Grant, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind, Outbox,
-    StateMachine, decode,
+    Badge, Context, Grant, Grants, HandleError, Incoming, IpcError, MAX_PAYLOAD, MessageKind,
+    Outbox, Outgoing, StateMachine,
 };
 
 use crate::context_system::ContextSystem;
@@ -82,13 +83,12 @@ impl ShellTask {
         let terminal = self.grant(TERMINAL);
         let mut sent = 0;
         for piece in terminal::chunks(&self.unsent) {
-            let result = match (
-                terminal,
-                self.outbox.encode(&terminal::Output { text: piece }),
-            ) {
-                (Some(terminal), Ok(bytes)) => cx.send(terminal, bytes, &[]),
-                (None, _) => Err(IpcError::InvalidCap),
-                (_, Err(_)) => Err(IpcError::payload_too_large(piece.len(), MAX_PAYLOAD)),
+            let output = TerminalOutput { text: piece };
+            let result = match terminal {
+                Some(terminal) => {
+                    mealy_protocol::send(cx, terminal, self.outbox.space(), &output, &[])
+                }
+                None => Err(IpcError::InvalidCap),
             };
             match result {
                 Ok(()) => {}
@@ -133,6 +133,35 @@ impl ShellTask {
     }
 }
 
+impl Outgoing for ShellTask {
+    fn outbox(&mut self) -> &mut [u8] {
+        self.outbox.space()
+    }
+}
+
+impl terminal::Server for ShellTask {
+    /// Keystrokes from the console.
+    fn input(
+        &mut self,
+        cx: &mut dyn Context,
+        message: Input<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        self.with_shell(cx, |shell, system| shell.feed(message.bytes, system));
+        Ok(())
+    }
+
+    /// The shell prints; it shows nothing it is sent.
+    fn output(
+        &mut self,
+        _: &mut dyn Context,
+        _: TerminalOutput<'_>,
+        _: Option<Badge>,
+    ) -> Result<(), HandleError> {
+        Err(not_accepted())
+    }
+}
+
 impl StateMachine for ShellTask {
     fn name(&self) -> &'static str {
         NAME
@@ -149,10 +178,7 @@ impl StateMachine for ShellTask {
 
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         match msg.kind {
-            MessageKind::Request => {
-                let input: Input<'_> = decode(msg.payload)?;
-                self.with_shell(cx, |shell, system| shell.feed(input.bytes, system));
-            }
+            MessageKind::Request => terminal::serve(self, cx, &msg)?,
             MessageKind::Reply { token } => {
                 let answer = Answer::Reply {
                     payload: msg.payload.to_vec(),
@@ -176,5 +202,87 @@ impl StateMachine for ShellTask {
             MessageKind::Interrupt { .. } => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+
+    use super::*;
+    use mealy_protocol::testing::{FakeContext, Operation};
+    use mealy_protocol::{CapRef, decode};
+
+    /// A started shell task whose terminal is the endpoint "console".
+    fn shell_task() -> (FakeContext, ShellTask, CapRef) {
+        let mut cx = FakeContext::new();
+        let mut task = ShellTask::new();
+        let grants = [
+            Grant {
+                name: TERMINAL,
+                cap: cx.endpoint("console"),
+            },
+            Grant {
+                name: TIMER,
+                cap: cx.timer(),
+            },
+        ];
+        cx.start(&mut task, &grants).unwrap();
+        (cx, task, grants[1].cap)
+    }
+
+    /// Everything the task has shown on its terminal, in order.
+    fn shown(cx: &FakeContext) -> String {
+        let mut text = String::new();
+        for sent in &cx.sends {
+            assert_eq!(sent.to, "console");
+            assert_eq!(sent.payload[0], 1, "tagged as `output`");
+            let output: TerminalOutput<'_> = decode(&sent.payload[1..]).unwrap();
+            text.push_str(output.text);
+        }
+        text
+    }
+
+    #[test]
+    fn keystrokes_are_run_and_the_answer_goes_to_the_terminal() {
+        let (mut cx, mut task, _) = shell_task();
+        assert_eq!(
+            shown(&cx),
+            alloc::format!("{}{}", crate::GREETING, crate::PROMPT)
+        );
+        cx.sends.clear();
+        cx.now_ns = 1_500_000_000;
+        let typed = cx.request(&Input { bytes: b"uptime\r" });
+        cx.deliver(&mut task, &typed).unwrap();
+        let text = shown(&cx);
+        assert!(text.starts_with("uptime"), "echoed: {text:?}");
+        assert!(text.contains("up 00:00:01.500"), "{text:?}");
+        assert!(text.ends_with(crate::PROMPT), "{text:?}");
+    }
+
+    #[test]
+    fn text_sent_to_the_shell_is_refused() {
+        let (mut cx, mut task, _) = shell_task();
+        cx.sends.clear();
+        let output = cx.request(&TerminalOutput { text: "ps\r" });
+        assert!(matches!(
+            cx.deliver(&mut task, &output),
+            Err(HandleError::Malformed(_))
+        ));
+        assert!(cx.sends.is_empty(), "nothing ran");
+    }
+
+    #[test]
+    fn output_the_console_cannot_take_is_kept_and_sent_on_the_timer() {
+        let (mut cx, mut task, timer) = shell_task();
+        cx.sends.clear();
+        cx.fail(Operation::Send, IpcError::MailboxFull);
+        let typed = cx.request(&Input { bytes: b"x" });
+        cx.deliver(&mut task, &typed).unwrap();
+        assert!(cx.sends.is_empty());
+        assert_eq!(cx.timers.last(), Some(&(timer, RETRY_NS)));
+        cx.heal();
+        cx.deliver(&mut task, &cx.timeout()).unwrap();
+        assert_eq!(shown(&cx), "x");
     }
 }

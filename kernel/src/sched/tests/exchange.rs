@@ -6,8 +6,9 @@ use alloc::boxed::Box;
 use mealy_caps::{Rights, TaskId};
 use mealy_echo::Echo;
 use mealy_pinger::Pinger;
-use mealy_protocol::pinger::{Command, Summary};
-use mealy_protocol::{MessageKind, StateMachine, decode, encode};
+use mealy_protocol::interface::decode_answer;
+use mealy_protocol::pinger::{Run, Summary};
+use mealy_protocol::{MessageKind, StateMachine};
 
 use super::{Behaviour, new_scheduler, recorder, world};
 use crate::sched::{CapSpec, SpawnError, TaskSpec};
@@ -86,24 +87,27 @@ fn a_client_runs_the_pinger_and_gets_a_summary() {
         .unwrap();
     let pinger = w.sched.grants(TaskId(2))[0].cap;
     let mut buffer = [0u8; 16];
-    let run = encode(
-        &Command::Run {
-            rounds: 10,
-            payload_len: 8,
-        },
-        &mut buffer,
-    )
-    .unwrap();
-    let token = w
+    let run = Run {
+        rounds: 10,
+        payload_len: 8,
+    };
+    let pending = w
         .sched
-        .act_as(TaskId(2), |cx| cx.call(pinger, run, &[]))
+        .act_as(TaskId(2), |cx| {
+            mealy_protocol::call(cx, pinger, &mut buffer, &run, &[])
+        })
         .unwrap()
         .unwrap();
     w.sched.run_until_idle(1_000);
     let got = log.borrow();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].kind, MessageKind::Reply { token });
-    let summary: Summary = decode(&got[0].payload).unwrap();
+    assert_eq!(
+        got[0].kind,
+        MessageKind::Reply {
+            token: pending.token()
+        }
+    );
+    let summary: Summary = decode_answer::<Run>(&got[0].payload).unwrap().unwrap();
     assert_eq!((summary.completed, summary.mismatches), (10, 0));
 }
 
