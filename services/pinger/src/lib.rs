@@ -92,14 +92,14 @@ impl Pinger {
             self.finish(cx);
             return Ok(());
         }
+        let Some(echo) = self.echo else {
+            return self.cannot_call(cx, IpcError::InvalidCap);
+        };
         self.remaining -= 1;
         self.seq = self.seq.wrapping_add(1);
         let request = echo::Request {
             seq: self.seq,
             data: &self.data[..self.data_len],
-        };
-        let Some(echo) = self.echo else {
-            return self.cannot_call(cx, IpcError::InvalidCap);
         };
         match mealy_protocol::call(cx, echo, self.outbox.space(), &request, &[]) {
             Ok(pending) => {
