@@ -18,7 +18,7 @@
 //! | `scheduler.rs` | `Scheduler`, `SchedConfig`, inspection, `stop`, `act_as` |
 //! | `dispatch.rs` | the dispatch loop, fairness, budget, handler errors |
 //! | `spec.rs`, `spawn.rs` | the task list and building tasks from it |
-//! | `task.rs` | task record, states, counters |
+//! | `task.rs` | task record, states, counters; `TaskTable`, where a `TaskId` finds its task |
 //! | `run_queue.rs` | the ring of ready tasks |
 //! | `mailbox.rs` | bounded ring of inline payload slots, kernel notices |
 //! | `handoff.rs` | the delivery areas, and handing a message to the next task |

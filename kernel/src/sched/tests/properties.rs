@@ -5,7 +5,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use mealy_caps::{CapRef, Rights};
+use mealy_caps::{CapRef, Rights, TaskId};
 use mealy_protocol::IpcError;
 use proptest::prelude::*;
 
@@ -121,8 +121,8 @@ proptest! {
             .iter()
             .map(|&i| if i < 5 { w.grant(0, NAMES[i]) } else { CapRef::from_raw(0xbad) })
             .collect();
-        let holder = w.sched.kernel.tasks[0].cspace;
-        let receiver = w.sched.kernel.tasks[1].cspace;
+        let holder = w.sched.kernel.tasks[TaskId(0)].cspace;
+        let receiver = w.sched.kernel.tasks[TaskId(1)].cspace;
         let count = |w: &World, cspace| w.sched.caps().caps_of(cspace).unwrap().count();
         let (before_holder, before_receiver) = (count(&w, holder), count(&w, receiver));
         let result = w.act(0, |cx| {

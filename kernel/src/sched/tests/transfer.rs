@@ -34,12 +34,12 @@ fn transfer_world(receiver_slots: u32) -> World {
 }
 
 fn cap_count(w: &World, task: u32) -> usize {
-    let cspace = w.sched.kernel.tasks[task as usize].cspace;
+    let cspace = w.sched.kernel.tasks[TaskId(task)].cspace;
     w.sched.caps().caps_of(cspace).unwrap().count()
 }
 
 fn resolves(w: &World, task: u32, cap: CapRef) -> bool {
-    let cspace = w.sched.kernel.tasks[task as usize].cspace;
+    let cspace = w.sched.kernel.tasks[TaskId(task)].cspace;
     w.sched.caps().lookup(cspace, cap, Rights::empty()).is_ok()
 }
 
