@@ -66,8 +66,8 @@ pub use pending::PendingInterrupts;
 pub use platform::Platform;
 pub use scheduler::{KERNEL_TASK, SchedConfig, Scheduler};
 pub use spec::{
-    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, KERNEL_NAME, SpawnError,
-    TaskSpec,
+    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, KERNEL_NAME, NamedGrant,
+    SpawnError, TaskSpec, grant,
 };
 pub use state::SchedStats;
 pub use task::{TaskCounters, TaskInfo, TaskState};

@@ -186,12 +186,12 @@ impl<P: Platform> Scheduler<P> {
         let granted = self
             .kernel
             .caps
-            .mint(kernel_cspace, original, cspace, rights, cap.badge())
+            .mint(kernel_cspace, original, cspace, rights, cap.badge)
             .map_err(|error| failed(error.into()))?;
         if let Object::Irq { line } = object {
             self.kernel.irq_routes[usize::from(line)] = Some(IrqRoute {
                 task: id,
-                badge: cap.badge(),
+                badge: cap.badge,
             });
         }
         Ok(Some(granted))

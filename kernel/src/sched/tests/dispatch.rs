@@ -7,11 +7,11 @@ use mealy_caps::{Rights, TaskId};
 use mealy_protocol::{CallFailure, IpcError, MessageKind};
 
 use super::{Behaviour, recorder, world};
-use crate::sched::{CapSpec, TaskState};
+use crate::sched::{CapSpec, TaskState, grant};
 
 static TO_A_AND_B: &[CapSpec] = &[
-    CapSpec::endpoint("a", "a", Rights::WRITE, 1),
-    CapSpec::endpoint("b", "b", Rights::WRITE, 2),
+    grant("a").endpoint_to("a").rights(Rights::WRITE).badge(1),
+    grant("b").endpoint_to("b").rights(Rights::WRITE).badge(2),
 ];
 
 #[test]

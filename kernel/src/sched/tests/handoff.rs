@@ -13,7 +13,7 @@ use mealy_protocol::{Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLO
 
 use super::{Behaviour, Log, Recorder, new_scheduler};
 use crate::sched::HostPlatform;
-use crate::sched::{CapSpec, Scheduler, TaskSpec, TaskState};
+use crate::sched::{CapSpec, Scheduler, TaskSpec, TaskState, grant};
 
 type Results = Rc<RefCell<Vec<Result<(), IpcError>>>>;
 
@@ -49,7 +49,7 @@ fn unused() -> Box<dyn StateMachine> {
     unreachable!("the test makes every machine")
 }
 
-static TO_B: &[CapSpec] = &[CapSpec::endpoint("b", "b", Rights::WRITE, 0)];
+static TO_B: &[CapSpec] = &[grant("b").endpoint_to("b").rights(Rights::WRITE)];
 /// `a` sends to `b` (mailbox of 2 letters); `c` is a bystander; `kick`
 /// holds endpoints to `a` and `c` to start things from outside.
 static TASKS: &[TaskSpec] = &[
@@ -57,8 +57,8 @@ static TASKS: &[TaskSpec] = &[
     TaskSpec::new("b", unused).mailbox(2),
     TaskSpec::new("c", unused),
     TaskSpec::new("kick", unused).caps(&[
-        CapSpec::endpoint("a", "a", Rights::WRITE, 0),
-        CapSpec::endpoint("c", "c", Rights::WRITE, 0),
+        grant("a").endpoint_to("a").rights(Rights::WRITE),
+        grant("c").endpoint_to("c").rights(Rights::WRITE),
     ]),
 ];
 const A: u32 = 0;
@@ -226,7 +226,7 @@ impl StateMachine for Relay {
     }
 }
 
-static TO_SINK: &[CapSpec] = &[CapSpec::endpoint("sink", "sink", Rights::WRITE, 0)];
+static TO_SINK: &[CapSpec] = &[grant("sink").endpoint_to("sink").rights(Rights::WRITE)];
 /// Three relays sending to a sink of 2 letters; `kick` starts the relays.
 static RELAYS: &[TaskSpec] = &[
     TaskSpec::new("r0", unused).caps(TO_SINK),
@@ -234,9 +234,9 @@ static RELAYS: &[TaskSpec] = &[
     TaskSpec::new("r2", unused).caps(TO_SINK),
     TaskSpec::new("sink", unused).mailbox(2),
     TaskSpec::new("kick", unused).caps(&[
-        CapSpec::endpoint("r0", "r0", Rights::WRITE, 0),
-        CapSpec::endpoint("r1", "r1", Rights::WRITE, 0),
-        CapSpec::endpoint("r2", "r2", Rights::WRITE, 0),
+        grant("r0").endpoint_to("r0").rights(Rights::WRITE),
+        grant("r1").endpoint_to("r1").rights(Rights::WRITE),
+        grant("r2").endpoint_to("r2").rights(Rights::WRITE),
     ]),
 ];
 

@@ -7,15 +7,20 @@ use mealy_caps::{Badge, Rights};
 use mealy_protocol::{CallFailure, CapRef, IpcError, MAX_PAYLOAD, MessageKind};
 
 use super::{Behaviour, recorder, world};
-use crate::sched::{CapSpec, INLINE_PAYLOAD, TaskState};
+use crate::sched::{CapSpec, INLINE_PAYLOAD, TaskState, grant};
 
 const SENDER: u32 = 0;
 const RECEIVER: u32 = 1;
 
-static PEER: &[CapSpec] = &[CapSpec::endpoint("peer", "receiver", Rights::WRITE, 7)];
+static PEER: &[CapSpec] = &[grant("peer")
+    .endpoint_to("receiver")
+    .rights(Rights::WRITE)
+    .badge(7)];
 static WRONG: &[CapSpec] = &[
-    CapSpec::endpoint("no-write", "receiver", Rights::GRANT, 0),
-    CapSpec::timer("timer"),
+    grant("no-write")
+        .endpoint_to("receiver")
+        .rights(Rights::GRANT),
+    grant("timer").timer(),
 ];
 
 fn pair(receiver: Behaviour, mailbox: u32) -> super::World {

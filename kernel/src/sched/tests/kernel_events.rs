@@ -5,17 +5,9 @@ use mealy_caps::{Badge, TaskId};
 use mealy_protocol::{IpcError, MessageKind};
 
 use super::{Behaviour, recorder, world};
-use crate::sched::{CapSource, CapSpec, Platform};
+use crate::sched::{CapSpec, Platform, grant};
 
-static DRIVER_CAPS: &[CapSpec] = &[
-    CapSpec {
-        name: "irq",
-        source: CapSource::Irq { line: 33 },
-        rights: None,
-        badge: 0x33,
-    },
-    CapSpec::timer("timer"),
-];
+static DRIVER_CAPS: &[CapSpec] = &[grant("irq").irq(33).badge(0x33), grant("timer").timer()];
 
 #[test]
 fn posted_interrupts_reach_the_irq_holder_once() {
@@ -94,20 +86,14 @@ fn regions_are_allocated_read_and_written_through_caps() {
 }
 
 static PORT_CAPS: &[CapSpec] = &[
-    CapSpec::device(
-        "ports",
-        mealy_caps::DeviceRange::Ports {
-            base: 0x3f8,
-            len: 8,
-        },
-    ),
-    CapSpec {
-        name: "read-only",
-        source: CapSource::Device(mealy_caps::DeviceRange::Ports { base: 0x60, len: 1 }),
-        rights: Some(mealy_caps::Rights::READ),
-        badge: 0,
-    },
-    CapSpec::timer("timer"),
+    grant("ports").device(mealy_caps::DeviceRange::Ports {
+        base: 0x3f8,
+        len: 8,
+    }),
+    grant("read-only")
+        .device(mealy_caps::DeviceRange::Ports { base: 0x60, len: 1 })
+        .rights(mealy_caps::Rights::READ),
+    grant("timer").timer(),
 ];
 
 #[test]

@@ -10,11 +10,11 @@ use mealy_protocol::IpcError;
 use proptest::prelude::*;
 
 use super::{Behaviour, World, recorder, world};
-use crate::sched::{CapSource, CapSpec};
+use crate::sched::{CapSpec, grant};
 
 const CAPACITY: usize = 4;
 
-static TO_SINK: &[CapSpec] = &[CapSpec::endpoint("sink", "sink", Rights::WRITE, 0)];
+static TO_SINK: &[CapSpec] = &[grant("sink").endpoint_to("sink").rights(Rights::WRITE)];
 
 fn senders_and_sink() -> World {
     world(&[
@@ -83,22 +83,14 @@ proptest! {
 }
 
 static HOLDER_CAPS: &[CapSpec] = &[
-    CapSpec::endpoint("sink", "sink", Rights::WRITE, 0),
-    CapSpec::timer("g0"),
-    CapSpec::timer("g1"),
-    CapSpec::timer("g2"),
-    CapSpec {
-        name: "n0",
-        source: CapSource::Timer,
-        rights: Some(Rights::WRITE),
-        badge: 0,
-    },
-    CapSpec {
-        name: "n1",
-        source: CapSource::Timer,
-        rights: Some(Rights::WRITE.union(Rights::DERIVE)),
-        badge: 0,
-    },
+    grant("sink").endpoint_to("sink").rights(Rights::WRITE),
+    grant("g0").timer(),
+    grant("g1").timer(),
+    grant("g2").timer(),
+    grant("n0").timer().rights(Rights::WRITE),
+    grant("n1")
+        .timer()
+        .rights(Rights::WRITE.union(Rights::DERIVE)),
 ];
 
 const NAMES: [&str; 5] = ["g0", "g1", "g2", "n0", "n1"];

@@ -9,7 +9,7 @@ use mealy_caps::{Rights, TaskId};
 use mealy_protocol::{CallFailure, CapRef, IpcError, MessageKind, ObjectKind};
 
 use super::{Behaviour, World, recorder, world};
-use crate::sched::CapSpec;
+use crate::sched::{CapSpec, grant};
 
 const CALLER: u32 = 0;
 const CALLER_LOG: usize = 0;
@@ -18,8 +18,8 @@ const CALLEE_LOG: usize = 1;
 const WORKER: u32 = 2;
 const WORKER_LOG: usize = 2;
 
-static TO_CALLEE: &[CapSpec] = &[CapSpec::endpoint("callee", "callee", Rights::WRITE, 0)];
-static TO_WORKER: &[CapSpec] = &[CapSpec::endpoint("worker", "worker", Rights::WRITE, 0)];
+static TO_CALLEE: &[CapSpec] = &[grant("callee").endpoint_to("callee").rights(Rights::WRITE)];
+static TO_WORKER: &[CapSpec] = &[grant("worker").endpoint_to("worker").rights(Rights::WRITE)];
 
 fn three(callee_slots: u32) -> World {
     world(&[

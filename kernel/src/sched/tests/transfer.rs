@@ -6,21 +6,16 @@ use mealy_caps::{CapRef, Rights, TaskId};
 use mealy_protocol::IpcError;
 
 use super::{Behaviour, World, recorder, world};
-use crate::sched::{CapSource, CapSpec};
+use crate::sched::{CapSpec, grant};
 
 const SENDER: u32 = 0;
 const RECEIVER: u32 = 1;
 
 static SENDER_CAPS: &[CapSpec] = &[
-    CapSpec::endpoint("peer", "receiver", Rights::WRITE, 0),
-    CapSpec::timer("t1"),
-    CapSpec::timer("t2"),
-    CapSpec {
-        name: "no-grant",
-        source: CapSource::Timer,
-        rights: Some(Rights::WRITE),
-        badge: 0,
-    },
+    grant("peer").endpoint_to("receiver").rights(Rights::WRITE),
+    grant("t1").timer(),
+    grant("t2").timer(),
+    grant("no-grant").timer().rights(Rights::WRITE),
 ];
 
 fn transfer_world(receiver_slots: u32) -> World {
