@@ -61,9 +61,9 @@ static TASKS: &[TaskSpec] = &[
         grant("c").endpoint_to("c").rights(Rights::WRITE),
     ]),
 ];
-const A: u32 = 0;
-const B: u32 = 1;
-const KICK: u32 = 3;
+const A: TaskId = TaskId(0);
+const B: TaskId = TaskId(1);
+const KICK: TaskId = TaskId(3);
 
 struct World {
     sched: Scheduler<HostPlatform>,
@@ -104,13 +104,13 @@ impl World {
     fn kick(&mut self, to: &str, payload: &[u8]) {
         let cap = self
             .sched
-            .grants(TaskId(KICK))
+            .grants(KICK)
             .iter()
             .find(|grant| grant.name == to)
             .map(|grant| grant.cap)
             .unwrap();
         self.sched
-            .act_as(TaskId(KICK), |cx| cx.send(cap, payload, &[]))
+            .act_as(KICK, |cx| cx.send(cap, payload, &[]))
             .unwrap()
             .unwrap();
     }
@@ -132,7 +132,7 @@ fn a_send_to_the_next_task_is_handed_off() {
     assert_eq!(w.seen(), [b"one".to_vec()]);
     assert_eq!(w.sched.stats().handed_off, 1, "a -> b took the lane");
     assert_eq!(w.sched.stats().dispatched, 2);
-    assert_eq!(w.sched.task_info(TaskId(B)).unwrap().state, TaskState::Idle);
+    assert_eq!(w.sched.task_info(B).unwrap().state, TaskState::Idle);
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn later_messages_queue_behind_the_handed_off_one_and_count_against_the_mailbox(
         *w.results.borrow(),
         [Ok(()), Ok(()), Err(IpcError::MailboxFull)]
     );
-    let b = w.sched.task_info(TaskId(B)).unwrap();
+    let b = w.sched.task_info(B).unwrap();
     assert_eq!(
         (b.state, b.queued, b.mailbox_high_water),
         (TaskState::Queued, 2, 2)
@@ -171,8 +171,8 @@ fn a_stopped_receiver_loses_its_handed_off_message() {
     let mut w = world(vec![b"lost".to_vec()]);
     w.kick("a", b"go");
     assert!(w.sched.dispatch_one(), "a runs and hands off to b");
-    w.sched.stop(TaskId(B));
-    assert_eq!(w.sched.task_info(TaskId(B)).unwrap().queued, 0);
+    w.sched.stop(B);
+    assert_eq!(w.sched.task_info(B).unwrap().queued, 0);
     assert!(!w.sched.dispatch_one(), "nothing is left to run");
     assert!(w.seen().is_empty());
     // The lane is free again: the next send from a handler takes it.
@@ -190,7 +190,7 @@ fn a_payload_of_any_size_is_handed_off_whole() {
     w.sched.run_until_idle(100);
     assert_eq!(w.seen(), [big, b"small".to_vec()]);
     assert_eq!(w.sched.stats().handed_off, 1);
-    assert_eq!(w.sched.task_info(TaskId(A)).unwrap().counters.errors, 0);
+    assert_eq!(w.sched.task_info(A).unwrap().counters.errors, 0);
 }
 
 /// `(relay id, seq, result)` of every send the relays made.

@@ -44,7 +44,7 @@ proptest! {
     #[test]
     fn per_sender_fifo_and_backpressure(steps in proptest::collection::vec(step(), 1..80)) {
         let mut w = senders_and_sink();
-        let sink = w.grant(0, "sink");
+        let sink = w.grant(TaskId(0), "sink");
         let mut model: VecDeque<(u32, u32)> = VecDeque::new();
         let mut next_seq = [0u32; 3];
         let mut accepted: Vec<(u32, u32)> = Vec::new();
@@ -53,7 +53,7 @@ proptest! {
                 Step::Send(sender) => {
                     let seq = next_seq[sender as usize];
                     let payload = [sender as u8, seq as u8];
-                    let result = w.act(sender, |cx| cx.send(sink, &payload, &[]));
+                    let result = w.act(TaskId(sender), |cx| cx.send(sink, &payload, &[]));
                     if model.len() == CAPACITY {
                         prop_assert_eq!(result, Err(IpcError::MailboxFull));
                     } else {
@@ -107,17 +107,17 @@ proptest! {
             (recorder("holder").caps(HOLDER_CAPS), Behaviour::Record),
             (recorder("sink").cspace_slots(4), Behaviour::Record),
         ]);
-        let sink = w.grant(0, "sink");
+        let sink = w.grant(TaskId(0), "sink");
         // Index 5 is a forged ref.
         let refs: Vec<CapRef> = picks
             .iter()
-            .map(|&i| if i < 5 { w.grant(0, NAMES[i]) } else { CapRef::from_raw(0xbad) })
+            .map(|&i| if i < 5 { w.grant(TaskId(0), NAMES[i]) } else { CapRef::from_raw(0xbad) })
             .collect();
         let holder = w.sched.kernel.tasks[TaskId(0)].cspace;
         let receiver = w.sched.kernel.tasks[TaskId(1)].cspace;
         let count = |w: &World, cspace| w.sched.caps().caps_of(cspace).unwrap().count();
         let (before_holder, before_receiver) = (count(&w, holder), count(&w, receiver));
-        let result = w.act(0, |cx| {
+        let result = w.act(TaskId(0), |cx| {
             if call { cx.call(sink, b"x", &refs).map(|_| ()) } else { cx.send(sink, b"x", &refs) }
         });
         let delivered = w.run();
