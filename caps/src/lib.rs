@@ -1,9 +1,12 @@
 //! Mealy's capability model: rights, capability references, per-task
-//! CSpaces, the derivation tree, revoke and graph export.
+//! CSpaces, the derivation tree, revoke, Region sub-ranges, and graph
+//! snapshots rendered for people.
 //!
 //! `#![no_std]` with `alloc`, depends on nothing in the workspace; the kernel
 //! embeds one [`CapSystem`] and consults it on every access, and `protocol`
-//! re-uses its [`CapRef`], [`Badge`] and [`Rights`].
+//! re-exports its [`CapRef`], [`Badge`], [`Rights`], [`TaskId`],
+//! [`ObjectKind`] and [`DeviceRange`]. `README.md` has the table of which
+//! file holds what.
 //!
 //! # Model
 //!
@@ -16,6 +19,7 @@
 //!
 //! | operation | needs | effect |
 //! |---|---|---|
+//! | [`CapSystem::create_object`] | (kernel) | a new object, its original capability with every right in a CSpace |
 //! | [`CapSystem::lookup`] | the rights the use requires | returns the `Cap` |
 //! | [`CapSystem::mint`] | DERIVE (+GRANT across CSpaces) | child with a subset of rights, badge only if the source has none |
 //! | [`CapSystem::derive_region`] | DERIVE on a Region | a new Region object for a sub-range, its original a child of the source |
@@ -23,7 +27,23 @@
 //! | [`CapSystem::move_cap`] | GRANT | same capability, new CSpace and slot, same tree position |
 //! | [`CapSystem::drop_cap`] | nothing | delete one; its children go to its parent |
 //! | [`CapSystem::revoke`] | nothing | delete every descendant everywhere, keep the source |
+//! | [`CapSystem::revoke_with`] | nothing | `revoke`, handing each object it freed to the caller |
 //! | [`CapSystem::destroy`] | (kernel) | delete every capability to an object, forget it |
+//! | [`CapSystem::destroy_cspace`] | (kernel) | delete every capability in a CSpace (a dying task's), then the CSpace |
+//!
+//! Every table (derivation nodes, objects, CSpaces, each CSpace's slots)
+//! is one fixed-capacity `Arena` (`arena.rs`) with an intrusive free list
+//! and a generation per entry.
+//!
+//! # Graph export
+//!
+//! [`CapSystem::snapshot`] copies the tables into a self-contained
+//! [`Snapshot`] (serde, so it can travel as a message) for the shell's
+//! `caps` and `graph`. [`Snapshot::tree`] renders it as an indented tree;
+//! [`Snapshot::dot`] as Graphviz DOT, in one of two views ([`DotDetail`]):
+//! `Objects`, the compact one (a node per task and per object, "who can
+//! talk to whom"), or `Slots` (a node per capability with every derivation
+//! edge, for debugging revoke).
 //!
 //! # Invariants
 //!

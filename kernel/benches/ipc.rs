@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use mealy_caps::Rights;
 use mealy_echo::Echo;
 use mealy_kernel::sched::{
-    CapSpec, HostClock, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
+    HostClock, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 use mealy_pinger::Pinger;
 use mealy_protocol::{
@@ -124,12 +124,10 @@ fn make_pinger() -> Box<dyn StateMachine> {
 }
 
 static PING_PONG: &[TaskSpec] = &[
-    TaskSpec::new("pinger", make_pinger).caps(&[CapSpec::endpoint(
-        "echo",
-        "echo",
-        Rights::WRITE,
-        1,
-    )]),
+    TaskSpec::new("pinger", make_pinger).caps(&[grant("echo")
+        .endpoint_to("echo")
+        .rights(Rights::WRITE)
+        .badge(1)]),
     TaskSpec::new("echo", make_echo),
 ];
 
@@ -232,15 +230,13 @@ fn make_sink() -> Box<dyn StateMachine> {
 }
 
 static FLOOD: &[TaskSpec] = &[
-    TaskSpec::new("flooder", make_flooder).caps(&[CapSpec::endpoint(
-        "sink",
-        "sink",
-        Rights::WRITE,
-        0,
-    )]),
+    TaskSpec::new("flooder", make_flooder)
+        .caps(&[grant("sink").endpoint_to("sink").rights(Rights::WRITE)]),
     TaskSpec::new("sink", make_sink)
         .mailbox(64)
-        .caps(&[CapSpec::endpoint("flooder", "flooder", Rights::WRITE, 0)]),
+        .caps(&[grant("flooder")
+            .endpoint_to("flooder")
+            .rights(Rights::WRITE)]),
 ];
 
 /// One batch of one-way messages; messages per second.

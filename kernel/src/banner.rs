@@ -1,10 +1,16 @@
-//! The boot banner: what the kernel learned from the bootloader, printed once
-//! on serial so a person (and the boot tests) can see what the machine is.
+//! The boot banner: what the loader answered (bootloader, firmware, memory
+//! map, framebuffer, modules, command line, how the kernel was entered) and
+//! what bring-up found (the timer and TSC, the frame allocator, the heap,
+//! interrupt routing, power-off, and the time from entry to the banner),
+//! printed once on serial so a person (and the boot tests) can see what the
+//! machine is.
 //!
-//! The arch layer gathers a [`BootSummary`] from the Limine responses; this
-//! module only formats it, so the format is tested on the host. The line
-//! prefixes (`bootloader:`, `memory:`, ...) are stable: tests and scripts
-//! match on them.
+//! `boot.rs` (`print_banner`) gathers a [`BootSummary`] from the Limine
+//! responses and the results of the bring-up steps; this module only
+//! formats it, so the format is tested on the host. The first line is
+//! `Mealy <version>`; every other line starts with a stable prefix
+//! (`bootloader:`, `memory:`, `timer:`, ...) that tests and scripts match
+//! on. What is missing prints as `none`, with the reason when there is one.
 
 use core::fmt;
 

@@ -3,7 +3,7 @@
 //! [`kmain`] is the list of bring-up steps, each a function named for
 //! what it brings up, in the order they must run: the boot CPU (serial,
 //! GDT, IDT), memory, timers, ACPI and interrupt routing, then the banner
-//! from the Limine responses. It then moves to a kernel stack region and
+//! (what the loader answered and what those steps found). It then moves to a kernel stack region and
 //! `after_boot` takes the page tables over and gives
 //! bootloader-reclaimable memory back; from there on no Limine response may
 //! be read (they lived in that memory). Then the test scenario the command

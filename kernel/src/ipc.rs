@@ -41,7 +41,7 @@
 //! (`sched/reply.rs` lists what each does with it), and outstanding Replies
 //! no longer appear in `caps` or `graph`.
 
-use mealy_caps::{CSpaceId, CapError, CapRef, CapSystem, Object, ObjectKind, Rights};
+use mealy_caps::{CSpaceId, CapError, CapRef, CapSystem, Object, ObjectKind, Rights, TaskId};
 use mealy_protocol::{
     CallToken, CapList, Envelope, IpcError, MAX_CAPS, MessageKind, check_payload,
 };
@@ -53,11 +53,32 @@ use crate::sched::run_queue::RunQueue;
 use crate::sched::state::KernelState;
 use crate::sched::task::{Task, TaskState};
 
+/// What a message asks of its receiver besides handling it: whether it
+/// is a `send` or a `call`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expects {
+    /// A `send`: nothing comes back.
+    Nothing,
+    /// A `call`: the receiver gets a Reply, and the sender a token.
+    Answer,
+}
+
+impl Expects {
+    /// CSpace slots the receiver needs besides the moved capabilities:
+    /// one for a call's Reply.
+    fn reply_slots(self) -> usize {
+        match self {
+            Expects::Nothing => 0,
+            Expects::Answer => 1,
+        }
+    }
+}
+
 /// `make_ready`, on the task already in hand: a receiver that was idle
 /// goes on the run queue (which holds every task, so never refuses).
 #[inline(always)]
-fn ready(task: &mut Task, run_queue: &mut RunQueue, index: u32) {
-    if task.state == TaskState::Idle && run_queue.push_back(index) {
+fn ready(task: &mut Task, run_queue: &mut RunQueue, id: TaskId) {
+    if task.state == TaskState::Idle && run_queue.push_back(id) {
         task.state = TaskState::Queued;
     }
 }
@@ -66,12 +87,12 @@ fn ready(task: &mut Task, run_queue: &mut RunQueue, index: u32) {
 /// (`sched/handoff.rs`): it is Idle (so its mailbox is empty), nothing else
 /// is ready and the lane is free, so it is the next task dispatch runs.
 #[inline(always)]
-fn can_hand_off(receiver: &Task, run_queue: &RunQueue, handed_to: Option<u32>) -> bool {
+fn can_hand_off(receiver: &Task, run_queue: &RunQueue, handed_to: Option<TaskId>) -> bool {
     receiver.state == TaskState::Idle && run_queue.is_empty() && handed_to.is_none()
 }
 
-/// Writes the message into the lane and makes `receiver` (task `index`)
-/// the task dispatch takes next.
+/// Writes the message into the lane and makes `receiver` (task `id`) the
+/// task dispatch takes next.
 #[inline(always)]
 fn hand_off(
     lane: &mut Delivery,
@@ -79,13 +100,13 @@ fn hand_off(
     envelope: Envelope,
     payload: &[u8],
     receiver: &mut Task,
-    handed_to: &mut Option<u32>,
-    index: u32,
+    handed_to: &mut Option<TaskId>,
+    id: TaskId,
 ) {
     lane.write(kind, envelope, payload);
     receiver.mailbox.hand_off();
     receiver.state = TaskState::Queued;
-    *handed_to = Some(index);
+    *handed_to = Some(id);
 }
 
 /// The error for a ref that did not resolve as a capability-table
@@ -147,16 +168,16 @@ impl KernelState {
     #[inline(always)]
     pub(crate) fn send(
         &mut self,
-        from: u32,
+        from: TaskId,
         to: CapRef,
         payload: &[u8],
         caps: &[CapRef],
         lane: Option<&mut Delivery>,
     ) -> Result<(), IpcError> {
         if caps.is_empty() {
-            self.send_plain(from, to, payload, false, lane)?;
+            self.send_plain(from, to, payload, Expects::Nothing, lane)?;
         } else {
-            self.send_with_caps(from, to, payload, caps, false)?;
+            self.send_with_caps(from, to, payload, caps, Expects::Nothing)?;
         }
         Ok(())
     }
@@ -167,29 +188,29 @@ impl KernelState {
     #[inline(always)]
     pub(crate) fn call(
         &mut self,
-        from: u32,
+        from: TaskId,
         to: CapRef,
         payload: &[u8],
         caps: &[CapRef],
         lane: Option<&mut Delivery>,
     ) -> Result<CallToken, IpcError> {
         let token = if caps.is_empty() {
-            self.send_plain(from, to, payload, true, lane)?
+            self.send_plain(from, to, payload, Expects::Answer, lane)?
         } else {
-            self.send_with_caps(from, to, payload, caps, true)?
+            self.send_with_caps(from, to, payload, caps, Expects::Answer)?
         };
         token.ok_or(IpcError::OutOfResources)
     }
 
-    /// `send` or `call` (`call`) without capabilities to move: the hot
-    /// path. Returns the token for a call.
+    /// `send` or `call` (as `expects` says) without capabilities to move:
+    /// the hot path. Returns the token for a call.
     #[inline(always)]
     fn send_plain(
         &mut self,
-        from: u32,
+        from: TaskId,
         to: CapRef,
         payload: &[u8],
-        call: bool,
+        expects: Expects,
         lane: Option<&mut Delivery>,
     ) -> Result<Option<CallToken>, IpcError> {
         let len = check_payload(payload.len())?;
@@ -203,7 +224,7 @@ impl KernelState {
             last_call,
             ..
         } = self;
-        let sender = tasks.get(from as usize).ok_or(IpcError::DeadTask)?;
+        let sender = tasks.get(from).ok_or(IpcError::DeadTask)?;
         let (endpoint, object) = match cap_system.lookup_object(sender.cspace, to, Rights::WRITE) {
             Ok(found) => found,
             Err(error) => return Err(lookup_failed(sender, to, error)),
@@ -211,7 +232,7 @@ impl KernelState {
         let Object::Endpoint { task: target } = object else {
             return Err(wrong_kind(object));
         };
-        let receiver = tasks.get_mut(target.0 as usize).ok_or(IpcError::DeadTask)?;
+        let receiver = tasks.get_mut(target).ok_or(IpcError::DeadTask)?;
         if !receiver.state.is_alive() {
             return Err(IpcError::DeadTask);
         }
@@ -223,7 +244,7 @@ impl KernelState {
             Some(_) => None,
             None => LargePayload::for_payload(payload)?,
         };
-        let (reply, token) = if call {
+        let (reply, token) = if expects == Expects::Answer {
             check_reply_room(cap_system, receiver)?;
             let token = CallToken(*last_call + 1);
             let reply = receiver.replies.insert(from, token)?;
@@ -246,7 +267,7 @@ impl KernelState {
                 payload,
                 receiver,
                 handed_to,
-                target.0,
+                target,
             );
             return Ok(token);
         }
@@ -261,20 +282,20 @@ impl KernelState {
             }
             return Err(error);
         }
-        ready(receiver, run_queue, target.0);
+        ready(receiver, run_queue, target);
         Ok(token)
     }
 
-    /// `send` or `call` with capabilities to move: the general path, out
-    /// of line.
+    /// `send` or `call` (as `expects` says) with capabilities to move: the
+    /// general path, out of line.
     #[inline(never)]
     fn send_with_caps(
         &mut self,
-        from: u32,
+        from: TaskId,
         to: CapRef,
         payload: &[u8],
         caps: &[CapRef],
-        call: bool,
+        expects: Expects,
     ) -> Result<Option<CallToken>, IpcError> {
         let len = check_payload(payload.len())?;
         let mut transferred = CapList::from_slice(caps)?;
@@ -289,26 +310,26 @@ impl KernelState {
                 found: object.kind(),
             });
         };
-        let receiver = self.task(target.0)?;
+        let receiver = self.task(target)?;
         if !receiver.state.is_alive() {
             return Err(IpcError::DeadTask);
         }
         if receiver.mailbox.is_full() {
             return Err(IpcError::MailboxFull);
         }
-        self.check_transfer(from, target.0, caps, usize::from(call))?;
+        self.check_transfer(from, target, caps, expects.reply_slots())?;
         let large = LargePayload::for_payload(payload)?;
 
         let mut reply = None;
         let mut token = None;
-        if call {
+        if expects == Expects::Answer {
             let next = self.next_call_token();
-            reply = Some(self.task_mut(target.0)?.replies.insert(from, next)?);
+            reply = Some(self.task_mut(target)?.replies.insert(from, next)?);
             token = Some(next);
         }
-        if let Err(error) = self.move_caps(from, target.0, caps, &mut transferred) {
+        if let Err(error) = self.move_caps(from, target, caps, &mut transferred) {
             if let Some(reply) = reply {
-                self.task_mut(target.0)?.replies.take(reply);
+                self.task_mut(target)?.replies.take(reply);
             }
             return Err(error);
         }
@@ -319,7 +340,7 @@ impl KernelState {
             len,
         };
         let kind = MessageKind::Request;
-        self.deliver(target.0, kind, envelope, payload, large, from)?;
+        self.deliver(target, kind, envelope, payload, large, from)?;
         Ok(token)
     }
 
@@ -335,7 +356,7 @@ impl KernelState {
     #[inline(always)]
     pub(crate) fn reply(
         &mut self,
-        from: u32,
+        from: TaskId,
         reply: CapRef,
         payload: &[u8],
         caps: &[CapRef],
@@ -354,13 +375,11 @@ impl KernelState {
             handed_to,
             ..
         } = self;
-        let callee = tasks.get(from as usize).ok_or(IpcError::DeadTask)?;
+        let callee = tasks.get(from).ok_or(IpcError::DeadTask)?;
         let Some(pending) = callee.replies.get(reply) else {
             return Err(not_a_reply(cap_system, callee.cspace, reply));
         };
-        let receiver = tasks
-            .get(pending.caller as usize)
-            .ok_or(IpcError::DeadTask)?;
+        let receiver = tasks.get(pending.caller).ok_or(IpcError::DeadTask)?;
         if !receiver.state.is_alive() {
             return Err(IpcError::DeadTask);
         }
@@ -372,12 +391,10 @@ impl KernelState {
             Some(_) => None,
             None => LargePayload::for_payload(payload)?,
         };
-        if let Some(callee) = tasks.get_mut(from as usize) {
+        if let Some(callee) = tasks.get_mut(from) {
             callee.replies.free(reply);
         }
-        let receiver = tasks
-            .get_mut(pending.caller as usize)
-            .ok_or(IpcError::DeadTask)?;
+        let receiver = tasks.get_mut(pending.caller).ok_or(IpcError::DeadTask)?;
         let kind = MessageKind::Reply {
             token: pending.token,
         };
@@ -405,7 +422,7 @@ impl KernelState {
     #[inline(never)]
     fn reply_with_caps(
         &mut self,
-        from: u32,
+        from: TaskId,
         reply: CapRef,
         payload: &[u8],
         caps: &[CapRef],
@@ -451,17 +468,14 @@ impl KernelState {
     /// `sender` and its Reply is dropped, so the send still fails cleanly.
     fn deliver(
         &mut self,
-        target: u32,
+        target: TaskId,
         kind: MessageKind,
         envelope: Envelope,
         payload: &[u8],
         large: Option<LargePayload>,
-        sender: u32,
+        sender: TaskId,
     ) -> Result<(), IpcError> {
-        let task = self
-            .tasks
-            .get_mut(target as usize)
-            .ok_or(IpcError::DeadTask)?;
+        let task = self.tasks.get_mut(target).ok_or(IpcError::DeadTask)?;
         if let Err(error) = task.mailbox.push(kind, envelope, payload, large) {
             if let Some(reply) = envelope.reply {
                 task.replies.take(reply);
@@ -479,8 +493,8 @@ impl KernelState {
     /// capability with GRANT; Replies count as slots in the receiver.
     fn check_transfer(
         &self,
-        from: u32,
-        target: u32,
+        from: TaskId,
+        target: TaskId,
         caps: &[CapRef],
         extra: usize,
     ) -> Result<(), IpcError> {
@@ -508,7 +522,7 @@ impl KernelState {
 
     /// Moves one capability (or Reply) of task `from` to task `to`;
     /// returns its new ref there.
-    fn move_one(&mut self, from: u32, to: u32, cap: CapRef) -> Result<CapRef, IpcError> {
+    fn move_one(&mut self, from: TaskId, to: TaskId, cap: CapRef) -> Result<CapRef, IpcError> {
         if is_reply_ref(cap) {
             let pending = self
                 .task_mut(from)?
@@ -540,8 +554,8 @@ impl KernelState {
     /// returned.
     fn move_caps(
         &mut self,
-        from: u32,
-        to: u32,
+        from: TaskId,
+        to: TaskId,
         caps: &[CapRef],
         moved: &mut CapList,
     ) -> Result<(), IpcError> {
@@ -563,7 +577,7 @@ impl KernelState {
 
     /// Best-effort undo of a transfer. Unreachable while the checks above
     /// hold; the moved-back refs are new (the originals went stale).
-    fn move_back(&mut self, from: u32, to: u32, caps: &[CapRef]) {
+    fn move_back(&mut self, from: TaskId, to: TaskId, caps: &[CapRef]) {
         for cap in caps {
             let _ = self.move_one(from, to, *cap);
         }

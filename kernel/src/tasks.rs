@@ -21,7 +21,7 @@ use mealy_serial::Serial;
 use mealy_shell::ShellTask;
 use spin::Once;
 
-use crate::sched::{CapSource, CapSpec, KERNEL_NAME, TaskSpec};
+use crate::sched::{CapSpec, KERNEL_NAME, TaskSpec, grant};
 
 /// COM1's eight I/O ports and its ISA interrupt line.
 pub const COM1: DeviceRange = DeviceRange::Ports {
@@ -55,12 +55,9 @@ static FS_READ_ONLY: core::sync::atomic::AtomicBool = core::sync::atomic::Atomic
 
 /// The fs's image capability when it is mounted read-only: no WRITE, so
 /// neither the fs nor any file it hands out can write the image.
-pub static FS_READ_ONLY_IMAGE: &[CapSpec] = &[CapSpec {
-    name: mealy_fs::IMAGE_GRANT,
-    source: CapSource::BootModule { cmdline: FS_MODULE },
-    rights: Some(Rights::READ.union(Rights::GRANT).union(Rights::DERIVE)),
-    badge: 0,
-}];
+pub static FS_READ_ONLY_IMAGE: &[CapSpec] = &[grant(mealy_fs::IMAGE_GRANT)
+    .boot_module(FS_MODULE)
+    .rights(Rights::READ.union(Rights::GRANT).union(Rights::DERIVE))];
 
 /// Makes the boot list grant the fs its image without WRITE.
 pub fn set_fs_read_only() {
@@ -117,16 +114,11 @@ fn make_shell() -> Box<dyn StateMachine> {
 /// The services started at boot.
 pub static TASKS: &[TaskSpec] = &[
     TaskSpec::new("echo", make_echo),
-    TaskSpec::new("pinger", make_pinger).caps(&[CapSpec::endpoint(
-        "echo",
-        "echo",
-        Rights::WRITE,
-        1,
-    )]),
-    TaskSpec::new("fs", make_fs).caps(&[CapSpec::full(
-        mealy_fs::IMAGE_GRANT,
-        CapSource::BootModule { cmdline: FS_MODULE },
-    )]),
+    TaskSpec::new("pinger", make_pinger).caps(&[grant("echo")
+        .endpoint_to("echo")
+        .rights(Rights::WRITE)
+        .badge(1)]),
+    TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::IMAGE_GRANT).boot_module(FS_MODULE)]),
     // new-service: tasks above this line
 ];
 
@@ -134,24 +126,28 @@ pub static TASKS: &[TaskSpec] = &[
 /// to the console whose badge says who it is.
 static DRIVERS: &[TaskSpec] = &[
     TaskSpec::new("serial", make_serial).caps(&[
-        CapSpec::device("ports", COM1),
-        CapSpec::irq("irq", COM1_IRQ),
-        CapSpec::timer("timer"),
-        CapSpec::endpoint("console", "console", Rights::WRITE, badge::SERIAL),
+        grant("ports").device(COM1),
+        grant("irq").irq(COM1_IRQ),
+        grant("timer").timer(),
+        grant("console")
+            .endpoint_to("console")
+            .rights(Rights::WRITE)
+            .badge(badge::SERIAL),
     ]),
     TaskSpec::new("keyboard", make_keyboard).caps(&[
-        CapSpec::device("ports", PS2),
-        CapSpec::irq("irq", PS2_KEYBOARD_IRQ),
-        CapSpec::endpoint("console", "console", Rights::WRITE, badge::KEYBOARD),
+        grant("ports").device(PS2),
+        grant("irq").irq(PS2_KEYBOARD_IRQ),
+        grant("console")
+            .endpoint_to("console")
+            .rights(Rights::WRITE)
+            .badge(badge::KEYBOARD),
     ]),
 ];
 
-static FBCON: TaskSpec = TaskSpec::new("fbcon", make_fbcon).caps(&[CapSpec {
-    name: mealy_fbcon::GRANT_FRAMEBUFFER,
-    source: CapSource::Framebuffer,
-    rights: Some(Rights::READ.union(Rights::WRITE)),
-    badge: 0,
-}]);
+static FBCON: TaskSpec =
+    TaskSpec::new("fbcon", make_fbcon).caps(&[grant(mealy_fbcon::GRANT_FRAMEBUFFER)
+        .framebuffer()
+        .rights(Rights::READ.union(Rights::WRITE))]);
 
 /// What the kernel starts: [`TASKS`]; the terminal (the drivers, `fbcon`
 /// when there is a display, and the console that joins them to the
@@ -173,22 +169,24 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
     }
     list.extend_from_slice(DRIVERS);
     let mut console_caps = Vec::from([
-        CapSpec::endpoint("shell", mealy_shell::NAME, Rights::WRITE, 0),
-        CapSpec::endpoint("serial", "serial", Rights::WRITE, 0),
+        grant("shell")
+            .endpoint_to(mealy_shell::NAME)
+            .rights(Rights::WRITE),
+        grant("serial").endpoint_to("serial").rights(Rights::WRITE),
     ]);
     if display.is_some() {
         list.push(FBCON);
-        console_caps.push(CapSpec::endpoint("fbcon", "fbcon", Rights::WRITE, 0));
+        console_caps.push(grant("fbcon").endpoint_to("fbcon").rights(Rights::WRITE));
     }
     list.push(TaskSpec::new("console", make_console).caps(Vec::leak(console_caps)));
     let mut caps = shell_caps(&list);
-    caps.push(CapSpec::endpoint(
-        mealy_shell::TERMINAL,
-        "console",
-        Rights::WRITE,
-        badge::SHELL,
-    ));
-    caps.push(CapSpec::timer(mealy_shell::TIMER));
+    caps.push(
+        grant(mealy_shell::TERMINAL)
+            .endpoint_to("console")
+            .rights(Rights::WRITE)
+            .badge(badge::SHELL),
+    );
+    caps.push(grant(mealy_shell::TIMER).timer());
     list.push(
         TaskSpec::new(mealy_shell::NAME, make_shell)
             .caps(Vec::leak(caps))
@@ -203,13 +201,17 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
 pub fn shell_caps(tasks: &[TaskSpec]) -> Vec<CapSpec> {
     let mut caps: Vec<CapSpec> = tasks
         .iter()
-        .map(|task| CapSpec::endpoint(task.name, task.name, Rights::WRITE, 0))
+        .map(|task| {
+            grant(task.name)
+                .endpoint_to(task.name)
+                .rights(Rights::WRITE)
+        })
         .collect();
     for name in tasks.iter().map(|task| task.name).chain([KERNEL_NAME]) {
-        let grant: &'static str = alloc::string::String::leak(mealy_shell::task_grant(name));
-        caps.push(CapSpec::task(grant, name));
+        let grant_name: &'static str = alloc::string::String::leak(mealy_shell::task_grant(name));
+        caps.push(grant(grant_name).control_of(name));
     }
-    caps.push(CapSpec::inspect(mealy_shell::INSPECT));
+    caps.push(grant(mealy_shell::INSPECT).inspect());
     caps
 }
 

@@ -9,7 +9,7 @@ use common::host_platform;
 use mealy_caps::{DeviceRange, Rights};
 use mealy_fbcon::{Fbcon, Geometry};
 use mealy_kernel::sched::{
-    CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
+    CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 use mealy_kernel::tasks::{
     COM1, COM1_IRQ, PINGER_ROUNDS, TASKS, boot_list, boot_list_for, boot_stages,
@@ -294,7 +294,11 @@ fn the_probe_hears_from_every_boot_task() {
     let mut list = boot_list_for(Some(geometry));
     let endpoints: Vec<CapSpec> = list
         .iter()
-        .map(|task| CapSpec::endpoint(task.name, task.name, Rights::WRITE, 0))
+        .map(|task| {
+            grant(task.name)
+                .endpoint_to(task.name)
+                .rights(Rights::WRITE)
+        })
         .collect();
     list.push(TaskSpec::new(probe::NAME, make_probe).caps(Vec::leak(endpoints)));
     let mut platform = host_platform();

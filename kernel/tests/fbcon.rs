@@ -6,7 +6,7 @@ use mealy_caps::{CapRef, Rights};
 use mealy_fbcon::screen::{BYTES_PER_PIXEL, CELL_HEIGHT, CELL_WIDTH};
 use mealy_fbcon::{Fbcon, Geometry};
 use mealy_kernel::sched::{
-    CapSource, CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
+    CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 use mealy_protocol::terminal::Output;
 use mealy_protocol::{Context, HandleError, Incoming, Outbox, StateMachine, TaskId, encode};
@@ -46,14 +46,9 @@ fn make_shell() -> Box<dyn StateMachine> {
     Box::new(Shell)
 }
 
-static FBCON_CAPS: &[CapSpec] = &[CapSpec::full(
-    "framebuffer",
-    CapSource::Region {
-        len: (320 * 4 * 200) as u64,
-    },
-)];
+static FBCON_CAPS: &[CapSpec] = &[grant("framebuffer").region((320 * 4 * 200) as u64)];
 
-static SHELL_CAPS: &[CapSpec] = &[CapSpec::endpoint("fbcon", "fbcon", Rights::WRITE, 0)];
+static SHELL_CAPS: &[CapSpec] = &[grant("fbcon").endpoint_to("fbcon").rights(Rights::WRITE)];
 
 static TASKS: &[TaskSpec] = &[
     TaskSpec::new("fbcon", make_fbcon).caps(FBCON_CAPS),
@@ -68,7 +63,7 @@ fn world(tasks: &[TaskSpec]) -> Scheduler<HostPlatform> {
     sched
 }
 
-fn grant(sched: &Scheduler<HostPlatform>, task: TaskId, name: &str) -> CapRef {
+fn granted(sched: &Scheduler<HostPlatform>, task: TaskId, name: &str) -> CapRef {
     sched
         .grants(task)
         .iter()
@@ -80,7 +75,7 @@ fn grant(sched: &Scheduler<HostPlatform>, task: TaskId, name: &str) -> CapRef {
 /// A copy of the framebuffer's bytes, read through fbcon's own grant.
 fn framebuffer(sched: &mut Scheduler<HostPlatform>) -> Vec<u8> {
     let fbcon = sched.task_by_name("fbcon").expect("alive");
-    let region = grant(sched, fbcon, "framebuffer");
+    let region = granted(sched, fbcon, "framebuffer");
     sched
         .act_as(fbcon, |cx| cx.region(region).map(<[u8]>::to_vec))
         .expect("alive")
@@ -90,7 +85,7 @@ fn framebuffer(sched: &mut Scheduler<HostPlatform>) -> Vec<u8> {
 /// Sends `text` from the shell to fbcon and runs the scheduler.
 fn show(sched: &mut Scheduler<HostPlatform>, text: &str) {
     let shell = sched.task_by_name("shell").expect("alive");
-    let fbcon = grant(sched, shell, "fbcon");
+    let fbcon = granted(sched, shell, "fbcon");
     let mut outbox: Outbox = Outbox::new();
     let output = Output { text };
     sched
@@ -138,7 +133,7 @@ fn output_is_drawn_in_the_framebuffer_region() {
 fn a_malformed_payload_is_refused_and_the_console_keeps_drawing() {
     let mut sched = world(TASKS);
     let shell = sched.task_by_name("shell").expect("alive");
-    let fbcon = grant(&sched, shell, "fbcon");
+    let fbcon = granted(&sched, shell, "fbcon");
     let mut buffer = [0u8; 8];
     // A length prefix promising more bytes than follow.
     let garbage = encode(&200u16, &mut buffer).expect("fits").to_vec();

@@ -21,7 +21,7 @@ use mealy_protocol::{
 };
 
 use mealy_kernel::sched::{
-    CapSource, CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
+    HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 
 static PENDING: PendingInterrupts = PendingInterrupts::new();
@@ -60,11 +60,9 @@ fn make_client() -> Box<dyn StateMachine> {
 }
 
 static LIST: &[TaskSpec] = &[
-    TaskSpec::new("fs", make_fs).caps(&[CapSpec::full(
-        mealy_fs::IMAGE_GRANT,
-        CapSource::BootModule { cmdline: "fs" },
-    )]),
-    TaskSpec::new("client", make_client).caps(&[CapSpec::endpoint("fs", "fs", Rights::WRITE, 0)]),
+    TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::IMAGE_GRANT).boot_module("fs")]),
+    TaskSpec::new("client", make_client)
+        .caps(&[grant("fs").endpoint_to("fs").rights(Rights::WRITE)]),
 ];
 
 struct Rig {
@@ -390,16 +388,9 @@ fn the_read_benchmark_client_maps_and_copies_the_same_bytes() {
         Box::new(mealy_fs::bench::ReadBench::new(ticks, &RESULT))
     }
     static BENCH: &[TaskSpec] = &[
-        TaskSpec::new("fs", make_fs).caps(&[CapSpec::full(
-            mealy_fs::IMAGE_GRANT,
-            CapSource::BootModule { cmdline: "fs" },
-        )]),
-        TaskSpec::new("fs-bench", make_bench).caps(&[CapSpec::endpoint(
-            "fs",
-            "fs",
-            Rights::WRITE,
-            0,
-        )]),
+        TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::IMAGE_GRANT).boot_module("fs")]),
+        TaskSpec::new("fs-bench", make_bench)
+            .caps(&[grant("fs").endpoint_to("fs").rights(Rights::WRITE)]),
     ];
     let mut platform = HostPlatform::manual();
     platform.add_boot_module("fs", &common::fs_image());

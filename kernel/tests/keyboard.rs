@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use mealy_caps::{DeviceRange, Rights};
 use mealy_kernel::sched::{
-    CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec,
+    CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 use mealy_keyboard::Keyboard;
 use mealy_protocol::terminal::{self, Input, Output, not_accepted};
@@ -65,9 +65,11 @@ fn unused_factory() -> Box<dyn StateMachine> {
 }
 
 static KEYBOARD_CAPS: &[CapSpec] = &[
-    CapSpec::device("ports", DeviceRange::Ports { base: 0x60, len: 5 }),
-    CapSpec::irq("irq", 1),
-    CapSpec::endpoint("console", "console", Rights::WRITE, 0),
+    grant("ports").device(DeviceRange::Ports { base: 0x60, len: 5 }),
+    grant("irq").irq(1),
+    grant("console")
+        .endpoint_to("console")
+        .rights(Rights::WRITE),
 ];
 
 static TASKS: &[TaskSpec] = &[
@@ -231,8 +233,8 @@ fn mouse_bytes_are_dropped() {
 #[test]
 fn a_missing_grant_stops_the_driver_with_a_clear_reason() {
     static NO_CONSOLE: &[TaskSpec] = &[TaskSpec::new("keyboard", unused_factory).caps(&[
-        CapSpec::device("ports", DeviceRange::Ports { base: 0x60, len: 5 }),
-        CapSpec::irq("irq", 1),
+        grant("ports").device(DeviceRange::Ports { base: 0x60, len: 5 }),
+        grant("irq").irq(1),
     ])];
     let (sched, _) = world(NO_CONSOLE);
     assert!(sched.platform().logged("no \"console\" grant"));

@@ -18,8 +18,7 @@ use spin::Mutex;
 
 use common::{fs_image, host_platform};
 use mealy_kernel::sched::{
-    CapSource, CapSpec, HostPlatform, KERNEL_TASK, PendingInterrupts, SchedConfig, Scheduler,
-    TaskSpec,
+    HostPlatform, KERNEL_TASK, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 use mealy_kernel::tasks::{self, shell_caps};
 
@@ -97,24 +96,20 @@ impl Terminal {
     /// terminal.
     fn boot(tasks: &[TaskSpec], platform: HostPlatform) -> Self {
         let mut list = tasks.to_vec();
-        let mut screen_caps = Vec::from([CapSpec::endpoint(
-            "shell",
-            mealy_shell::NAME,
-            Rights::WRITE,
-            0,
-        )]);
+        let mut screen_caps = Vec::from([grant("shell")
+            .endpoint_to(mealy_shell::NAME)
+            .rights(Rights::WRITE)]);
         if tasks.iter().any(|task| task.name == "fs") {
-            screen_caps.push(CapSpec::endpoint("fs", "fs", Rights::WRITE, 0));
+            screen_caps.push(grant("fs").endpoint_to("fs").rights(Rights::WRITE));
         }
         list.push(TaskSpec::new(SCREEN, make_unused).caps(Vec::leak(screen_caps)));
         let mut caps = shell_caps(tasks);
-        caps.push(CapSpec::endpoint(
-            mealy_shell::TERMINAL,
-            SCREEN,
-            Rights::WRITE,
-            0,
-        ));
-        caps.push(CapSpec::timer(mealy_shell::TIMER));
+        caps.push(
+            grant(mealy_shell::TERMINAL)
+                .endpoint_to(SCREEN)
+                .rights(Rights::WRITE),
+        );
+        caps.push(grant(mealy_shell::TIMER).timer());
         list.push(TaskSpec::new(mealy_shell::NAME, make_unused).caps(Vec::leak(caps)));
 
         let pending = Box::leak(Box::new(PendingInterrupts::new()));
@@ -159,10 +154,8 @@ impl Terminal {
         if let Some(bytes) = module {
             platform.add_boot_module("fs", bytes);
         }
-        static FS: TaskSpec = TaskSpec::new("fs", make_fs).caps(&[CapSpec::full(
-            mealy_fs::IMAGE_GRANT,
-            CapSource::BootModule { cmdline: "fs" },
-        )]);
+        static FS: TaskSpec =
+            TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::IMAGE_GRANT).boot_module("fs")]);
         Self::boot(&[FS], platform)
     }
 

@@ -19,7 +19,7 @@ use crate::arch::x86_64::{cpu, interrupts};
 use crate::bench::{self, IPC_ROUNDS};
 use crate::mem::{Owner, Permissions, Region};
 use crate::println;
-use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec};
+use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec, grant};
 use crate::tasks;
 
 /// `test=bench`: each measurement in turn, one line each; the first that
@@ -84,12 +84,9 @@ fn region_map_unmap(memory: &'static KernelMemory) -> u64 {
 /// `-icount shift=0`. Both must sum to the same value.
 fn measure_fs_read(memory: Option<&'static KernelMemory>) -> Result<(u64, u64), &'static str> {
     static RESULT: BenchResult = BenchResult::new();
-    static FS_ENDPOINT: &[CapSpec] = &[CapSpec::endpoint(
-        mealy_fs::bench::FS_GRANT,
-        "fs",
-        mealy_caps::Rights::WRITE,
-        0,
-    )];
+    static FS_ENDPOINT: &[CapSpec] = &[grant(mealy_fs::bench::FS_GRANT)
+        .endpoint_to("fs")
+        .rights(mealy_caps::Rights::WRITE)];
     fn make_bench() -> Box<dyn mealy_protocol::StateMachine> {
         Box::new(ReadBench::new(cpu::rdtsc, &RESULT))
     }

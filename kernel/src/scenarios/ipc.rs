@@ -13,7 +13,7 @@ use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{cpu, interrupts};
 use crate::bench::{self, IPC_ROUNDS};
 use crate::println;
-use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec};
+use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec, grant};
 use crate::tasks;
 
 /// `test=ipc`: [`bench::measure_ipc`] under the TSC, and every call must
@@ -52,7 +52,11 @@ pub(super) fn ping_every_task(memory: Option<&'static KernelMemory>) -> ! {
     let mut list: Vec<TaskSpec> = tasks::boot_list();
     let endpoints: Vec<CapSpec> = list
         .iter()
-        .map(|task| CapSpec::endpoint(task.name, task.name, mealy_caps::Rights::WRITE, 0))
+        .map(|task| {
+            grant(task.name)
+                .endpoint_to(task.name)
+                .rights(mealy_caps::Rights::WRITE)
+        })
         .collect();
     let endpoints: &'static [CapSpec] = Vec::leak(endpoints);
     list.push(TaskSpec::new(probe::NAME, make_probe).caps(endpoints));

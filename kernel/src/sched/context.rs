@@ -2,7 +2,7 @@
 //! the one a handler gets for the duration of one message.
 //!
 //! It is a pair of borrows (the kernel tables and the platform) plus the
-//! running task's index; every operation checks the task's own CSpace and
+//! running task's id; every operation checks the task's own CSpace and
 //! delegates message passing to `crate::ipc`.
 
 use core::fmt;
@@ -22,7 +22,7 @@ use super::task::TaskState;
 pub(crate) struct TaskContext<'k, P: Platform> {
     pub(crate) kernel: &'k mut KernelState,
     pub(crate) platform: &'k mut P,
-    pub(crate) task: u32,
+    pub(crate) task: TaskId,
     /// The lane a message to the next task may be handed off into; `None`
     /// outside dispatch (`start`, `act_as`), where everything goes through
     /// mailboxes.
@@ -97,7 +97,7 @@ impl<P: Platform> TaskContext<'_, P> {
         if target == KERNEL_TASK {
             return Ok(self.kernel.kernel_cspace);
         }
-        let task = self.kernel.task(target.0)?;
+        let task = self.kernel.task(target)?;
         if !task.state.is_alive() {
             return Err(IpcError::DeadTask);
         }
@@ -137,7 +137,7 @@ impl<P: Platform> TaskContext<'_, P> {
 
 impl<P: Platform> Context for TaskContext<'_, P> {
     fn task_id(&self) -> TaskId {
-        TaskId(self.task)
+        self.task
     }
 
     #[inline]
@@ -209,7 +209,7 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         if target != KERNEL_TASK
             && self
                 .kernel
-                .task(target.0)
+                .task(target)
                 .is_ok_and(|task| task.replies.get(slot).is_some())
         {
             return Ok(0);
@@ -224,11 +224,11 @@ impl<P: Platform> Context for TaskContext<'_, P> {
                 return Err(IpcError::Unsupported);
             }
             self.kernel.power_off_requested = true;
-        } else if target.0 == self.task {
+        } else if target == self.task {
             return Err(IpcError::Unsupported);
-        } else if self.kernel.task(target.0)?.state.is_alive() {
+        } else if self.kernel.task(target)?.state.is_alive() {
             self.kernel
-                .kill(target.0, TaskState::Stopped, &mut *self.platform);
+                .kill(target, TaskState::Stopped, &mut *self.platform);
         } else {
             return Err(IpcError::DeadTask);
         }

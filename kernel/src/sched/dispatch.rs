@@ -22,6 +22,7 @@
 //! the two areas swap roles. That is what a call and its reply take, and it
 //! cut a dispatch from about 180 to about 125 instructions on the host.
 
+use mealy_caps::TaskId;
 use mealy_protocol::{CallFailure, CapRef, HandleError, MessageKind};
 
 use super::context::TaskContext;
@@ -83,29 +84,29 @@ impl<P: Platform> Scheduler<P> {
     #[inline(always)]
     fn dispatch_at(&mut self, started: u64) -> Option<u64> {
         self.deliver_kernel_events(started);
-        let index = match self.kernel.handed_to.take() {
+        let id = match self.kernel.handed_to.take() {
             // A message handed off into the lane (`handoff.rs`): its task
             // was first in line; the lane becomes the current area.
-            Some(index) => {
-                let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
+            Some(id) => {
+                let Some(task) = self.kernel.tasks.get_mut(id) else {
                     return Some(started);
                 };
                 if !task.mailbox.take_handed_off() {
                     // Never: `kill` clears both. Were it so, the task must
                     // not stay Queued off the run queue.
                     if task.state == TaskState::Queued {
-                        Self::settle(task, &mut self.kernel.run_queue, index);
+                        Self::settle(task, &mut self.kernel.run_queue, id);
                     }
                     return Some(started);
                 }
                 self.deliveries.swap();
                 self.kernel.stats.handed_off += 1;
                 task.state = TaskState::Running;
-                index
+                id
             }
             None => {
-                let index = self.kernel.run_queue.pop_front()?;
-                let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
+                let id = self.kernel.run_queue.pop_front()?;
+                let Some(task) = self.kernel.tasks.get_mut(id) else {
                     return Some(started);
                 };
                 let area = self.deliveries.current_mut();
@@ -119,16 +120,16 @@ impl<P: Platform> Scheduler<P> {
                     return Some(started);
                 }
                 task.state = TaskState::Running;
-                index
+                id
             }
         };
         let (current, lane) = self.deliveries.split();
-        let result = match self.machines.get_mut(index as usize) {
+        let result = match self.machines.get_mut(id) {
             Some(Some(machine)) => {
                 let mut cx = TaskContext {
                     kernel: &mut self.kernel,
                     platform: &mut self.platform,
-                    task: index,
+                    task: id,
                     lane: Some(lane),
                 };
                 machine.handle(&mut cx, current.incoming())
@@ -140,25 +141,25 @@ impl<P: Platform> Scheduler<P> {
         match result {
             // The common case: one task lookup charges it and requeues it.
             Ok(()) => {
-                if let Some(task) = self.kernel.tasks.get_mut(index as usize) {
+                if let Some(task) = self.kernel.tasks.get_mut(id) {
                     Self::account(task, &mut self.kernel.stats, &mut self.platform, elapsed);
                     if task.state == TaskState::Running {
-                        Self::settle(task, &mut self.kernel.run_queue, index);
+                        Self::settle(task, &mut self.kernel.run_queue, id);
                     }
                 }
             }
             Err(error) => {
-                if let Some(task) = self.kernel.tasks.get_mut(index as usize) {
+                if let Some(task) = self.kernel.tasks.get_mut(id) {
                     Self::account(task, &mut self.kernel.stats, &mut self.platform, elapsed);
                 }
                 // The current area still holds the message: only a
                 // dispatch changes it.
                 let reply = self.deliveries.current_mut().envelope.reply;
-                self.handler_failed(index, error, reply);
-                if let Some(task) = self.kernel.tasks.get_mut(index as usize)
+                self.handler_failed(id, error, reply);
+                if let Some(task) = self.kernel.tasks.get_mut(id)
                     && task.state == TaskState::Running
                 {
-                    Self::settle(task, &mut self.kernel.run_queue, index);
+                    Self::settle(task, &mut self.kernel.run_queue, id);
                 }
             }
         }
@@ -168,13 +169,13 @@ impl<P: Platform> Scheduler<P> {
     /// After its handler: a task with more mail goes back on the run
     /// queue, otherwise it idles.
     #[inline]
-    fn settle(task: &mut Task, run_queue: &mut RunQueue, index: u32) {
+    fn settle(task: &mut Task, run_queue: &mut RunQueue, id: TaskId) {
         if task.mailbox.is_empty() {
             task.state = TaskState::Idle;
         } else {
             task.state = TaskState::Queued;
             // Never refused: the ring holds every task, each at most once.
-            run_queue.push_back(index);
+            run_queue.push_back(id);
         }
     }
 
@@ -200,8 +201,8 @@ impl<P: Platform> Scheduler<P> {
     /// called, and the Reply is still unanswered) gets `CallFailed {
     /// Malformed }`, and the task keeps running. Ipc: logged and counted.
     /// Fatal: the task is faulted and its capabilities revoked.
-    pub(crate) fn handler_failed(&mut self, index: u32, error: HandleError, reply: Option<CapRef>) {
-        let Some(task) = self.kernel.tasks.get_mut(index as usize) else {
+    pub(crate) fn handler_failed(&mut self, id: TaskId, error: HandleError, reply: Option<CapRef>) {
+        let Some(task) = self.kernel.tasks.get_mut(id) else {
             return;
         };
         let name = task.name;
@@ -221,9 +222,8 @@ impl<P: Platform> Scheduler<P> {
             }
             HandleError::Ipc(_) => {}
             HandleError::Fatal(_) => {
-                self.kernel
-                    .kill(index, TaskState::Faulted, &mut self.platform);
-                if let Some(machine) = self.machines.get_mut(index as usize) {
+                self.kernel.kill(id, TaskState::Faulted, &mut self.platform);
+                if let Some(machine) = self.machines.get_mut(id) {
                     *machine = None;
                 }
             }

@@ -18,7 +18,7 @@
 //! | `scheduler.rs` | `Scheduler`, `SchedConfig`, inspection, `stop`, `act_as` |
 //! | `dispatch.rs` | the dispatch loop, fairness, budget, handler errors |
 //! | `spec.rs`, `spawn.rs` | the task list and building tasks from it |
-//! | `task.rs` | task record, states, counters |
+//! | `task.rs` | task record, states, counters; `TaskTable`, where a `TaskId` finds its task |
 //! | `run_queue.rs` | the ring of ready tasks |
 //! | `mailbox.rs` | bounded ring of inline payload slots, kernel notices |
 //! | `handoff.rs` | the delivery areas, and handing a message to the next task |
@@ -66,8 +66,8 @@ pub use pending::PendingInterrupts;
 pub use platform::Platform;
 pub use scheduler::{KERNEL_TASK, SchedConfig, Scheduler};
 pub use spec::{
-    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, KERNEL_NAME, SpawnError,
-    TaskSpec,
+    CapSource, CapSpec, DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX, Factory, KERNEL_NAME, NamedGrant,
+    SpawnError, TaskSpec, grant,
 };
 pub use state::SchedStats;
 pub use task::{TaskCounters, TaskInfo, TaskState};

@@ -29,22 +29,22 @@
 
 use alloc::vec::Vec;
 
-use mealy_caps::CapRef;
+use mealy_caps::{CapRef, TaskId};
 use mealy_protocol::{CallToken, IpcError};
 
 /// Set in the slot half of every reply ref, which a CSpace slot never has
 /// (CSpaces are far smaller than 2^31 slots).
 pub(crate) const REPLY_SLOT: u32 = 1 << 31;
 
-/// A free entry's caller.
-const FREE: u32 = u32::MAX;
+/// A free entry's next free entry when there is none.
+const NO_ENTRY: u32 = u32::MAX;
 
 /// One outstanding answer: who called, and the token the answer carries.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     generation: u32,
-    /// The caller's task index, or `FREE`.
-    caller: u32,
+    /// The caller; `None` while the entry is free.
+    caller: Option<TaskId>,
     /// The next free entry while this one is free.
     next_free: u32,
     token: CallToken,
@@ -53,7 +53,7 @@ struct Entry {
 /// What a reply ref names: the caller to answer and the call's token.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct PendingReply {
-    pub(crate) caller: u32,
+    pub(crate) caller: TaskId,
     pub(crate) token: CallToken,
 }
 
@@ -87,7 +87,7 @@ impl ReplyTable {
             .map_err(|_| IpcError::OutOfResources)?;
         Ok(Self {
             entries,
-            free_head: FREE,
+            free_head: NO_ENTRY,
             live: 0,
         })
     }
@@ -102,11 +102,11 @@ impl ReplyTable {
     /// the callee answers through. Reuses a freed entry if there is one,
     /// otherwise grows the table (fallibly: `OutOfResources`).
     #[inline(always)]
-    pub(crate) fn insert(&mut self, caller: u32, token: CallToken) -> Result<CapRef, IpcError> {
+    pub(crate) fn insert(&mut self, caller: TaskId, token: CallToken) -> Result<CapRef, IpcError> {
         if let Some(entry) = self.entries.get_mut(self.free_head as usize) {
             let index = self.free_head;
             self.free_head = entry.next_free;
-            entry.caller = caller;
+            entry.caller = Some(caller);
             entry.token = token;
             self.live += 1;
             return Ok(reply_ref(index, entry.generation));
@@ -117,7 +117,7 @@ impl ReplyTable {
     /// `insert` with no free entry: a new one at the end.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, caller: u32, token: CallToken) -> Result<CapRef, IpcError> {
+    fn grow(&mut self, caller: TaskId, token: CallToken) -> Result<CapRef, IpcError> {
         let index = self.entries.len() as u32;
         if index >= REPLY_SLOT - 1 {
             return Err(IpcError::OutOfResources);
@@ -127,8 +127,8 @@ impl ReplyTable {
             .map_err(|_| IpcError::OutOfResources)?;
         self.entries.push(Entry {
             generation: 0,
-            caller,
-            next_free: FREE,
+            caller: Some(caller),
+            next_free: NO_ENTRY,
             token,
         });
         self.live += 1;
@@ -145,11 +145,11 @@ impl ReplyTable {
             return None;
         }
         let entry = self.entries.get((slot & !REPLY_SLOT) as usize)?;
-        if entry.caller == FREE || entry.generation != (raw >> 32) as u32 {
+        if entry.generation != (raw >> 32) as u32 {
             return None;
         }
         Some(PendingReply {
-            caller: entry.caller,
+            caller: entry.caller?,
             token: entry.token,
         })
     }
@@ -173,10 +173,10 @@ impl ReplyTable {
         let Some(entry) = self.entries.get_mut(index as usize) else {
             return;
         };
-        if entry.caller == FREE || entry.generation != (raw >> 32) as u32 {
+        if entry.caller.is_none() || entry.generation != (raw >> 32) as u32 {
             return;
         }
-        entry.caller = FREE;
+        entry.caller = None;
         self.live -= 1;
         // A generation that would wrap retires the entry: never reused, so
         // no old ref can ever name it again.
@@ -195,7 +195,7 @@ impl ReplyTable {
             .filter(|&index| {
                 self.entries
                     .get(index as usize)
-                    .is_some_and(|entry| entry.caller != FREE)
+                    .is_some_and(|entry| entry.caller.is_some())
             })
             .collect();
         for index in live {
@@ -214,15 +214,12 @@ impl ReplyTable {
         self.entries
             .iter()
             .enumerate()
-            .filter(|(_, entry)| entry.caller != FREE)
-            .map(|(index, entry)| {
-                (
-                    reply_ref(index as u32, entry.generation),
-                    PendingReply {
-                        caller: entry.caller,
-                        token: entry.token,
-                    },
-                )
+            .filter_map(|(index, entry)| {
+                let pending = PendingReply {
+                    caller: entry.caller?,
+                    token: entry.token,
+                };
+                Some((reply_ref(index as u32, entry.generation), pending))
             })
     }
 }
@@ -234,12 +231,12 @@ mod tests {
     #[test]
     fn one_shot_stale_and_forged_refs_fail() {
         let mut table = ReplyTable::new(2).unwrap();
-        let first = table.insert(3, CallToken(1)).unwrap();
+        let first = table.insert(TaskId(3), CallToken(1)).unwrap();
         assert!(is_reply_ref(first));
         assert_eq!(
             table.get(first),
             Some(PendingReply {
-                caller: 3,
+                caller: TaskId(3),
                 token: CallToken(1)
             })
         );
@@ -247,10 +244,10 @@ mod tests {
         assert_eq!(table.take(first), None, "one shot");
         assert_eq!(table.get(first), None);
         // The entry is reused with a new generation: the old ref stays dead.
-        let second = table.insert(4, CallToken(2)).unwrap();
+        let second = table.insert(TaskId(4), CallToken(2)).unwrap();
         assert_ne!(second, first);
         assert_eq!(table.get(first), None);
-        assert_eq!(table.get(second).map(|p| p.caller), Some(4));
+        assert_eq!(table.get(second).map(|p| p.caller), Some(TaskId(4)));
         // Forged: not a reply ref, an index past the end, a wrong generation.
         for forged in [
             CapRef::from_raw(0),
@@ -266,13 +263,13 @@ mod tests {
     #[test]
     fn a_wrapping_generation_retires_the_entry() {
         let mut table = ReplyTable::new(1).unwrap();
-        let cap = table.insert(1, CallToken(1)).unwrap();
+        let cap = table.insert(TaskId(1), CallToken(1)).unwrap();
         if let Some(entry) = table.entries.get_mut(0) {
             entry.generation = u32::MAX;
         }
         let cap = CapRef::from_raw((u64::from(u32::MAX) << 32) | (cap.to_raw() & 0xffff_ffff));
         assert!(table.take(cap).is_some());
-        let next = table.insert(2, CallToken(2)).unwrap();
+        let next = table.insert(TaskId(2), CallToken(2)).unwrap();
         assert_ne!(next.to_raw() as u32, cap.to_raw() as u32, "a fresh entry");
         assert_eq!(table.get(cap), None);
     }
@@ -281,10 +278,10 @@ mod tests {
     fn drain_frees_everything_once() {
         let mut table = ReplyTable::new(0).unwrap();
         let refs: Vec<CapRef> = (0..5)
-            .map(|n| table.insert(n, CallToken(u64::from(n))).unwrap())
+            .map(|n| table.insert(TaskId(n), CallToken(u64::from(n))).unwrap())
             .collect();
         table.take(refs[2]).unwrap();
-        let drained: Vec<u32> = table.drain().iter().map(|p| p.caller).collect();
+        let drained: Vec<u32> = table.drain().iter().map(|p| p.caller.0).collect();
         assert_eq!(drained, [0, 1, 3, 4]);
         assert_eq!(table.live(), 0);
         assert!(refs.iter().all(|r| table.get(*r).is_none()));

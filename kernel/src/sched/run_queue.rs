@@ -1,7 +1,7 @@
 //! The run queue: the Queued tasks, each exactly once, in the order they
 //! became ready.
 //!
-//! A fixed ring of task indices sized for every task the scheduler may
+//! A fixed ring of task ids sized for every task the scheduler may
 //! ever hold, reserved once, so making a task ready never allocates and
 //! never fails. Written out rather than a `VecDeque` so that the push on
 //! every send inlines into the IPC path; the ring's size is a power of two
@@ -9,10 +9,12 @@
 
 use alloc::vec::Vec;
 
-/// A bounded FIFO of task indices.
+use mealy_caps::TaskId;
+
+/// A bounded FIFO of task ids.
 #[derive(Debug)]
 pub(crate) struct RunQueue {
-    ring: Vec<u32>,
+    ring: Vec<TaskId>,
     /// `ring.len() - 1`; `ring.len()` is a power of two.
     mask: usize,
     /// Where the oldest queued task is (wraps with `mask`).
@@ -30,7 +32,7 @@ impl RunQueue {
         let size = capacity.checked_next_power_of_two()?;
         let mut ring = Vec::new();
         ring.try_reserve_exact(size).ok()?;
-        ring.resize(size, 0);
+        ring.resize(size, TaskId(0));
         Some(Self {
             ring,
             mask: size - 1,
@@ -40,17 +42,17 @@ impl RunQueue {
         })
     }
 
-    /// Appends `index`. A task is queued at most once and the ring holds
+    /// Appends task `id`. A task is queued at most once and the ring holds
     /// every task, so it is never full; if it were, the push is refused
     /// (returns `false`) rather than overwriting a queued task.
     #[inline]
-    pub(crate) fn push_back(&mut self, index: u32) -> bool {
+    pub(crate) fn push_back(&mut self, id: TaskId) -> bool {
         if self.len >= self.capacity {
             return false;
         }
         let at = (self.head + self.len) & self.mask;
         if let Some(slot) = self.ring.get_mut(at) {
-            *slot = index;
+            *slot = id;
             self.len += 1;
             return true;
         }
@@ -59,23 +61,23 @@ impl RunQueue {
 
     /// The oldest queued task, removed.
     #[inline]
-    pub(crate) fn pop_front(&mut self) -> Option<u32> {
+    pub(crate) fn pop_front(&mut self) -> Option<TaskId> {
         if self.len == 0 {
             return None;
         }
-        let index = *self.ring.get(self.head)?;
+        let id = *self.ring.get(self.head)?;
         self.head = (self.head + 1) & self.mask;
         self.len -= 1;
-        Some(index)
+        Some(id)
     }
 
     /// Keeps only the tasks for which `keep` holds, in order.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(TaskId) -> bool) {
         for _ in 0..self.len {
-            if let Some(index) = self.pop_front()
-                && keep(index)
+            if let Some(id) = self.pop_front()
+                && keep(id)
             {
-                self.push_back(index);
+                self.push_back(id);
             }
         }
     }

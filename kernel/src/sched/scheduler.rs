@@ -5,7 +5,6 @@
 
 use alloc::boxed::Box;
 use alloc::vec;
-use alloc::vec::Vec;
 
 use mealy_caps::{CapError, CapSystem, Limits, TaskId};
 use mealy_protocol::{Context, Grant, StateMachine};
@@ -16,7 +15,7 @@ use super::pending::PendingInterrupts;
 use super::platform::Platform;
 use super::run_queue::RunQueue;
 use super::state::{KernelState, SchedStats};
-use super::task::{TaskInfo, TaskState};
+use super::task::{TaskInfo, TaskState, TaskTable};
 
 /// The owner recorded for the kernel's own CSpace.
 pub const KERNEL_TASK: TaskId = TaskId::KERNEL;
@@ -49,8 +48,8 @@ impl Default for SchedConfig {
 pub struct Scheduler<P: Platform> {
     pub(crate) kernel: KernelState,
     pub(crate) platform: P,
-    /// Indexed like `kernel.tasks`; `None` once a task is dead.
-    pub(crate) machines: Vec<Option<Box<dyn StateMachine>>>,
+    /// Beside `kernel.tasks`; `None` once a task is dead.
+    pub(crate) machines: TaskTable<Option<Box<dyn StateMachine>>>,
     pub(crate) pending: &'static PendingInterrupts,
     pub(crate) budget_ns: u64,
     /// The message being handled (the handler borrows it while the kernel
@@ -73,7 +72,7 @@ impl<P: Platform> Scheduler<P> {
         let kernel_cspace = caps.create_cspace(KERNEL_TASK, config.kernel_cspace_slots)?;
         let max_tasks = config.max_tasks as usize;
         let run_queue = RunQueue::new(max_tasks).ok_or(CapError::OutOfMemory)?;
-        let mut tasks = Vec::new();
+        let mut tasks = TaskTable::new();
         tasks
             .try_reserve(max_tasks)
             .map_err(|_| CapError::OutOfMemory)?;
@@ -93,7 +92,7 @@ impl<P: Platform> Scheduler<P> {
                 last_call: 0,
             },
             platform,
-            machines: Vec::new(),
+            machines: TaskTable::new(),
             pending,
             budget_ns: config.budget_ns,
             deliveries,
@@ -148,7 +147,7 @@ impl<P: Platform> Scheduler<P> {
 
     /// A snapshot of task `id`.
     pub fn task_info(&self, id: TaskId) -> Option<TaskInfo> {
-        self.kernel.tasks.get(id.0 as usize).map(|task| task.info())
+        self.kernel.tasks.get(id).map(|task| task.info())
     }
 
     /// Snapshots of every task ever spawned, in id order.
@@ -169,7 +168,7 @@ impl<P: Platform> Scheduler<P> {
     pub fn grants(&self, id: TaskId) -> &[Grant] {
         self.kernel
             .tasks
-            .get(id.0 as usize)
+            .get(id)
             .map_or(&[], |task| task.grants.as_slice())
     }
 
@@ -184,7 +183,7 @@ impl<P: Platform> Scheduler<P> {
         } else {
             self.kernel
                 .tasks
-                .get(owner.0 as usize)
+                .get(owner)
                 .map(|task| task.cspace)
                 .ok_or(CapError::InvalidCSpace)?
         };
@@ -194,9 +193,8 @@ impl<P: Platform> Scheduler<P> {
     /// Stops task `id` for good: see `KernelState::kill`. Its callers get
     /// `CallFailed { PeerDied }`.
     pub fn stop(&mut self, id: TaskId) {
-        self.kernel
-            .kill(id.0, TaskState::Stopped, &mut self.platform);
-        if let Some(machine) = self.machines.get_mut(id.0 as usize) {
+        self.kernel.kill(id, TaskState::Stopped, &mut self.platform);
+        if let Some(machine) = self.machines.get_mut(id) {
             *machine = None;
         }
     }
@@ -205,14 +203,14 @@ impl<P: Platform> Scheduler<P> {
     /// shell's `send` and the tests use to act as a task. `None` if the
     /// task is not alive.
     pub fn act_as<R>(&mut self, id: TaskId, act: impl FnOnce(&mut dyn Context) -> R) -> Option<R> {
-        let task = self.kernel.tasks.get(id.0 as usize)?;
+        let task = self.kernel.tasks.get(id)?;
         if !task.state.is_alive() {
             return None;
         }
         let mut cx = TaskContext {
             kernel: &mut self.kernel,
             platform: &mut self.platform,
-            task: id.0,
+            task: id,
             lane: None,
         };
         Some(act(&mut cx))

@@ -34,11 +34,11 @@ impl<P: Platform> Scheduler<P> {
         specs: &[TaskSpec],
         make: impl FnMut(&TaskSpec) -> Box<dyn StateMachine>,
     ) -> Result<Vec<TaskId>, SpawnError> {
-        let first = self.kernel.tasks.len();
+        let first = self.kernel.tasks.next_id();
         let result = self.build(specs, make);
         if result.is_err() {
-            for index in first..self.kernel.tasks.len() {
-                self.stop(TaskId(index as u32));
+            for id in self.kernel.tasks.ids_from(first) {
+                self.stop(id);
             }
         }
         let ids = result?;
@@ -62,7 +62,7 @@ impl<P: Platform> Scheduler<P> {
                 let Some(granted) = self.grant(spec.name, id, cap)? else {
                     continue;
                 };
-                if let Some(task) = self.kernel.tasks.get_mut(id.0 as usize) {
+                if let Some(task) = self.kernel.tasks.get_mut(id) {
                     task.grants.push(Grant {
                         name: cap.name,
                         cap: granted,
@@ -90,7 +90,7 @@ impl<P: Platform> Scheduler<P> {
             cap: "(task)",
             error,
         };
-        let id = TaskId(self.kernel.tasks.len() as u32);
+        let id = self.kernel.tasks.next_id();
         let caps = &mut self.kernel.caps;
         let cspace = caps
             .create_cspace(id, spec.cspace_slots)
@@ -137,7 +137,7 @@ impl<P: Platform> Scheduler<P> {
                 let peer_id = self
                     .task_by_name(peer)
                     .ok_or(SpawnError::UnknownPeer { task: name, peer })?;
-                self.kernel.tasks[peer_id.0 as usize].endpoint
+                self.kernel.tasks[peer_id].endpoint
             }
             CapSource::Task { peer } => {
                 let peer_id = if peer == KERNEL_NAME {
@@ -182,16 +182,16 @@ impl<P: Platform> Scheduler<P> {
             .lookup_object(kernel_cspace, original, mealy_caps::Rights::empty())
             .map_err(|error| failed(error.into()))?;
         let rights = cap.rights.unwrap_or(held.rights);
-        let cspace = self.kernel.tasks[id.0 as usize].cspace;
+        let cspace = self.kernel.tasks[id].cspace;
         let granted = self
             .kernel
             .caps
-            .mint(kernel_cspace, original, cspace, rights, cap.badge())
+            .mint(kernel_cspace, original, cspace, rights, cap.badge)
             .map_err(|error| failed(error.into()))?;
         if let Object::Irq { line } = object {
             self.kernel.irq_routes[usize::from(line)] = Some(IrqRoute {
-                task: id.0,
-                badge: cap.badge(),
+                task: id,
+                badge: cap.badge,
             });
         }
         Ok(Some(granted))
@@ -207,20 +207,19 @@ impl<P: Platform> Scheduler<P> {
     /// Calls task `id`'s `start` hook with its grants; errors are handled
     /// as a handler's would be.
     fn start(&mut self, id: TaskId) {
-        let index = id.0 as usize;
-        let Some(Some(machine)) = self.machines.get_mut(index) else {
+        let Some(Some(machine)) = self.machines.get_mut(id) else {
             return;
         };
-        let grants: Vec<Grant> = self.kernel.tasks[index].grants.clone();
+        let grants: Vec<Grant> = self.kernel.tasks[id].grants.clone();
         let mut cx = TaskContext {
             kernel: &mut self.kernel,
             platform: &mut self.platform,
-            task: id.0,
+            task: id,
             lane: None,
         };
         let result = machine.start(&mut cx, Grants(&grants));
         if let Err(error) = result {
-            self.handler_failed(id.0, error, None);
+            self.handler_failed(id, error, None);
         }
     }
 }

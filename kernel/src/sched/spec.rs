@@ -6,10 +6,10 @@
 //! static TASKS: &[TaskSpec] = &[
 //!     TaskSpec::new("echo", make_echo),
 //!     TaskSpec::new("pinger", make_pinger)
-//!         .caps(&[CapSpec::endpoint("echo", "echo", Rights::WRITE, 1)]),
+//!         .caps(&[grant("echo").endpoint_to("echo").rights(Rights::WRITE).badge(1)]),
 //!     TaskSpec::new("keyboard", make_keyboard).caps(&[
-//!         CapSpec::irq("irq", 1),
-//!         CapSpec::device("ports", DeviceRange::Ports { base: 0x60, len: 5 }),
+//!         grant("irq").irq(1),
+//!         grant("ports").device(DeviceRange::Ports { base: 0x60, len: 5 }),
 //!     ]),
 //! ];
 //! ```
@@ -119,7 +119,15 @@ pub enum CapSource {
     BootModule { cmdline: &'static str },
 }
 
-/// One capability a task starts with.
+/// One capability a task starts with. Written with [`grant`], which
+/// names each part at the call site:
+///
+/// ```ignore
+/// grant("console").endpoint_to("console").rights(Rights::WRITE).badge(badge::SERIAL)
+/// grant("ports").device(COM1)
+/// grant("irq").irq(COM1_IRQ)
+/// grant("timer").timer()
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CapSpec {
     /// The name the task finds it under.
@@ -127,59 +135,94 @@ pub struct CapSpec {
     pub source: CapSource,
     /// The rights to grant; `None` for every right the object has.
     pub rights: Option<Rights>,
-    /// The badge to mint (0 for none).
-    pub badge: u64,
+    /// The badge to mint, if any.
+    pub badge: Option<Badge>,
 }
 
-impl CapSpec {
-    /// A capability with every right and no badge.
-    pub const fn full(name: &'static str, source: CapSource) -> Self {
-        Self {
-            name,
+/// The capability the task will find under `name`; what it names comes
+/// next (`endpoint_to`, `device`, `irq`, `timer`, ...), then, optionally,
+/// `rights` and `badge`.
+pub const fn grant(name: &'static str) -> NamedGrant {
+    NamedGrant { name }
+}
+
+/// A [`CapSpec`] with its name and nothing else yet: each method says what
+/// the capability names, and returns it with every right the object has
+/// and no badge.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use = "a grant names something: call endpoint_to, device, irq, timer, ..."]
+pub struct NamedGrant {
+    name: &'static str,
+}
+
+impl NamedGrant {
+    /// The capability names `source`.
+    pub const fn to(self, source: CapSource) -> CapSpec {
+        CapSpec {
+            name: self.name,
             source,
             rights: None,
-            badge: 0,
+            badge: None,
         }
     }
 
-    /// A send capability to `peer` with `rights` and `badge` (0 for none).
-    pub const fn endpoint(
-        name: &'static str,
-        peer: &'static str,
-        rights: Rights,
-        badge: u64,
-    ) -> Self {
-        Self {
-            name,
-            source: CapSource::Endpoint { peer },
-            rights: Some(rights),
-            badge,
-        }
+    /// The endpoint of the task named `peer`: messages to that task.
+    pub const fn endpoint_to(self, peer: &'static str) -> CapSpec {
+        self.to(CapSource::Endpoint { peer })
     }
 
-    pub const fn irq(name: &'static str, line: u8) -> Self {
-        Self::full(name, CapSource::Irq { line })
+    /// Interrupt `line`, delivered to this task.
+    pub const fn irq(self, line: u8) -> CapSpec {
+        self.to(CapSource::Irq { line })
     }
 
-    pub const fn device(name: &'static str, range: DeviceRange) -> Self {
-        Self::full(name, CapSource::Device(range))
+    /// Device registers or ports.
+    pub const fn device(self, range: DeviceRange) -> CapSpec {
+        self.to(CapSource::Device(range))
     }
 
-    pub const fn timer(name: &'static str) -> Self {
-        Self::full(name, CapSource::Timer)
+    /// A timer of its own.
+    pub const fn timer(self) -> CapSpec {
+        self.to(CapSource::Timer)
+    }
+
+    /// Read access to the kernel's tables.
+    pub const fn inspect(self) -> CapSpec {
+        self.to(CapSource::Inspect)
+    }
+
+    /// A fresh zeroed region of at least `len` bytes.
+    pub const fn region(self, len: u64) -> CapSpec {
+        self.to(CapSource::Region { len })
+    }
+
+    /// The framebuffer the loader set up, as a Region.
+    pub const fn framebuffer(self) -> CapSpec {
+        self.to(CapSource::Framebuffer)
     }
 
     /// Control of the task named `peer` ([`KERNEL_NAME`] for the kernel).
-    pub const fn task(name: &'static str, peer: &'static str) -> Self {
-        Self::full(name, CapSource::Task { peer })
+    pub const fn control_of(self, peer: &'static str) -> CapSpec {
+        self.to(CapSource::Task { peer })
     }
 
-    pub const fn inspect(name: &'static str) -> Self {
-        Self::full(name, CapSource::Inspect)
+    /// The Region holding the boot module with this command line.
+    pub const fn boot_module(self, cmdline: &'static str) -> CapSpec {
+        self.to(CapSource::BootModule { cmdline })
+    }
+}
+
+impl CapSpec {
+    /// Grants only `rights` (a subset of the object's).
+    pub const fn rights(mut self, rights: Rights) -> Self {
+        self.rights = Some(rights);
+        self
     }
 
-    pub(crate) fn badge(&self) -> Option<Badge> {
-        Badge::new(self.badge)
+    /// Mints the capability with badge `value` (0: no badge).
+    pub const fn badge(mut self, value: u64) -> Self {
+        self.badge = Badge::new(value);
+        self
     }
 }
 
@@ -239,5 +282,38 @@ pub(crate) fn new_object(source: CapSource) -> Option<Object> {
         | CapSource::Framebuffer
         | CapSource::Task { .. }
         | CapSource::BootModule { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_reads_as_name_source_rights_badge() {
+        const CONSOLE: CapSpec = grant("terminal")
+            .endpoint_to("console")
+            .rights(Rights::WRITE)
+            .badge(3);
+        assert_eq!(
+            CONSOLE,
+            CapSpec {
+                name: "terminal",
+                source: CapSource::Endpoint { peer: "console" },
+                rights: Some(Rights::WRITE),
+                badge: Badge::new(3),
+            }
+        );
+        let timer = grant("timer").timer();
+        assert_eq!(
+            (timer.rights, timer.badge),
+            (None, None),
+            "every right, no badge"
+        );
+        assert_eq!(grant("irq").irq(4).badge(0).badge, None, "0 is no badge");
+        assert_eq!(
+            grant("task:kernel").control_of(KERNEL_NAME).source,
+            CapSource::Task { peer: KERNEL_NAME }
+        );
     }
 }

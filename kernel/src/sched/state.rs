@@ -9,20 +9,20 @@
 
 use alloc::vec::Vec;
 
-use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object};
+use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object, TaskId};
 use mealy_protocol::{CallFailure, CallToken, Envelope, IpcError, MessageKind};
 
 use super::platform::Platform;
 use super::reply::PendingReply;
 use super::run_queue::RunQueue;
-use super::task::{Task, TaskState};
+use super::task::{Task, TaskState, TaskTable};
 use super::timers::TimerTable;
 
 /// The task that receives interrupt `line`, and the badge its Irq
 /// capability carries.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IrqRoute {
-    pub(crate) task: u32,
+    pub(crate) task: TaskId,
     pub(crate) badge: Option<Badge>,
 }
 
@@ -50,15 +50,15 @@ pub(crate) struct KernelState {
     pub(crate) caps: CapSystem,
     /// Holds the original of every task's Endpoint.
     pub(crate) kernel_cspace: CSpaceId,
-    /// Indexed by `TaskId.0`; ids are not reused.
-    pub(crate) tasks: Vec<Task>,
+    /// Every task ever spawned, by id; ids are not reused.
+    pub(crate) tasks: TaskTable<Task>,
     pub(crate) max_tasks: usize,
     /// Tasks in state Queued, each exactly once, in arrival order; except
     /// `handed_to`.
     pub(crate) run_queue: RunQueue,
     /// The Queued task whose message waits in the scheduler's lane, not
     /// on the run queue: it is dispatched next (`handoff.rs`).
-    pub(crate) handed_to: Option<u32>,
+    pub(crate) handed_to: Option<TaskId>,
     pub(crate) timers: TimerTable,
     /// Indexed by interrupt line.
     pub(crate) irq_routes: Vec<Option<IrqRoute>>,
@@ -72,33 +72,33 @@ pub(crate) struct KernelState {
 
 impl KernelState {
     #[inline]
-    pub(crate) fn task(&self, index: u32) -> Result<&Task, IpcError> {
-        self.tasks.get(index as usize).ok_or(IpcError::DeadTask)
+    pub(crate) fn task(&self, id: TaskId) -> Result<&Task, IpcError> {
+        self.tasks.get(id).ok_or(IpcError::DeadTask)
     }
 
     #[inline]
-    pub(crate) fn task_mut(&mut self, index: u32) -> Result<&mut Task, IpcError> {
-        self.tasks.get_mut(index as usize).ok_or(IpcError::DeadTask)
+    pub(crate) fn task_mut(&mut self, id: TaskId) -> Result<&mut Task, IpcError> {
+        self.tasks.get_mut(id).ok_or(IpcError::DeadTask)
     }
 
     /// Puts an Idle task with something to handle on the run queue. The
     /// queue was reserved for every task, so this never allocates.
     #[inline]
-    pub(crate) fn make_ready(&mut self, index: u32) {
-        if let Some(task) = self.tasks.get_mut(index as usize)
+    pub(crate) fn make_ready(&mut self, id: TaskId) {
+        if let Some(task) = self.tasks.get_mut(id)
             && task.state == TaskState::Idle
         {
             // Never refused: the ring holds every task, each at most once.
-            if self.run_queue.push_back(index) {
+            if self.run_queue.push_back(id) {
                 task.state = TaskState::Queued;
             }
         }
     }
 
-    /// Queues a kernel notice for `index` and makes it ready. A dead task
-    /// gets nothing; a notice the heap cannot hold is counted as lost.
-    pub(crate) fn notify(&mut self, index: u32, kind: MessageKind, badge: Option<Badge>) {
-        let Ok(task) = self.task_mut(index) else {
+    /// Queues a kernel notice for task `id` and makes it ready. A dead
+    /// task gets nothing; a notice the heap cannot hold is counted as lost.
+    pub(crate) fn notify(&mut self, id: TaskId, kind: MessageKind, badge: Option<Badge>) {
+        let Ok(task) = self.task_mut(id) else {
             return;
         };
         if !task.state.is_alive() {
@@ -112,7 +112,7 @@ impl KernelState {
             self.stats.lost_notices += 1;
             return;
         }
-        self.make_ready(index);
+        self.make_ready(id);
     }
 
     /// Revokes everything derived from `cap` in `cspace`, and releases
@@ -151,13 +151,13 @@ impl KernelState {
         }
     }
 
-    /// Ends task `index` for good (`Faulted` or `Stopped`): drops its
+    /// Ends task `id` for good (`Faulted` or `Stopped`): drops its
     /// queued messages, deletes every capability it holds (callers whose
     /// requests it held get `CallFailed { PeerDied }`), disarms its timers
     /// and unroutes its interrupts. Its Endpoint stays, so senders get
     /// `DeadTask`. Idempotent.
-    pub(crate) fn kill<P: Platform>(&mut self, index: u32, end: TaskState, platform: &mut P) {
-        let Ok(task) = self.task_mut(index) else {
+    pub(crate) fn kill<P: Platform>(&mut self, id: TaskId, end: TaskState, platform: &mut P) {
+        let Ok(task) = self.task_mut(id) else {
             return;
         };
         if !task.state.is_alive() {
@@ -169,13 +169,13 @@ impl KernelState {
         // CSpace below deletes what they carried.
         task.mailbox.clear();
         let unanswered = task.replies.drain();
-        self.run_queue.retain(|queued| queued != index);
-        if self.handed_to == Some(index) {
+        self.run_queue.retain(|queued| queued != id);
+        if self.handed_to == Some(id) {
             self.handed_to = None;
         }
-        self.timers.cancel_task(index);
+        self.timers.cancel_task(id);
         for route in self.irq_routes.iter_mut() {
-            if route.is_some_and(|r| r.task == index) {
+            if route.is_some_and(|r| r.task == id) {
                 *route = None;
             }
         }

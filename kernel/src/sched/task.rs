@@ -2,9 +2,16 @@
 //! counters. The state machine itself (the `Box<dyn StateMachine>`) lives
 //! beside it in the scheduler, so a handler can borrow its own state while
 //! the kernel state it calls into is borrowed separately.
+//!
+//! A task is named by its [`TaskId`] everywhere in the kernel: ids are
+//! handed out in spawn order and never reused, so a task's id is its
+//! position in the task table. [`TaskTable`] is the one place an id
+//! becomes an index.
 
+use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::{Index, IndexMut};
 
 use mealy_caps::{CSpaceId, CapRef, TaskId};
 use mealy_protocol::Grant;
@@ -111,5 +118,88 @@ impl Task {
             mailbox_capacity: self.mailbox.capacity(),
             mailbox_high_water: self.mailbox.high_water(),
         }
+    }
+}
+
+/// Something per task, indexed by [`TaskId`]: the task records, and
+/// beside them the state machines. Grows by one per spawn and never
+/// shrinks, so an id names the same entry for ever (`TaskId::KERNEL`
+/// names none).
+#[derive(Debug)]
+pub(crate) struct TaskTable<T> {
+    entries: Vec<T>,
+}
+
+impl<T> TaskTable<T> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Room for `count` more tasks, so spawning them does not allocate.
+    pub(crate) fn try_reserve(&mut self, count: usize) -> Result<(), TryReserveError> {
+        self.entries.try_reserve(count)
+    }
+
+    /// How many tasks were ever spawned.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The id the next [`TaskTable::push`] gets.
+    pub(crate) fn next_id(&self) -> TaskId {
+        // The scheduler spawns at most `SchedConfig::max_tasks`, a u32.
+        TaskId(self.entries.len() as u32)
+    }
+
+    /// Appends the entry of task [`TaskTable::next_id`].
+    pub(crate) fn push(&mut self, entry: T) {
+        self.entries.push(entry);
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, id: TaskId) -> Option<&T> {
+        self.entries.get(id.0 as usize)
+    }
+
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self, id: TaskId) -> Option<&mut T> {
+        self.entries.get_mut(id.0 as usize)
+    }
+
+    /// Every entry, in id order.
+    pub(crate) fn iter(&self) -> core::slice::Iter<'_, T> {
+        self.entries.iter()
+    }
+
+    /// The ids of every entry from `first` on, in order.
+    pub(crate) fn ids_from(&self, first: TaskId) -> impl Iterator<Item = TaskId> + use<T> {
+        (first.0..self.next_id().0).map(TaskId)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a TaskTable<T> {
+    type Item = &'a T;
+    type IntoIter = core::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+/// Panics if `id` names no task: for ids the kernel just looked up.
+impl<T> Index<TaskId> for TaskTable<T> {
+    type Output = T;
+
+    fn index(&self, id: TaskId) -> &T {
+        &self.entries[id.0 as usize]
+    }
+}
+
+impl<T> IndexMut<TaskId> for TaskTable<T> {
+    fn index_mut(&mut self, id: TaskId) -> &mut T {
+        &mut self.entries[id.0 as usize]
     }
 }

@@ -8,13 +8,13 @@
 
 use alloc::vec::Vec;
 
-use mealy_caps::{Badge, ObjectId};
+use mealy_caps::{Badge, ObjectId, TaskId};
 use mealy_protocol::IpcError;
 
 #[derive(Clone, Copy, Debug)]
 struct ArmedTimer {
     object: ObjectId,
-    task: u32,
+    task: TaskId,
     badge: Option<Badge>,
     deadline_ns: u64,
 }
@@ -31,7 +31,7 @@ impl TimerTable {
     pub(crate) fn arm(
         &mut self,
         object: ObjectId,
-        task: u32,
+        task: TaskId,
         badge: Option<Badge>,
         deadline_ns: u64,
     ) -> Result<(), IpcError> {
@@ -60,7 +60,7 @@ impl TimerTable {
     }
 
     /// Forgets every timer armed by `task` (it died).
-    pub(crate) fn cancel_task(&mut self, task: u32) {
+    pub(crate) fn cancel_task(&mut self, task: TaskId) {
         self.armed.retain(|t| t.task != task);
         self.recompute();
     }
@@ -79,7 +79,7 @@ impl TimerTable {
 
     /// Disarms one timer due by `now_ns` and returns (task, badge).
     /// Timers are one-shot.
-    pub(crate) fn pop_due(&mut self, now_ns: u64) -> Option<(u32, Option<Badge>)> {
+    pub(crate) fn pop_due(&mut self, now_ns: u64) -> Option<(TaskId, Option<Badge>)> {
         let position = self.armed.iter().position(|t| t.deadline_ns <= now_ns)?;
         let timer = self.armed.swap_remove(position);
         self.recompute();

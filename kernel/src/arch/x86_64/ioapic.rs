@@ -172,14 +172,21 @@ pub fn init(platform: &Platform) -> Result<RoutingSummary, IoApicError> {
     Ok(summary)
 }
 
+/// Whether a line's interrupts get through.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mask {
+    Masked,
+    Unmasked,
+}
+
 /// Masks or unmasks a line. Interrupts are off while the routing lock is
 /// held: the interrupt handler masks lines too, and must never find the
 /// lock taken by the code it interrupted.
-fn set_masked(irq: u8, masked: bool) -> Result<IsaRoute, IoApicError> {
-    ::x86_64::instructions::interrupts::without_interrupts(|| set_masked_locked(irq, masked))
+fn set_mask(irq: u8, mask: Mask) -> Result<IsaRoute, IoApicError> {
+    ::x86_64::instructions::interrupts::without_interrupts(|| set_mask_locked(irq, mask))
 }
 
-fn set_masked_locked(irq: u8, masked: bool) -> Result<IsaRoute, IoApicError> {
+fn set_mask_locked(irq: u8, mask: Mask) -> Result<IsaRoute, IoApicError> {
     let routing = ROUTING.get().ok_or(IoApicError::NotRouted(irq))?.lock();
     let (index, line, route) = routing
         .isa
@@ -189,17 +196,20 @@ fn set_masked_locked(irq: u8, masked: bool) -> Result<IsaRoute, IoApicError> {
         .ok_or(IoApicError::NotRouted(irq))?;
     let io_apic = &routing.io_apics[index];
     let low = io_apic.entry_low(line);
-    let low = if masked { low | MASKED } else { low & !MASKED };
+    let low = match mask {
+        Mask::Masked => low | MASKED,
+        Mask::Unmasked => low & !MASKED,
+    };
     io_apic.write(REDIRECTION_TABLE + 2 * line, low);
     Ok(route)
 }
 
 /// Lets ISA IRQ `irq` through.
 pub fn unmask_isa(irq: u8) -> Result<IsaRoute, IoApicError> {
-    set_masked(irq, false)
+    set_mask(irq, Mask::Unmasked)
 }
 
 /// Stops ISA IRQ `irq`.
 pub fn mask_isa(irq: u8) -> Result<IsaRoute, IoApicError> {
-    set_masked(irq, true)
+    set_mask(irq, Mask::Masked)
 }

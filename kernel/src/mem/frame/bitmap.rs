@@ -91,27 +91,35 @@ impl Bitmap {
         self.update_range(start, end, |word, mask| word & !mask);
     }
 
-    /// The first bit in `start..end` whose value is `value`, or `end`.
-    /// Word at a time, so scanning a large range costs bits / 64 steps.
-    pub(super) fn next_with(&self, value: bool, start: u64, end: u64) -> u64 {
+    /// The first set bit in `start..end`, or `end`.
+    pub(super) fn next_set(&self, start: u64, end: u64) -> u64 {
+        self.scan(start, end, |word| word).unwrap_or(end)
+    }
+
+    /// The first clear bit in `start..end`, or `end`. Bits past the
+    /// bitmap read as clear.
+    pub(super) fn next_clear(&self, start: u64, end: u64) -> u64 {
+        let limit = end.min(self.bits);
+        self.scan(start, end, |word| !word)
+            .unwrap_or(start.max(limit).min(end))
+    }
+
+    /// The first bit in `start..end` that is set in `select(word)`, if
+    /// one is within the bitmap. Word at a time, so scanning a large range
+    /// costs bits / 64 steps.
+    fn scan(&self, start: u64, end: u64, select: impl Fn(u64) -> u64) -> Option<u64> {
         let limit = end.min(self.bits);
         let mut bit = start;
         while bit < limit {
             let offset = bit % WORD_BITS;
-            let word = self.word(bit / WORD_BITS);
-            let candidates = if value { word } else { !word } >> offset;
+            let candidates = select(self.word(bit / WORD_BITS)) >> offset;
             if candidates != 0 {
                 let found = bit + u64::from(candidates.trailing_zeros());
-                return found.min(end);
+                return Some(found.min(end));
             }
             bit += WORD_BITS - offset;
         }
-        // Bits past the bitmap read as clear.
-        if value {
-            end
-        } else {
-            start.max(limit).min(end)
-        }
+        None
     }
 }
 
@@ -142,11 +150,11 @@ mod tests {
             assert!(!bitmap.get(59));
             assert!((60..130).all(|bit| bitmap.get(bit)));
             assert!(!bitmap.get(130));
-            assert_eq!(bitmap.next_with(true, 0, 200), 60);
-            assert_eq!(bitmap.next_with(false, 60, 200), 130);
+            assert_eq!(bitmap.next_set(0, 200), 60);
+            assert_eq!(bitmap.next_clear(60, 200), 130);
             bitmap.clear_range(64, 128);
-            assert_eq!(bitmap.next_with(false, 60, 200), 64);
-            assert_eq!(bitmap.next_with(true, 64, 200), 128);
+            assert_eq!(bitmap.next_clear(60, 200), 64);
+            assert_eq!(bitmap.next_set(64, 200), 128);
         });
     }
 
@@ -156,9 +164,9 @@ mod tests {
             bitmap.set(10);
             bitmap.set_range(5, 100);
             assert!(!bitmap.get(10));
-            assert_eq!(bitmap.next_with(true, 0, 100), 5);
-            assert_eq!(bitmap.next_with(false, 5, 100), 10);
-            assert_eq!(bitmap.next_with(true, 20, 30), 30);
+            assert_eq!(bitmap.next_set(0, 100), 5);
+            assert_eq!(bitmap.next_clear(5, 100), 10);
+            assert_eq!(bitmap.next_set(20, 30), 30);
         });
     }
 }

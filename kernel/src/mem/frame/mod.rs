@@ -379,8 +379,8 @@ impl<M: PhysicalMemory> FrameAllocator<M> {
     fn adopt(&mut self, start: u64, end: u64) {
         let mut position = start;
         while position < end {
-            let run_start = self.managed.next_with(false, position, end);
-            let run_end = self.managed.next_with(true, run_start, end);
+            let run_start = self.managed.next_clear(position, end);
+            let run_end = self.managed.next_set(run_start, end);
             if run_start < run_end {
                 self.managed.set_range(run_start, run_end);
                 self.total += run_end - run_start;

@@ -7,11 +7,11 @@ use mealy_caps::{Rights, TaskId};
 use mealy_protocol::{CallFailure, IpcError, MessageKind};
 
 use super::{Behaviour, recorder, world};
-use crate::sched::{CapSpec, TaskState};
+use crate::sched::{CapSpec, TaskState, grant};
 
 static TO_A_AND_B: &[CapSpec] = &[
-    CapSpec::endpoint("a", "a", Rights::WRITE, 1),
-    CapSpec::endpoint("b", "b", Rights::WRITE, 2),
+    grant("a").endpoint_to("a").rights(Rights::WRITE).badge(1),
+    grant("b").endpoint_to("b").rights(Rights::WRITE).badge(2),
 ];
 
 #[test]
@@ -21,13 +21,13 @@ fn round_robin_one_message_per_dispatch() {
         (recorder("a"), Behaviour::Record),
         (recorder("b"), Behaviour::Record),
     ]);
-    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    let (a, b) = (w.grant(TaskId(0), "a"), w.grant(TaskId(0), "b"));
     // a gets 3 messages first, then b gets 3: dispatch must still alternate.
     for n in 0u8..3 {
-        w.act(0, |cx| cx.send(a, &[n], &[])).unwrap();
+        w.act(TaskId(0), |cx| cx.send(a, &[n], &[])).unwrap();
     }
     for n in 0u8..3 {
-        w.act(0, |cx| cx.send(b, &[n], &[])).unwrap();
+        w.act(TaskId(0), |cx| cx.send(b, &[n], &[])).unwrap();
     }
     let mut order = Vec::new();
     while w.sched.dispatch_one() {
@@ -52,11 +52,11 @@ fn a_flooded_task_does_not_starve_another() {
         (recorder("a").mailbox(64), Behaviour::Record),
         (recorder("b"), Behaviour::Record),
     ]);
-    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    let (a, b) = (w.grant(TaskId(0), "a"), w.grant(TaskId(0), "b"));
     for n in 0u8..50 {
-        w.act(0, |cx| cx.send(a, &[n], &[])).unwrap();
+        w.act(TaskId(0), |cx| cx.send(a, &[n], &[])).unwrap();
     }
-    w.act(0, |cx| cx.send(b, b"late", &[])).unwrap();
+    w.act(TaskId(0), |cx| cx.send(b, b"late", &[])).unwrap();
     // b is served within two dispatches, not after a's 50.
     w.sched.dispatch_one();
     w.sched.dispatch_one();
@@ -70,13 +70,13 @@ fn budget_overrun_is_counted_and_logged() {
         (recorder("a"), Behaviour::Record),
         (recorder("b"), Behaviour::Record),
     ]);
-    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
-    w.act(0, |cx| cx.send(a, b"fast", &[])).unwrap();
+    let (a, b) = (w.grant(TaskId(0), "a"), w.grant(TaskId(0), "b"));
+    w.act(TaskId(0), |cx| cx.send(a, b"fast", &[])).unwrap();
     w.run();
     assert_eq!(w.sched.stats().budget_overruns, 0);
     // Every clock read now moves 5 us: past the 1 us budget.
     w.sched.platform_mut().set_step(5_000);
-    w.act(0, |cx| cx.send(b, b"slow", &[])).unwrap();
+    w.act(TaskId(0), |cx| cx.send(b, b"slow", &[])).unwrap();
     w.run();
     assert_eq!(w.sched.stats().budget_overruns, 1);
     assert_eq!(
@@ -97,13 +97,13 @@ fn a_task_with_a_budget_of_its_own_is_held_to_that_one() {
         (recorder("a").budget(1_000_000), Behaviour::Record),
         (recorder("b"), Behaviour::Record),
     ]);
-    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
+    let (a, b) = (w.grant(TaskId(0), "a"), w.grant(TaskId(0), "b"));
     // Every clock read moves 5 us: past the scheduler's 1 us, within a's 1 ms.
     w.sched.platform_mut().set_step(5_000);
-    w.act(0, |cx| cx.send(a, b"long", &[])).unwrap();
+    w.act(TaskId(0), |cx| cx.send(a, b"long", &[])).unwrap();
     w.run();
     assert_eq!(w.sched.stats().budget_overruns, 0);
-    w.act(0, |cx| cx.send(b, b"long", &[])).unwrap();
+    w.act(TaskId(0), |cx| cx.send(b, b"long", &[])).unwrap();
     w.run();
     assert_eq!(w.sched.stats().budget_overruns, 1);
     assert!(w.sched.platform().logged("b: handler ran"));
@@ -116,13 +116,13 @@ fn time_between_runs_is_not_charged_to_the_next_handler() {
         (recorder("a"), Behaviour::Record),
         (recorder("b"), Behaviour::Record),
     ]);
-    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
-    w.act(0, |cx| cx.send(a, b"before", &[])).unwrap();
+    let (a, b) = (w.grant(TaskId(0), "a"), w.grant(TaskId(0), "b"));
+    w.act(TaskId(0), |cx| cx.send(a, b"before", &[])).unwrap();
     w.run();
     // The machine idles for a millisecond, a thousand budgets, before the
     // next message: the next run starts from a fresh clock.
     w.sched.platform().advance(1_000_000);
-    w.act(0, |cx| cx.send(b, b"after", &[])).unwrap();
+    w.act(TaskId(0), |cx| cx.send(b, b"after", &[])).unwrap();
     w.run();
     assert_eq!(w.received(2).len(), 1);
     assert_eq!(w.sched.stats().budget_overruns, 0);
@@ -137,10 +137,11 @@ fn a_fatal_handler_faults_only_its_task() {
         (recorder("a"), Behaviour::Crash),
         (recorder("b"), Behaviour::Record),
     ]);
-    let (a, b) = (w.grant(0, "a"), w.grant(0, "b"));
-    let first = w.act(0, |cx| cx.call(a, b"boom", &[])).unwrap();
-    let second = w.act(0, |cx| cx.call(a, b"queued", &[])).unwrap();
-    w.act(0, |cx| cx.send(b, b"still here", &[])).unwrap();
+    let (a, b) = (w.grant(TaskId(0), "a"), w.grant(TaskId(0), "b"));
+    let first = w.act(TaskId(0), |cx| cx.call(a, b"boom", &[])).unwrap();
+    let second = w.act(TaskId(0), |cx| cx.call(a, b"queued", &[])).unwrap();
+    w.act(TaskId(0), |cx| cx.send(b, b"still here", &[]))
+        .unwrap();
     w.run();
     assert_eq!(
         w.sched.task_info(TaskId(1)).unwrap().state,
@@ -157,6 +158,9 @@ fn a_fatal_handler_faults_only_its_task() {
         token: second,
         reason: CallFailure::PeerDied
     }));
-    assert_eq!(w.act(0, |cx| cx.send(a, b"", &[])), Err(IpcError::DeadTask));
+    assert_eq!(
+        w.act(TaskId(0), |cx| cx.send(a, b"", &[])),
+        Err(IpcError::DeadTask)
+    );
     assert!(w.sched.platform().logged("fatal: asked to crash"));
 }

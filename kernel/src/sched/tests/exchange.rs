@@ -11,7 +11,7 @@ use mealy_protocol::pinger::{Run, Summary};
 use mealy_protocol::{MessageKind, StateMachine};
 
 use super::{Behaviour, new_scheduler, recorder, world};
-use crate::sched::{CapSpec, SpawnError, TaskSpec};
+use crate::sched::{SpawnError, TaskSpec, grant};
 
 fn make_echo() -> Box<dyn StateMachine> {
     Box::new(Echo::new())
@@ -26,12 +26,10 @@ fn make_idle_pinger() -> Box<dyn StateMachine> {
 }
 
 static TASKS: &[TaskSpec] = &[
-    TaskSpec::new("pinger", make_pinger).caps(&[CapSpec::endpoint(
-        "echo",
-        "echo",
-        Rights::WRITE,
-        1,
-    )]),
+    TaskSpec::new("pinger", make_pinger).caps(&[grant("echo")
+        .endpoint_to("echo")
+        .rights(Rights::WRITE)
+        .badge(1)]),
     TaskSpec::new("echo", make_echo),
 ];
 
@@ -61,14 +59,11 @@ fn pinger_and_echo_exchange_100_round_trips() {
 #[test]
 fn a_client_runs_the_pinger_and_gets_a_summary() {
     static LIST: &[TaskSpec] = &[
-        TaskSpec::new("pinger", make_idle_pinger).caps(&[CapSpec::endpoint(
-            "echo",
-            "echo",
-            Rights::WRITE,
-            0,
-        )]),
+        TaskSpec::new("pinger", make_idle_pinger)
+            .caps(&[grant("echo").endpoint_to("echo").rights(Rights::WRITE)]),
         TaskSpec::new("echo", make_echo),
-        super::recorder("shell").caps(&[CapSpec::endpoint("pinger", "pinger", Rights::WRITE, 0)]),
+        super::recorder("shell")
+            .caps(&[grant("pinger").endpoint_to("pinger").rights(Rights::WRITE)]),
     ];
     let mut w = world(&[]);
     let log = super::Log::default();
@@ -114,14 +109,14 @@ fn a_client_runs_the_pinger_and_gets_a_summary() {
 #[test]
 fn task_list_errors_name_the_entry() {
     static UNKNOWN: &[TaskSpec] =
-        &[recorder("a").caps(&[CapSpec::endpoint("x", "nobody", Rights::WRITE, 0)])];
+        &[recorder("a").caps(&[grant("x").endpoint_to("nobody").rights(Rights::WRITE)])];
     static DUPLICATE: &[TaskSpec] = &[recorder("a"), recorder("a")];
     static IRQ_TWICE: &[TaskSpec] = &[
-        recorder("a").caps(&[CapSpec::irq("irq", 4)]),
-        recorder("b").caps(&[CapSpec::irq("irq", 4)]),
+        recorder("a").caps(&[grant("irq").irq(4)]),
+        recorder("b").caps(&[grant("irq").irq(4)]),
     ];
     static ESCALATION: &[TaskSpec] =
-        &[recorder("a").caps(&[CapSpec::endpoint("x", "a", Rights::EXEC, 0)])];
+        &[recorder("a").caps(&[grant("x").endpoint_to("a").rights(Rights::EXEC)])];
     let mut sched = new_scheduler();
     assert_eq!(
         sched.spawn_all(UNKNOWN),

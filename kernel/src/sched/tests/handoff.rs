@@ -13,7 +13,7 @@ use mealy_protocol::{Context, Grants, HandleError, Incoming, IpcError, MAX_PAYLO
 
 use super::{Behaviour, Log, Recorder, new_scheduler};
 use crate::sched::HostPlatform;
-use crate::sched::{CapSpec, Scheduler, TaskSpec, TaskState};
+use crate::sched::{CapSpec, Scheduler, TaskSpec, TaskState, grant};
 
 type Results = Rc<RefCell<Vec<Result<(), IpcError>>>>;
 
@@ -49,7 +49,7 @@ fn unused() -> Box<dyn StateMachine> {
     unreachable!("the test makes every machine")
 }
 
-static TO_B: &[CapSpec] = &[CapSpec::endpoint("b", "b", Rights::WRITE, 0)];
+static TO_B: &[CapSpec] = &[grant("b").endpoint_to("b").rights(Rights::WRITE)];
 /// `a` sends to `b` (mailbox of 2 letters); `c` is a bystander; `kick`
 /// holds endpoints to `a` and `c` to start things from outside.
 static TASKS: &[TaskSpec] = &[
@@ -57,13 +57,13 @@ static TASKS: &[TaskSpec] = &[
     TaskSpec::new("b", unused).mailbox(2),
     TaskSpec::new("c", unused),
     TaskSpec::new("kick", unused).caps(&[
-        CapSpec::endpoint("a", "a", Rights::WRITE, 0),
-        CapSpec::endpoint("c", "c", Rights::WRITE, 0),
+        grant("a").endpoint_to("a").rights(Rights::WRITE),
+        grant("c").endpoint_to("c").rights(Rights::WRITE),
     ]),
 ];
-const A: u32 = 0;
-const B: u32 = 1;
-const KICK: u32 = 3;
+const A: TaskId = TaskId(0);
+const B: TaskId = TaskId(1);
+const KICK: TaskId = TaskId(3);
 
 struct World {
     sched: Scheduler<HostPlatform>,
@@ -104,13 +104,13 @@ impl World {
     fn kick(&mut self, to: &str, payload: &[u8]) {
         let cap = self
             .sched
-            .grants(TaskId(KICK))
+            .grants(KICK)
             .iter()
             .find(|grant| grant.name == to)
             .map(|grant| grant.cap)
             .unwrap();
         self.sched
-            .act_as(TaskId(KICK), |cx| cx.send(cap, payload, &[]))
+            .act_as(KICK, |cx| cx.send(cap, payload, &[]))
             .unwrap()
             .unwrap();
     }
@@ -132,7 +132,7 @@ fn a_send_to_the_next_task_is_handed_off() {
     assert_eq!(w.seen(), [b"one".to_vec()]);
     assert_eq!(w.sched.stats().handed_off, 1, "a -> b took the lane");
     assert_eq!(w.sched.stats().dispatched, 2);
-    assert_eq!(w.sched.task_info(TaskId(B)).unwrap().state, TaskState::Idle);
+    assert_eq!(w.sched.task_info(B).unwrap().state, TaskState::Idle);
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn later_messages_queue_behind_the_handed_off_one_and_count_against_the_mailbox(
         *w.results.borrow(),
         [Ok(()), Ok(()), Err(IpcError::MailboxFull)]
     );
-    let b = w.sched.task_info(TaskId(B)).unwrap();
+    let b = w.sched.task_info(B).unwrap();
     assert_eq!(
         (b.state, b.queued, b.mailbox_high_water),
         (TaskState::Queued, 2, 2)
@@ -171,8 +171,8 @@ fn a_stopped_receiver_loses_its_handed_off_message() {
     let mut w = world(vec![b"lost".to_vec()]);
     w.kick("a", b"go");
     assert!(w.sched.dispatch_one(), "a runs and hands off to b");
-    w.sched.stop(TaskId(B));
-    assert_eq!(w.sched.task_info(TaskId(B)).unwrap().queued, 0);
+    w.sched.stop(B);
+    assert_eq!(w.sched.task_info(B).unwrap().queued, 0);
     assert!(!w.sched.dispatch_one(), "nothing is left to run");
     assert!(w.seen().is_empty());
     // The lane is free again: the next send from a handler takes it.
@@ -190,7 +190,7 @@ fn a_payload_of_any_size_is_handed_off_whole() {
     w.sched.run_until_idle(100);
     assert_eq!(w.seen(), [big, b"small".to_vec()]);
     assert_eq!(w.sched.stats().handed_off, 1);
-    assert_eq!(w.sched.task_info(TaskId(A)).unwrap().counters.errors, 0);
+    assert_eq!(w.sched.task_info(A).unwrap().counters.errors, 0);
 }
 
 /// `(relay id, seq, result)` of every send the relays made.
@@ -226,7 +226,7 @@ impl StateMachine for Relay {
     }
 }
 
-static TO_SINK: &[CapSpec] = &[CapSpec::endpoint("sink", "sink", Rights::WRITE, 0)];
+static TO_SINK: &[CapSpec] = &[grant("sink").endpoint_to("sink").rights(Rights::WRITE)];
 /// Three relays sending to a sink of 2 letters; `kick` starts the relays.
 static RELAYS: &[TaskSpec] = &[
     TaskSpec::new("r0", unused).caps(TO_SINK),
@@ -234,9 +234,9 @@ static RELAYS: &[TaskSpec] = &[
     TaskSpec::new("r2", unused).caps(TO_SINK),
     TaskSpec::new("sink", unused).mailbox(2),
     TaskSpec::new("kick", unused).caps(&[
-        CapSpec::endpoint("r0", "r0", Rights::WRITE, 0),
-        CapSpec::endpoint("r1", "r1", Rights::WRITE, 0),
-        CapSpec::endpoint("r2", "r2", Rights::WRITE, 0),
+        grant("r0").endpoint_to("r0").rights(Rights::WRITE),
+        grant("r1").endpoint_to("r1").rights(Rights::WRITE),
+        grant("r2").endpoint_to("r2").rights(Rights::WRITE),
     ]),
 ];
 

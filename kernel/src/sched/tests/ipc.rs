@@ -3,19 +3,24 @@
 
 use alloc::vec;
 
-use mealy_caps::{Badge, Rights};
+use mealy_caps::{Badge, Rights, TaskId};
 use mealy_protocol::{CallFailure, CapRef, IpcError, MAX_PAYLOAD, MessageKind};
 
 use super::{Behaviour, recorder, world};
-use crate::sched::{CapSpec, INLINE_PAYLOAD, TaskState};
+use crate::sched::{CapSpec, INLINE_PAYLOAD, TaskState, grant};
 
-const SENDER: u32 = 0;
-const RECEIVER: u32 = 1;
+const SENDER: TaskId = TaskId(0);
+const RECEIVER: TaskId = TaskId(1);
 
-static PEER: &[CapSpec] = &[CapSpec::endpoint("peer", "receiver", Rights::WRITE, 7)];
+static PEER: &[CapSpec] = &[grant("peer")
+    .endpoint_to("receiver")
+    .rights(Rights::WRITE)
+    .badge(7)];
 static WRONG: &[CapSpec] = &[
-    CapSpec::endpoint("no-write", "receiver", Rights::GRANT, 0),
-    CapSpec::timer("timer"),
+    grant("no-write")
+        .endpoint_to("receiver")
+        .rights(Rights::GRANT),
+    grant("timer").timer(),
 ];
 
 fn pair(receiver: Behaviour, mailbox: u32) -> super::World {
@@ -56,7 +61,7 @@ fn full_mailbox_is_an_error_and_loses_nothing() {
     w.act(SENDER, |cx| cx.send(peer, &[3], &[])).unwrap();
     w.run();
     assert_eq!(w.received(1).len(), 4);
-    let info = w.sched.task_info(mealy_caps::TaskId(RECEIVER)).unwrap();
+    let info = w.sched.task_info(RECEIVER).unwrap();
     assert_eq!(info.mailbox_high_water, 3);
 }
 
@@ -119,12 +124,9 @@ fn sending_to_a_dead_task_is_an_error_and_pending_calls_fail() {
     let mut w = pair(Behaviour::Record, 8);
     let peer = w.grant(SENDER, "peer");
     let token = w.act(SENDER, |cx| cx.call(peer, b"q", &[])).unwrap();
-    w.sched.stop(mealy_caps::TaskId(RECEIVER));
+    w.sched.stop(RECEIVER);
     assert_eq!(
-        w.sched
-            .task_info(mealy_caps::TaskId(RECEIVER))
-            .unwrap()
-            .state,
+        w.sched.task_info(RECEIVER).unwrap().state,
         TaskState::Stopped
     );
     assert_eq!(
@@ -161,7 +163,7 @@ fn malformed_payload_gets_an_error_reply_and_the_receiver_keeps_running() {
         }]
     );
     let _ = good;
-    let info = w.sched.task_info(mealy_caps::TaskId(RECEIVER)).unwrap();
+    let info = w.sched.task_info(RECEIVER).unwrap();
     assert_eq!(info.state, TaskState::Idle);
     assert_eq!(info.counters.malformed, 1);
     assert!(w.sched.platform().logged("malformed"));

@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use mealy_caps::CapRef;
+use mealy_caps::{CapRef, TaskId};
 use mealy_protocol::{CapList, Envelope, IpcError, MAX_PAYLOAD, MessageKind};
 
 use crate::sched::mailbox::{INLINE_PAYLOAD, LargePayload, Mailbox};
@@ -148,21 +148,24 @@ fn clear_empties_both_queues_and_the_ring_still_works() {
 fn run_queue_is_fifo_across_wrap_around_and_retain() {
     let mut queue = RunQueue::new(3).unwrap();
     let mut order = Vec::new();
-    for task in 0..10u32 {
+    for task in (0..10).map(TaskId) {
         assert!(queue.push_back(task));
-        if task % 2 == 1 {
+        if task.0 % 2 == 1 {
             order.push(queue.pop_front().unwrap());
             order.push(queue.pop_front().unwrap());
         }
     }
-    assert_eq!(order, (0..10).collect::<Vec<_>>());
-    for task in [7, 8, 9] {
+    assert_eq!(order, (0..10).map(TaskId).collect::<Vec<_>>());
+    for task in [7, 8, 9].map(TaskId) {
         assert!(queue.push_back(task));
     }
-    assert!(!queue.push_back(10), "full: refused, nothing overwritten");
-    queue.retain(|task| task != 8);
+    assert!(
+        !queue.push_back(TaskId(10)),
+        "full: refused, nothing overwritten"
+    );
+    queue.retain(|task| task != TaskId(8));
     assert_eq!(queue.len(), 2);
-    assert_eq!(queue.pop_front(), Some(7));
-    assert_eq!(queue.pop_front(), Some(9));
+    assert_eq!(queue.pop_front(), Some(TaskId(7)));
+    assert_eq!(queue.pop_front(), Some(TaskId(9)));
     assert_eq!(queue.pop_front(), None);
 }

@@ -137,9 +137,9 @@ pub(super) fn world(specs: &[(TaskSpec, Behaviour)]) -> World {
 
 impl World {
     /// The grant `name` of task `task`.
-    pub fn grant(&self, task: u32, name: &str) -> CapRef {
+    pub fn grant(&self, task: TaskId, name: &str) -> CapRef {
         self.sched
-            .grants(TaskId(task))
+            .grants(task)
             .iter()
             .find(|grant| grant.name == name)
             .map(|grant| grant.cap)
@@ -155,7 +155,7 @@ impl World {
     }
 
     /// Acts as task `task`.
-    pub fn act<R>(&mut self, task: u32, act: impl FnOnce(&mut dyn Context) -> R) -> R {
-        self.sched.act_as(TaskId(task), act).expect("task alive")
+    pub fn act<R>(&mut self, task: TaskId, act: impl FnOnce(&mut dyn Context) -> R) -> R {
+        self.sched.act_as(task, act).expect("task alive")
     }
 }

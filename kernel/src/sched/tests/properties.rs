@@ -5,16 +5,16 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use mealy_caps::{CapRef, Rights};
+use mealy_caps::{CapRef, Rights, TaskId};
 use mealy_protocol::IpcError;
 use proptest::prelude::*;
 
 use super::{Behaviour, World, recorder, world};
-use crate::sched::{CapSource, CapSpec};
+use crate::sched::{CapSpec, grant};
 
 const CAPACITY: usize = 4;
 
-static TO_SINK: &[CapSpec] = &[CapSpec::endpoint("sink", "sink", Rights::WRITE, 0)];
+static TO_SINK: &[CapSpec] = &[grant("sink").endpoint_to("sink").rights(Rights::WRITE)];
 
 fn senders_and_sink() -> World {
     world(&[
@@ -44,7 +44,7 @@ proptest! {
     #[test]
     fn per_sender_fifo_and_backpressure(steps in proptest::collection::vec(step(), 1..80)) {
         let mut w = senders_and_sink();
-        let sink = w.grant(0, "sink");
+        let sink = w.grant(TaskId(0), "sink");
         let mut model: VecDeque<(u32, u32)> = VecDeque::new();
         let mut next_seq = [0u32; 3];
         let mut accepted: Vec<(u32, u32)> = Vec::new();
@@ -53,7 +53,7 @@ proptest! {
                 Step::Send(sender) => {
                     let seq = next_seq[sender as usize];
                     let payload = [sender as u8, seq as u8];
-                    let result = w.act(sender, |cx| cx.send(sink, &payload, &[]));
+                    let result = w.act(TaskId(sender), |cx| cx.send(sink, &payload, &[]));
                     if model.len() == CAPACITY {
                         prop_assert_eq!(result, Err(IpcError::MailboxFull));
                     } else {
@@ -83,22 +83,14 @@ proptest! {
 }
 
 static HOLDER_CAPS: &[CapSpec] = &[
-    CapSpec::endpoint("sink", "sink", Rights::WRITE, 0),
-    CapSpec::timer("g0"),
-    CapSpec::timer("g1"),
-    CapSpec::timer("g2"),
-    CapSpec {
-        name: "n0",
-        source: CapSource::Timer,
-        rights: Some(Rights::WRITE),
-        badge: 0,
-    },
-    CapSpec {
-        name: "n1",
-        source: CapSource::Timer,
-        rights: Some(Rights::WRITE.union(Rights::DERIVE)),
-        badge: 0,
-    },
+    grant("sink").endpoint_to("sink").rights(Rights::WRITE),
+    grant("g0").timer(),
+    grant("g1").timer(),
+    grant("g2").timer(),
+    grant("n0").timer().rights(Rights::WRITE),
+    grant("n1")
+        .timer()
+        .rights(Rights::WRITE.union(Rights::DERIVE)),
 ];
 
 const NAMES: [&str; 5] = ["g0", "g1", "g2", "n0", "n1"];
@@ -115,17 +107,17 @@ proptest! {
             (recorder("holder").caps(HOLDER_CAPS), Behaviour::Record),
             (recorder("sink").cspace_slots(4), Behaviour::Record),
         ]);
-        let sink = w.grant(0, "sink");
+        let sink = w.grant(TaskId(0), "sink");
         // Index 5 is a forged ref.
         let refs: Vec<CapRef> = picks
             .iter()
-            .map(|&i| if i < 5 { w.grant(0, NAMES[i]) } else { CapRef::from_raw(0xbad) })
+            .map(|&i| if i < 5 { w.grant(TaskId(0), NAMES[i]) } else { CapRef::from_raw(0xbad) })
             .collect();
-        let holder = w.sched.kernel.tasks[0].cspace;
-        let receiver = w.sched.kernel.tasks[1].cspace;
+        let holder = w.sched.kernel.tasks[TaskId(0)].cspace;
+        let receiver = w.sched.kernel.tasks[TaskId(1)].cspace;
         let count = |w: &World, cspace| w.sched.caps().caps_of(cspace).unwrap().count();
         let (before_holder, before_receiver) = (count(&w, holder), count(&w, receiver));
-        let result = w.act(0, |cx| {
+        let result = w.act(TaskId(0), |cx| {
             if call { cx.call(sink, b"x", &refs).map(|_| ()) } else { cx.send(sink, b"x", &refs) }
         });
         let delivered = w.run();

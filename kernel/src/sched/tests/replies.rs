@@ -9,17 +9,17 @@ use mealy_caps::{Rights, TaskId};
 use mealy_protocol::{CallFailure, CapRef, IpcError, MessageKind, ObjectKind};
 
 use super::{Behaviour, World, recorder, world};
-use crate::sched::CapSpec;
+use crate::sched::{CapSpec, grant};
 
-const CALLER: u32 = 0;
+const CALLER: TaskId = TaskId(0);
 const CALLER_LOG: usize = 0;
-const CALLEE: u32 = 1;
+const CALLEE: TaskId = TaskId(1);
 const CALLEE_LOG: usize = 1;
-const WORKER: u32 = 2;
+const WORKER: TaskId = TaskId(2);
 const WORKER_LOG: usize = 2;
 
-static TO_CALLEE: &[CapSpec] = &[CapSpec::endpoint("callee", "callee", Rights::WRITE, 0)];
-static TO_WORKER: &[CapSpec] = &[CapSpec::endpoint("worker", "worker", Rights::WRITE, 0)];
+static TO_CALLEE: &[CapSpec] = &[grant("callee").endpoint_to("callee").rights(Rights::WRITE)];
+static TO_WORKER: &[CapSpec] = &[grant("worker").endpoint_to("worker").rights(Rights::WRITE)];
 
 fn three(callee_slots: u32) -> World {
     world(&[
@@ -172,7 +172,7 @@ fn the_callee_dying_fails_every_call_it_held() {
     let mut w = three(16);
     let (first, _) = called(&mut w);
     let (second, _) = called(&mut w);
-    w.sched.stop(TaskId(CALLEE));
+    w.sched.stop(CALLEE);
     w.run();
     let kinds: Vec<_> = w.received(CALLER_LOG).into_iter().map(|r| r.kind).collect();
     assert_eq!(
@@ -194,7 +194,7 @@ fn the_callee_dying_fails_every_call_it_held() {
 fn a_reply_to_a_dead_caller_fails_cleanly_and_can_be_dropped() {
     let mut w = three(16);
     let (_, reply) = called(&mut w);
-    w.sched.stop(TaskId(CALLER));
+    w.sched.stop(CALLER);
     assert_eq!(
         w.act(CALLEE, |cx| cx.reply(reply, b"late", &[])),
         Err(IpcError::DeadTask)

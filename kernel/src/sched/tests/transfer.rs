@@ -6,21 +6,16 @@ use mealy_caps::{CapRef, Rights, TaskId};
 use mealy_protocol::IpcError;
 
 use super::{Behaviour, World, recorder, world};
-use crate::sched::{CapSource, CapSpec};
+use crate::sched::{CapSpec, grant};
 
-const SENDER: u32 = 0;
-const RECEIVER: u32 = 1;
+const SENDER: TaskId = TaskId(0);
+const RECEIVER: TaskId = TaskId(1);
 
 static SENDER_CAPS: &[CapSpec] = &[
-    CapSpec::endpoint("peer", "receiver", Rights::WRITE, 0),
-    CapSpec::timer("t1"),
-    CapSpec::timer("t2"),
-    CapSpec {
-        name: "no-grant",
-        source: CapSource::Timer,
-        rights: Some(Rights::WRITE),
-        badge: 0,
-    },
+    grant("peer").endpoint_to("receiver").rights(Rights::WRITE),
+    grant("t1").timer(),
+    grant("t2").timer(),
+    grant("no-grant").timer().rights(Rights::WRITE),
 ];
 
 fn transfer_world(receiver_slots: u32) -> World {
@@ -33,20 +28,24 @@ fn transfer_world(receiver_slots: u32) -> World {
     ])
 }
 
-fn cap_count(w: &World, task: u32) -> usize {
-    let cspace = w.sched.kernel.tasks[task as usize].cspace;
+fn cap_count(w: &World, task: TaskId) -> usize {
+    let cspace = w.sched.kernel.tasks[task].cspace;
     w.sched.caps().caps_of(cspace).unwrap().count()
 }
 
-fn resolves(w: &World, task: u32, cap: CapRef) -> bool {
-    let cspace = w.sched.kernel.tasks[task as usize].cspace;
+fn resolves(w: &World, task: TaskId, cap: CapRef) -> bool {
+    let cspace = w.sched.kernel.tasks[task].cspace;
     w.sched.caps().lookup(cspace, cap, Rights::empty()).is_ok()
 }
 
 #[test]
 fn transferred_caps_move_to_the_receiver() {
     let mut w = transfer_world(16);
-    let (peer, t1, t2) = (w.grant(0, "peer"), w.grant(0, "t1"), w.grant(0, "t2"));
+    let (peer, t1, t2) = (
+        w.grant(SENDER, "peer"),
+        w.grant(SENDER, "t1"),
+        w.grant(SENDER, "t2"),
+    );
     w.act(SENDER, |cx| cx.send(peer, b"", &[t1, t2])).unwrap();
     assert!(!resolves(&w, SENDER, t1) && !resolves(&w, SENDER, t2));
     w.run();
@@ -63,7 +62,11 @@ fn transferred_caps_move_to_the_receiver() {
 #[test]
 fn one_cap_without_grant_moves_nothing_and_sends_nothing() {
     let mut w = transfer_world(16);
-    let (peer, t1, no_grant) = (w.grant(0, "peer"), w.grant(0, "t1"), w.grant(0, "no-grant"));
+    let (peer, t1, no_grant) = (
+        w.grant(SENDER, "peer"),
+        w.grant(SENDER, "t1"),
+        w.grant(SENDER, "no-grant"),
+    );
     let before = (cap_count(&w, SENDER), cap_count(&w, RECEIVER));
     assert_eq!(
         w.act(SENDER, |cx| cx.send(peer, b"x", &[t1, no_grant])),
@@ -79,7 +82,11 @@ fn one_cap_without_grant_moves_nothing_and_sends_nothing() {
 #[test]
 fn duplicates_stale_refs_and_too_many_are_rejected_whole() {
     let mut w = transfer_world(16);
-    let (peer, t1, t2) = (w.grant(0, "peer"), w.grant(0, "t1"), w.grant(0, "t2"));
+    let (peer, t1, t2) = (
+        w.grant(SENDER, "peer"),
+        w.grant(SENDER, "t1"),
+        w.grant(SENDER, "t2"),
+    );
     assert_eq!(
         w.act(SENDER, |cx| cx.send(peer, b"", &[t1, t1])),
         Err(IpcError::DuplicateCap)
@@ -104,7 +111,11 @@ fn duplicates_stale_refs_and_too_many_are_rejected_whole() {
 fn no_room_in_the_receiver_moves_nothing() {
     // The receiver's CSpace has 2 slots: a call with 2 caps needs 3.
     let mut w = transfer_world(2);
-    let (peer, t1, t2) = (w.grant(0, "peer"), w.grant(0, "t1"), w.grant(0, "t2"));
+    let (peer, t1, t2) = (
+        w.grant(SENDER, "peer"),
+        w.grant(SENDER, "t1"),
+        w.grant(SENDER, "t2"),
+    );
     assert_eq!(
         w.act(SENDER, |cx| cx.call(peer, b"", &[t1, t2])),
         Err(IpcError::NoRoom)
@@ -122,7 +133,7 @@ fn full_mailbox_moves_nothing() {
         (recorder("sender").caps(SENDER_CAPS), Behaviour::Record),
         (recorder("receiver").mailbox(1), Behaviour::Record),
     ]);
-    let (peer, t1) = (w.grant(0, "peer"), w.grant(0, "t1"));
+    let (peer, t1) = (w.grant(SENDER, "peer"), w.grant(SENDER, "t1"));
     w.act(SENDER, |cx| cx.send(peer, b"", &[])).unwrap();
     assert_eq!(
         w.act(SENDER, |cx| cx.send(peer, b"", &[t1])),
@@ -134,7 +145,7 @@ fn full_mailbox_moves_nothing() {
 #[test]
 fn replies_carry_caps_too() {
     let mut w = transfer_world(16);
-    let peer = w.grant(0, "peer");
+    let peer = w.grant(SENDER, "peer");
     w.act(SENDER, |cx| cx.call(peer, b"", &[])).unwrap();
     w.run();
     let reply = w.received(1)[0].reply.unwrap();
@@ -146,5 +157,4 @@ fn replies_carry_caps_too() {
     assert_eq!(got.len(), 1);
     assert!(resolves(&w, SENDER, got[0]));
     assert!(!resolves(&w, RECEIVER, region));
-    let _ = TaskId(0);
 }
