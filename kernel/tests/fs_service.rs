@@ -148,8 +148,8 @@ impl Rig {
         self.call(request).answer().map(|_| ()).map_err(service)
     }
 
-    fn open(&mut self, path: &str, write: bool) -> Result<(CapRef, u64, u64), FsError> {
-        let answered = self.call(&Open { path, write });
+    fn open(&mut self, request: Open<'_>) -> Result<(CapRef, u64, u64), FsError> {
+        let answered = self.call(&request);
         let opened = answered.answer().map_err(service)?;
         Ok((answered.caps[0], opened.size, opened.capacity))
     }
@@ -210,7 +210,12 @@ impl Rig {
 #[test]
 fn rename_keeps_an_open_region_and_the_old_name_is_gone() {
     let mut rig = boot();
-    let (region, _, _) = rig.open("hello.txt", true).unwrap();
+    let (region, _, _) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: true,
+        })
+        .unwrap();
     rig.done(&Rename {
         from: "hello.txt",
         to: "etc/greeting",
@@ -228,14 +233,24 @@ fn rename_keeps_an_open_region_and_the_old_name_is_gone() {
 #[test]
 fn remove_revokes_the_open_region_and_frees_the_name() {
     let mut rig = boot();
-    let (region, _, _) = rig.open("etc/motd", true).unwrap();
+    let (region, _, _) = rig
+        .open(Open {
+            path: "etc/motd",
+            write: true,
+        })
+        .unwrap();
     assert!(rig.region_bytes(region).is_ok());
     assert_eq!(rig.done(&Remove { path: "etc" }), Err(FsError::NotEmpty));
     rig.done(&Remove { path: "etc/motd" }).unwrap();
     assert_eq!(rig.region_bytes(region), Err(IpcError::InvalidCap));
     assert_eq!(rig.stat("etc/motd"), Err(FsError::NotFound));
     // An image file opened only read-only loses its Region too.
-    let (shown, _, _) = rig.open("hello.txt", false).unwrap();
+    let (shown, _, _) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: false,
+        })
+        .unwrap();
     rig.done(&Remove { path: "hello.txt" }).unwrap();
     assert_eq!(rig.region_bytes(shown), Err(IpcError::InvalidCap));
     rig.done(&Remove { path: "etc" }).unwrap();
@@ -248,7 +263,12 @@ fn remove_revokes_the_open_region_and_frees_the_name() {
 #[test]
 fn a_read_only_open_has_no_write_and_the_first_write_revokes_it() {
     let mut rig = boot();
-    let (region, size, _) = rig.open("hello.txt", false).unwrap();
+    let (region, size, _) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: false,
+        })
+        .unwrap();
     assert_eq!(size, 14);
     let refused = rig.write_region(region, 0, b"x");
     assert!(
@@ -271,13 +291,23 @@ fn a_read_only_open_has_no_write_and_the_first_write_revokes_it() {
         .unwrap();
     assert!((base..base + len).contains(&at), "{at:#x}");
     // The first writable open copies the file and revokes the stale view.
-    let (writable, _, _) = rig.open("hello.txt", true).unwrap();
+    let (writable, _, _) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: true,
+        })
+        .unwrap();
     assert_eq!(rig.region_bytes(region), Err(IpcError::InvalidCap));
     let (copy_at, copied) = rig.region_bytes(writable).unwrap();
     assert_ne!(copy_at, at);
     assert_eq!(&copied[..14], b"Hello, Mealy!\n");
     // A later read-only open shares the copy, still without WRITE.
-    let (again, _, _) = rig.open("hello.txt", false).unwrap();
+    let (again, _, _) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: false,
+        })
+        .unwrap();
     assert_eq!(rig.region_bytes(again).unwrap().0, copy_at);
     let refused = rig.write_region(again, 0, b"x");
     assert!(
@@ -290,7 +320,12 @@ fn a_read_only_open_has_no_write_and_the_first_write_revokes_it() {
 fn set_len_keeps_the_address_and_past_the_capacity_is_no_space() {
     let mut rig = boot();
     rig.done(&Create { path: "log" }).unwrap();
-    let (region, _, capacity) = rig.open("log", true).unwrap();
+    let (region, _, capacity) = rig
+        .open(Open {
+            path: "log",
+            write: true,
+        })
+        .unwrap();
     let (at, _) = rig.region_bytes(region).unwrap();
     rig.done(&SetLen {
         path: "log",

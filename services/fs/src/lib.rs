@@ -8,8 +8,7 @@
 //!
 //! `#![no_std]` with `alloc` (the service's tree), `#![forbid(unsafe_code)]`;
 //! depends on `mealy-protocol` and `crc`. The parser needs no heap; the
-//! builder (`format::build`) and the tree do (the `alloc` feature is
-//! kept, empty, for the crates that name it).
+//! builder (`format::build`) and the tree do.
 #![no_std]
 #![forbid(unsafe_code)]
 

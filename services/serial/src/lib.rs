@@ -85,6 +85,17 @@ pub struct Serial {
     pub bytes_sent: u64,
 }
 
+/// How much of the transmit queue one `transmit` writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Drain {
+    /// What the UART takes now, at most a batch: from an interrupt or a
+    /// timer, where the rest can wait for the next one.
+    WhatFits,
+    /// Polls the UART until the queue is below [`TX_LIMIT`]: new output
+    /// must not grow the queue without bound.
+    BelowLimit,
+}
+
 impl Serial {
     pub fn new() -> Self {
         Self::default()
@@ -132,14 +143,15 @@ impl Serial {
         Ok(())
     }
 
-    /// Writes queued bytes while the transmitter has room; `wait` polls
-    /// until the queue is below [`TX_LIMIT`].
+    /// Writes queued bytes while the transmitter has room; with
+    /// [`Drain::BelowLimit`] it polls until the queue is below [`TX_LIMIT`].
     fn transmit(
         &mut self,
         cx: &mut dyn Context,
         ports: CapRef,
-        wait: bool,
+        drain: Drain,
     ) -> Result<(), IpcError> {
+        let wait = drain == Drain::BelowLimit;
         let mut spins = 0;
         let mut written = 0;
         while !self.transmit.is_empty() {
@@ -197,7 +209,7 @@ impl terminal::Display for Serial {
     ) -> Result<(), HandleError> {
         let devices = self.devices()?;
         self.queue_text(message.text);
-        self.transmit(cx, devices.ports, true)?;
+        self.transmit(cx, devices.ports, Drain::BelowLimit)?;
         self.forward(cx, devices.console)?;
         Ok(())
     }
@@ -245,10 +257,10 @@ impl StateMachine for Serial {
                 // interrupt of its own: look once more, with it open.
                 self.receive(cx, devices.ports)?;
                 self.forward(cx, devices.console)?;
-                self.transmit(cx, devices.ports, false)?;
+                self.transmit(cx, devices.ports, Drain::WhatFits)?;
             }
             MessageKind::Timeout => {
-                self.transmit(cx, devices.ports, false)?;
+                self.transmit(cx, devices.ports, Drain::WhatFits)?;
                 self.forward(cx, devices.console)?;
             }
             _ => terminal::serve(self, cx, &msg)?,

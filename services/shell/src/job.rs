@@ -214,10 +214,18 @@ impl Job {
                 let path = path.as_deref().unwrap_or("");
                 fs_job("ls", system, &proto::List { path }, Step::List)
             }
-            Command::Cat { path } => fs_job("cat", system, &open(path, false), Step::Cat),
-            Command::Hexdump { path } => {
-                fs_job("hexdump", system, &open(path, false), Step::Hexdump)
-            }
+            Command::Cat { path } => fs_job(
+                "cat",
+                system,
+                &proto::Open { path, write: false },
+                Step::Cat,
+            ),
+            Command::Hexdump { path } => fs_job(
+                "hexdump",
+                system,
+                &proto::Open { path, write: false },
+                Step::Hexdump,
+            ),
             Command::Stat { path } => fs_job("stat", system, &proto::Stat { path }, |call| {
                 let path = path.clone();
                 Step::Stat { path, call }
@@ -232,9 +240,8 @@ impl Job {
                     created: false,
                     reserved: false,
                 };
-                fs_job(name, system, &open(path, true), |call| Step::WriteOpen {
-                    write,
-                    call,
+                fs_job(name, system, &proto::Open { path, write: true }, |call| {
+                    Step::WriteOpen { write, call }
                 })
             }
             Command::Rm { path } => fs_job("rm", system, &proto::Remove { path }, |call| {
@@ -374,7 +381,8 @@ impl Job {
                     let _ = output::write_stat(text, &stat);
                     return Ok(Progress::Done);
                 }
-                let (call, progress) = next_call(command, system, &open(path, false))?;
+                let (call, progress) =
+                    next_call(command, system, &proto::Open { path, write: false })?;
                 let entry = Entry {
                     size: entry.size,
                     capacity: entry.capacity,
@@ -428,7 +436,11 @@ impl Job {
             },
             Step::WriteRetry { write, call } => {
                 call.answer(payload).map_err(refused)?;
-                let (call, progress) = next_call(command, system, &open(&write.path, true))?;
+                let open = proto::Open {
+                    path: &write.path,
+                    write: true,
+                };
+                let (call, progress) = next_call(command, system, &open)?;
                 let write = write.clone();
                 (Step::WriteOpen { write, call }, progress)
             }
@@ -534,10 +546,6 @@ fn encode_request<T: interface::Request>(
             command,
             reason: error.to_string(),
         })
-}
-
-fn open(path: &str, write: bool) -> proto::Open<'_> {
-    proto::Open { path, write }
 }
 
 /// Calls the fs with `request`: the call's [`Pending`], and the callee's

@@ -5,7 +5,12 @@ use super::*;
 #[test]
 fn a_read_only_open_is_zero_copy_of_the_image_pages() {
     let mut rig = rig();
-    let (opened, region) = rig.open("hello.txt", false).unwrap();
+    let (opened, region) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: false,
+        })
+        .unwrap();
     assert_eq!(
         opened,
         Opened {
@@ -37,7 +42,11 @@ fn a_read_only_open_is_zero_copy_of_the_image_pages() {
     );
     // A second open reuses the handle; nothing was copied or marked.
     let held = rig.cx.held();
-    rig.open("hello.txt", false).unwrap();
+    rig.open(Open {
+        path: "hello.txt",
+        write: false,
+    })
+    .unwrap();
     assert_eq!(rig.cx.held(), held);
     assert_eq!(rig.fs.backing.held(), (0, 1));
     assert!(!rig.stat("hello.txt").unwrap().dirty);
@@ -46,7 +55,11 @@ fn a_read_only_open_is_zero_copy_of_the_image_pages() {
 #[test]
 fn a_writable_open_copies_the_file_and_revokes_the_image_regions() {
     let mut rig = rig();
-    rig.open("hello.txt", false).unwrap();
+    rig.open(Open {
+        path: "hello.txt",
+        write: false,
+    })
+    .unwrap();
     let Pages::Image {
         handle: Some(handle),
         ..
@@ -57,7 +70,12 @@ fn a_writable_open_copies_the_file_and_revokes_the_image_regions() {
     // A Region handed out for the image pages, still in the table.
     let shown = rig.cx.mint(handle, Rights::READ, None).unwrap();
 
-    let (opened, region) = rig.open("hello.txt", true).unwrap();
+    let (opened, region) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: true,
+        })
+        .unwrap();
     assert_eq!(opened.size, 14);
     assert_ne!(backing_of(&region), rig.image_backing(), "a copy");
     assert_eq!(
@@ -76,7 +94,12 @@ fn a_writable_open_copies_the_file_and_revokes_the_image_regions() {
     // Writes through it are what later opens and reads see; the image
     // pages stay as booted.
     rig.write(&region, 0, b"HELLO");
-    let (_, again) = rig.open("hello.txt", false).unwrap();
+    let (_, again) = rig
+        .open(Open {
+            path: "hello.txt",
+            write: false,
+        })
+        .unwrap();
     assert_eq!(backing_of(&again), backing_of(&region));
     assert_eq!(rig.read_all("hello.txt"), b"HELLO, Mealy!\n");
     assert!(
@@ -126,7 +149,12 @@ fn create_list_stat_and_sync() {
     );
     assert_eq!(rig.fs.backing.held(), (2 * CREATE_CAPACITY, 2));
 
-    let (_, region) = rig.open("notes", true).unwrap();
+    let (_, region) = rig
+        .open(Open {
+            path: "notes",
+            write: true,
+        })
+        .unwrap();
     rig.write(&region, 0, b"remember the milk");
     rig.result(&SetLen {
         path: "notes",
@@ -159,7 +187,12 @@ fn read_copies_at_most_a_chunk_and_nothing_past_the_end() {
     assert_eq!(rig.fs.backing.held(), (0, 0));
 
     rig.result(&Create { path: "big" }).unwrap();
-    let (_, region) = rig.open("big", true).unwrap();
+    let (_, region) = rig
+        .open(Open {
+            path: "big",
+            write: true,
+        })
+        .unwrap();
     let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     rig.write(&region, 0, &bytes);
     rig.result(&SetLen {
@@ -176,7 +209,12 @@ fn read_copies_at_most_a_chunk_and_nothing_past_the_end() {
 fn set_len_stays_within_the_capacity_and_shrinking_zeroes_the_cut() {
     let mut rig = rig();
     rig.result(&Create { path: "log" }).unwrap();
-    let (opened, region) = rig.open("log", true).unwrap();
+    let (opened, region) = rig
+        .open(Open {
+            path: "log",
+            write: true,
+        })
+        .unwrap();
     let capacity = opened.capacity;
     let len = capacity;
     rig.result(&SetLen { path: "log", len }).unwrap();
@@ -200,7 +238,12 @@ fn set_len_stays_within_the_capacity_and_shrinking_zeroes_the_cut() {
     .unwrap();
     assert_eq!(rig.read_all("log"), b"ab\0\0\0\0");
     // Never moved: the same pages throughout.
-    let (_, now) = rig.open("log", false).unwrap();
+    let (_, now) = rig
+        .open(Open {
+            path: "log",
+            write: false,
+        })
+        .unwrap();
     assert_eq!(now, region);
 
     // An image file is copied before it changes size; the image is not cut.
@@ -231,7 +274,12 @@ fn reserve_moves_a_file_only_when_it_must() {
     assert_eq!(rig.file("log").pages, Pages::Private { region: first });
     assert!(rig.cx.object(handed_out).is_some());
 
-    let (_, region) = rig.open("log", true).unwrap();
+    let (_, region) = rig
+        .open(Open {
+            path: "log",
+            write: true,
+        })
+        .unwrap();
     rig.write(&region, 0, b"kept");
     rig.result(&SetLen {
         path: "log",
@@ -268,7 +316,11 @@ fn reserve_moves_a_file_only_when_it_must() {
 #[test]
 fn remove_revokes_and_frees_and_rename_keeps_the_pages() {
     let mut rig = rig();
-    rig.open("etc/motd", true).unwrap();
+    rig.open(Open {
+        path: "etc/motd",
+        write: true,
+    })
+    .unwrap();
     let Pages::Private { region } = rig.file("etc/motd").pages else {
         panic!("not private");
     };
@@ -290,7 +342,11 @@ fn remove_revokes_and_frees_and_rename_keeps_the_pages() {
     assert_eq!(rig.cx.object(region), None);
     assert_eq!(rig.fs.backing.held(), (0, 0));
     // An image file opened read-only loses its handle too.
-    rig.open("hello.txt", false).unwrap();
+    rig.open(Open {
+        path: "hello.txt",
+        write: false,
+    })
+    .unwrap();
     rig.result(&Remove { path: "hello.txt" }).unwrap();
     assert_eq!(rig.fs.backing.held(), (0, 0));
     rig.result(&Remove { path: "etc" }).unwrap();

@@ -1,7 +1,7 @@
 //! The fs service through `FakeContext`, request by request: what each
 //! answers, what it does to the tree and to the capabilities the fs
 //! holds, and every error. The kernel's own tests
-//! (`kernel/src/fs_service_tests.rs`) keep what needs real tasks: Regions
+//! (`kernel/tests/fs_service.rs`) keep what needs real tasks: Regions
 //! used and revoked across address spaces.
 //!
 //! - this file: the rig (an fs over a sample image, and typed calls);
@@ -96,8 +96,8 @@ impl Rig {
     }
 
     /// The answer and the Region that came with it.
-    fn open(&mut self, path: &str, write: bool) -> Result<(Opened, FakeObject), FsError> {
-        let reply = self.call(&Open { path, write });
+    fn open(&mut self, request: Open<'_>) -> Result<(Opened, FakeObject), FsError> {
+        let reply = self.call(&request);
         let opened = match self.cx.answer::<Open>(reply) {
             Some(Ok(opened)) => opened,
             Some(Err(CallError::Service(error))) => return Err(error),

@@ -71,7 +71,7 @@ proptest! {
                     prop_assert_eq!(got, want);
                 }
                 Op::Write(a, bytes) => {
-                    let opened = rig.open(&name(a), true);
+                    let opened = rig.open(Open { path: &name(a), write: true });
                     match model.get_mut(&name(a)) {
                         None => prop_assert_eq!(opened.map(|_| ()), Err(FsError::NotFound)),
                         Some(content) => {

@@ -36,7 +36,10 @@ fn a_missing_or_corrupt_image_answers_every_request_not_mounted() {
     for rig in [&mut missing, &mut corrupt] {
         let path = "hello.txt";
         let not_mounted = Err(FsError::NotMounted);
-        assert_eq!(rig.open(path, false).map(|_| ()), not_mounted);
+        assert_eq!(
+            rig.open(Open { path, write: false }).map(|_| ()),
+            not_mounted
+        );
         assert_eq!(rig.list("").map(|_| ()), not_mounted);
         assert_eq!(rig.stat(path).map(|_| ()), not_mounted);
         assert_eq!(rig.read(path, 0, 1).map(|_| ()), not_mounted);
@@ -97,7 +100,11 @@ fn bad_paths_taken_names_and_wrong_kinds_are_typed_errors() {
     assert_eq!(rig.result(&rename("nope", "x")), Err(FsError::NotFound));
     assert_eq!(rig.read("etc", 0, 1), Err(FsError::IsADirectory));
     assert_eq!(
-        rig.open("etc", false).map(|_| ()),
+        rig.open(Open {
+            path: "etc",
+            write: false
+        })
+        .map(|_| ()),
         Err(FsError::IsADirectory)
     );
     assert_eq!(rig.list("hello.txt"), Err(FsError::NotADirectory));
@@ -123,7 +130,7 @@ fn a_read_only_image_refuses_every_change_and_still_opens() {
     assert!(rig.cx.logs[0].contains("read-only"), "{:?}", rig.cx.logs);
     let path = "hello.txt";
     let read_only = Err(FsError::ReadOnly);
-    assert_eq!(rig.open(path, true).map(|_| ()), read_only);
+    assert_eq!(rig.open(Open { path, write: true }).map(|_| ()), read_only);
     assert_eq!(rig.result(&SetLen { path, len: 1 }), read_only);
     assert_eq!(rig.result(&Sync), read_only);
     assert_eq!(rig.result(&Create { path: "new" }), read_only);
@@ -137,7 +144,7 @@ fn a_read_only_image_refuses_every_change_and_still_opens() {
         read_only
     );
     assert_eq!(rig.result(&Reserve { path, capacity: 1 }), read_only);
-    let (_, region) = rig.open(path, false).unwrap();
+    let (_, region) = rig.open(Open { path, write: false }).unwrap();
     assert_eq!(backing_of(&region), rig.image_backing());
     assert_eq!(rig.read_all(path), b"Hello, Mealy!\n");
     assert_eq!(rig.fs.backing.held(), (0, 1));
@@ -169,11 +176,22 @@ fn the_limits_are_errors_not_growth() {
     rig.result(&Create { path: "d" }).unwrap();
     // Bytes: three copies of 64 KiB are all the fs may hold.
     assert_eq!(rig.fs.backing.held(), (3 * CREATE_CAPACITY, 3));
-    assert_eq!(rig.open("hello.txt", true).map(|_| ()), Err(FsError::Full));
+    assert_eq!(
+        rig.open(Open {
+            path: "hello.txt",
+            write: true
+        })
+        .map(|_| ()),
+        Err(FsError::Full)
+    );
     assert!(matches!(rig.file("hello.txt").pages, Pages::Image { .. }));
     // Capabilities: the fourth is a handle for a read-only open; a fifth
     // is refused.
-    rig.open("hello.txt", false).unwrap();
+    rig.open(Open {
+        path: "hello.txt",
+        write: false,
+    })
+    .unwrap();
     rig.result(&Remove { path: "d" }).unwrap();
     rig.result(&Remove { path: "etc" }).unwrap();
     rig.result(&Mkdir { path: "e" }).unwrap();
@@ -193,11 +211,19 @@ fn the_limits_are_errors_not_growth() {
 #[test]
 fn kernel_refusals_are_typed_errors_and_leak_nothing() {
     let mut rig = rig();
-    rig.open("hello.txt", false).unwrap();
+    rig.open(Open {
+        path: "hello.txt",
+        write: false,
+    })
+    .unwrap();
     let held = rig.cx.held();
     rig.cx.fail(Operation::Mint, IpcError::OutOfResources);
     assert_eq!(
-        rig.open("hello.txt", false).map(|_| ()),
+        rig.open(Open {
+            path: "hello.txt",
+            write: false
+        })
+        .map(|_| ()),
         Err(FsError::Kernel)
     );
     rig.cx.heal();
@@ -214,7 +240,11 @@ fn kernel_refusals_are_typed_errors_and_leak_nothing() {
     rig.cx.heal();
     // Only the unused Reply capability is left over from the calls.
     assert_eq!(rig.cx.held(), held + 1);
-    rig.open("hello.txt", false).unwrap();
+    rig.open(Open {
+        path: "hello.txt",
+        write: false,
+    })
+    .unwrap();
 }
 
 #[test]
@@ -226,11 +256,19 @@ fn a_fragmented_file_is_refused_rather_than_guessed() {
         handle: None,
     };
     assert_eq!(
-        rig.open("hello.txt", false).map(|_| ()),
+        rig.open(Open {
+            path: "hello.txt",
+            write: false
+        })
+        .map(|_| ()),
         Err(FsError::Fragmented)
     );
     assert_eq!(
-        rig.open("hello.txt", true).map(|_| ()),
+        rig.open(Open {
+            path: "hello.txt",
+            write: true
+        })
+        .map(|_| ()),
         Err(FsError::Fragmented)
     );
     assert_eq!(rig.read("hello.txt", 0, 4), Err(FsError::Fragmented));
