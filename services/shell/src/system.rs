@@ -3,10 +3,12 @@
 //! with.
 //!
 //! The shell's task implements `System` over its `Context` and the
-//! capabilities it was granted (`ContextSystem`); tests implement it with
-//! fixed data. Answers are plain structs rather than
-//! kernel types so this crate depends on neither the kernel nor its
-//! scheduler, and so the formats in `output.rs` are pure functions of them.
+//! capabilities it was granted (`ContextSystem`); the tests run that same
+//! implementation over `mealy_protocol::testing::FakeContext`
+//! (`fake_system.rs` plays the kernel and the peers). Answers are plain
+//! structs rather than kernel types so this crate depends on neither the
+//! kernel nor its scheduler, and so the formats in `output.rs` are pure
+//! functions of them.
 //! A failure is a human-readable `String`, printed as one `error:` line.
 
 use alloc::string::String;
