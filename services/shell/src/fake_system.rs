@@ -18,7 +18,7 @@ use mealy_caps::{CapSystem, Limits, Object, Snapshot, TaskId};
 use mealy_protocol::inspect::{Query, Report};
 use mealy_protocol::testing::{FakeContext, Message, SentCall};
 use mealy_protocol::text::{TextAnswer, TextCommand};
-use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Grant, MessageKind, Rights, decode};
+use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Grant, Rights, decode};
 
 use crate::context_system::{ContextSystem, INSPECT};
 use crate::fake_fs::{CAPACITY, FakeFs};
@@ -98,16 +98,9 @@ impl Rig {
                 "fs" => self.fs.serve(&mut self.cx, &call),
                 _ => continue,
             };
-            let Message { kind, payload, .. } = &message;
-            let answer = match *kind {
-                MessageKind::Reply { .. } => Answer::Reply {
-                    payload: payload.clone(),
-                    caps: message.incoming().caps().to_vec(),
-                },
-                MessageKind::CallFailed { reason, .. } => Answer::Failed(reason),
-                _ => continue,
-            };
-            return Some((call.token, answer));
+            if let Some(answer) = Answer::of(&message.incoming()) {
+                return Some(answer);
+            }
         }
         None
     }

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use mealy_caps::{Object, Snapshot};
 pub use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow, Stats, TaskRow, TaskStatus};
-use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Rights};
+use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Incoming, MessageKind, Rights};
 
 use crate::command::{SlotRef, TaskRef};
 
@@ -63,6 +63,22 @@ pub struct Call {
 pub enum Answer {
     Reply { payload: Vec<u8>, caps: Vec<CapRef> },
     Failed(CallFailure),
+}
+
+impl Answer {
+    /// The answer `msg` brings, and the call it answers; `None` if `msg`
+    /// answers no call.
+    pub fn of(msg: &Incoming<'_>) -> Option<(CallToken, Answer)> {
+        match msg.kind {
+            MessageKind::Reply { token } => {
+                let payload = msg.payload.to_vec();
+                let caps = msg.caps().to_vec();
+                Some((token, Answer::Reply { payload, caps }))
+            }
+            MessageKind::CallFailed { token, reason } => Some((token, Answer::Failed(reason))),
+            MessageKind::Request | MessageKind::Timeout | MessageKind::Interrupt { .. } => None,
+        }
+    }
 }
 
 /// The running system, as the shell sees it. Each method runs to

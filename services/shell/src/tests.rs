@@ -6,7 +6,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use mealy_caps::{CapRef, DotDetail};
+use mealy_caps::{CapRef, DotDetail, Rights};
 use mealy_protocol::IpcError;
 use mealy_protocol::fs::Reserve;
 use mealy_protocol::inspect::{Query, Report};
@@ -364,7 +364,7 @@ fn a_failed_shutdown_is_one_error_and_the_shell_goes_on() {
     rig.cx.fail(
         Operation::StopTask,
         IpcError::MissingRights {
-            missing: mealy_caps::Rights::WRITE,
+            missing: Rights::WRITE,
         },
     );
     let mut shell = Shell::new();
