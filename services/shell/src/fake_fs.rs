@@ -5,7 +5,9 @@
 //! It shares the shell's `FakeContext` (one capability table for both
 //! sides): a Region it hands out is minted there from the file's own and
 //! stays there, and [`FakeFs::serve`] lists it with the answer, as the
-//! kernel's transfer would. Removing a file revokes what was minted.
+//! kernel's transfer would. Removing a file revokes what was minted. The
+//! call reaches it as a call with a Reply capability in that table too,
+//! so its answers are also in `FakeContext::replies`.
 
 use alloc::string::{String, ToString};
 use alloc::vec;
