@@ -7,12 +7,15 @@
 //! kernel does, so a service's mistakes show up as the same `IpcError`s.
 //! Everything the service does is recorded: [`FakeContext::sends`],
 //! [`FakeContext::calls`], [`FakeContext::replies`], [`FakeContext::logs`],
-//! timers, IRQ acknowledgements, port writes, stopped tasks. The test plays
+//! timers, IRQ acknowledgements, port writes, stopped tasks, inspect
+//! queries, `revoke_in`s. The test plays
 //! the rest of the system: it builds messages for the service
 //! ([`FakeContext::request`], [`FakeContext::call_request`]), answers the
 //! service's own calls later ([`FakeContext::answer_call`]), fails them
-//! ([`FakeContext::fail_call`]) or never answers (dropped), and makes chosen
-//! operations fail ([`FakeContext::fail`]).
+//! ([`FakeContext::fail_call`]) or never answers (dropped), answers
+//! inspect queries ([`FakeContext::answer_inspect`]) and `revoke_in`
+//! ([`FakeContext::revoke_in_answering`]) as the kernel would, and makes
+//! chosen operations fail ([`FakeContext::fail`]).
 //!
 //! ```ignore
 //! let mut cx = FakeContext::new();
@@ -150,6 +153,21 @@ impl Message {
         self
     }
 
+    /// The same message, carrying `caps` (capabilities already in the
+    /// service's table, as the kernel puts moved ones there): an answer
+    /// that moves a Region, say.
+    ///
+    /// # Panics
+    ///
+    /// If `caps` are more than one message carries (a mistake in the test).
+    pub fn with_caps(mut self, caps: &[CapRef]) -> Self {
+        match CapList::from_slice(caps) {
+            Ok(list) => self.envelope.caps = list,
+            Err(error) => panic!("a test message cannot carry these capabilities: {error}"),
+        }
+        self
+    }
+
     /// The borrowed form a handler gets.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
@@ -172,6 +190,9 @@ pub enum Operation {
     PortRead,
     PortWrite,
     SetTimer,
+    Inspect,
+    StopTask,
+    RevokeIn,
 }
 
 /// A [`Context`] for unit tests. See the module docs.
@@ -183,7 +204,13 @@ pub struct FakeContext {
     next_reply: u64,
     failures: Vec<(Operation, IpcError)>,
     port_input: BTreeMap<u16, VecDeque<u8>>,
-    inspect: Option<Report>,
+    /// The answer to every query not in `inspect_answers`.
+    inspect_default: Option<Report>,
+    /// The answer to each query, by query.
+    inspect_answers: Vec<(Query, Report)>,
+    /// How many capabilities each `revoke_in` deletes (`None`:
+    /// `Unsupported`).
+    revoke_in_deletes: Option<usize>,
     /// The clock `now_ns` reads; tests move it.
     pub now_ns: u64,
     /// Bytes the service may allocate in Regions, in all (`OutOfResources`
@@ -200,6 +227,11 @@ pub struct FakeContext {
     pub port_writes: Vec<(u16, u8)>,
     /// Tasks stopped through a Task capability, by name.
     pub stopped: Vec<&'static str>,
+    /// Every query an Inspect capability answered, in order.
+    pub queries: Vec<Query>,
+    /// `(task, slot)` of every `revoke_in` that succeeded: the task by the
+    /// name of its Task capability, the slot in its CSpace.
+    pub revoked_in: Vec<(&'static str, CapRef)>,
 }
 
 impl Default for FakeContext {
@@ -229,7 +261,9 @@ impl FakeContext {
             next_reply: 1,
             failures: Vec::new(),
             port_input: BTreeMap::new(),
-            inspect: None,
+            inspect_default: None,
+            inspect_answers: Vec::new(),
+            revoke_in_deletes: None,
             now_ns: 0,
             region_budget: 64 * 1024 * 1024,
             sends: Vec::new(),
@@ -240,7 +274,16 @@ impl FakeContext {
             irq_acks: Vec::new(),
             port_writes: Vec::new(),
             stopped: Vec::new(),
+            queries: Vec::new(),
+            revoked_in: Vec::new(),
         }
+    }
+
+    /// The same fake, for a service that runs as task `task` (`task_id`
+    /// answers it; 1 unless set).
+    pub fn with_task_id(mut self, task: TaskId) -> Self {
+        self.task = task;
+        self
     }
 
     // ----- building the service's capabilities -----
@@ -317,10 +360,34 @@ impl FakeContext {
         self.insert(FakeObject::Task(name), Rights::READ | Rights::WRITE)
     }
 
-    /// An Inspect capability; `inspect` answers with `report`.
+    /// An Inspect capability; `inspect` answers every query with
+    /// `report`, but those given their own answer
+    /// ([`FakeContext::answer_inspect`]).
     pub fn inspect_answering(&mut self, report: Report) -> CapRef {
-        self.inspect = Some(report);
+        self.inspect_default = Some(report);
+        self.inspector()
+    }
+
+    /// An Inspect capability, READ; `inspect` answers the queries given
+    /// answers with [`FakeContext::answer_inspect`], and any other with
+    /// `Unsupported`.
+    pub fn inspector(&mut self) -> CapRef {
         self.insert(FakeObject::Inspect, Rights::READ)
+    }
+
+    /// From now on `inspect` answers `query` with `report` (in place of
+    /// any answer given before): the kernel's tables as the test wants
+    /// them seen.
+    pub fn answer_inspect(&mut self, query: Query, report: Report) {
+        self.inspect_answers.retain(|(asked, _)| *asked != query);
+        self.inspect_answers.push((query, report));
+    }
+
+    /// From now on `revoke_in` through a Task capability succeeds,
+    /// deleting `deleted` capabilities (recorded in
+    /// [`FakeContext::revoked_in`]). Until then it is `Unsupported`.
+    pub fn revoke_in_answering(&mut self, deleted: usize) {
+        self.revoke_in_deletes = Some(deleted);
     }
 
     /// What `cap` names now, or `None` if it is stale or empty.
@@ -690,22 +757,42 @@ impl Context for FakeContext {
         Ok(descendants.len())
     }
 
-    fn revoke_in(&mut self, task: CapRef, _slot: CapRef) -> Result<usize, IpcError> {
-        self.checked(task, ObjectKind::Task, Rights::WRITE)?;
-        Err(IpcError::Unsupported)
+    fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
+        let (_, found) = self.checked(task, ObjectKind::Task, Rights::WRITE)?;
+        let name = match found.object {
+            FakeObject::Task(name) => name,
+            _ => return Err(IpcError::InvalidCap),
+        };
+        self.injected(Operation::RevokeIn)?;
+        let deleted = self.revoke_in_deletes.ok_or(IpcError::Unsupported)?;
+        self.revoked_in.push((name, slot));
+        Ok(deleted)
     }
 
     fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError> {
         let (_, found) = self.checked(task, ObjectKind::Task, Rights::WRITE)?;
-        if let FakeObject::Task(name) = found.object {
-            self.stopped.push(name);
-        }
+        let name = match found.object {
+            FakeObject::Task(name) => name,
+            _ => return Err(IpcError::InvalidCap),
+        };
+        self.injected(Operation::StopTask)?;
+        self.stopped.push(name);
         Ok(())
     }
 
-    fn inspect(&mut self, inspect: CapRef, _query: Query) -> Result<Report, IpcError> {
+    fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {
         self.checked(inspect, ObjectKind::Inspect, Rights::READ)?;
-        self.inspect.clone().ok_or(IpcError::Unsupported)
+        self.injected(Operation::Inspect)?;
+        let report = self
+            .inspect_answers
+            .iter()
+            .find(|(asked, _)| *asked == query)
+            .map(|(_, report)| report)
+            .or(self.inspect_default.as_ref())
+            .cloned()
+            .ok_or(IpcError::Unsupported)?;
+        self.queries.push(query);
+        Ok(report)
     }
 
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {
@@ -817,3 +904,7 @@ pub fn payload<T: Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, CodecError
     let mut buffer = vec![0u8; MAX_PAYLOAD];
     encode(message, &mut buffer).map(<[u8]>::to_vec)
 }
+
+#[cfg(test)]
+#[path = "testing_tests.rs"]
+mod tests;

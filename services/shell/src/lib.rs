@@ -40,6 +40,8 @@ mod system;
 mod task;
 
 #[cfg(test)]
+mod fake_fs;
+#[cfg(test)]
 mod fake_system;
 #[cfg(test)]
 mod tests;

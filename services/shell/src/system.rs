@@ -3,10 +3,12 @@
 //! with.
 //!
 //! The shell's task implements `System` over its `Context` and the
-//! capabilities it was granted (`ContextSystem`); tests implement it with
-//! fixed data. Answers are plain structs rather than
-//! kernel types so this crate depends on neither the kernel nor its
-//! scheduler, and so the formats in `output.rs` are pure functions of them.
+//! capabilities it was granted (`ContextSystem`); the tests run that same
+//! implementation over `mealy_protocol::testing::FakeContext`
+//! (`fake_system.rs` plays the kernel and the peers). Answers are plain
+//! structs rather than kernel types so this crate depends on neither the
+//! kernel nor its scheduler, and so the formats in `output.rs` are pure
+//! functions of them.
 //! A failure is a human-readable `String`, printed as one `error:` line.
 
 use alloc::string::String;
@@ -14,7 +16,7 @@ use alloc::vec::Vec;
 
 use mealy_caps::{Object, Snapshot};
 pub use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow, Stats, TaskRow, TaskStatus};
-use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Rights};
+use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Incoming, MessageKind, Rights};
 
 use crate::command::{SlotRef, TaskRef};
 
@@ -61,6 +63,22 @@ pub struct Call {
 pub enum Answer {
     Reply { payload: Vec<u8>, caps: Vec<CapRef> },
     Failed(CallFailure),
+}
+
+impl Answer {
+    /// The answer `msg` brings, and the call it answers; `None` if `msg`
+    /// answers no call.
+    pub fn of(msg: &Incoming<'_>) -> Option<(CallToken, Answer)> {
+        match msg.kind {
+            MessageKind::Reply { token } => {
+                let payload = msg.payload.to_vec();
+                let caps = msg.caps().to_vec();
+                Some((token, Answer::Reply { payload, caps }))
+            }
+            MessageKind::CallFailed { token, reason } => Some((token, Answer::Failed(reason))),
+            MessageKind::Request | MessageKind::Timeout | MessageKind::Interrupt { .. } => None,
+        }
+    }
 }
 
 /// The running system, as the shell sees it. Each method runs to

@@ -179,16 +179,10 @@ impl StateMachine for ShellTask {
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         match msg.kind {
             MessageKind::Request => terminal::serve(self, cx, &msg)?,
-            MessageKind::Reply { token } => {
-                let answer = Answer::Reply {
-                    payload: msg.payload.to_vec(),
-                    caps: msg.caps().to_vec(),
-                };
-                self.with_shell(cx, |shell, system| shell.answer(token, answer, system));
-            }
-            MessageKind::CallFailed { token, reason } => {
-                let answer = Answer::Failed(reason);
-                self.with_shell(cx, |shell, system| shell.answer(token, answer, system));
+            MessageKind::Reply { .. } | MessageKind::CallFailed { .. } => {
+                if let Some((token, answer)) = Answer::of(&msg) {
+                    self.with_shell(cx, |shell, system| shell.answer(token, answer, system));
+                }
             }
             MessageKind::Timeout => {
                 // `with_shell` also sends what the console refused before.

@@ -1,23 +1,31 @@
-//! Tests of the whole shell against a fake system: each command's output
-//! line by line, every error path, line editing as the shell shows it, and
-//! properties over random input.
+//! Tests of the whole shell, over its real `ContextSystem` on a
+//! `FakeContext` (`fake_system.rs` plays the kernel and the peers): each
+//! command's output line by line, every error path, line editing as the
+//! shell shows it, and properties over random input.
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use mealy_caps::DotDetail;
+use mealy_caps::{CapRef, DotDetail, Rights};
+use mealy_protocol::IpcError;
+use mealy_protocol::fs::Reserve;
+use mealy_protocol::inspect::{Query, Report};
+use mealy_protocol::interface::Request as _;
+use mealy_protocol::testing::Operation;
+use mealy_protocol::text::TextCommand;
 use proptest::prelude::*;
 
-use crate::fake_system::{FakeFile, FakeSystem};
+use crate::fake_system::{Rig, sample_graph, sample_tasks};
 use crate::line::{LineEditor, LineEvent, MAX_LINE};
+use crate::system::Answer;
 use crate::{ANSWER_TIMEOUT_NS, GREETING, Output, PROMPT, Shell};
 
-/// Gives the shell every answer the fake system has ready, in order;
+/// Gives the shell every answer the peers have for it, in order;
 /// returns what it printed.
-fn deliver(shell: &mut Shell, system: &mut FakeSystem) -> Output {
+fn deliver(shell: &mut Shell, rig: &mut Rig) -> Output {
     let mut out = Output::default();
-    while let Some((token, answer)) = system.answers.pop_front() {
-        let more = shell.answer(token, answer, system);
+    while let Some((token, answer)) = rig.next_answer() {
+        let more = shell.answer(token, answer, &mut rig.system());
         out.text.push_str(&more.text);
         out.shutdown |= more.shutdown;
     }
@@ -26,16 +34,16 @@ fn deliver(shell: &mut Shell, system: &mut FakeSystem) -> Output {
 
 /// Feeds `bytes`, then the answers to every call they made, then lets a
 /// command that got none time out: what a person would see in the end.
-fn feed_all(shell: &mut Shell, system: &mut FakeSystem, bytes: &[u8]) -> Output {
-    let mut out = shell.feed(bytes, system);
+fn feed_all(shell: &mut Shell, rig: &mut Rig, bytes: &[u8]) -> Output {
+    let mut out = shell.feed(bytes, &mut rig.system());
     loop {
-        let more = deliver(shell, system);
+        let more = deliver(shell, rig);
         out.text.push_str(&more.text);
         out.shutdown |= more.shutdown;
         let more = if shell.deadline_ns().is_some() {
             shell.expire(u64::MAX)
         } else if shell.has_held_input() {
-            shell.continue_input(system)
+            shell.continue_input(&mut rig.system())
         } else {
             return out;
         };
@@ -46,8 +54,8 @@ fn feed_all(shell: &mut Shell, system: &mut FakeSystem, bytes: &[u8]) -> Output 
 
 /// Types `line` and Enter; checks the echo and the final prompt and returns
 /// the lines printed in between.
-fn respond(shell: &mut Shell, system: &mut FakeSystem, line: &str) -> Vec<String> {
-    let output = feed_all(shell, system, format!("{line}\r").as_bytes());
+fn respond(shell: &mut Shell, rig: &mut Rig, line: &str) -> Vec<String> {
+    let output = feed_all(shell, rig, format!("{line}\r").as_bytes());
     assert!(!output.shutdown);
     let echoed = format!("{line}\n");
     let Some(rest) = output.text.strip_prefix(&echoed) else {
@@ -60,7 +68,7 @@ fn respond(shell: &mut Shell, system: &mut FakeSystem, line: &str) -> Vec<String
 }
 
 fn run(line: &str) -> Vec<String> {
-    respond(&mut Shell::new(), &mut FakeSystem::new(), line)
+    respond(&mut Shell::new(), &mut Rig::new(), line)
 }
 
 #[track_caller]
@@ -112,8 +120,11 @@ fn help_lists_every_command() {
 
 #[test]
 fn ps() {
+    let mut rig = Rig::new();
+    rig.cx
+        .answer_inspect(Query::Tasks, Report::Tasks(sample_tasks()));
     assert_lines(
-        &run("ps"),
+        &respond(&mut Shell::new(), &mut rig, "ps"),
         &[
             "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS",
             "1    echo            idle    0     3     1024        51200",
@@ -162,10 +173,7 @@ fn graph_is_the_snapshot_tree() {
 #[test]
 fn graph_dot_is_the_snapshot_dot() {
     let lines = run("graph --dot");
-    let expected = FakeSystem::new()
-        .snapshot
-        .dot(DotDetail::Objects)
-        .to_string();
+    let expected = sample_graph().dot(DotDetail::Objects).to_string();
     assert_eq!(lines.join("\n") + "\n", expected);
     assert_eq!(lines.first().map(String::as_str), Some("digraph caps {"));
     // pinger's badged endpoint to echo, and the endpoint reaching echo.
@@ -181,7 +189,7 @@ fn graph_dot_is_the_snapshot_dot() {
 #[test]
 fn graph_dot_slots_is_the_per_slot_dot() {
     let lines = run("graph --dot --slots");
-    let expected = FakeSystem::new().snapshot.dot(DotDetail::Slots).to_string();
+    let expected = sample_graph().dot(DotDetail::Slots).to_string();
     assert_eq!(lines.join("\n") + "\n", expected);
     assert_eq!(lines.first().map(String::as_str), Some("digraph caps {"));
     // A cluster per task, a node per capability, the derivation edge.
@@ -249,26 +257,32 @@ fn uptime() {
 
 #[test]
 fn send_shows_the_answer_when_it_comes() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     // Nothing but the echo until the answer comes: no prompt either.
-    let output = shell.feed(b"send echo hello  there\r", &mut system);
+    let output = shell.feed(b"send echo hello  there\r", &mut rig.system());
     assert_eq!(output.text, "send echo hello  there\n");
     assert!(shell.deadline_ns().is_some());
-    let (token, answer) = system.answers.pop_front().unwrap();
-    let output = shell.answer(token, answer, &mut system);
+    // One call, to echo, with the text; the deadline is read from the
+    // system clock.
+    assert_eq!(rig.cx.calls.len(), 1);
+    assert_eq!(rig.cx.calls[0].to, "echo");
+    let sent: TextCommand<'_> = mealy_protocol::decode(&rig.cx.calls[0].payload).unwrap();
+    assert_eq!(sent.line, "hello  there");
+    assert_eq!(shell.deadline_ns(), Some(rig.cx.now_ns + ANSWER_TIMEOUT_NS));
+    let (token, answer) = rig.next_answer().unwrap();
+    let output = shell.answer(token, answer, &mut rig.system());
     assert_eq!(output.text, format!("hello  there\n{PROMPT}"));
     assert_eq!(shell.deadline_ns(), None);
-    // The deadline is read from the system clock.
-    assert_eq!(system.requests, ["send echo hello  there", "uptime"]);
+    assert_eq!(rig.cx.queries, [Query::Tasks]);
 }
 
 #[test]
 fn a_command_without_an_answer_times_out_and_typed_ahead_lines_run_after() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     // pinger never answers; `uptime` typed meanwhile is held.
-    let output = shell.feed(b"send 2 run\ruptime\r", &mut system);
+    let output = shell.feed(b"send 2 run\ruptime\r", &mut rig.system());
     assert_eq!(output.text, "send 2 run\n");
     let deadline = shell.deadline_ns().unwrap();
     assert_eq!(deadline, 3_723_456_789_012 + ANSWER_TIMEOUT_NS);
@@ -282,7 +296,7 @@ fn a_command_without_an_answer_times_out_and_typed_ahead_lines_run_after() {
     assert_eq!(shell.deadline_ns(), None);
     // The held line runs on the next turn.
     assert!(shell.has_held_input());
-    let output = shell.continue_input(&mut system);
+    let output = shell.continue_input(&mut rig.system());
     assert_eq!(
         output.text,
         format!("uptime\nup 01:02:03.456 (3723456789012 ns)\n{PROMPT}")
@@ -292,67 +306,88 @@ fn a_command_without_an_answer_times_out_and_typed_ahead_lines_run_after() {
 
 #[test]
 fn ctrl_c_gives_up_on_a_waiting_command_and_a_late_answer_is_dropped() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    shell.feed(b"cat hello.txt\r", &mut system);
-    assert_eq!(system.answers.len(), 1);
+    shell.feed(b"cat hello.txt\r", &mut rig.system());
+    assert_eq!(rig.cx.calls.len(), 1);
     // Typed while waiting, then Ctrl-C: both go, the prompt comes back.
-    let output = shell.feed(b"ps\r\x03", &mut system);
+    let output = shell.feed(b"ps\r\x03", &mut rig.system());
     assert_eq!(output.text, format!("^C\n{PROMPT}"));
     assert_eq!(shell.deadline_ns(), None);
     // The answer comes after all: nothing is shown, its Region is dropped.
-    assert_eq!(system.regions.len(), 1);
-    assert_eq!(deliver(&mut shell, &mut system).text, "");
-    assert!(system.regions.is_empty());
+    let (token, answer) = rig.next_answer().unwrap();
+    let Answer::Reply { caps, .. } = &answer else {
+        panic!("the fs failed the call: {answer:?}");
+    };
+    let region: CapRef = caps[0];
+    assert!(rig.cx.object(region).is_some());
+    assert_eq!(shell.answer(token, answer, &mut rig.system()).text, "");
+    assert!(rig.cx.object(region).is_none());
     assert_lines(
-        &respond(&mut shell, &mut system, "uptime"),
+        &respond(&mut shell, &mut rig, "uptime"),
         &["up 01:02:03.456 (3723456789012 ns)"],
     );
 }
 
 #[test]
 fn revoke_and_kill() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     assert_lines(
-        &respond(&mut shell, &mut system, "revoke echo 0#0"),
+        &respond(&mut shell, &mut rig, "revoke echo 0#0"),
         &["revoked 1 capabilities derived from echo slot 0#0"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "kill pinger"),
+        &respond(&mut shell, &mut rig, "kill pinger"),
         &["killed pinger"],
     );
-    assert_eq!(system.requests, ["revoke echo 0#0", "kill pinger"]);
+    let slot = sample_graph().caps[0].at.cap;
+    assert_eq!(rig.cx.revoked_in, [("echo", slot)]);
+    assert_eq!(rig.cx.stopped, ["pinger"]);
 }
 
 #[test]
 fn shutdown_stops_the_shell() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    let output = shell.feed(b"shutdown\rps\r", &mut system);
+    let output = shell.feed(b"shutdown\rps\r", &mut rig.system());
     assert_eq!(output.text, "shutdown\nshutting down\n");
     assert!(output.shutdown);
     assert!(shell.is_shut_down());
-    assert_eq!(shell.feed(b"ps\r", &mut system).text, "");
-    assert_eq!(system.requests, ["shutdown"]);
+    assert_eq!(shell.feed(b"ps\r", &mut rig.system()).text, "");
+    assert_eq!(rig.cx.stopped, ["kernel"]);
 }
 
 #[test]
 fn a_failed_shutdown_is_one_error_and_the_shell_goes_on() {
-    let mut system = FakeSystem::new();
-    system.failure = Some("firmware said no".to_string());
+    let mut rig = Rig::new();
+    rig.cx.fail(
+        Operation::StopTask,
+        IpcError::MissingRights {
+            missing: Rights::WRITE,
+        },
+    );
     let mut shell = Shell::new();
     assert_lines(
-        &respond(&mut shell, &mut system, "shutdown"),
-        &["error: shutdown: firmware said no"],
+        &respond(&mut shell, &mut rig, "shutdown"),
+        &["error: shutdown: capability lacks rights -w----"],
     );
+    assert!(rig.cx.stopped.is_empty());
     assert!(!shell.is_shut_down());
 }
 
 #[test]
 fn every_system_failure_is_one_error_line() {
-    let mut system = FakeSystem::new();
-    system.failure = Some("tables\nlocked".to_string());
+    let mut rig = Rig::new();
+    // The shell's capabilities were revoked: every kernel operation fails.
+    for operation in [
+        Operation::Inspect,
+        Operation::Call,
+        Operation::StopTask,
+        Operation::RevokeIn,
+    ] {
+        rig.cx.fail(operation, IpcError::InvalidCap);
+    }
     let mut shell = Shell::new();
     for (line, command) in [
         ("ps", "ps"),
@@ -366,19 +401,23 @@ fn every_system_failure_is_one_error_line() {
         ("kill echo", "kill"),
         ("stats", "stats"),
         ("bench", "bench"),
-        ("uptime", "uptime"),
+        ("shutdown", "shutdown"),
         ("ls", "ls"),
         ("cat a", "cat"),
         ("write a b", "write"),
     ] {
-        let expected = format!("error: {command}: tables locked");
-        assert_lines(&respond(&mut shell, &mut system, line), &[&expected]);
+        let expected = format!("error: {command}: invalid or stale capability");
+        assert_lines(&respond(&mut shell, &mut rig, line), &[&expected]);
     }
-    // help needs no system.
-    system.failure = None;
+    // The clock needs no capability.
     assert_lines(
-        &respond(&mut shell, &mut system, "kill nobody"),
-        &["error: kill: no task nobody"],
+        &respond(&mut shell, &mut rig, "uptime"),
+        &["up 01:02:03.456 (3723456789012 ns)"],
+    );
+    rig.cx.heal();
+    assert_lines(
+        &respond(&mut shell, &mut rig, "kill nobody"),
+        &["error: kill: there is no task `nobody`"],
     );
 }
 
@@ -412,20 +451,20 @@ fn bad_commands_are_one_error_line() {
 
 #[test]
 fn blank_line_and_ctrl_c_just_prompt_again() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    assert!(respond(&mut shell, &mut system, "   ").is_empty());
-    let output = shell.feed(b"kill 1\x03", &mut system);
+    assert!(respond(&mut shell, &mut rig, "   ").is_empty());
+    let output = shell.feed(b"kill 1\x03", &mut rig.system());
     assert_eq!(output.text, format!("kill 1^C\n{PROMPT}"));
-    assert!(system.requests.is_empty());
+    assert!(rig.cx.queries.is_empty() && rig.cx.stopped.is_empty());
 }
 
 #[test]
 fn overlong_line_is_one_error_line() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     let long = "x".repeat(MAX_LINE + 1);
-    let output = shell.feed(format!("{long}\r").as_bytes(), &mut system);
+    let output = shell.feed(format!("{long}\r").as_bytes(), &mut rig.system());
     let echo = "x".repeat(MAX_LINE);
     assert_eq!(
         output.text,
@@ -437,76 +476,87 @@ fn overlong_line_is_one_error_line() {
 
 #[test]
 fn non_utf8_line_is_one_error_line_and_not_run() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    let output = shell.feed(b"kill \xff1\r\n", &mut system);
+    let output = shell.feed(b"kill \xff1\r\n", &mut rig.system());
     assert_eq!(
         output.text,
         format!(
             "kill 1\nerror: line is not valid UTF-8, nothing was run; type 'help' for commands\n{PROMPT}"
         )
     );
-    assert!(system.requests.is_empty());
+    assert!(rig.cx.queries.is_empty() && rig.cx.stopped.is_empty());
 }
 
 #[test]
 fn backspace_fixes_a_typo_before_it_runs() {
-    let mut system = FakeSystem::new();
-    let output = Shell::new().feed(b"pz\x7fs\r", &mut system);
+    let mut rig = Rig::new();
+    let output = Shell::new().feed(b"pz\x7fs\r", &mut rig.system());
     assert!(output.text.starts_with("pz\x08 \x08s\nID "));
-    assert_eq!(system.requests, ["tasks"]);
+    assert_eq!(rig.cx.queries, [Query::Tasks]);
 }
 
 #[test]
 fn arrow_up_reruns_and_arrow_down_returns() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    shell.feed(b"uptime\r", &mut system);
-    shell.feed(b"kill 2\r", &mut system);
-    shell.feed(b"\x1b[A\x1b[A\r", &mut system);
-    // History is now uptime, kill 2, uptime: up three times, down once.
-    shell.feed(b"\x1b[A\x1b[A\x1b[A\x1b[B\r", &mut system);
-    assert_eq!(system.requests, ["uptime", "kill 2", "uptime", "kill 2"]);
+    let mut text = String::new();
+    for keys in [
+        &b"uptime\r"[..],
+        b"kill 2\r",
+        b"\x1b[A\x1b[A\r",
+        // History is now uptime, kill 2, uptime: up three times, down once.
+        b"\x1b[A\x1b[A\x1b[A\x1b[B\r",
+    ] {
+        text.push_str(&shell.feed(keys, &mut rig.system()).text);
+    }
+    let ran: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("up ") || line.starts_with("killed"))
+        .collect();
+    let uptime = "up 01:02:03.456 (3723456789012 ns)";
+    assert_eq!(ran, [uptime, "killed 2", uptime, "killed 2"]);
+    assert_eq!(rig.cx.stopped, ["pinger", "pinger"]);
 }
 
 #[test]
 fn one_line_runs_per_call_and_the_rest_waits_its_turn() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    let output = shell.feed(b"uptime\rps\rup", &mut system);
+    let output = shell.feed(b"uptime\rps\rup", &mut rig.system());
     assert_eq!(
         output.text,
         format!("uptime\nup 01:02:03.456 (3723456789012 ns)\n{PROMPT}")
     );
-    assert_eq!(system.requests, ["uptime"]);
+    assert!(rig.cx.queries.is_empty());
     // More typing goes behind what waits.
-    assert_eq!(shell.feed(b"time\r", &mut system).text, "");
+    assert_eq!(shell.feed(b"time\r", &mut rig.system()).text, "");
     assert!(shell.has_held_input());
-    let output = shell.continue_input(&mut system);
+    let output = shell.continue_input(&mut rig.system());
     assert!(output.text.starts_with("ps\nID "), "{}", output.text);
-    let output = shell.continue_input(&mut system);
+    let output = shell.continue_input(&mut rig.system());
     assert!(output.text.starts_with("uptime\nup "), "{}", output.text);
     assert!(!shell.has_held_input());
-    assert_eq!(system.requests, ["uptime", "tasks", "uptime"]);
+    assert_eq!(rig.cx.queries, [Query::Tasks]);
 }
 
 #[test]
 fn crlf_runs_a_line_once() {
-    let mut system = FakeSystem::new();
-    let output = feed_all(&mut Shell::new(), &mut system, b"uptime\r\nuptime\n");
+    let mut rig = Rig::new();
+    let output = feed_all(&mut Shell::new(), &mut rig, b"uptime\r\nuptime\n");
     assert_eq!(output.text.matches(PROMPT).count(), 2);
-    assert_eq!(system.requests, ["uptime", "uptime"]);
+    assert_eq!(output.text.matches("\nup 01:02:03.456").count(), 2);
 }
 
 #[test]
 fn bytes_split_anywhere_give_the_same_output() {
     let input = b"ps\r\ncaps echo\x7f\x7f\x7f\x7fpinger\rbad\x1b[Acmd\r\x1b[A\r";
-    let whole = feed_all(&mut Shell::new(), &mut FakeSystem::new(), input).text;
+    let whole = feed_all(&mut Shell::new(), &mut Rig::new(), input).text;
     let mut shell = Shell::new();
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let pieces: String = input
         .iter()
-        .map(|byte| feed_all(&mut shell, &mut system, &[*byte]).text)
+        .map(|byte| feed_all(&mut shell, &mut rig, &[*byte]).text)
         .collect();
     assert_eq!(whole, pieces);
 }
@@ -575,11 +625,11 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..1000),
         chunk in 1usize..64,
     ) {
-        let mut system = FakeSystem::new();
+        let mut rig = Rig::new();
         let mut shell = Shell::new();
         let mut text = String::new();
         for piece in bytes.chunks(chunk) {
-            text.push_str(&feed_all(&mut shell, &mut system, piece).text);
+            text.push_str(&feed_all(&mut shell, &mut rig, piece).text);
         }
         prop_assume!(!shell.is_shut_down());
         let lines = lines_ended_by(&bytes);
@@ -591,7 +641,7 @@ proptest! {
     fn every_line_gets_output_or_exactly_one_error_then_the_prompt(
         lines in prop::collection::vec(line_bytes(), 1..12),
     ) {
-        let mut system = FakeSystem::new();
+        let mut rig = Rig::new();
         let mut shell = Shell::new();
         // A second editor fed the same bytes says what the shell's saw.
         let mut editor = LineEditor::new();
@@ -599,7 +649,7 @@ proptest! {
             bytes.push(b'\r');
             let mut echo = String::new();
             let event = bytes.iter().filter_map(|&byte| editor.push(byte, &mut echo)).last();
-            let output = feed_all(&mut shell, &mut system, &bytes);
+            let output = feed_all(&mut shell, &mut rig, &bytes);
             prop_assume!(!output.shutdown);
             prop_assert!(output.text.starts_with(&echo));
             let response = output.text.strip_prefix(&echo).unwrap_or_default();
@@ -624,113 +674,123 @@ proptest! {
 
 #[test]
 fn ls_cat_and_write_show_the_file_system() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     assert_lines(
-        &respond(&mut shell, &mut system, "ls"),
+        &respond(&mut shell, &mut rig, "ls"),
         &["TYPE  SIZE        NAME", "file  14          hello.txt"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "cat hello.txt"),
+        &respond(&mut shell, &mut rig, "cat hello.txt"),
         &["Hello, Mealy!"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "write hello.txt new  words"),
+        &respond(&mut shell, &mut rig, "write hello.txt new  words"),
         &["wrote 10 bytes to hello.txt"],
     );
     // No trailing newline in the file: cat adds one.
     assert_lines(
-        &respond(&mut shell, &mut system, "cat hello.txt"),
+        &respond(&mut shell, &mut rig, "cat hello.txt"),
         &["new  words"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "cat nope"),
+        &respond(&mut shell, &mut rig, "cat nope"),
         &["error: cat: no such file or directory"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "write hello.txt"),
+        &respond(&mut shell, &mut rig, "write hello.txt"),
         &["error: write: missing <text>; usage: write <path> <text> (type 'help write')"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "cat"),
+        &respond(&mut shell, &mut rig, "cat"),
         &["error: cat: missing <path>; usage: cat <path> (type 'help cat')"],
     );
     // Every Region the shell was given is dropped once read or written.
-    assert!(system.regions.is_empty());
+    assert!(!rig.fs.given.is_empty());
+    assert_eq!(rig.regions_held(), 0);
 }
 
 #[test]
 fn append_adds_to_the_end_and_a_full_file_is_an_error() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     assert_lines(
-        &respond(&mut shell, &mut system, "append hello.txt more"),
+        &respond(&mut shell, &mut rig, "append hello.txt more"),
         &["appended 4 bytes to hello.txt (18 bytes now)"],
     );
-    assert_eq!(system.files[0].contents(), b"Hello, Mealy!\nmore");
+    assert_eq!(
+        rig.fs.contents(&rig.cx, "hello.txt"),
+        b"Hello, Mealy!\nmore"
+    );
     let long = "x".repeat(MAX_LINE - 20);
-    system.files[0] = FakeFile::new("hello.txt", &[b'y'; 4000]);
+    rig.fs.put(&mut rig.cx, "hello.txt", &[b'y'; 4000]);
     assert_lines(
-        &respond(&mut shell, &mut system, &format!("append hello.txt {long}")),
+        &respond(&mut shell, &mut rig, &format!("append hello.txt {long}")),
         &["error: append: no space: the file can hold 4096 bytes"],
     );
-    assert_eq!(system.files[0].size, 4000);
+    assert_eq!(rig.fs.contents(&rig.cx, "hello.txt").len(), 4000);
     // A shorter write clears what lay past its end.
     assert_lines(
-        &respond(&mut shell, &mut system, "write hello.txt ab"),
+        &respond(&mut shell, &mut rig, "write hello.txt ab"),
         &["wrote 2 bytes to hello.txt"],
     );
-    assert!(system.files[0].pages[2..4000].iter().all(|&byte| byte == 0));
-    assert!(system.regions.is_empty());
+    let pages = rig.fs.pages(&rig.cx, "hello.txt");
+    assert!(pages[2..4000].iter().all(|&byte| byte == 0));
+    assert_eq!(rig.regions_held(), 0);
 }
 
 #[test]
 fn write_creates_a_missing_file_and_rm_and_mv_change_the_tree() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     assert_lines(
-        &respond(&mut shell, &mut system, "write new.txt fresh"),
+        &respond(&mut shell, &mut rig, "write new.txt fresh"),
         &["wrote 5 bytes to new.txt"],
     );
-    assert_lines(&respond(&mut shell, &mut system, "cat new.txt"), &["fresh"]);
+    assert_lines(&respond(&mut shell, &mut rig, "cat new.txt"), &["fresh"]);
     assert_lines(
-        &respond(&mut shell, &mut system, "mv new.txt old.txt"),
+        &respond(&mut shell, &mut rig, "mv new.txt old.txt"),
         &["moved new.txt to old.txt"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "mv old.txt hello.txt"),
+        &respond(&mut shell, &mut rig, "mv old.txt hello.txt"),
         &["error: mv: file exists"],
     );
-    assert_lines(&respond(&mut shell, &mut system, "cat old.txt"), &["fresh"]);
+    assert_lines(&respond(&mut shell, &mut rig, "cat old.txt"), &["fresh"]);
     assert_lines(
-        &respond(&mut shell, &mut system, "rm old.txt"),
+        &respond(&mut shell, &mut rig, "rm old.txt"),
         &["removed old.txt"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "rm old.txt"),
+        &respond(&mut shell, &mut rig, "rm old.txt"),
         &["error: rm: no such file or directory"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "ls"),
+        &respond(&mut shell, &mut rig, "ls"),
         &["TYPE  SIZE        NAME", "file  14          hello.txt"],
     );
     // Past its room a write asks for more once, then gives up.
     let long = "y".repeat(200);
-    system.files[0] = FakeFile::new("hello.txt", &[b'z'; 4000]);
+    rig.fs.put(&mut rig.cx, "hello.txt", &[b'z'; 4000]);
     assert_lines(
-        &respond(&mut shell, &mut system, &format!("append hello.txt {long}")),
+        &respond(&mut shell, &mut rig, &format!("append hello.txt {long}")),
         &["error: append: no space: the file can hold 4096 bytes"],
     );
-    assert!(system.requests.iter().any(|r| r.contains("Reserve")));
-    assert!(system.regions.is_empty());
+    let reserves = rig
+        .fs_ops()
+        .into_iter()
+        .filter(|op| Some(*op) == Reserve::OP);
+    assert_eq!(reserves.count(), 1);
+    assert_eq!(rig.regions_held(), 0);
 }
 
 #[test]
 fn stat_shows_size_capacity_address_and_rights() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
-    let lines = respond(&mut shell, &mut system, "stat hello.txt");
-    let address = format!("{:#018x}", system.files[0].pages.as_ptr() as usize);
+    let lines = respond(&mut shell, &mut rig, "stat hello.txt");
+    let address = rig.fs.pages(&rig.cx, "hello.txt").as_ptr() as usize;
+    let address = format!("{address:#018x}");
     assert_lines(
         &lines,
         &[
@@ -744,30 +804,29 @@ fn stat_shows_size_capacity_address_and_rights() {
         ],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "stat /"),
+        &respond(&mut shell, &mut rig, "stat /"),
         &["path:     /", "type:     dir", "entries:  1"],
     );
     assert_lines(
-        &respond(&mut shell, &mut system, "stat nope"),
+        &respond(&mut shell, &mut rig, "stat nope"),
         &["error: stat: no such file or directory"],
     );
-    assert!(system.regions.is_empty());
+    assert_eq!(rig.regions_held(), 0);
 }
 
 #[test]
 fn hexdump_shows_offsets_hex_and_text_and_stops_at_the_limit() {
-    let mut system = FakeSystem::new();
+    let mut rig = Rig::new();
     let mut shell = Shell::new();
     assert_lines(
-        &respond(&mut shell, &mut system, "hexdump hello.txt"),
+        &respond(&mut shell, &mut rig, "hexdump hello.txt"),
         &[
             "00000000  48 65 6c 6c 6f 2c 20 4d  65 61 6c 79 21 0a        |Hello, Mealy!.|",
             "0000000e",
         ],
     );
-    system.files[0] = FakeFile::new("hello.txt", &[0xab; 4096]);
-    system.files[0].size = 4096;
-    let lines = respond(&mut shell, &mut system, "hexdump hello.txt");
+    rig.fs.put(&mut rig.cx, "hello.txt", &[0xab; 4096]);
+    let lines = respond(&mut shell, &mut rig, "hexdump hello.txt");
     assert_eq!(lines.len(), 4096 / 16 + 1);
     assert_eq!(lines.last().unwrap(), "00001000");
 }
