@@ -36,14 +36,58 @@ impl Detail {
     }
 }
 
-/// The DOT text between `mealy> <command>` and the next prompt.
-pub fn dot_from_session<'a>(session: &'a str, command: &str) -> Option<&'a str> {
+/// The DOT text between `mealy> <command>` and the next prompt, without
+/// the kernel's log lines that landed in it.
+pub fn dot_from_session(session: &str, command: &str) -> Option<String> {
     let echoed = format!("{PROMPT}{command}\n");
     let start = session.find(&echoed)? + echoed.len();
     let rest = &session[start..];
     let end = rest.find(PROMPT)?;
-    let dot = &rest[..end];
+    let dot = without_log_lines(&rest[..end]);
     dot.trim_start().starts_with("digraph").then_some(dot)
+}
+
+/// `text` without the log lines the kernel writes to the serial port
+/// beside the shell's output (`[task] line` for a task's `cx.log`,
+/// `[LEVEL module] line` for its own): a large output goes out in chunks,
+/// and such a line can land between two, even inside one of the shell's
+/// lines. DOT never has `[` followed by a bare word and `] `: its
+/// attribute lists are `[key=value, ...]`.
+fn without_log_lines(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('[') {
+        let (before, from) = rest.split_at(at);
+        kept.push_str(before);
+        match log_line_len(from) {
+            Some(len) => rest = &from[len..],
+            None => {
+                kept.push('[');
+                rest = &from[1..];
+            }
+        }
+    }
+    kept.push_str(rest);
+    kept
+}
+
+/// The length of the log line `text` starts with, its newline included.
+fn log_line_len(text: &str) -> Option<usize> {
+    let close = text.find("] ")?;
+    let tag = &text[1..close];
+    let task = !tag.is_empty()
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let level = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+        .iter()
+        .any(|level| tag.starts_with(level))
+        && !tag.contains('=');
+    if !(task || level) {
+        return None;
+    }
+    let end = text.find('\n')?;
+    (end > close).then_some(end + 1)
 }
 
 pub fn run(out: &Path, detail: Detail) -> Result<ExitCode> {
@@ -70,7 +114,7 @@ pub fn run(out: &Path, detail: Detail) -> Result<ExitCode> {
     };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let dot_path = out.join("capgraph.dot");
-    std::fs::write(&dot_path, dot)
+    std::fs::write(&dot_path, &dot)
         .with_context(|| format!("cannot write {}", dot_path.display()))?;
     println!("xtask: wrote {}", dot_path.display());
     let graphviz = match setup::ensure_graphviz() {
@@ -105,15 +149,30 @@ mod tests {
     fn the_dot_text_is_cut_between_prompts() {
         let session = "banner\nmealy> graph --dot\ndigraph caps {\n  a -> b;\n}\nmealy> shutdown\n";
         assert_eq!(
-            dot_from_session(session, Detail::Objects.command()),
+            dot_from_session(session, Detail::Objects.command()).as_deref(),
             Some("digraph caps {\n  a -> b;\n}\n")
         );
         let slots = "mealy> graph --dot --slots\ndigraph caps {\n}\nmealy> shutdown\n";
         assert_eq!(
-            dot_from_session(slots, Detail::Slots.command()),
+            dot_from_session(slots, Detail::Slots.command()).as_deref(),
             Some("digraph caps {\n}\n")
         );
         assert_eq!(dot_from_session(slots, Detail::Objects.command()), None);
+    }
+
+    #[test]
+    fn log_lines_that_land_in_the_graph_are_left_out() {
+        let session = "mealy> graph --dot\n\
+            digraph caps {\n  \
+            a [shape=box, label=\"x\"];\n  \
+            a -> [console] cannot deliver to a display: full (counted from now on)\n\
+            b [style=dashed];\n\
+            [INFO  mealy_kernel::sched] a line\n\
+            }\nmealy> shutdown\n";
+        assert_eq!(
+            dot_from_session(session, Detail::Objects.command()).as_deref(),
+            Some("digraph caps {\n  a [shape=box, label=\"x\"];\n  a -> b [style=dashed];\n}\n")
+        );
     }
 
     #[test]
