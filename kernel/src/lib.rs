@@ -41,6 +41,7 @@ pub mod inspect;
 pub mod ipc;
 pub mod mem;
 pub mod power;
+pub mod program;
 pub mod scenarios;
 pub mod sched;
 pub mod symbols;
