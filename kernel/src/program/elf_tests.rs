@@ -579,3 +579,23 @@ proptest! {
         let _ = plan_and_load(&file, BASE);
     }
 }
+
+/// A real static PIE: `testdata/hello.rs`, linked by rustc's lld with
+/// `rustc --edition 2024 --target x86_64-unknown-none -C panic=abort -O
+/// hello.rs -o hello.elf` (rustc 1.95). Four segments (R, RX, RW with
+/// RELRO, RW), five `R_X86_64_RELATIVE` relocations at 0x2378, 0x2388,
+/// 0x2398, 0x3488, 0x3498.
+#[test]
+fn plans_and_loads_a_real_static_pie() {
+    let file = include_bytes!("testdata/hello.elf");
+    let plan = plan(file, BASE, LIMITS).expect("valid");
+    assert_eq!(plan.segments.len(), 4);
+    assert_eq!(plan.size, 0x4000);
+    assert_eq!(plan.entry, 0x1330);
+    assert_eq!(plan.relro, 0x2000..0x3000);
+    let mut image = vec![0; plan.size as usize];
+    load(file, &plan, &mut image).expect("loads");
+    for (at, addend) in [(0x2378, 0x2fb), (0x2388, 0x2fc), (0x3488, 0x2f8)] {
+        assert_eq!(word(&image, at), BASE + addend);
+    }
+}
