@@ -41,9 +41,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_caps::{Badge, CapRef, DeviceRange, ObjectKind, Rights, TaskId};
-use serde::Serialize;
 
-use crate::codec::{CodecError, encode};
 use crate::envelope::{CapList, Envelope, MAX_PAYLOAD};
 use crate::error::{HandleError, IpcError};
 use crate::incoming::{CallToken, Incoming, MessageKind};
@@ -448,12 +446,6 @@ impl FakeContext {
     ) -> Result<(), HandleError> {
         machine.start(self, Grants(grants))
     }
-}
-
-/// Encodes `message` as a raw payload (plain postcard, no interface tag).
-pub fn payload<T: Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, CodecError> {
-    let mut buffer = vec![0u8; MAX_PAYLOAD];
-    encode(message, &mut buffer).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
