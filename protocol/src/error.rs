@@ -64,6 +64,11 @@ pub enum IpcError {
     /// This kernel does not provide the operation (for example regions on
     /// a platform without a region allocator).
     Unsupported,
+    /// A system call named memory its task's domain does not map for
+    /// user access (or not writable where the kernel writes).
+    BadAddress,
+    /// A system-call number the kernel does not know.
+    UnknownSyscall,
 }
 
 /// `n` as a `u32`, or `u32::MAX` if it does not fit (an error's numbers
@@ -119,6 +124,8 @@ impl fmt::Display for IpcError {
                 write!(f, "offset {offset:#x} is outside the {len:#x}-byte range")
             }
             IpcError::Unsupported => f.write_str("operation not supported by this kernel"),
+            IpcError::BadAddress => f.write_str("an address the task's domain does not map for it"),
+            IpcError::UnknownSyscall => f.write_str("no such system call"),
         }
     }
 }
