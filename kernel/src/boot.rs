@@ -25,7 +25,7 @@ use crate::arch::x86_64::memory::KernelMemory;
 use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
 use crate::arch::x86_64::{
-    apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry,
+    apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry, user,
 };
 use crate::banner::{
     BootSummary, EntryPath, FramebufferSummary, ModuleSummary, PowerOffSummary, RoutingSummary,
@@ -115,6 +115,12 @@ fn start_boot_cpu() {
     serial::init();
     gdt::init_boot_cpu();
     trap_entry::load_idt();
+    let ring3 = user::init_boot_cpu();
+    log::info!(
+        "ring 3: syscall entry ready; SMEP {}, SMAP {}",
+        if ring3.smep { "on" } else { "absent" },
+        if ring3.smap { "on" } else { "absent" }
+    );
     assert!(
         loader::BASE_REVISION.is_supported(),
         "the bootloader does not support Limine base revision 3"

@@ -19,6 +19,7 @@
 //! heap can grow through the same system without deadlock.
 
 pub mod address_space;
+pub mod domain;
 // The free lists and bitmaps live in the frames they describe.
 #[allow(unsafe_code)]
 pub mod frame;

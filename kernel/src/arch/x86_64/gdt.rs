@@ -67,8 +67,11 @@ pub struct CpuTables {
 }
 
 impl CpuTables {
-    pub fn new(stacks: &'static IstStacks) -> Self {
+    /// `entry_stack` is where the CPU switches to on a trap from ring 3
+    /// (RSP0).
+    pub fn new(stacks: &'static IstStacks, entry_stack: VirtAddr) -> Self {
         let mut tss = TaskStateSegment::new();
+        tss.privilege_stack_table[0] = entry_stack;
         for slot in 0..IST_COUNT {
             tss.interrupt_stack_table[slot] = stacks.top(slot);
         }
@@ -115,6 +118,6 @@ static BOOT_CPU_TABLES: Once<CpuTables> = Once::new();
 /// Installs the boot core's GDT and TSS.
 pub fn init_boot_cpu() {
     BOOT_CPU_TABLES
-        .call_once(|| CpuTables::new(&BOOT_CPU_STACKS))
+        .call_once(|| CpuTables::new(&BOOT_CPU_STACKS, super::user::entry_stack_top(0)))
         .load();
 }

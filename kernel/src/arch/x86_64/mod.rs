@@ -19,3 +19,4 @@ pub mod platform;
 pub mod qemu;
 pub mod serial;
 pub mod trap_entry;
+pub mod user;

@@ -73,6 +73,10 @@ unsafe extern "C" fn trap_common() {
         "push r13",
         "push r14",
         "push r15",
+        // A trap from ring 3 (the trapped CS has RPL 3) leaves for the
+        // kernel's side of `user::run`, with this frame.
+        "test byte ptr [rsp + 18*8], 3",
+        "jnz {from_user}",
         // The CPU aligned RSP to 16 before its 5 pushes; with the 2 of the
         // stub and the 15 above (22 words) it is still 16-aligned, as the
         // call needs.
@@ -98,6 +102,7 @@ unsafe extern "C" fn trap_common() {
         "add rsp, 16",
         "iretq",
         dispatch = sym trap_dispatch,
+        from_user = sym super::user::trap_from_user,
     )
 }
 

@@ -304,6 +304,42 @@ impl<M: PhysicalMemory> FrameAllocator<M> {
         Ok(self.total - before)
     }
 
+    /// Copies `out.len()` bytes from physical `phys` of a frame this
+    /// allocator manages (page tables and regions' frames, which are
+    /// allocated). `None` if the range leaves its frame or lies outside
+    /// the managed memory: the caller passes frames it found in its own
+    /// tables, so that is a bug it can report rather than a bad read.
+    pub fn read_bytes(&self, phys: PhysAddr, out: &mut [u8]) -> Option<()> {
+        self.check_within_frame(phys, out.len())?;
+        // SAFETY: `phys .. phys + len` lies in one frame of managed memory
+        // (checked above), for which `ptr` is valid for 4 KiB.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.memory.ptr(phys), out.as_mut_ptr(), out.len());
+        }
+        Some(())
+    }
+
+    /// Copies `bytes` to physical `phys`; checked as [`read_bytes`](Self::read_bytes).
+    pub fn write_bytes(&self, phys: PhysAddr, bytes: &[u8]) -> Option<()> {
+        self.check_within_frame(phys, bytes.len())?;
+        // SAFETY: as in `read_bytes`; the frame is allocated, so its owner
+        // (the caller) is the only writer.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.memory.ptr(phys), bytes.len());
+        }
+        Some(())
+    }
+
+    fn check_within_frame(&self, phys: PhysAddr, len: usize) -> Option<()> {
+        let offset = phys.as_u64() % super::PAGE_SIZE;
+        if offset + len as u64 > super::PAGE_SIZE {
+            return None;
+        }
+        let frame = phys.as_u64() / super::PAGE_SIZE;
+        let index = frame.checked_sub(self.base_frame)?;
+        (self.allocated.get(index)).then_some(())
+    }
+
     /// One free frame.
     pub fn allocate(&mut self) -> Result<PhysFrame, FrameError> {
         self.allocate_contiguous(1, 1)
