@@ -174,6 +174,10 @@ pub enum HandleError {
     /// The service cannot go on: the kernel stops it, revokes its
     /// capabilities and fails its pending calls with `PeerDied`.
     Fatal(&'static str),
+    /// Like `Fatal`, for a task the kernel stopped after a fault it has
+    /// already reported in its one line (a ring-3 exception, a panic, a
+    /// handler over its budget): nothing more is logged.
+    Stopped,
 }
 
 impl fmt::Display for HandleError {
@@ -182,6 +186,7 @@ impl fmt::Display for HandleError {
             HandleError::Malformed(error) => write!(f, "malformed message: {error}"),
             HandleError::Ipc(error) => write!(f, "{error}"),
             HandleError::Fatal(reason) => write!(f, "fatal: {reason}"),
+            HandleError::Stopped => f.write_str("stopped after a fault"),
         }
     }
 }

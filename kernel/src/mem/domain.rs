@@ -151,7 +151,10 @@ impl<'m> Domain<'m> {
         domain.tables.push(root);
         let mut upper = [0u8; ENTRIES / 2 * 8];
         memory
-            .read(kernel_root.start_address() + (ENTRIES as u64 / 2) * 8, &mut upper)
+            .read(
+                kernel_root.start_address() + (ENTRIES as u64 / 2) * 8,
+                &mut upper,
+            )
             .ok_or(DomainError::Corrupt)?;
         memory
             .write(root.start_address() + (ENTRIES as u64 / 2) * 8, &upper)
@@ -182,8 +185,10 @@ impl<'m> Domain<'m> {
     }
 
     fn set_entry(&self, table: PhysFrame, index: usize, value: u64) -> Option<()> {
-        self.memory
-            .write(table.start_address() + index as u64 * 8, &value.to_le_bytes())
+        self.memory.write(
+            table.start_address() + index as u64 * 8,
+            &value.to_le_bytes(),
+        )
     }
 
     fn check_user(address: u64) -> Result<(), DomainError> {
@@ -203,10 +208,7 @@ impl<'m> Domain<'m> {
             table = if entry & PRESENT != 0 {
                 PhysFrame::containing_address(PhysAddr::new(entry & ADDRESS))
             } else if create {
-                let next = self
-                    .memory
-                    .allocate_table()
-                    .map_err(DomainError::Frames)?;
+                let next = self.memory.allocate_table().map_err(DomainError::Frames)?;
                 self.tables.push(next);
                 self.set_entry(
                     table,
@@ -269,7 +271,9 @@ impl<'m> Domain<'m> {
         }
         self.set_entry(table, slot, 0)?;
         self.mapped -= 1;
-        Some(PhysFrame::containing_address(PhysAddr::new(entry & ADDRESS)))
+        Some(PhysFrame::containing_address(PhysAddr::new(
+            entry & ADDRESS,
+        )))
     }
 
     /// The leaf entry for `address`, if present.
@@ -294,8 +298,7 @@ impl<'m> Domain<'m> {
     pub fn translate(&self, address: u64, write: bool) -> Option<PhysAddr> {
         let entry = self.leaf(address)?;
         let needed = PRESENT | USER | COPYABLE | if write { WRITABLE } else { 0 };
-        (entry & needed == needed)
-            .then(|| PhysAddr::new((entry & ADDRESS) + address % PAGE_SIZE))
+        (entry & needed == needed).then(|| PhysAddr::new((entry & ADDRESS) + address % PAGE_SIZE))
     }
 
     /// Whether ring 3 can execute at `address`.
@@ -329,10 +332,13 @@ impl<'m> Domain<'m> {
             })
         };
         for (at, _) in chunks() {
-            self.translate(at, write).ok_or(BadAddress { address: at })?;
+            self.translate(at, write)
+                .ok_or(BadAddress { address: at })?;
         }
         for (at, chunk) in chunks() {
-            let phys = self.translate(at, write).ok_or(BadAddress { address: at })?;
+            let phys = self
+                .translate(at, write)
+                .ok_or(BadAddress { address: at })?;
             let start = (at - address) as usize;
             each(phys, start..start + chunk as usize).ok_or(BadAddress { address: at })?;
         }

@@ -10,7 +10,11 @@ type TestSystem = MemorySystem<VecMemory, HashMapMapper>;
 fn system(frames: u64) -> TestSystem {
     let map = [usable(MIB, frames)];
     let allocator = FrameAllocator::new(&map, VecMemory::covering(&map)).expect("frames");
-    MemorySystem::new(allocator, AddressSpace::lower_half(), HashMapMapper::default())
+    MemorySystem::new(
+        allocator,
+        AddressSpace::lower_half(),
+        HashMapMapper::default(),
+    )
 }
 
 /// A "kernel root" with recognisable upper-half entries.
@@ -38,11 +42,17 @@ fn the_upper_half_is_the_kernels_and_the_lower_half_starts_empty() {
     let domain = Domain::new(&memory, kernel).expect("domain");
     let mut theirs = [0u8; 2048];
     let mut ours = [0u8; 2048];
-    memory.read(kernel.start_address() + 2048, &mut theirs).unwrap();
-    memory.read(domain.root().start_address() + 2048, &mut ours).unwrap();
+    memory
+        .read(kernel.start_address() + 2048, &mut theirs)
+        .unwrap();
+    memory
+        .read(domain.root().start_address() + 2048, &mut ours)
+        .unwrap();
     assert_eq!(theirs, ours);
     let mut lower = [0u8; 2048];
-    memory.read(domain.root().start_address(), &mut lower).unwrap();
+    memory
+        .read(domain.root().start_address(), &mut lower)
+        .unwrap();
     assert!(lower.iter().all(|&b| b == 0));
     assert_eq!(domain.translate(USER_PAGE, false), None);
 }
@@ -62,7 +72,9 @@ fn copies_go_through_the_mapping_and_respect_its_rights() {
         .unwrap();
     // A copy that straddles the two pages reads both, and writes neither
     // (the second page is not writable), all or nothing.
-    domain.copy_out(USER_PAGE + 4090, b"hello, world").unwrap_err();
+    domain
+        .copy_out(USER_PAGE + 4090, b"hello, world")
+        .unwrap_err();
     let mut untouched = [0u8; 6];
     domain.copy_in(USER_PAGE + 4090, &mut untouched).unwrap();
     assert_eq!(untouched, [0; 6]);
@@ -106,7 +118,10 @@ fn hostile_addresses_are_errors_not_reads() {
             domain.copy_in(address, &mut out).is_err(),
             "{address:#x} was read"
         );
-        assert!(domain.copy_out(address, &out).is_err(), "{address:#x} was written");
+        assert!(
+            domain.copy_out(address, &out).is_err(),
+            "{address:#x} was written"
+        );
     }
     // Mapping outside the user half, or twice, is refused.
     let frame = memory.allocate_table().unwrap();
@@ -130,9 +145,16 @@ fn unmap_removes_and_drop_returns_every_table() {
     let mut domain = Domain::new(&memory, kernel).expect("domain");
     let frame = memory.allocate_table().unwrap();
     // Two pages far apart need two sets of tables.
-    domain.map(page(USER_PAGE), frame, Access::ReadOnly, true).unwrap();
     domain
-        .map(page(LOWER_HALF_START + (1 << 40)), frame, Access::ReadOnly, true)
+        .map(page(USER_PAGE), frame, Access::ReadOnly, true)
+        .unwrap();
+    domain
+        .map(
+            page(LOWER_HALF_START + (1 << 40)),
+            frame,
+            Access::ReadOnly,
+            true,
+        )
         .unwrap();
     assert_eq!(domain.mapped_pages(), 2);
     assert!(domain.table_frames() >= 5);

@@ -18,3 +18,8 @@
 //! giving back everything on failure.
 
 pub mod elf;
+pub mod symbols;
+pub(crate) mod syscall;
+pub mod task;
+
+pub use task::{Exit, LoadError, UserCpu, UserTask};

@@ -11,6 +11,7 @@
 //! | `memory.rs` | `page-fault` (a region's guard page), `exhaust` |
 //! | `ipc.rs` | `ipc` (round trips), `ping` (the probe against the boot list) |
 //! | `bench.rs` | `bench`: the numbers `cargo xtask bench` reports |
+//! | `user.rs` | `user`: a raw ring-3 program (`program/testdata/ring3.rs`) |
 //! | `probe.rs` | the probe task `ping` spawns (portable, host-tested too) |
 //!
 //! The measurement `ipc` and `bench` print is the product's own
@@ -26,6 +27,8 @@ mod devices;
 mod ipc;
 #[cfg(target_os = "none")]
 mod memory;
+#[cfg(target_os = "none")]
+mod user;
 
 #[cfg(target_os = "none")]
 use crate::arch::x86_64::memory::KernelMemory;
@@ -51,6 +54,7 @@ pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
         TestScenario::Ipc => ipc::round_trips(memory),
         TestScenario::Ping => ipc::ping_every_task(memory),
         TestScenario::Bench => bench::run(memory),
+        TestScenario::User => user::run_raw_program(memory),
     }
 }
 

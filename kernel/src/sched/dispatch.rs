@@ -209,9 +209,11 @@ impl<P: Platform> Scheduler<P> {
         match error {
             HandleError::Malformed(_) => task.counters.malformed += 1,
             HandleError::Ipc(_) => task.counters.errors += 1,
-            HandleError::Fatal(_) => {}
+            HandleError::Fatal(_) | HandleError::Stopped => {}
         }
-        self.platform.log("kernel", format_args!("{name}: {error}"));
+        if error != HandleError::Stopped {
+            self.platform.log("kernel", format_args!("{name}: {error}"));
+        }
         match error {
             HandleError::Malformed(_) => {
                 let Some(reply) = reply else { return };
@@ -221,7 +223,7 @@ impl<P: Platform> Scheduler<P> {
                 }
             }
             HandleError::Ipc(_) => {}
-            HandleError::Fatal(_) => {
+            HandleError::Fatal(_) | HandleError::Stopped => {
                 self.kernel.kill(id, TaskState::Faulted, &mut self.platform);
                 if let Some(machine) = self.machines.get_mut(id) {
                     *machine = None;

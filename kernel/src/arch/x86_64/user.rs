@@ -35,13 +35,16 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use ::x86_64::VirtAddr;
 use ::x86_64::registers::control::{Cr3, Cr4, Cr4Flags};
-use ::x86_64::registers::model_specific::{Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star};
+use ::x86_64::registers::model_specific::{
+    Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star,
+};
 use ::x86_64::registers::rflags::RFlags;
 use ::x86_64::structures::paging::PhysFrame;
-use ::x86_64::VirtAddr;
 
 use super::gdt::{KERNEL_CODE, KERNEL_DATA, USER_CODE, USER_DATA};
+use crate::program::{Exit, UserCpu};
 use crate::trap::TrapFrame;
 
 /// The `vector` a system call leaves in the frame: above every real one.
@@ -189,7 +192,8 @@ pub fn is_ready() -> bool {
 /// RFLAGS a task may hold: the arithmetic flags and DF; IF is forced on,
 /// bit 1 is always set, and IOPL, TF, NT, AC and the rest are never the
 /// task's to set.
-const USER_FLAGS: u64 = (1 << 0) | (1 << 2) | (1 << 4) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11);
+const USER_FLAGS: u64 =
+    (1 << 0) | (1 << 2) | (1 << 4) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11);
 const FLAGS_ALWAYS: u64 = (1 << 1) | (1 << 9);
 
 /// Whether `address` is canonical (a non-canonical RIP makes `iretq`
@@ -197,20 +201,6 @@ const FLAGS_ALWAYS: u64 = (1 << 1) | (1 << 9);
 fn is_canonical(address: u64) -> bool {
     let top = (address as i64) >> 47;
     top == 0 || top == -1
-}
-
-/// Why [`run`] came back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// The task made a system call: number and arguments are in the frame.
-    Syscall,
-    /// A CPU exception in ring 3: vector, error code, and CR2 for a page
-    /// fault.
-    Exception { vector: u64, error_code: u64, cr2: u64 },
-    /// An interrupt arrived while the task ran; it has been handled.
-    Interrupt { vector: u64 },
-    /// The frame could not be entered (a non-canonical RIP or RSP).
-    BadFrame,
 }
 
 /// Runs the task described by `frame` on the domain `root` until it
@@ -365,6 +355,9 @@ unsafe extern "C" fn syscall_entry() {
 /// [`TrapFrame`] at RSP (on the entry stack or an IST stack) when the
 /// trapped CS has RPL 3. Copies the frame to the running task's and
 /// returns from `enter` as `syscall_entry` does.
+///
+/// # Safety
+/// Never called: only `trap_common` jumps here, as described.
 // SAFETY (of the body): only `trap_common` jumps here, and only for a
 // trap from ring 3, which can only have been entered through `enter`, so
 // the PerCpu fields it reads are set. Every register is already saved in
@@ -392,6 +385,29 @@ pub unsafe extern "C" fn trap_from_user() {
         frame = const FRAME,
         kernel_rsp = const KERNEL_RSP,
     )
+}
+
+/// The machine's [`UserCpu`]: [`run`], the local APIC's one-shot timer
+/// for budgets, and the live page tables.
+pub struct ArchCpu;
+
+impl UserCpu for ArchCpu {
+    fn run(&self, frame: &mut TrapFrame, root: PhysFrame) -> Exit {
+        run(frame, root)
+    }
+
+    fn arm_budget(&self, ns: u64) {
+        super::apic::arm_oneshot(ns);
+    }
+
+    fn kernel_root(&self) -> PhysFrame {
+        Cr3::read().0
+    }
+
+    fn kernel_translate(&self, address: VirtAddr) -> Option<PhysFrame> {
+        super::paging::translate(address.as_u64())
+            .map(|phys| PhysFrame::containing_address(::x86_64::PhysAddr::new(phys)))
+    }
 }
 
 const _: () = {

@@ -1,0 +1,264 @@
+//! System calls: a ring-3 task's registers turned into one [`Context`]
+//! operation, and its result turned back into registers, as
+//! `mealy_protocol::abi` defines them.
+//!
+//! Everything a task passes is hostile until checked, in this order: the
+//! call number (`UnknownSyscall`), lengths against their limits
+//! (`PayloadTooLarge`, `TooManyCaps`) before anything is copied, every
+//! byte of every buffer against the task's domain (`BadAddress`, through
+//! [`Domain::copy_in`](crate::mem::domain::Domain::copy_in)), numbers that
+//! must fit a narrower type (`OutOfRange`, `Malformed`), and then the
+//! capabilities themselves, which the `Context` checks exactly as it does
+//! for a ring-0 task (`InvalidCap`, `MissingRights`, `RightsEscalation`,
+//! ...). A bad argument is an error value in `rax`; nothing here panics
+//! or follows a task's pointer.
+
+use mealy_caps::{Badge, CapRef, Rights};
+use mealy_protocol::abi::{self, Syscall};
+use mealy_protocol::{Context, HandleError, IpcError, MAX_CAPS, MAX_PAYLOAD};
+
+use super::task::{Granted, UserTask};
+use crate::trap::TrapFrame;
+
+/// Longest log line a task may write in one call.
+pub const MAX_LOG: usize = 512;
+
+/// What the upcall loop does after a system call.
+pub(super) enum Outcome {
+    /// Enter the task again with the result in its registers.
+    Resume,
+    /// The handler is finished, with this result.
+    Done(Result<(), HandleError>),
+}
+
+fn handler_result(outcome: u64) -> Result<(), HandleError> {
+    match outcome {
+        abi::DONE_OK => Ok(()),
+        abi::DONE_MALFORMED => Err(HandleError::Malformed(mealy_protocol::CodecError::Invalid)),
+        abi::DONE_FAILED => Err(HandleError::Ipc(IpcError::Unsupported)),
+        _ => Err(HandleError::Stopped),
+    }
+}
+
+fn saturate(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A message's payload and capabilities, copied in from the task.
+struct Message {
+    payload: [u8; MAX_PAYLOAD],
+    len: usize,
+    caps: [CapRef; MAX_CAPS],
+    cap_count: usize,
+}
+
+impl Message {
+    fn payload(&self) -> &[u8] {
+        &self.payload[..self.len]
+    }
+
+    fn caps(&self) -> &[CapRef] {
+        &self.caps[..self.cap_count]
+    }
+}
+
+fn copy_message(
+    task: &UserTask<'_>,
+    payload: u64,
+    len: u64,
+    caps: u64,
+    cap_count: u64,
+) -> Result<Message, IpcError> {
+    if len > MAX_PAYLOAD as u64 {
+        return Err(IpcError::PayloadTooLarge {
+            len: saturate(len),
+            max: MAX_PAYLOAD as u32,
+        });
+    }
+    if cap_count > MAX_CAPS as u64 {
+        return Err(IpcError::TooManyCaps {
+            count: saturate(cap_count),
+        });
+    }
+    let mut message = Message {
+        payload: [0; MAX_PAYLOAD],
+        len: len as usize,
+        caps: [CapRef::from_raw(0); MAX_CAPS],
+        cap_count: cap_count as usize,
+    };
+    if len > 0 {
+        task.domain
+            .copy_in(payload, &mut message.payload[..len as usize])
+            .map_err(|_| IpcError::BadAddress)?;
+    }
+    if cap_count > 0 {
+        let mut raw = [0u8; 8 * MAX_CAPS];
+        task.domain
+            .copy_in(caps, &mut raw[..8 * cap_count as usize])
+            .map_err(|_| IpcError::BadAddress)?;
+        for (cap, bytes) in message.caps.iter_mut().zip(raw.chunks_exact(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            *cap = CapRef::from_raw(u64::from_le_bytes(word));
+        }
+    }
+    Ok(message)
+}
+
+fn rights(bits: u64) -> Result<Rights, IpcError> {
+    u8::try_from(bits)
+        .ok()
+        .and_then(Rights::from_bits)
+        .ok_or(IpcError::Malformed)
+}
+
+fn port_offset(offset: u64) -> Result<u16, IpcError> {
+    u16::try_from(offset).map_err(|_| IpcError::OutOfRange {
+        offset: saturate(offset),
+        len: 0,
+    })
+}
+
+/// Serves the system call in `frame` for `task`.
+pub(super) fn serve(
+    task: &mut UserTask<'_>,
+    cx: &mut dyn Context,
+    frame: &mut TrapFrame,
+) -> Outcome {
+    let [a0, a1, a2, a3, a4, a5] = [
+        frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+    ];
+    let cap = CapRef::from_raw;
+    let Some(call) = Syscall::from_number(frame.rax) else {
+        return resume(frame, Err(IpcError::UnknownSyscall));
+    };
+    let result: Result<(u64, u64), IpcError> = match call {
+        Syscall::Done => return Outcome::Done(handler_result(a0)),
+        Syscall::TaskId => Ok((u64::from(cx.task_id().0), 0)),
+        Syscall::Send => copy_message(task, a1, a2, a3, a4)
+            .and_then(|message| cx.send(cap(a0), message.payload(), message.caps()))
+            .map(|()| (0, 0)),
+        Syscall::Call => copy_message(task, a1, a2, a3, a4)
+            .and_then(|message| cx.call(cap(a0), message.payload(), message.caps()))
+            .map(|token| (token.0, 0)),
+        Syscall::Reply => copy_message(task, a1, a2, a3, a4)
+            .and_then(|message| cx.reply(cap(a0), message.payload(), message.caps()))
+            .map(|()| (0, 0)),
+        Syscall::ReplyDone => {
+            let result = copy_message(task, a1, a2, a3, a4)
+                .and_then(|message| cx.reply(cap(a0), message.payload(), message.caps()));
+            return Outcome::Done(result.map_err(HandleError::Ipc));
+        }
+        Syscall::CallDone => {
+            let result = task
+                .domain
+                .translate(a5, true)
+                .and(task.domain.translate(a5.saturating_add(7), true))
+                .ok_or(IpcError::BadAddress)
+                .and_then(|_| copy_message(task, a1, a2, a3, a4))
+                .and_then(|message| cx.call(cap(a0), message.payload(), message.caps()))
+                .and_then(|token| {
+                    task.domain
+                        .copy_out(a5, &token.0.to_le_bytes())
+                        .map_err(|_| IpcError::BadAddress)
+                });
+            return Outcome::Done(result.map_err(HandleError::Ipc));
+        }
+        Syscall::Mint => rights(a1)
+            .and_then(|rights| cx.mint(cap(a0), rights, Badge::new(a2)))
+            .map(|new| (new.to_raw(), 0)),
+        Syscall::Copy => cx.copy(cap(a0)).map(|new| (new.to_raw(), 0)),
+        Syscall::Drop => cx.drop_cap(cap(a0)).map(|()| (0, 0)),
+        Syscall::Revoke => cx.revoke(cap(a0)).map(|count| (count as u64, 0)),
+        Syscall::RevokeIn => cx
+            .revoke_in(cap(a0), cap(a1))
+            .map(|count| (count as u64, 0)),
+        Syscall::StopTask => cx.stop_task(cap(a0)).map(|()| (0, 0)),
+        // The reports are not yet encodable; the shell, their one reader,
+        // runs in ring 0 until services move to ring 3 (issue 16).
+        Syscall::Inspect => Err(IpcError::Unsupported),
+        Syscall::AllocRegion => cx
+            .alloc_region(usize::try_from(a0).unwrap_or(usize::MAX))
+            .map(|new| (new.to_raw(), 0)),
+        Syscall::Subregion => rights(a3)
+            .and_then(|rights| cx.subregion(cap(a0), a1, a2, rights))
+            .map(|new| (new.to_raw(), 0)),
+        Syscall::Region => map_region(task, cx, cap(a0), a1 != 0),
+        Syscall::PortRead => port_offset(a1)
+            .and_then(|offset| cx.port_read(cap(a0), offset))
+            .map(|byte| (u64::from(byte), 0)),
+        Syscall::PortWrite => port_offset(a1)
+            .and_then(|offset| {
+                let byte = u8::try_from(a2).map_err(|_| IpcError::Malformed)?;
+                cx.port_write(cap(a0), offset, byte)
+            })
+            .map(|()| (0, 0)),
+        Syscall::IrqAck => cx.irq_ack(cap(a0)).map(|()| (0, 0)),
+        Syscall::SetTimer => cx.set_timer(cap(a0), a1).map(|()| (0, 0)),
+        Syscall::NowNs => Ok((cx.now_ns(), 0)),
+        Syscall::Log => log(task, cx, a0, a1).map(|()| (0, 0)),
+        Syscall::Spawn => Err(IpcError::Unsupported),
+    };
+    resume(frame, result)
+}
+
+/// Writes `result` into the task's registers and clears the rest of the
+/// caller-saved ones, so no kernel value leaks.
+fn resume(frame: &mut TrapFrame, result: Result<(u64, u64), IpcError>) -> Outcome {
+    let (rax, rdx, rsi) = match result {
+        Ok((first, second)) => (0, first, second),
+        Err(error) => {
+            let (code, detail) = abi::encode_error(error);
+            (code, detail, 0)
+        }
+    };
+    frame.rax = rax;
+    frame.rdx = rdx;
+    frame.rsi = rsi;
+    frame.rdi = 0;
+    frame.r8 = 0;
+    frame.r9 = 0;
+    frame.r10 = 0;
+    Outcome::Resume
+}
+
+fn map_region(
+    task: &mut UserTask<'_>,
+    cx: &mut dyn Context,
+    cap: CapRef,
+    writable: bool,
+) -> Result<(u64, u64), IpcError> {
+    let (base, len) = if writable {
+        cx.region_mut(cap)
+            .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))?
+    } else {
+        cx.region(cap)
+            .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))?
+    };
+    task.map_granted(Granted {
+        cap,
+        base,
+        len,
+        writable,
+    })?;
+    Ok((base, len))
+}
+
+fn log(task: &UserTask<'_>, cx: &mut dyn Context, text: u64, len: u64) -> Result<(), IpcError> {
+    if len > MAX_LOG as u64 {
+        return Err(IpcError::PayloadTooLarge {
+            len: saturate(len),
+            max: MAX_LOG as u32,
+        });
+    }
+    let mut bytes = [0u8; MAX_LOG];
+    let bytes = &mut bytes[..len as usize];
+    task.domain
+        .copy_in(text, bytes)
+        .map_err(|_| IpcError::BadAddress)?;
+    cx.log(format_args!(
+        "{}",
+        alloc::string::String::from_utf8_lossy(bytes)
+    ));
+    Ok(())
+}

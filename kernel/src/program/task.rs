@@ -1,0 +1,474 @@
+//! A user task: a program from a file, running in ring 3 in its own
+//! protection domain, seen by the scheduler as one more [`StateMachine`].
+//!
+//! Its `handle` is the upcall loop of DESIGN.md: write the message into
+//! the task's read-only message area, enter the program's entry point on
+//! a fresh stack, serve its system calls (each a [`Context`] operation on
+//! the scheduler's `cx`, so every capability check is the one ring-0 tasks
+//! get) until it says `done`, and return. A task holds no registers
+//! between messages, so a faulting handler's state is simply dropped.
+//!
+//! Anything else that brings the task back stops it, and only it: a CPU
+//! exception in ring 3, a panic (the runtime ends with `DONE_FATAL`), a
+//! handler running past its budget (the timer interrupts it). It logs one
+//! line naming the task, the fault, the address and the nearest symbol,
+//! and returns [`HandleError::Stopped`]: the scheduler then revokes its
+//! capabilities and fails its callers with `PeerDied`, and dropping the
+//! task returns its image, stack, message area and page tables.
+//!
+//! Memory: the image, stack and message area are [`Region`]s from the one
+//! address-space allocator, so the program lives at a unique range; the
+//! kernel writes them through the frame allocator's view of physical
+//! memory ([`PhysAccess`]), never through the task's mappings. Regions the
+//! task's capabilities grant are mapped into its domain when it asks for
+//! them (`Syscall::Region`), and checked again before every upcall: one
+//! whose capability is gone (dropped, revoked, moved away) is unmapped
+//! before the task can run again (on one core, and with no PCID, entering
+//! the domain reloads CR3, which flushes the TLB).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use mealy_caps::CapRef;
+use mealy_protocol::abi::{self, page};
+use mealy_protocol::{
+    CallFailure, Context, Grants, HandleError, Incoming, MessageKind, StateMachine,
+};
+use x86_64::VirtAddr;
+use x86_64::structures::paging::{Page, PhysFrame};
+
+use super::elf::{self, ElfError, Limits};
+use super::symbols::ProgramSymbols;
+use super::syscall::{self, Outcome};
+use crate::mem::domain::{Access, Domain, DomainError, PhysAccess};
+use crate::mem::system::MemoryBackend;
+use crate::mem::{Owner, PAGE_SIZE, Permissions, Region, RegionError};
+use crate::trap::{TrapFrame, exception_name};
+
+/// Why the CPU came back from ring 3 (see `arch/x86_64/user.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Syscall,
+    Exception {
+        vector: u64,
+        error_code: u64,
+        cr2: u64,
+    },
+    Interrupt {
+        vector: u64,
+    },
+    BadFrame,
+}
+
+/// The machine's side of running a task: the arch layer on bare metal, a
+/// script in host tests.
+pub trait UserCpu {
+    /// Runs `frame` on the domain `root` until the task is back.
+    fn run(&self, frame: &mut TrapFrame, root: PhysFrame) -> Exit;
+    /// Makes the timer interrupt the task `ns` from now at the latest.
+    fn arm_budget(&self, ns: u64);
+    /// The kernel's page-table root (whose upper half every domain shares).
+    fn kernel_root(&self) -> PhysFrame;
+    /// The frame behind `address` in the kernel's own tables.
+    fn kernel_translate(&self, address: VirtAddr) -> Option<PhysFrame>;
+}
+
+/// Pages of stack a handler gets, below a guard page.
+pub const STACK_PAGES: u64 = 16;
+/// How long one handler may run before the timer stops the task. Ring-0
+/// tasks are only reported past their budget; a ring-3 one can be
+/// stopped, so it gets room for TCG's slowness.
+pub const USER_BUDGET_NS: u64 = 200_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    Elf(ElfError),
+    Memory(RegionError),
+    Domain(DomainError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Elf(error) => write!(f, "{error}"),
+            Self::Memory(error) => write!(f, "{error}"),
+            Self::Domain(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// A Region a capability granted and the task asked to see.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Granted {
+    pub cap: CapRef,
+    pub base: u64,
+    pub len: u64,
+    pub writable: bool,
+}
+
+/// See the module documentation.
+pub struct UserTask<'m> {
+    name: &'static str,
+    cpu: &'m dyn UserCpu,
+    phys: &'m dyn PhysAccess,
+    pub(super) domain: Domain<'m>,
+    image: Region<'m>,
+    stack: Region<'m>,
+    messages: Region<'m>,
+    entry: u64,
+    symbols: ProgramSymbols,
+    pub(super) granted: Vec<Granted>,
+    budget_ns: u64,
+}
+
+fn frames_of<'r>(region: &'r Region<'_>) -> impl Iterator<Item = (Page, PhysFrame)> + 'r {
+    (0..region.range().pages())
+        .filter_map(|index| Some((region.range().page(index)?, region.frame(index)?)))
+}
+
+impl<'m> UserTask<'m> {
+    /// Loads the static-PIE ELF `file` into a fresh domain. Nothing of it
+    /// is left behind on error.
+    pub fn load(
+        name: &'static str,
+        file: &[u8],
+        backend: &'m dyn MemoryBackend,
+        phys: &'m dyn PhysAccess,
+        cpu: &'m dyn UserCpu,
+        owner: Owner,
+    ) -> Result<Self, LoadError> {
+        let sizing = elf::plan(file, 0, Limits::PROGRAM).map_err(LoadError::Elf)?;
+        let pages = sizing.size / PAGE_SIZE;
+        let image = Region::new_mapped(backend, pages, 1, owner, Permissions::KERNEL_DATA)
+            .map_err(LoadError::Memory)?;
+        let plan =
+            elf::plan(file, image.base().as_u64(), Limits::PROGRAM).map_err(LoadError::Elf)?;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(plan.size as usize).map_err(|_| {
+            LoadError::Memory(RegionError::NoHeap {
+                bytes: plan.size as usize,
+            })
+        })?;
+        bytes.resize(plan.size as usize, 0);
+        elf::load(file, &plan, &mut bytes).map_err(LoadError::Elf)?;
+        let stack = Region::new_mapped(backend, STACK_PAGES, 1, owner, Permissions::KERNEL_DATA)
+            .map_err(LoadError::Memory)?;
+        let messages = Region::new_mapped(backend, 2, 1, owner, Permissions::KERNEL_DATA)
+            .map_err(LoadError::Memory)?;
+        let mut domain = Domain::new(phys, cpu.kernel_root()).map_err(LoadError::Domain)?;
+        for (index, (page, frame)) in frames_of(&image).enumerate() {
+            let offset = index as u64 * PAGE_SIZE;
+            let chunk = &bytes[offset as usize..(offset + PAGE_SIZE) as usize];
+            phys.write(frame.start_address(), chunk)
+                .ok_or(LoadError::Domain(DomainError::Corrupt))?;
+            let Some(segment) = plan.segments.iter().find(|segment| {
+                segment.offset / PAGE_SIZE * PAGE_SIZE <= offset
+                    && offset < segment.offset + segment.mem_size
+            }) else {
+                continue;
+            };
+            let access = if segment.permissions.execute {
+                Access::Execute
+            } else if segment.permissions.write && !plan.relro.contains(&offset) {
+                Access::ReadWrite
+            } else {
+                Access::ReadOnly
+            };
+            domain
+                .map(page, frame, access, true)
+                .map_err(LoadError::Domain)?;
+        }
+        for (page, frame) in frames_of(&stack) {
+            domain
+                .map(page, frame, Access::ReadWrite, true)
+                .map_err(LoadError::Domain)?;
+        }
+        for (page, frame) in frames_of(&messages) {
+            domain
+                .map(page, frame, Access::ReadOnly, true)
+                .map_err(LoadError::Domain)?;
+        }
+        let symbols = ProgramSymbols::read(file, plan.base);
+        Ok(UserTask {
+            name,
+            cpu,
+            phys,
+            domain,
+            entry: plan.entry_address(),
+            image,
+            stack,
+            messages,
+            symbols,
+            granted: Vec::new(),
+            budget_ns: USER_BUDGET_NS,
+        })
+    }
+
+    /// Where the program's image is: base and length.
+    pub fn image(&self) -> (u64, u64) {
+        (self.image.base().as_u64(), self.image.len_bytes())
+    }
+
+    /// Sets how long one handler may run before the task is stopped.
+    pub fn with_budget(mut self, ns: u64) -> Self {
+        self.budget_ns = ns;
+        self
+    }
+
+    /// Writes `header` fields and `payload` into the message area.
+    fn write_message(&self, fields: &[(usize, &[u8])], payload: &[u8]) -> Option<()> {
+        let header = self.messages.frame(0)?.start_address();
+        let mut page_bytes = [0u8; page::CAPS + 8 * abi::MAX_MESSAGE_CAPS];
+        for (offset, bytes) in fields {
+            page_bytes
+                .get_mut(*offset..offset + bytes.len())?
+                .copy_from_slice(bytes);
+        }
+        self.phys.write(header, &page_bytes)?;
+        let payload_frame = self.messages.frame(1)?.start_address();
+        self.phys.write(
+            payload_frame,
+            payload.get(..PAGE_SIZE as usize).unwrap_or(payload),
+        )
+    }
+
+    fn deliver(
+        &self,
+        kind: u32,
+        detail: u32,
+        token: u64,
+        msg: Option<&Incoming<'_>>,
+        payload: &[u8],
+    ) -> Option<()> {
+        let badge = msg
+            .and_then(|msg| msg.badge())
+            .map_or(0, |badge| badge.get());
+        let reply = msg
+            .and_then(|msg| msg.reply())
+            .map_or(abi::NO_CAP, CapRef::to_raw);
+        let caps = msg.map_or(&[][..], |msg| msg.caps());
+        let mut cap_bytes = [0u8; 8 * abi::MAX_MESSAGE_CAPS];
+        for (slot, cap) in cap_bytes.chunks_exact_mut(8).zip(caps) {
+            slot.copy_from_slice(&cap.to_raw().to_le_bytes());
+        }
+        self.write_message(
+            &[
+                (page::KIND, &kind.to_le_bytes()),
+                (page::DETAIL, &detail.to_le_bytes()),
+                (page::TOKEN, &token.to_le_bytes()),
+                (page::BADGE, &badge.to_le_bytes()),
+                (page::REPLY, &reply.to_le_bytes()),
+                (page::CAP_COUNT, &(caps.len() as u32).to_le_bytes()),
+                (page::PAYLOAD_LEN, &(payload.len() as u32).to_le_bytes()),
+                (page::CAPS, &cap_bytes),
+            ],
+            payload,
+        )
+    }
+
+    /// Unmaps granted regions whose capability no longer grants them.
+    fn forget_revoked(&mut self, cx: &mut dyn Context) {
+        let mut index = 0;
+        while index < self.granted.len() {
+            let granted = self.granted[index];
+            let still = if granted.writable {
+                cx.region_mut(granted.cap)
+                    .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))
+            } else {
+                cx.region(granted.cap)
+                    .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))
+            };
+            if still == Ok((granted.base, granted.len)) {
+                index += 1;
+                continue;
+            }
+            self.granted.swap_remove(index);
+            let still_mapped = |base: u64| self.granted.iter().any(|g| g.base == base);
+            if !still_mapped(granted.base) {
+                for page in 0..granted.len.div_ceil(PAGE_SIZE) {
+                    let at = VirtAddr::new(granted.base + page * PAGE_SIZE);
+                    self.domain.unmap(Page::containing_address(at));
+                }
+            }
+        }
+    }
+
+    /// One upcall: enter the program and serve it until it is done.
+    fn upcall(&mut self, cx: &mut dyn Context) -> Result<(), HandleError> {
+        self.forget_revoked(cx);
+        let stack_top = self.stack.range().end().as_u64() - 8;
+        let mut frame = TrapFrame {
+            rip: self.entry,
+            rsp: stack_top,
+            rdi: self.messages.base().as_u64(),
+            ..TrapFrame::default()
+        };
+        let started = cx.now_ns();
+        self.cpu.arm_budget(self.budget_ns);
+        loop {
+            match self.cpu.run(&mut frame, self.domain.root()) {
+                Exit::Syscall => match syscall::serve(self, cx, &mut frame) {
+                    Outcome::Resume => {}
+                    Outcome::Done(result) => return result,
+                },
+                Exit::Interrupt { .. } => {
+                    let ran = cx.now_ns().saturating_sub(started);
+                    if ran > self.budget_ns {
+                        self.report(
+                            cx,
+                            format_args!(
+                                "stopped: handler ran {} ms, over its {} ms budget, at {:#x}{}",
+                                ran / 1_000_000,
+                                self.budget_ns / 1_000_000,
+                                frame.rip,
+                                self.symbols.describe(frame.rip)
+                            ),
+                        );
+                        return Err(HandleError::Stopped);
+                    }
+                }
+                // An NMI is not the task's doing.
+                Exit::Exception { vector: 2, .. } => {}
+                Exit::Exception {
+                    vector,
+                    error_code,
+                    cr2,
+                } => {
+                    self.report_exception(cx, &frame, vector, error_code, cr2);
+                    return Err(HandleError::Stopped);
+                }
+                Exit::BadFrame => {
+                    self.report(
+                        cx,
+                        format_args!("stopped: cannot resume at {:#x}", frame.rip),
+                    );
+                    return Err(HandleError::Stopped);
+                }
+            }
+        }
+    }
+
+    fn report(&self, cx: &mut dyn Context, line: fmt::Arguments<'_>) {
+        cx.log(line);
+    }
+
+    fn report_exception(
+        &self,
+        cx: &mut dyn Context,
+        frame: &TrapFrame,
+        vector: u64,
+        error_code: u64,
+        cr2: u64,
+    ) {
+        let (name, mnemonic) = exception_name(vector).unwrap_or(("exception", "#??"));
+        let at = self.symbols.describe(frame.rip);
+        if vector == crate::trap::PAGE_FAULT {
+            let guard = self.stack.range().start().as_u64();
+            let what = if (guard - PAGE_SIZE..guard).contains(&cr2) {
+                " (stack overflow into the guard page)"
+            } else {
+                ""
+            };
+            let access = if error_code & 2 != 0 {
+                "writing"
+            } else if error_code & 16 != 0 {
+                "executing"
+            } else {
+                "reading"
+            };
+            self.report(
+                cx,
+                format_args!(
+                    "stopped: {name} ({mnemonic}) {access} {cr2:#x}{what} at {:#x}{at}",
+                    frame.rip
+                ),
+            );
+        } else {
+            self.report(
+                cx,
+                format_args!(
+                    "stopped: {name} ({mnemonic}, error code {error_code:#x}) at {:#x}{at}",
+                    frame.rip
+                ),
+            );
+        }
+    }
+
+    /// The address of the message area (the entry's `rdi`).
+    pub fn message_area(&self) -> u64 {
+        self.messages.base().as_u64()
+    }
+
+    pub(super) fn map_granted(&mut self, granted: Granted) -> Result<(), mealy_protocol::IpcError> {
+        if self.granted.iter().any(|g| {
+            g.cap == granted.cap && g.base == granted.base && g.writable == granted.writable
+        }) {
+            return Ok(());
+        }
+        // A read-only mapping that becomes writable: drop the old one.
+        let already = self.granted.iter().any(|g| g.base == granted.base);
+        if already {
+            for page in 0..granted.len.div_ceil(PAGE_SIZE) {
+                let at = VirtAddr::new(granted.base + page * PAGE_SIZE);
+                self.domain.unmap(Page::containing_address(at));
+            }
+            self.granted.retain(|g| g.base != granted.base);
+        }
+        let access = if granted.writable {
+            Access::ReadWrite
+        } else {
+            Access::ReadOnly
+        };
+        for page in 0..granted.len.div_ceil(PAGE_SIZE) {
+            let at = VirtAddr::new(granted.base + page * PAGE_SIZE);
+            let Some(frame) = self.cpu.kernel_translate(at) else {
+                continue;
+            };
+            let copyable = self.phys.read(frame.start_address(), &mut []).is_some();
+            self.domain
+                .map(Page::containing_address(at), frame, access, copyable)
+                .map_err(|_| mealy_protocol::IpcError::OutOfResources)?;
+        }
+        self.granted.push(granted);
+        Ok(())
+    }
+}
+
+impl StateMachine for UserTask<'_> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
+        let mut payload = Vec::new();
+        for grant in grants.iter() {
+            if let Some(record) = abi::encode_grant(grant.name, grant.cap) {
+                payload.extend_from_slice(&record);
+            }
+        }
+        self.deliver(abi::UPCALL_START, 0, 0, None, &payload)
+            .ok_or(HandleError::Fatal("the message area is not writable"))?;
+        self.upcall(cx)
+    }
+
+    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        let (kind, detail, token) = match msg.kind {
+            MessageKind::Request => (abi::UPCALL_REQUEST, 0, 0),
+            MessageKind::Reply { token } => (abi::UPCALL_REPLY, 0, token.0),
+            MessageKind::CallFailed { token, reason } => (
+                abi::UPCALL_CALL_FAILED,
+                match reason {
+                    CallFailure::Malformed => abi::FAILED_MALFORMED,
+                    CallFailure::PeerDied => abi::FAILED_PEER_DIED,
+                    CallFailure::Dropped => abi::FAILED_DROPPED,
+                },
+                token.0,
+            ),
+            MessageKind::Interrupt { line } => (abi::UPCALL_INTERRUPT, u32::from(line), 0),
+            MessageKind::Timeout => (abi::UPCALL_TIMEOUT, 0, 0),
+        };
+        self.deliver(kind, detail, token, Some(&msg), msg.payload)
+            .ok_or(HandleError::Fatal("the message area is not writable"))?;
+        self.upcall(cx)
+    }
+}
