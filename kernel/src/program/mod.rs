@@ -23,3 +23,6 @@ pub(crate) mod syscall;
 pub mod task;
 
 pub use task::{Exit, LoadError, UserCpu, UserTask};
+
+#[cfg(test)]
+mod task_tests;

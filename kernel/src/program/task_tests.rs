@@ -1,0 +1,364 @@
+//! The user task on the host: a scripted CPU plays the program (each
+//! `run` returns the next system call, fault or interrupt of the script
+//! and records the registers the kernel resumed it with), over the real
+//! scheduler, the real domain page tables and the real checked copies.
+//! Every hostile argument the system-call layer checks is tried here.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use alloc::string::String;
+use mealy_caps::{Rights, TaskId};
+use mealy_protocol::abi::{self, Syscall, page};
+use mealy_protocol::{IpcError, StateMachine};
+use x86_64::structures::paging::{Page, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::{Exit, UserCpu, UserTask};
+use crate::mem::Owner;
+use crate::mem::address_space::AddressSpace;
+use crate::mem::domain::PhysAccess;
+use crate::mem::frame::FrameAllocator;
+use crate::mem::system::MemorySystem;
+use crate::mem::testing::{HashMapMapper, VecMemory, usable};
+use crate::sched::{
+    HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, TaskState, grant,
+};
+use crate::trap::TrapFrame;
+
+static PROGRAM: &[u8] = include_bytes!("testdata/ring3.elf");
+
+type TestSystem = MemorySystem<VecMemory, HashMapMapper>;
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Call(Syscall, [u64; 6]),
+    Raw(u64, [u64; 6]),
+    Fault { vector: u64, cr2: u64 },
+    Tick,
+}
+
+/// Plays the program: one script step per `run`.
+struct ScriptedCpu {
+    root: PhysFrame,
+    script: RefCell<VecDeque<Step>>,
+    /// The frame as each `run` got it: the previous call's results.
+    seen: RefCell<Vec<TrapFrame>>,
+}
+
+impl UserCpu for ScriptedCpu {
+    fn run(&self, frame: &mut TrapFrame, _root: PhysFrame) -> Exit {
+        self.seen.borrow_mut().push(*frame);
+        let step = self
+            .script
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Step::Call(Syscall::Done, [0; 6]));
+        let set = |frame: &mut TrapFrame, number: u64, args: [u64; 6]| {
+            frame.rax = number;
+            [
+                frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+            ] = args;
+        };
+        match step {
+            Step::Call(call, args) => {
+                set(frame, call as u64, args);
+                Exit::Syscall
+            }
+            Step::Raw(number, args) => {
+                set(frame, number, args);
+                Exit::Syscall
+            }
+            Step::Fault { vector, cr2 } => {
+                frame.rip = frame.rip.wrapping_add(0x10);
+                Exit::Exception {
+                    vector,
+                    error_code: 0,
+                    cr2,
+                }
+            }
+            Step::Tick => Exit::Interrupt { vector: 0x20 },
+        }
+    }
+
+    fn arm_budget(&self, _ns: u64) {}
+
+    fn kernel_root(&self) -> PhysFrame {
+        self.root
+    }
+
+    fn kernel_translate(&self, _address: VirtAddr) -> Option<PhysFrame> {
+        None
+    }
+}
+
+struct Rig {
+    sched: Scheduler<HostPlatform>,
+    cpu: &'static ScriptedCpu,
+    memory: &'static TestSystem,
+    user: TaskId,
+    peer: TaskId,
+    message_area: u64,
+}
+
+fn unused() -> Box<dyn StateMachine> {
+    Box::new(mealy_echo::Echo::new())
+}
+
+const PEER: TaskSpec = TaskSpec::new("peer", unused);
+const USER: TaskSpec = TaskSpec::new("user", unused).caps(&[grant("peer")
+    .endpoint_to("peer")
+    .rights(Rights::WRITE.union(Rights::DERIVE))]);
+
+/// A world with an echo task (`peer`) and the user task, whose start
+/// upcall plays `start`; the manual clock moves `step_ns` per read.
+fn rig_with(start: &[Step], step_ns: u64) -> Rig {
+    let map = [usable(1 << 20, 2048)];
+    let allocator = FrameAllocator::new(&map, VecMemory::covering(&map)).expect("frames");
+    let memory: &'static TestSystem = Box::leak(Box::new(MemorySystem::new(
+        allocator,
+        AddressSpace::lower_half(),
+        HashMapMapper::default(),
+    )));
+    let root = memory.allocate_table().expect("root");
+    let cpu: &'static ScriptedCpu = Box::leak(Box::new(ScriptedCpu {
+        root,
+        script: RefCell::new(start.iter().copied().collect()),
+        seen: RefCell::new(Vec::new()),
+    }));
+    let pending: &'static PendingInterrupts = Box::leak(Box::new(PendingInterrupts::new()));
+    let mut platform = HostPlatform::manual();
+    platform.set_step(step_ns);
+    let mut sched = Scheduler::new(platform, pending, SchedConfig::default()).expect("tables");
+    let mut message_area = 0;
+    let ids = sched
+        .spawn_all_with(&[PEER, USER], |spec| {
+            if spec.name == "user" {
+                let task =
+                    UserTask::load("user", PROGRAM, memory, memory, cpu, Owner(2)).expect("loads");
+                message_area = task.message_area();
+                Box::new(task)
+            } else {
+                Box::new(mealy_echo::Echo::new())
+            }
+        })
+        .expect("spawns");
+    Rig {
+        sched,
+        cpu,
+        memory,
+        user: ids[1],
+        peer: ids[0],
+        message_area,
+    }
+}
+
+fn rig(start: &[Step]) -> Rig {
+    rig_with(start, 1)
+}
+
+impl Rig {
+    /// `rax` and `rdx` as the task saw them after its `n`th system call.
+    fn result(&self, n: usize) -> (u64, u64) {
+        let seen = self.cpu.seen.borrow();
+        (seen[n + 1].rax, seen[n + 1].rdx)
+    }
+
+    fn error(&self, n: usize) -> Option<IpcError> {
+        let (rax, rdx) = self.result(n);
+        abi::decode_error(rax, rdx)
+    }
+
+    fn state(&self) -> TaskState {
+        self.sched.task_info(self.user).expect("task").state
+    }
+
+    fn logged(&self, text: &str) -> bool {
+        self.sched.platform().logged(text)
+    }
+
+    /// Reads the task's memory at `address` through the kernel's mapping.
+    fn read(&self, address: u64, out: &mut [u8]) {
+        let page = Page::containing_address(VirtAddr::new(address));
+        let frame = self
+            .memory
+            .with_mapper(|mapper| mapper.pages.get(&page).map(|(frame, _)| *frame))
+            .expect("mapped");
+        let phys = PhysAddr::new(frame.start_address().as_u64() + address % 4096);
+        self.memory.read(phys, out).expect("readable");
+    }
+
+    fn field(&self, offset: usize) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.read(self.message_area + offset as u64, &mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+}
+
+/// What a fresh rig's message area and first grant are (the allocators
+/// are deterministic, so a script can name them).
+fn layout() -> (u64, u64) {
+    let rig = rig(&[]);
+    (rig.message_area, rig.sched.grants(rig.user)[0].cap.to_raw())
+}
+
+const PAYLOAD: u64 = page::PAYLOAD as u64;
+
+#[test]
+fn the_start_upcall_carries_the_grants() {
+    let rig = rig(&[]);
+    assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_START);
+    assert_eq!(
+        rig.field(page::PAYLOAD_LEN) as u32 as usize,
+        abi::GRANT_RECORD
+    );
+    let mut record = [0u8; abi::GRANT_RECORD];
+    rig.read(rig.message_area + PAYLOAD, &mut record);
+    assert_eq!(
+        abi::decode_grant(&record).map(|(name, _)| name),
+        Some("peer")
+    );
+    // The entry got the message area in rdi and a stack.
+    let first = rig.cpu.seen.borrow()[0];
+    assert_eq!(first.rdi, rig.message_area);
+    assert_ne!(first.rsp, 0);
+    assert_eq!(rig.state(), TaskState::Idle);
+}
+
+#[test]
+fn a_log_call_copies_from_the_tasks_memory() {
+    let (area, _) = layout();
+    let rig = rig(&[Step::Call(Syscall::Log, [area + PAYLOAD, 4, 0, 0, 0, 0])]);
+    assert_eq!(rig.error(0), None);
+    assert!(
+        rig.logged("user: peer"),
+        "{:?}",
+        rig.sched.platform().log_lines
+    );
+}
+
+#[test]
+fn hostile_arguments_come_back_as_errors() {
+    let (area, _) = layout();
+    let forged = 0xdead_0000_0007;
+    let steps = [
+        Step::Raw(999, [0; 6]),
+        Step::Call(Syscall::Log, [0xffff_ffff_8000_0000, 8, 0, 0, 0, 0]),
+        Step::Call(Syscall::Log, [0, 8, 0, 0, 0, 0]),
+        Step::Call(Syscall::Log, [area, 1 << 40, 0, 0, 0, 0]),
+        Step::Call(Syscall::Send, [forged, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::Send, [forged, area, 5000, 0, 0, 0]),
+        Step::Call(Syscall::Send, [forged, area, 1, area, 5, 0]),
+        Step::Call(Syscall::Send, [forged, 0xffff_8000_0000_0000, 16, 0, 0, 0]),
+        Step::Call(Syscall::Mint, [forged, 0x1ff, 0, 0, 0, 0]),
+        Step::Call(Syscall::PortRead, [forged, 0x1_0000, 0, 0, 0, 0]),
+        Step::Call(Syscall::Drop, [forged, 0, 0, 0, 0, 0]),
+        // The token cannot go into its read-only message area: the
+        // handler ends with that error, which is logged.
+        Step::Call(Syscall::CallDone, [forged, 0, 0, 0, 0, area]),
+    ];
+    let rig = rig(&steps);
+    let expected = [
+        IpcError::UnknownSyscall,
+        IpcError::BadAddress,
+        IpcError::BadAddress,
+        IpcError::PayloadTooLarge {
+            len: u32::MAX,
+            max: 512,
+        },
+        IpcError::InvalidCap,
+        IpcError::PayloadTooLarge {
+            len: 5000,
+            max: 4096,
+        },
+        IpcError::TooManyCaps { count: 5 },
+        IpcError::BadAddress,
+        IpcError::Malformed,
+        IpcError::OutOfRange {
+            offset: 0x1_0000,
+            len: 0,
+        },
+        IpcError::InvalidCap,
+    ];
+    for (n, error) in expected.iter().enumerate() {
+        assert_eq!(rig.error(n), Some(*error), "call {n}: {:?}", steps[n]);
+    }
+    // Nothing but the results comes back: the scratch registers are zero.
+    let after = rig.cpu.seen.borrow()[1];
+    assert_eq!((after.rdi, after.r8, after.r9, after.r10), (0, 0, 0, 0));
+    assert_eq!(rig.state(), TaskState::Idle);
+    assert!(rig.logged("an address the task's domain does not map"));
+}
+
+#[test]
+fn a_real_capability_works_and_rights_never_grow() {
+    let (area, peer) = layout();
+    let rig = rig(&[
+        Step::Call(Syscall::Send, [peer, area + PAYLOAD, 0, 0, 0, 0]),
+        Step::Call(
+            Syscall::Mint,
+            [peer, Rights::all().bits().into(), 0, 0, 0, 0],
+        ),
+        Step::Call(
+            Syscall::Mint,
+            [peer, Rights::WRITE.bits().into(), 7, 0, 0, 0],
+        ),
+        Step::Call(Syscall::TaskId, [0; 6]),
+    ]);
+    assert_eq!(rig.error(0), None, "an empty send to the peer");
+    assert!(matches!(
+        rig.error(1),
+        Some(IpcError::RightsEscalation { .. })
+    ));
+    assert_eq!(rig.error(2), None, "a badged copy with the same rights");
+    assert_eq!(rig.result(3), (0, u64::from(rig.user.0)));
+}
+
+#[test]
+fn a_fault_stops_only_the_task_with_one_line() {
+    let mut rig = rig(&[Step::Fault {
+        vector: 14,
+        cr2: 0xffff_ffff_8000_0000,
+    }]);
+    assert_eq!(rig.state(), TaskState::Faulted);
+    let lines: Vec<&String> = rig
+        .sched
+        .platform()
+        .log_lines
+        .iter()
+        .filter(|line| line.contains("user"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("stopped: page fault (#PF) reading 0xffffffff80000000"));
+    let peer = rig.peer;
+    assert!(rig.sched.act_as(peer, |cx| cx.task_id()).is_some());
+}
+
+#[test]
+fn a_handler_over_its_budget_is_stopped_by_the_timer() {
+    // The clock moves 30 ms per read; the budget is 200 ms.
+    let rig = rig_with(&[Step::Tick; 12], 30_000_000);
+    assert_eq!(rig.state(), TaskState::Faulted);
+    assert!(
+        rig.logged("over its 200 ms budget"),
+        "{:?}",
+        rig.sched.platform().log_lines
+    );
+}
+
+#[test]
+fn a_panic_ends_the_task_and_a_stop_returns_its_memory() {
+    let rig = rig(&[Step::Call(Syscall::Done, [abi::DONE_FATAL, 0, 0, 0, 0, 0])]);
+    assert_eq!(rig.state(), TaskState::Faulted);
+    // Its page tables and regions went back: the same load and stop again
+    // ends where it began.
+    let before = rig.memory.frame_stats().free;
+    let mut again = None;
+    let task = UserTask::load("again", PROGRAM, rig.memory, rig.memory, rig.cpu, Owner(3)).unwrap();
+    again.replace(task);
+    assert!(rig.memory.frame_stats().free < before);
+    drop(again);
+    assert_eq!(rig.memory.frame_stats().free, before);
+}
