@@ -51,6 +51,7 @@ fn tasks(kernel: &KernelState) -> Vec<TaskRow> {
                 id: info.id.0,
                 name: info.name.to_string(),
                 state: status(info.state),
+                ring: info.ring,
                 mailbox_depth: info.queued as u32,
                 mailbox_high_water: info.mailbox_high_water,
                 handled: info.counters.handled,

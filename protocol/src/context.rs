@@ -121,4 +121,20 @@ pub trait Context {
 
     /// Writes one log line, prefixed with the task's name.
     fn log(&mut self, line: fmt::Arguments<'_>);
+
+    /// Starts the static-PIE ELF in the Region `program` (needs READ) as
+    /// a new ring-3 task called `name`, in its own protection domain, and
+    /// returns a Task capability for it (READ and WRITE: `stop_task`
+    /// stops it). Each of `grants` is a capability of the caller's (which
+    /// needs GRANT on it) that the new task gets a copy of under that
+    /// name. A bad file is `Malformed`; the default is `Unsupported`.
+    fn spawn(
+        &mut self,
+        program: CapRef,
+        name: &str,
+        grants: &[(&str, CapRef)],
+    ) -> Result<CapRef, IpcError> {
+        let _ = (program, name, grants);
+        Err(IpcError::Unsupported)
+    }
 }

@@ -68,6 +68,9 @@ pub struct TaskRow {
     pub id: u32,
     pub name: String,
     pub state: TaskStatus,
+    /// The privilege level its handlers run at: 0 for a task linked into
+    /// the kernel, 3 for a program in its own protection domain.
+    pub ring: u8,
     /// Messages waiting now.
     pub mailbox_depth: u32,
     /// The most messages ever waiting at once.

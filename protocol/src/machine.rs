@@ -57,6 +57,12 @@ pub trait StateMachine {
         Ok(())
     }
 
+    /// The privilege level its handlers run at: 0 (linked into the
+    /// kernel) unless the kernel runs it as a ring-3 program.
+    fn ring(&self) -> u8 {
+        0
+    }
+
     /// Reacts to one message, to completion. See [`HandleError`] for what
     /// the kernel does with an error.
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError>;

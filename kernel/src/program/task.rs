@@ -439,6 +439,10 @@ impl StateMachine for UserTask<'_> {
         self.name
     }
 
+    fn ring(&self) -> u8 {
+        3
+    }
+
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         let mut payload = Vec::new();
         for grant in grants.iter() {

@@ -113,6 +113,7 @@ impl<P: Platform> Scheduler<P> {
             counters: TaskCounters::default(),
             grants: Vec::new(),
             budget_ns: spec.budget_ns.unwrap_or(self.budget_ns),
+            ring: machine.ring(),
         });
         self.machines.push(Some(machine));
         Ok(id)

@@ -75,6 +75,8 @@ pub struct TaskInfo {
     pub id: TaskId,
     pub name: &'static str,
     pub state: TaskState,
+    /// 0, or 3 for a program in its own protection domain.
+    pub ring: u8,
     pub counters: TaskCounters,
     /// Messages waiting now.
     pub queued: usize,
@@ -105,6 +107,8 @@ pub(crate) struct Task {
     /// Its handler budget: its own if the task list gave it one, else the
     /// scheduler's (resolved at spawn, so dispatch reads one number).
     pub(crate) budget_ns: u64,
+    /// The privilege level its handlers run at (`StateMachine::ring`).
+    pub(crate) ring: u8,
 }
 
 impl Task {
@@ -113,6 +117,7 @@ impl Task {
             id: self.id,
             name: self.name,
             state: self.state,
+            ring: self.ring,
             counters: self.counters,
             queued: self.mailbox.len(),
             mailbox_capacity: self.mailbox.capacity(),

@@ -2,6 +2,7 @@
 //! checks it (kind, rights, staleness, limits), then recorded.
 
 use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -256,6 +257,30 @@ impl Context for FakeContext {
         self.injected(Operation::StopTask)?;
         self.stopped.push(name);
         Ok(())
+    }
+
+    fn spawn(
+        &mut self,
+        program: CapRef,
+        name: &str,
+        grants: &[(&str, CapRef)],
+    ) -> Result<CapRef, IpcError> {
+        self.checked(program, ObjectKind::Region, Rights::READ)?;
+        for (_, cap) in grants {
+            let (_, found) = self.lookup(*cap)?;
+            if !found.rights.contains(Rights::GRANT) {
+                return Err(IpcError::MissingRights {
+                    missing: Rights::GRANT,
+                });
+            }
+        }
+        self.injected(Operation::Spawn)?;
+        self.spawned.push((
+            String::from(name),
+            grants.iter().map(|(name, _)| String::from(*name)).collect(),
+        ));
+        let name: &'static str = String::from(name).leak();
+        Ok(self.insert(FakeObject::Task(name), Rights::READ | Rights::WRITE))
     }
 
     fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {

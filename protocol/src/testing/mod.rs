@@ -196,6 +196,7 @@ pub enum Operation {
     Inspect,
     StopTask,
     RevokeIn,
+    Spawn,
 }
 
 /// A [`Context`](crate::Context) for unit tests. See the module docs.
@@ -235,6 +236,8 @@ pub struct FakeContext {
     /// `(task, slot)` of every `revoke_in` that succeeded: the task by the
     /// name of its Task capability, the slot in its CSpace.
     pub revoked_in: Vec<(&'static str, CapRef)>,
+    /// Every program started with `spawn`: its name and its grants' names.
+    pub spawned: Vec<(String, Vec<String>)>,
 }
 
 impl Default for FakeContext {
@@ -277,6 +280,7 @@ impl FakeContext {
             irq_acks: Vec::new(),
             port_writes: Vec::new(),
             stopped: Vec::new(),
+            spawned: Vec::new(),
             queries: Vec::new(),
             revoked_in: Vec::new(),
         }

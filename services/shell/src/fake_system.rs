@@ -211,6 +211,7 @@ pub fn sample_tasks() -> Vec<TaskRow> {
     vec![
         TaskRow {
             id: 1,
+            ring: 0,
             name: "echo".to_string(),
             state: TaskStatus::Idle,
             mailbox_depth: 0,
@@ -220,6 +221,7 @@ pub fn sample_tasks() -> Vec<TaskRow> {
         },
         TaskRow {
             id: 2,
+            ring: 0,
             name: "pinger".to_string(),
             state: TaskStatus::Queued,
             mailbox_depth: 1,
@@ -233,6 +235,7 @@ pub fn sample_tasks() -> Vec<TaskRow> {
 fn fs_task() -> TaskRow {
     TaskRow {
         id: 3,
+        ring: 0,
         name: "fs".to_string(),
         state: TaskStatus::Idle,
         mailbox_depth: 0,

@@ -18,6 +18,7 @@ fn render(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
 fn an_overflowing_cell_still_leaves_a_space() {
     let row = TaskRow {
         id: 4_000_000_000,
+        ring: 0,
         name: "a-very-long-task-name".to_string(),
         state: TaskStatus::Faulted,
         mailbox_depth: 1,
