@@ -126,8 +126,10 @@ pub trait Context {
     /// a new ring-3 task called `name`, in its own protection domain, and
     /// returns a Task capability for it (READ and WRITE: `stop_task`
     /// stops it). Each of `grants` is a capability of the caller's (which
-    /// needs GRANT on it) that the new task gets a copy of under that
-    /// name. A bad file is `Malformed`; the default is `Unsupported`.
+    /// needs DERIVE and GRANT on it) that the new task gets a copy of
+    /// (derived from it, so revoking the caller's revokes the copy) under
+    /// that name. A file that is not a loadable program is `Malformed`;
+    /// the default is `Unsupported`.
     fn spawn(
         &mut self,
         program: CapRef,

@@ -18,6 +18,7 @@
 //! giving back everything on failure.
 
 pub mod elf;
+pub mod names;
 pub mod symbols;
 pub(crate) mod syscall;
 pub mod task;

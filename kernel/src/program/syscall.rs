@@ -197,7 +197,7 @@ pub(super) fn serve(
         Syscall::SetTimer => cx.set_timer(cap(a0), a1).map(|()| (0, 0)),
         Syscall::NowNs => Ok((cx.now_ns(), 0)),
         Syscall::Log => log(task, cx, a0, a1).map(|()| (0, 0)),
-        Syscall::Spawn => Err(IpcError::Unsupported),
+        Syscall::Spawn => spawn(task, cx, cap(a0), (a1, a2), (a3, a4)).map(|new| (new.to_raw(), 0)),
     };
     resume(frame, result)
 }
@@ -261,4 +261,43 @@ fn log(task: &UserTask<'_>, cx: &mut dyn Context, text: u64, len: u64) -> Result
         alloc::string::String::from_utf8_lossy(bytes)
     ));
     Ok(())
+}
+
+/// Most grants one `Spawn` carries (the kernel's own limit).
+const MAX_GRANTS: usize = crate::sched::MAX_SPAWN_GRANTS;
+
+fn spawn(
+    task: &UserTask<'_>,
+    cx: &mut dyn Context,
+    program: CapRef,
+    (name, name_len): (u64, u64),
+    (grants, grant_count): (u64, u64),
+) -> Result<CapRef, IpcError> {
+    if name_len > super::names::MAX_NAME as u64 {
+        return Err(IpcError::Malformed);
+    }
+    if grant_count > MAX_GRANTS as u64 {
+        return Err(IpcError::TooManyCaps {
+            count: saturate(grant_count),
+        });
+    }
+    let mut name_bytes = [0u8; super::names::MAX_NAME];
+    let name_bytes = &mut name_bytes[..name_len as usize];
+    task.domain
+        .copy_in(name, name_bytes)
+        .map_err(|_| IpcError::BadAddress)?;
+    let name = core::str::from_utf8(name_bytes).map_err(|_| IpcError::Malformed)?;
+    let mut records = [[0u8; abi::GRANT_RECORD]; MAX_GRANTS];
+    let records = &mut records[..grant_count as usize];
+    for (index, record) in records.iter_mut().enumerate() {
+        let at = grants.saturating_add((index * abi::GRANT_RECORD) as u64);
+        task.domain
+            .copy_in(at, record)
+            .map_err(|_| IpcError::BadAddress)?;
+    }
+    let mut decoded: [(&str, CapRef); MAX_GRANTS] = [("", CapRef::from_raw(0)); MAX_GRANTS];
+    for (slot, record) in decoded.iter_mut().zip(records.iter()) {
+        *slot = abi::decode_grant(record).ok_or(IpcError::Malformed)?;
+    }
+    cx.spawn(program, name, &decoded[..grant_count as usize])
 }

@@ -5,6 +5,7 @@
 //! running task's id; every operation checks the task's own CSpace and
 //! delegates message passing to `crate::ipc`.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_caps::{Badge, CapError, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
@@ -15,10 +16,14 @@ use super::handoff::Delivery;
 use super::platform::Platform;
 use super::reply::{PendingReply, is_reply_ref};
 use super::scheduler::KERNEL_TASK;
-use super::state::KernelState;
+use super::spec::{DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX};
+use super::state::{KernelState, TaskShape};
 use super::task::TaskState;
 
 /// The Context handed to the handler of task `task`.
+/// Most capabilities one `spawn` may grant.
+pub const MAX_SPAWN_GRANTS: usize = 8;
+
 pub(crate) struct TaskContext<'k, P: Platform> {
     pub(crate) kernel: &'k mut KernelState,
     pub(crate) platform: &'k mut P,
@@ -81,6 +86,42 @@ impl<P: Platform> TaskContext<'_, P> {
     }
 
     /// The task a Task capability controls (needs WRITE).
+    /// Gives the new task `id` a copy of each grant and the caller a Task
+    /// capability for it.
+    fn equip(
+        &mut self,
+        id: TaskId,
+        caller: mealy_caps::CSpaceId,
+        grants: &[(&'static str, CapRef)],
+    ) -> Result<CapRef, IpcError> {
+        let target = self.kernel.task(id)?.cspace;
+        for &(name, cap) in grants {
+            let copy = self.kernel.caps.copy(caller, cap, target)?;
+            self.kernel
+                .task_mut(id)?
+                .grants
+                .push(mealy_protocol::Grant { name, cap: copy });
+        }
+        let kernel_cspace = self.kernel.kernel_cspace;
+        let original = self
+            .kernel
+            .caps
+            .create_object(kernel_cspace, Object::Task { task: id })?;
+        let object = self
+            .kernel
+            .caps
+            .lookup(kernel_cspace, original, Rights::empty())?
+            .object;
+        self.kernel.task_mut(id)?.control = Some(object);
+        Ok(self.kernel.caps.mint(
+            kernel_cspace,
+            original,
+            caller,
+            Rights::READ | Rights::WRITE,
+            None,
+        )?)
+    }
+
     fn controlled_task(&self, task: CapRef) -> Result<TaskId, IpcError> {
         match self.object_of(task, ObjectKind::Task, Rights::WRITE)?.1 {
             Object::Task { task } => Ok(task),
@@ -233,6 +274,70 @@ impl<P: Platform> Context for TaskContext<'_, P> {
             return Err(IpcError::DeadTask);
         }
         Ok(())
+    }
+
+    fn spawn(
+        &mut self,
+        program: CapRef,
+        name: &str,
+        grants: &[(&str, CapRef)],
+    ) -> Result<CapRef, IpcError> {
+        let (base, len) = match self.object_of(program, ObjectKind::Region, Rights::READ)?.1 {
+            Object::Region { base, len } => (base, len),
+            other => {
+                return Err(IpcError::WrongKind {
+                    found: other.kind(),
+                });
+            }
+        };
+        if grants.len() > MAX_SPAWN_GRANTS {
+            return Err(IpcError::TooManyCaps {
+                count: grants.len() as u32,
+            });
+        }
+        let cspace = self.cspace()?;
+        let mut named = Vec::new();
+        named
+            .try_reserve_exact(grants.len())
+            .map_err(|_| IpcError::OutOfResources)?;
+        for (grant_name, cap) in grants {
+            let grant_name = crate::program::names::intern(grant_name)?;
+            if let Err(error) =
+                self.kernel
+                    .caps
+                    .lookup(cspace, *cap, Rights::DERIVE | Rights::GRANT)
+            {
+                return Err(self.lookup_failed(*cap, error));
+            }
+            named.push((grant_name, *cap));
+        }
+        let name = crate::program::names::intern(name)?;
+        if self.kernel.live_tasks() >= self.kernel.max_tasks {
+            return Err(IpcError::OutOfResources);
+        }
+        let id = self.kernel.tasks.next_id();
+        let machine = self.platform.load_program(name, base, len, id)?;
+        let id = self.kernel.create_task(TaskShape {
+            name,
+            cspace_slots: DEFAULT_CSPACE_SLOTS,
+            mailbox: DEFAULT_MAILBOX,
+            budget_ns: crate::program::task::USER_BUDGET_NS,
+            ring: machine.ring(),
+        })?;
+        // From here on a failure stops the half-made task, which gives
+        // back everything it got.
+        let result = self.equip(id, cspace, &named);
+        match result {
+            Ok(task_cap) => {
+                self.kernel.lifecycle.spawned.push((id, machine));
+                Ok(task_cap)
+            }
+            Err(error) => {
+                self.kernel
+                    .kill(id, TaskState::Stopped, &mut *self.platform);
+                Err(error)
+            }
+        }
     }
 
     fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {

@@ -163,6 +163,9 @@ impl<P: Platform> Scheduler<P> {
                 }
             }
         }
+        if !self.kernel.lifecycle.is_settled() {
+            self.settle_lifecycle();
+        }
         Some(now)
     }
 

@@ -5,6 +5,7 @@
 //! kernel's own dev-dependency turns on for its integration tests and
 //! benchmarks).
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec;
@@ -12,7 +13,7 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt::{self, Write};
 
-use mealy_protocol::IpcError;
+use mealy_protocol::{IpcError, StateMachine};
 
 use super::pending::PendingInterrupts;
 use super::platform::Platform;
@@ -52,6 +53,9 @@ pub struct HostPlatform {
     pub port_writes: Vec<(u16, u8)>,
     /// The size of a simulated framebuffer, if it has one.
     pub framebuffer_len: Option<u64>,
+    /// What `load_program` builds from a file's bytes (`None`:
+    /// `Unsupported`, as for a platform without ring 3).
+    pub program_loader: Option<fn(&[u8]) -> Result<Box<dyn StateMachine>, IpcError>>,
     regions: Vec<HostRegion>,
     next_region_base: u64,
     modules: Vec<(&'static str, u64)>,
@@ -79,6 +83,7 @@ impl HostPlatform {
             port_default: BTreeMap::new(),
             port_writes: Vec::new(),
             framebuffer_len: None,
+            program_loader: None,
             regions: Vec::new(),
             next_region_base: 0x1000_0000,
             modules: Vec::new(),
@@ -146,6 +151,18 @@ impl Platform for HostPlatform {
             }
             HostClock::Source(read) => read(),
         }
+    }
+
+    fn load_program(
+        &mut self,
+        _name: &'static str,
+        base: u64,
+        len: u64,
+        _owner: mealy_caps::TaskId,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        let loader = self.program_loader.ok_or(IpcError::Unsupported)?;
+        let file = self.region_bytes(base, len).ok_or(IpcError::InvalidCap)?;
+        loader(file)
     }
 
     fn idle(&mut self, _pending: &PendingInterrupts, next_deadline_ns: Option<u64>) {

@@ -59,6 +59,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use context::MAX_SPAWN_GRANTS;
 #[cfg(any(test, feature = "testing"))]
 pub use host_platform::{HostClock, HostPlatform};
 pub use mailbox::INLINE_PAYLOAD;

@@ -8,10 +8,13 @@
 //! A trait with a generic parameter on the scheduler, not `dyn`, so the
 //! clock read on every dispatch inlines.
 
+use alloc::boxed::Box;
 use core::fmt;
 
-use mealy_protocol::IpcError;
+use mealy_caps::TaskId;
+
 use mealy_protocol::inspect::{BenchReport, MemReport};
+use mealy_protocol::{IpcError, StateMachine};
 
 use super::pending::PendingInterrupts;
 
@@ -109,5 +112,20 @@ pub trait Platform {
     fn region_bytes_mut(&mut self, base: u64, len: u64) -> Option<&mut [u8]> {
         let _ = (base, len);
         None
+    }
+
+    /// A ring-3 program's state machine, loaded from the ELF file in the
+    /// region at `base` (`len` bytes) into a protection domain of its own,
+    /// for the task `owner` is about to be (`Context::spawn`). A file that
+    /// is not a loadable program is `Malformed` (the platform logs why).
+    fn load_program(
+        &mut self,
+        name: &'static str,
+        base: u64,
+        len: u64,
+        owner: TaskId,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        let _ = (name, base, len, owner);
+        Err(IpcError::Unsupported)
     }
 }

@@ -90,6 +90,7 @@ impl<P: Platform> Scheduler<P> {
                 stats: SchedStats::default(),
                 power_off_requested: false,
                 last_call: 0,
+                lifecycle: Default::default(),
             },
             platform,
             machines: TaskTable::new(),
@@ -213,6 +214,8 @@ impl<P: Platform> Scheduler<P> {
             task: id,
             lane: None,
         };
-        Some(act(&mut cx))
+        let result = act(&mut cx);
+        self.settle_lifecycle();
+        Some(result)
     }
 }

@@ -9,13 +9,11 @@ use mealy_caps::{CapRef, Object, TaskId};
 use mealy_protocol::{Grant, Grants, IpcError, StateMachine};
 
 use super::context::TaskContext;
-use super::mailbox::Mailbox;
 use super::platform::Platform;
-use super::reply::ReplyTable;
 use super::scheduler::{KERNEL_TASK, Scheduler};
 use super::spec::{CapSource, CapSpec, KERNEL_NAME, SpawnError, TaskSpec, new_object};
 use super::state::IrqRoute;
-use super::task::{Task, TaskCounters, TaskState};
+use super::state::TaskShape;
 
 impl<P: Platform> Scheduler<P> {
     /// Creates, equips and starts every task in `specs`; returns their ids
@@ -82,40 +80,26 @@ impl<P: Platform> Scheduler<P> {
         if self.task_by_name(spec.name).is_some() {
             return Err(SpawnError::DuplicateName(spec.name));
         }
-        if self.kernel.tasks.len() >= self.kernel.max_tasks {
+        if self.kernel.live_tasks() >= self.kernel.max_tasks {
             return Err(SpawnError::TooManyTasks);
         }
-        let failed = |error: IpcError| SpawnError::Capability {
-            task: spec.name,
-            cap: "(task)",
-            error,
-        };
-        let id = self.kernel.tasks.next_id();
-        let caps = &mut self.kernel.caps;
-        let cspace = caps
-            .create_cspace(id, spec.cspace_slots)
-            .map_err(|error| failed(error.into()))?;
-        let endpoint = caps
-            .create_object(self.kernel.kernel_cspace, Object::Endpoint { task: id })
-            .map_err(|error| failed(error.into()))?;
-        let mailbox = Mailbox::new(spec.mailbox).map_err(failed)?;
-        let replies = ReplyTable::new(spec.mailbox as usize).map_err(failed)?;
         let machine = make(spec);
-        self.kernel.tasks.push(Task {
-            id,
+        let shape = TaskShape {
             name: spec.name,
-            cspace,
             cspace_slots: spec.cspace_slots,
-            endpoint,
-            mailbox,
-            replies,
-            state: TaskState::Idle,
-            counters: TaskCounters::default(),
-            grants: Vec::new(),
+            mailbox: spec.mailbox,
             budget_ns: spec.budget_ns.unwrap_or(self.budget_ns),
             ring: machine.ring(),
-        });
-        self.machines.push(Some(machine));
+        };
+        let id = self
+            .kernel
+            .create_task(shape)
+            .map_err(|error| SpawnError::Capability {
+                task: spec.name,
+                cap: "(task)",
+                error,
+            })?;
+        self.machines.set(id, Some(machine));
         Ok(id)
     }
 
@@ -203,6 +187,26 @@ impl<P: Platform> Scheduler<P> {
             .kernel
             .caps
             .create_object(self.kernel.kernel_cspace, object)?)
+    }
+
+    /// Drops the state machines of tasks killed inside a handler (which
+    /// gives a program's memory back), then takes in the tasks handlers
+    /// spawned (`Context::spawn`) and starts each. Called after a handler
+    /// that did either.
+    #[cold]
+    pub(crate) fn settle_lifecycle(&mut self) {
+        while !self.kernel.lifecycle.is_settled() {
+            for id in core::mem::take(&mut self.kernel.lifecycle.killed) {
+                if let Some(machine) = self.machines.get_mut(id) {
+                    *machine = None;
+                }
+            }
+            if !self.kernel.lifecycle.spawned.is_empty() {
+                let (id, machine) = self.kernel.lifecycle.spawned.remove(0);
+                self.machines.set(id, Some(machine));
+                self.start(id);
+            }
+        }
     }
 
     /// Calls task `id`'s `start` hook with its grants; errors are handled

@@ -7,15 +7,18 @@
 //! runs with `&mut` on its own state, the kernel tables it calls into are a
 //! separate borrow: no `RefCell`, no `unsafe`.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use mealy_caps::{Badge, CSpaceId, CapSystem, FreedObject, Object, TaskId};
-use mealy_protocol::{CallFailure, CallToken, Envelope, IpcError, MessageKind};
+use mealy_protocol::{CallFailure, CallToken, Envelope, IpcError, MessageKind, StateMachine};
 
+use super::mailbox::Mailbox;
 use super::platform::Platform;
 use super::reply::PendingReply;
+use super::reply::ReplyTable;
 use super::run_queue::RunQueue;
-use super::task::{Task, TaskState, TaskTable};
+use super::task::{Task, TaskCounters, TaskState, TaskTable};
 use super::timers::TimerTable;
 
 /// The task that receives interrupt `line`, and the badge its Irq
@@ -68,9 +71,92 @@ pub(crate) struct KernelState {
     /// The token of the last call made: each call takes the next, so a
     /// token names one call for ever.
     pub(crate) last_call: u64,
+    /// Tasks born and died inside handlers, for the scheduler to settle
+    /// after the handler (`Scheduler::settle_lifecycle`).
+    pub(crate) lifecycle: Lifecycle,
+}
+
+/// Tasks a handler spawned (their state machines wait to be taken in and
+/// started) and tasks that were killed (their state machines, and with
+/// them a program's memory, wait to be dropped).
+#[derive(Default)]
+pub(crate) struct Lifecycle {
+    pub(crate) spawned: Vec<(TaskId, Box<dyn StateMachine>)>,
+    pub(crate) killed: Vec<TaskId>,
+}
+
+impl Lifecycle {
+    #[inline(always)]
+    pub(crate) fn is_settled(&self) -> bool {
+        self.spawned.is_empty() && self.killed.is_empty()
+    }
+}
+
+impl core::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} spawned, {} killed task(s) to settle",
+            self.spawned.len(),
+            self.killed.len()
+        )
+    }
+}
+
+/// What a new task is made with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaskShape {
+    pub(crate) name: &'static str,
+    pub(crate) cspace_slots: u32,
+    pub(crate) mailbox: u32,
+    pub(crate) budget_ns: u64,
+    pub(crate) ring: u8,
 }
 
 impl KernelState {
+    /// Tasks not yet stopped or faulted.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks
+            .iter()
+            .filter(|task| task.state.is_alive())
+            .count()
+    }
+
+    /// A new Idle task with its CSpace, Endpoint (original in the kernel's
+    /// CSpace), mailbox and reply table; nothing granted yet.
+    pub(crate) fn create_task(&mut self, shape: TaskShape) -> Result<TaskId, IpcError> {
+        let id = self.tasks.next_id();
+        let mailbox = Mailbox::new(shape.mailbox)?;
+        let replies = ReplyTable::new(shape.mailbox as usize)?;
+        let cspace = self.caps.create_cspace(id, shape.cspace_slots)?;
+        let endpoint = match self
+            .caps
+            .create_object(self.kernel_cspace, Object::Endpoint { task: id })
+        {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                let _ = self.caps.destroy_cspace(cspace, |_| {});
+                return Err(error.into());
+            }
+        };
+        self.tasks.push(Task {
+            id,
+            name: shape.name,
+            cspace,
+            cspace_slots: shape.cspace_slots,
+            endpoint,
+            mailbox,
+            replies,
+            state: TaskState::Idle,
+            counters: TaskCounters::default(),
+            grants: Vec::new(),
+            budget_ns: shape.budget_ns,
+            ring: shape.ring,
+            control: None,
+        });
+        Ok(id)
+    }
+
     #[inline]
     pub(crate) fn task(&self, id: TaskId) -> Result<&Task, IpcError> {
         self.tasks.get(id).ok_or(IpcError::DeadTask)
@@ -155,7 +241,8 @@ impl KernelState {
     /// queued messages, deletes every capability it holds (callers whose
     /// requests it held get `CallFailed { PeerDied }`), disarms its timers
     /// and unroutes its interrupts. Its Endpoint stays, so senders get
-    /// `DeadTask`. Idempotent.
+    /// `DeadTask` (unless it was spawned at run time: see below).
+    /// Idempotent.
     pub(crate) fn kill<P: Platform>(&mut self, id: TaskId, end: TaskState, platform: &mut P) {
         let Ok(task) = self.task_mut(id) else {
             return;
@@ -165,11 +252,22 @@ impl KernelState {
         }
         task.state = end;
         let cspace = task.cspace;
+        let control = task.control.take();
+        let endpoint = task.endpoint;
         // Queued messages hold refs into the dying CSpace; deleting the
-        // CSpace below deletes what they carried.
+        // CSpace below deletes what they carried. The mailbox's room goes
+        // back to the heap: a dead task keeps only its record.
         task.mailbox.clear();
+        if let Ok(small) = Mailbox::new(1) {
+            task.mailbox = small;
+        }
         let unanswered = task.replies.drain();
+        if let Ok(empty) = ReplyTable::new(0) {
+            task.replies = empty;
+        }
+        task.grants = Vec::new();
         self.run_queue.retain(|queued| queued != id);
+        self.lifecycle.killed.push(id);
         if self.handed_to == Some(id) {
             self.handed_to = None;
         }
@@ -188,6 +286,18 @@ impl KernelState {
         }
         for pending in unanswered {
             self.fail_call(pending, CallFailure::PeerDied);
+        }
+        // A spawned task's Task object dies with it, and so does its
+        // Endpoint: only the kernel ever held that one, so no sender is
+        // left to be told `DeadTask`, and a thousand spawns leave nothing.
+        if let Some(control) = control {
+            let _ = self.caps.destroy(control);
+            if let Ok(found) =
+                self.caps
+                    .lookup(self.kernel_cspace, endpoint, mealy_caps::Rights::empty())
+            {
+                let _ = self.caps.destroy(found.object);
+            }
         }
     }
 

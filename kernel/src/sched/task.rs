@@ -109,6 +109,9 @@ pub(crate) struct Task {
     pub(crate) budget_ns: u64,
     /// The privilege level its handlers run at (`StateMachine::ring`).
     pub(crate) ring: u8,
+    /// The Task object `Context::spawn` made to control it: destroyed
+    /// when it dies, so no capability outlives the task it controls.
+    pub(crate) control: Option<mealy_caps::ObjectId>,
 }
 
 impl Task {
@@ -182,6 +185,19 @@ impl<T> TaskTable<T> {
     /// The ids of every entry from `first` on, in order.
     pub(crate) fn ids_from(&self, first: TaskId) -> impl Iterator<Item = TaskId> + use<T> {
         (first.0..self.next_id().0).map(TaskId)
+    }
+}
+
+impl<T> TaskTable<Option<T>> {
+    /// Puts `entry` at `id`, with empty entries before it if the table
+    /// was shorter (a task spawned while its neighbours' entries were
+    /// still being made).
+    pub(crate) fn set(&mut self, id: TaskId, entry: Option<T>) {
+        let index = id.0 as usize;
+        if self.entries.len() <= index {
+            self.entries.resize_with(index + 1, || None);
+        }
+        self.entries[index] = entry;
     }
 }
 

@@ -70,10 +70,9 @@ impl FakeContext {
         let mut indexes = Vec::new();
         for cap in caps {
             let (index, found) = self.lookup(*cap)?;
-            if !found.rights.contains(Rights::GRANT) {
-                return Err(IpcError::MissingRights {
-                    missing: Rights::GRANT,
-                });
+            let missing = (Rights::DERIVE | Rights::GRANT).difference(found.rights);
+            if !missing.is_empty() {
+                return Err(IpcError::MissingRights { missing });
             }
             if indexes.contains(&index) {
                 return Err(IpcError::DuplicateCap);
@@ -268,10 +267,9 @@ impl Context for FakeContext {
         self.checked(program, ObjectKind::Region, Rights::READ)?;
         for (_, cap) in grants {
             let (_, found) = self.lookup(*cap)?;
-            if !found.rights.contains(Rights::GRANT) {
-                return Err(IpcError::MissingRights {
-                    missing: Rights::GRANT,
-                });
+            let missing = (Rights::DERIVE | Rights::GRANT).difference(found.rights);
+            if !missing.is_empty() {
+                return Err(IpcError::MissingRights { missing });
             }
         }
         self.injected(Operation::Spawn)?;

@@ -22,10 +22,18 @@ use mealy_protocol::IpcError;
 use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow};
 
 use super::memory::KernelMemory;
+use super::user::ArchCpu;
 use super::{apic, clock, interrupts, ioapic, serial};
 use crate::bench;
 use crate::mem::{Owner, PAGE_SIZE, Permissions, Region};
+use crate::program::{LoadError, UserTask};
 use crate::sched::{PendingInterrupts, Platform};
+use alloc::boxed::Box;
+use mealy_caps::TaskId;
+use mealy_protocol::StateMachine;
+
+/// The CPU every ring-3 program runs on (one core today).
+static ARCH_CPU: ArchCpu = ArchCpu;
 
 pub struct MachinePlatform {
     memory: Option<&'static KernelMemory>,
@@ -273,5 +281,34 @@ impl Platform for MachinePlatform {
             // `&mut self` borrow makes this the only view.
             unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len as usize) }
         })
+    }
+
+    fn load_program(
+        &mut self,
+        name: &'static str,
+        base: u64,
+        len: u64,
+        owner: TaskId,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        let memory = self.memory.ok_or(IpcError::Unsupported)?;
+        let file = self.region_bytes(base, len).ok_or(IpcError::InvalidCap)?;
+        match UserTask::load(
+            name,
+            file,
+            memory,
+            memory,
+            &ARCH_CPU,
+            Owner(u64::from(owner.0)),
+        ) {
+            Ok(task) => Ok(Box::new(task)),
+            Err(LoadError::Elf(error)) => {
+                self.log("kernel", format_args!("{name}: not a program: {error}"));
+                Err(IpcError::Malformed)
+            }
+            Err(error) => {
+                self.log("kernel", format_args!("{name}: cannot load: {error}"));
+                Err(IpcError::OutOfResources)
+            }
+        }
     }
 }
