@@ -28,6 +28,9 @@ pub enum HostClock {
     Source(fn() -> u64),
 }
 
+/// Builds a program's state machine from its file (`load_program`).
+pub type ProgramLoader = fn(&[u8]) -> Result<Box<dyn StateMachine>, IpcError>;
+
 /// A host implementation of [`Platform`]: manual or real clock, a log that
 /// keeps its lines, a region "allocator" over heap vectors at fake
 /// addresses, an interrupt-acknowledge record, and simulated I/O ports
@@ -55,7 +58,7 @@ pub struct HostPlatform {
     pub framebuffer_len: Option<u64>,
     /// What `load_program` builds from a file's bytes (`None`:
     /// `Unsupported`, as for a platform without ring 3).
-    pub program_loader: Option<fn(&[u8]) -> Result<Box<dyn StateMachine>, IpcError>>,
+    pub program_loader: Option<ProgramLoader>,
     regions: Vec<HostRegion>,
     next_region_base: u64,
     modules: Vec<(&'static str, u64)>,

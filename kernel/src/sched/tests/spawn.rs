@@ -5,7 +5,7 @@
 
 use alloc::boxed::Box;
 
-use mealy_caps::Rights;
+use mealy_caps::{CapRef, Rights};
 use mealy_protocol::{IpcError, StateMachine};
 
 use super::{Behaviour, Log, Recorder, World, recorder, world};
@@ -85,6 +85,9 @@ fn a_spawned_program_gets_its_grants_and_its_spawner_a_task_cap() {
     assert_eq!(again, Some(Err(IpcError::InvalidCap)));
 }
 
+/// A spawn's name, program, grants, and the error it must get.
+type Attempt<'a> = (&'a str, CapRef, &'a [(&'a str, CapRef)], IpcError);
+
 #[test]
 fn bad_spawns_are_errors_and_leave_nothing() {
     let mut world = spawner();
@@ -94,12 +97,7 @@ fn bad_spawns_are_errors_and_leave_nothing() {
     let peer_cap = world.grant(spawner, "peer");
     let before = world.sched.caps().usage();
     let tasks_before = world.sched.tasks().count();
-    let attempts: [(
-        &str,
-        mealy_caps::CapRef,
-        &[(&str, mealy_caps::CapRef)],
-        IpcError,
-    ); 6] = [
+    let attempts: [Attempt; 6] = [
         ("notes", not_a_program, &[], IpcError::Malformed),
         ("bad name", program, &[], IpcError::Malformed),
         ("", program, &[], IpcError::Malformed),
