@@ -1,0 +1,334 @@
+//! [`SyscallContext`]: `mealy_protocol::Context` over system calls, so a
+//! service crate runs unchanged in ring 3.
+//!
+//! Each operation is one system call (`abi::Syscall`), its slices passed
+//! as address and length, its CapRefs raw, its error decoded with
+//! `abi::decode_error`. Two exceptions:
+//!
+//! - **The deferred reply.** `reply` does not enter the kernel: it copies
+//!   the answer into a buffer ([`PendingReply`]) and returns `Ok(())`. The
+//!   handler's end then sends it with `ReplyDone`, so a call answered by a
+//!   ring-3 service costs two kernel crossings (the caller's `Call`, the
+//!   callee's `ReplyDone`), not three. Order is kept: any later operation
+//!   that another task or a device could observe sends the buffered reply
+//!   first (every call except `TaskId`, `NowNs` and `Region`), and so does
+//!   a second `reply`. The price: a deferred reply's error (a stale Reply,
+//!   a dead caller) cannot be `reply`'s return value. When flushed early
+//!   it goes to the log; at the end the kernel logs `ReplyDone`'s failure.
+//! - **`inspect`** is `Unsupported` for now: its reports are postcard in a
+//!   caller-provided buffer, and nothing in ring 3 needs them yet.
+//!
+//! `log` formats into a fixed [`Line`] (no heap) and calls `Log`.
+
+use core::fmt;
+
+use mealy_protocol::abi::{self, Syscall};
+use mealy_protocol::inspect::{Query, Report};
+use mealy_protocol::{
+    Badge, CallToken, CapRef, Context, IpcError, MAX_CAPS, MAX_PAYLOAD, Rights, TaskId,
+};
+
+use crate::line::Line;
+use crate::mapped;
+use crate::syscall::Kernel;
+
+/// The longest log line, in bytes; longer ones are cut and marked.
+pub const LOG_LINE: usize = 512;
+
+/// A reply waiting for the handler's end (see the module docs). It lives
+/// in the runtime's static state, not on the handler's stack, so
+/// `ReplyDone` can point at it after the context is gone.
+pub struct PendingReply {
+    reply: Option<CapRef>,
+    payload: [u8; MAX_PAYLOAD],
+    len: usize,
+    caps: [u64; MAX_CAPS],
+    cap_count: usize,
+}
+
+impl PendingReply {
+    pub const fn new() -> Self {
+        Self {
+            reply: None,
+            payload: [0; MAX_PAYLOAD],
+            len: 0,
+            caps: [0; MAX_CAPS],
+            cap_count: 0,
+        }
+    }
+
+    /// The buffered answer's bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload[..self.len]
+    }
+
+    /// `Reply`'s arguments for the buffered answer.
+    fn args(&self, reply: CapRef) -> [u64; 5] {
+        [
+            reply.to_raw(),
+            self.payload.as_ptr() as u64,
+            self.len as u64,
+            self.caps.as_ptr() as u64,
+            self.cap_count as u64,
+        ]
+    }
+}
+
+impl Default for PendingReply {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a handler's upcall ends: the system call the entry makes last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Done(u64),
+    /// `Reply`'s five arguments (pointing into the [`PendingReply`]), then
+    /// `Done(outcome)`.
+    ReplyDone {
+        args: [u64; 5],
+        outcome: u64,
+    },
+}
+
+/// The `Context` of one upcall.
+pub struct SyscallContext<'p, K: Kernel> {
+    kernel: K,
+    pending: &'p mut PendingReply,
+}
+
+/// `caps` as raw CapRefs; more than the ABI carries is the error the
+/// kernel would give.
+fn raw_caps(caps: &[CapRef]) -> Result<([u64; MAX_CAPS], usize), IpcError> {
+    if caps.len() > MAX_CAPS {
+        return Err(IpcError::TooManyCaps {
+            count: u32::try_from(caps.len()).unwrap_or(u32::MAX),
+        });
+    }
+    let mut raw = [0u64; MAX_CAPS];
+    for (slot, cap) in raw.iter_mut().zip(caps) {
+        *slot = cap.to_raw();
+    }
+    Ok((raw, caps.len()))
+}
+
+fn count(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+impl<'p, K: Kernel> SyscallContext<'p, K> {
+    /// A context for one upcall; `pending` starts empty.
+    pub fn new(kernel: K, pending: &'p mut PendingReply) -> Self {
+        pending.reply = None;
+        Self { kernel, pending }
+    }
+
+    fn call(&mut self, call: Syscall, args: [u64; 6]) -> Result<(u64, u64), IpcError> {
+        self.flush();
+        self.kernel.syscall(call, args).result()
+    }
+
+    /// Sends the buffered reply now, if there is one; its error goes to
+    /// the log.
+    pub fn flush(&mut self) {
+        let Some(reply) = self.pending.reply.take() else {
+            return;
+        };
+        let [a, b, c, d, e] = self.pending.args(reply);
+        if let Err(error) = self
+            .kernel
+            .syscall(Syscall::Reply, [a, b, c, d, e, 0])
+            .result()
+        {
+            self.log(format_args!("deferred reply failed: {error}"));
+        }
+    }
+
+    /// The system call that ends this upcall with `outcome`: `ReplyDone`
+    /// if a reply is buffered, else `Done`.
+    pub fn finish(self, outcome: u64) -> Ending {
+        match self.pending.reply.take() {
+            Some(reply) => Ending::ReplyDone {
+                args: self.pending.args(reply),
+                outcome,
+            },
+            None => Ending::Done(outcome),
+        }
+    }
+
+    fn message(
+        &mut self,
+        call: Syscall,
+        to: CapRef,
+        payload: &[u8],
+        caps: &[CapRef],
+    ) -> Result<u64, IpcError> {
+        let (raw, cap_count) = raw_caps(caps)?;
+        let args = [
+            to.to_raw(),
+            payload.as_ptr() as u64,
+            payload.len() as u64,
+            raw.as_ptr() as u64,
+            cap_count as u64,
+            0,
+        ];
+        self.call(call, args).map(|(value, _)| value)
+    }
+}
+
+impl<K: Kernel> Context for SyscallContext<'_, K> {
+    fn task_id(&self) -> TaskId {
+        // TaskId cannot fail for a running task; `u32::MAX` never names one.
+        let id = self.kernel.syscall(Syscall::TaskId, [0; 6]).result();
+        TaskId(id.map_or(u32::MAX, |(value, _)| value as u32))
+    }
+
+    fn send(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
+        self.message(Syscall::Send, to, payload, caps).map(drop)
+    }
+
+    fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError> {
+        self.message(Syscall::Call, to, payload, caps)
+            .map(CallToken)
+    }
+
+    fn reply(&mut self, reply: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
+        mealy_protocol::check_payload(payload.len())?;
+        let (raw, cap_count) = raw_caps(caps)?;
+        self.flush();
+        let pending = &mut *self.pending;
+        pending.payload[..payload.len()].copy_from_slice(payload);
+        pending.len = payload.len();
+        pending.caps = raw;
+        pending.cap_count = cap_count;
+        pending.reply = Some(reply);
+        Ok(())
+    }
+
+    fn mint(
+        &mut self,
+        cap: CapRef,
+        rights: Rights,
+        badge: Option<Badge>,
+    ) -> Result<CapRef, IpcError> {
+        let args = [
+            cap.to_raw(),
+            u64::from(rights.bits()),
+            badge.map_or(0, Badge::get),
+            0,
+            0,
+            0,
+        ];
+        self.call(Syscall::Mint, args)
+            .map(|(raw, _)| CapRef::from_raw(raw))
+    }
+
+    fn copy(&mut self, cap: CapRef) -> Result<CapRef, IpcError> {
+        self.call(Syscall::Copy, [cap.to_raw(), 0, 0, 0, 0, 0])
+            .map(|(raw, _)| CapRef::from_raw(raw))
+    }
+
+    fn drop_cap(&mut self, cap: CapRef) -> Result<(), IpcError> {
+        self.call(Syscall::Drop, [cap.to_raw(), 0, 0, 0, 0, 0])
+            .map(drop)
+    }
+
+    fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError> {
+        self.call(Syscall::Revoke, [cap.to_raw(), 0, 0, 0, 0, 0])
+            .map(|(n, _)| count(n))
+    }
+
+    fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
+        self.call(
+            Syscall::RevokeIn,
+            [task.to_raw(), slot.to_raw(), 0, 0, 0, 0],
+        )
+        .map(|(n, _)| count(n))
+    }
+
+    fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        self.call(Syscall::StopTask, [task.to_raw(), 0, 0, 0, 0, 0])
+            .map(drop)
+    }
+
+    fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {
+        let _ = (inspect, query, abi::INSPECT_TASKS);
+        Err(IpcError::Unsupported)
+    }
+
+    fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {
+        self.call(Syscall::AllocRegion, [len as u64, 0, 0, 0, 0, 0])
+            .map(|(raw, _)| CapRef::from_raw(raw))
+    }
+
+    fn subregion(
+        &mut self,
+        cap: CapRef,
+        offset: u64,
+        len: u64,
+        rights: Rights,
+    ) -> Result<CapRef, IpcError> {
+        let args = [cap.to_raw(), offset, len, u64::from(rights.bits()), 0, 0];
+        self.call(Syscall::Subregion, args)
+            .map(|(raw, _)| CapRef::from_raw(raw))
+    }
+
+    fn region(&self, cap: CapRef) -> Result<&[u8], IpcError> {
+        mapped::region(&self.kernel, cap)
+    }
+
+    fn region_mut(&mut self, cap: CapRef) -> Result<&mut [u8], IpcError> {
+        self.flush();
+        mapped::region_mut(&mut self.kernel, cap)
+    }
+
+    fn port_read(&mut self, device: CapRef, offset: u16) -> Result<u8, IpcError> {
+        self.call(
+            Syscall::PortRead,
+            [device.to_raw(), u64::from(offset), 0, 0, 0, 0],
+        )
+        .map(|(byte, _)| byte as u8)
+    }
+
+    fn port_write(&mut self, device: CapRef, offset: u16, value: u8) -> Result<(), IpcError> {
+        let args = [
+            device.to_raw(),
+            u64::from(offset),
+            u64::from(value),
+            0,
+            0,
+            0,
+        ];
+        self.call(Syscall::PortWrite, args).map(drop)
+    }
+
+    fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError> {
+        self.call(Syscall::IrqAck, [irq.to_raw(), 0, 0, 0, 0, 0])
+            .map(drop)
+    }
+
+    fn set_timer(&mut self, timer: CapRef, after_ns: u64) -> Result<(), IpcError> {
+        self.call(Syscall::SetTimer, [timer.to_raw(), after_ns, 0, 0, 0, 0])
+            .map(drop)
+    }
+
+    fn now_ns(&self) -> u64 {
+        let now = self.kernel.syscall(Syscall::NowNs, [0; 6]).result();
+        now.map_or(0, |(ns, _)| ns)
+    }
+
+    fn log(&mut self, line: fmt::Arguments<'_>) {
+        let line = Line::<LOG_LINE>::format(line);
+        let text = line.as_bytes();
+        // A log line that cannot be written has nowhere else to go.
+        let _ = self.call(
+            Syscall::Log,
+            [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0],
+        );
+    }
+}
+
+#[cfg(test)]
+#[path = "context_tests.rs"]
+mod tests;

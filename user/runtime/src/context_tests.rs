@@ -1,0 +1,171 @@
+//! `SyscallContext` against a recording fake kernel: arguments in the
+//! ABI's registers, errors decoded, the deferred reply and its order.
+
+use mealy_protocol::abi::Syscall;
+use mealy_protocol::{Badge, CapRef, Context, IpcError, Rights};
+
+use super::*;
+use crate::syscall::Raw;
+use crate::syscall::fake::FakeKernel;
+
+#[test]
+fn send_passes_payload_and_raw_caps() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    let caps = [CapRef::from_raw(3), CapRef::from_raw(4)];
+    cx.send(CapRef::from_raw(9), b"hi", &caps).unwrap();
+    let (call, args) = kernel.calls.borrow()[0];
+    assert_eq!(call, Syscall::Send);
+    assert_eq!(args[0], 9);
+    assert_eq!(args[2], 2);
+    assert_eq!(args[4], 2);
+    assert_eq!(kernel.bytes.borrow()[0], b"hi");
+    let five = [CapRef::from_raw(1); 5];
+    assert_eq!(
+        cx.send(CapRef::from_raw(9), b"", &five),
+        Err(IpcError::TooManyCaps { count: 5 })
+    );
+    assert_eq!(kernel.calls().len(), 1, "refused before the kernel");
+}
+
+#[test]
+fn errors_and_results_come_back_decoded() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    kernel.answer(Raw::error(IpcError::RightsEscalation {
+        excess: Rights::WRITE,
+    }));
+    assert_eq!(
+        cx.mint(
+            CapRef::from_raw(1),
+            Rights::READ | Rights::WRITE,
+            Badge::new(5)
+        ),
+        Err(IpcError::RightsEscalation {
+            excess: Rights::WRITE
+        })
+    );
+    let (_, args) = kernel.calls.borrow()[0];
+    assert_eq!(args[1], u64::from((Rights::READ | Rights::WRITE).bits()));
+    assert_eq!(args[2], 5);
+    kernel.answer(Raw {
+        code: 0,
+        value: 0x2_0000_0001,
+        second: 0,
+    });
+    assert_eq!(
+        cx.copy(CapRef::from_raw(1)),
+        Ok(CapRef::from_raw(0x2_0000_0001))
+    );
+    kernel.answer(Raw {
+        code: 0,
+        value: 77,
+        second: 0,
+    });
+    assert_eq!(cx.now_ns(), 77);
+}
+
+#[test]
+fn a_reply_waits_for_the_end_and_goes_out_with_reply_done() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    cx.reply(CapRef::from_raw(42), b"answer", &[CapRef::from_raw(6)])
+        .unwrap();
+    assert!(kernel.calls().is_empty(), "no crossing yet");
+    let _ = cx.now_ns();
+    assert_eq!(kernel.calls(), [Syscall::NowNs], "reads do not flush");
+    let Ending::ReplyDone { args, outcome } = cx.finish(abi::DONE_OK) else {
+        panic!("the reply was lost");
+    };
+    assert_eq!(outcome, abi::DONE_OK);
+    assert_eq!(args[0], 42);
+    assert_eq!(args[2], 6);
+    assert_eq!(args[4], 1);
+    assert_eq!(pending.payload[..6], *b"answer");
+    assert_eq!(pending.caps[0], 6);
+}
+
+#[test]
+fn a_later_operation_sends_the_reply_first() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    cx.reply(CapRef::from_raw(1), b"first", &[]).unwrap();
+    cx.send(CapRef::from_raw(2), b"second", &[]).unwrap();
+    assert_eq!(kernel.calls(), [Syscall::Reply, Syscall::Send]);
+    assert_eq!(kernel.bytes.borrow()[0], b"first");
+    assert_eq!(cx.finish(abi::DONE_OK), Ending::Done(abi::DONE_OK));
+}
+
+#[test]
+fn a_second_reply_sends_the_first_and_a_flush_error_is_logged() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    cx.reply(CapRef::from_raw(1), b"one", &[]).unwrap();
+    kernel.answer(Raw::error(IpcError::InvalidCap));
+    cx.reply(CapRef::from_raw(2), b"two", &[]).unwrap();
+    assert_eq!(kernel.calls(), [Syscall::Reply, Syscall::Log]);
+    assert!(kernel.logs()[0].contains("deferred reply failed"));
+    assert!(matches!(cx.finish(abi::DONE_OK), Ending::ReplyDone { args, .. } if args[0] == 2));
+    assert!(
+        SyscallContext::new(&kernel, &mut pending).finish(abi::DONE_OK)
+            == Ending::Done(abi::DONE_OK),
+        "a new upcall starts with no reply"
+    );
+}
+
+#[test]
+fn an_oversized_reply_is_refused_at_once() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    let big = [0u8; MAX_PAYLOAD + 1];
+    assert!(matches!(
+        cx.reply(CapRef::from_raw(1), &big, &[]),
+        Err(IpcError::PayloadTooLarge { .. })
+    ));
+    assert_eq!(cx.finish(abi::DONE_OK), Ending::Done(abi::DONE_OK));
+}
+
+#[test]
+fn regions_are_the_mapped_bytes() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    assert_eq!(cx.region(CapRef::from_raw(1)).unwrap().len(), 8192);
+    cx.region_mut(CapRef::from_raw(1)).unwrap()[0] = 1;
+    assert_eq!(cx.region(CapRef::from_raw(1)).unwrap()[0], 1);
+    let calls = kernel.calls.borrow();
+    assert_eq!(calls[0].1[1], 0, "read-only first");
+    assert_eq!(calls[1].1[1], 1, "then writable");
+    drop(calls);
+    kernel.answer(Raw {
+        code: 0,
+        value: 0,
+        second: 10,
+    });
+    assert_eq!(cx.region(CapRef::from_raw(1)), Err(IpcError::BadAddress));
+    kernel.answer(Raw {
+        code: 0,
+        value: u64::MAX - 4,
+        second: 10,
+    });
+    assert_eq!(cx.region(CapRef::from_raw(1)), Err(IpcError::BadAddress));
+}
+
+#[test]
+fn log_lines_are_formatted_and_cut() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    cx.log(format_args!("{} ring {}", "hello from", 3));
+    cx.log(format_args!("{:0width$}", 0, width = LOG_LINE * 2));
+    let logs = kernel.logs();
+    assert_eq!(logs[0], "hello from ring 3");
+    assert_eq!(logs[1].len(), LOG_LINE);
+    assert!(logs[1].ends_with("..."));
+}
