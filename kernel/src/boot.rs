@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use spin::Once;
@@ -34,7 +35,10 @@ use crate::banner::{
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryRange, Owner, Permissions, Region};
 use crate::scenarios;
-use crate::sched::{SchedConfig, Scheduler};
+use crate::arch::x86_64::user::ArchCpu;
+use crate::program::{UserTask, boot_files};
+use crate::sched::{SchedConfig, Scheduler, TaskSpec};
+use mealy_protocol::StateMachine;
 use crate::symbols::SymbolTable;
 use crate::tasks;
 
@@ -415,7 +419,7 @@ fn run_tasks(handover: &BootHandover) -> ! {
     let mut scheduler = start_scheduler(platform);
     // COM1's input belongs to the serial task from here on.
     serial::hand_over_input();
-    start_boot_tasks(&mut scheduler);
+    start_boot_tasks(&mut scheduler, handover);
     crate::run_loop::run(scheduler)
 }
 
@@ -449,6 +453,34 @@ fn machine_platform(handover: &BootHandover) -> MachinePlatform {
     platform
 }
 
+/// The state machine of boot task `spec`: a ring-3 program from `/bin`
+/// for the ones `BOOT_PROGRAMS` lists, if the file is there and loads;
+/// otherwise (and for every other task) the service linked into the
+/// kernel, with one line saying why.
+fn boot_task(spec: &TaskSpec, handover: &BootHandover, id: u64) -> Box<dyn StateMachine> {
+    static CPU: ArchCpu = ArchCpu;
+    let (Some(path), Some(memory)) = (boot_files::path_of(spec.name), handover.memory) else {
+        return (spec.factory)();
+    };
+    let loaded = boot_files::read(handover.fs_image, path)
+        .map_err(|error| alloc::format!("{error}"))
+        .and_then(|file| {
+            UserTask::load(spec.name, file, memory, memory, &CPU, Owner(id))
+                .map_err(|error| alloc::format!("{error}"))
+        });
+    match loaded {
+        Ok(task) => {
+            let (base, len) = task.image();
+            log::info!("{}: ring 3, {path} at {base:#x} ({len} bytes)", spec.name);
+            Box::new(task)
+        }
+        Err(error) => {
+            log::warn!("{}: {path}: {error}; running the ring-0 service", spec.name);
+            (spec.factory)()
+        }
+    }
+}
+
 /// The scheduler over `platform`, fed by the trap handlers' interrupt
 /// board; without one the kernel halts.
 fn start_scheduler(platform: MachinePlatform) -> Scheduler<MachinePlatform> {
@@ -474,9 +506,15 @@ fn start_scheduler(platform: MachinePlatform) -> Scheduler<MachinePlatform> {
 /// The task list in its two stages (`tasks::boot_stages`): the services,
 /// run until idle so what they say at start comes before the prompt; then
 /// the terminal (drivers, console, shell).
-fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>) {
+fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>, handover: &BootHandover) {
     let (services, terminal) = tasks::boot_stages();
-    match scheduler.spawn_all(&services) {
+    let first = scheduler.tasks().count() as u64;
+    let mut index = 0;
+    let spawned = scheduler.spawn_all_with(&services, |spec| {
+        index += 1;
+        boot_task(spec, handover, first + index - 1)
+    });
+    match spawned {
         Ok(ids) => log::info!("scheduler: started {} services", ids.len()),
         Err(error) => log::error!("scheduler: task list: {error}"),
     }

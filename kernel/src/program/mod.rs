@@ -17,6 +17,7 @@
 //! and RELRO made read-only after relocation; entering it in ring 3; and
 //! giving back everything on failure.
 
+pub mod boot_files;
 pub mod elf;
 pub mod names;
 pub mod symbols;

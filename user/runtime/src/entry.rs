@@ -110,6 +110,7 @@ fn outcome(cx: &mut dyn Context, result: Result<(), HandleError>) -> u64 {
             cx.log(format_args!("handler failed: {error}"));
             DONE_FATAL
         }
+        Err(HandleError::Stopped) => DONE_FATAL,
     }
 }
 
