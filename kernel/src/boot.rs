@@ -408,7 +408,7 @@ fn run(handover: Option<&BootHandover>) -> ! {
         cpu::halt_forever()
     };
     match handover.options.test {
-        Some(scenario) => scenarios::run(scenario, handover.memory),
+        Some(scenario) => scenarios::run(scenario, handover.memory, handover.fs_image),
         None => run_tasks(handover),
     }
 }

@@ -20,11 +20,13 @@ use crate::bench::{self, IPC_ROUNDS};
 use crate::mem::{Owner, Permissions, Region};
 use crate::println;
 use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec, grant};
+use crate::arch::x86_64::user::ArchCpu;
+use crate::program::{UserTask, boot_files};
 use crate::tasks;
 
 /// `test=bench`: each measurement in turn, one line each; the first that
 /// fails ends the run with a failure.
-pub(super) fn run(memory: Option<&'static KernelMemory>) -> ! {
+pub(super) fn run(memory: Option<&'static KernelMemory>, fs_image: Option<&'static [u8]>) -> ! {
     let per_region = region_map_unmap(require_memory(memory));
     println!(
         "bench: region map+unmap of {REGION_PAGES} pages: {per_region} TSC ticks ({} per page)",
@@ -42,6 +44,12 @@ pub(super) fn run(memory: Option<&'static KernelMemory>) -> ! {
         )),
         Err(error) => fail(format_args!("{error}")),
     }
+    match measure_user_round_trip(require_memory(memory), fs_image) {
+        Ok((ticks, rounds)) => println!(
+            "user-roundtrip: {ticks} guest instructions per call+reply between two ring-3 tasks in different domains (mean of {rounds}; TLB refills after each CR3 write are not instructions)"
+        ),
+        Err(why) => fail(format_args!("user round trip: {why}")),
+    }
     match measure_fs_read(memory) {
         Ok((map, copy)) => println!(
             "bench: fs read 1 MiB: map={map} copy={copy} instructions (copy/map={}.{:02})",
@@ -56,6 +64,61 @@ pub(super) fn run(memory: Option<&'static KernelMemory>) -> ! {
 fn fail(why: fmt::Arguments<'_>) -> ! {
     println!("bench: {why}");
     qemu::exit(ExitStatus::Failure)
+}
+
+/// The ring-3 echo and pinger from the boot image's `/bin`, each in its
+/// own domain: the pinger's start makes its first call, so what the
+/// scheduler then runs is exactly its round trips (call, upcall, reply
+/// and done on both sides, two CR3 switches). Returns (ticks per round
+/// trip, round trips).
+fn measure_user_round_trip(
+    memory: &'static KernelMemory,
+    fs_image: Option<&'static [u8]>,
+) -> Result<(u64, u64), &'static str> {
+    static CPU: ArchCpu = ArchCpu;
+    let mut files = [None; 2];
+    for (slot, path) in files.iter_mut().zip(["/bin/echo", "/bin/pinger"]) {
+        *slot = Some(boot_files::read(fs_image, path).map_err(|_| "no /bin/echo or /bin/pinger in the image")?);
+    }
+    let config = SchedConfig {
+        budget_ns: u64::MAX,
+        ..SchedConfig::default()
+    };
+    let platform = MachinePlatform::new(Some(memory)).quiet();
+    let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, config)
+        .map_err(|_| "the scheduler could not be built")?;
+    let pair: Vec<TaskSpec> = tasks::TASKS
+        .iter()
+        .filter(|spec| matches!(spec.name, "echo" | "pinger"))
+        .copied()
+        .collect();
+    let mut failed = false;
+    scheduler
+        .spawn_all_with(&pair, |spec| {
+            let file = if spec.name == "echo" { files[0] } else { files[1] };
+            match file.map(|file| UserTask::load(spec.name, file, memory, memory, &CPU, Owner(0))) {
+                Some(Ok(task)) => Box::new(task),
+                _ => {
+                    failed = true;
+                    (spec.factory)()
+                }
+            }
+        })
+        .map_err(|_| "the pair could not be spawned")?;
+    if failed {
+        return Err("a program did not load");
+    }
+    let start = cpu::rdtsc();
+    scheduler.run_until_idle(usize::MAX);
+    let ticks = cpu::rdtsc().wrapping_sub(start);
+    let rounds = scheduler
+        .task_by_name("echo")
+        .and_then(|id| scheduler.task_info(id))
+        .map_or(0, |info| info.counters.handled);
+    if rounds == 0 {
+        return Err("echo answered nothing");
+    }
+    Ok((ticks / rounds, rounds))
 }
 
 /// The size of the region [`region_map_unmap`] maps, and how many times.

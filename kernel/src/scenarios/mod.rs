@@ -39,7 +39,11 @@ use crate::cmdline::TestScenario;
 
 /// Runs `scenario`; never returns.
 #[cfg(target_os = "none")]
-pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
+pub fn run(
+    scenario: TestScenario,
+    memory: Option<&'static KernelMemory>,
+    fs_image: Option<&'static [u8]>,
+) -> ! {
     use crate::arch::x86_64::fault;
     match scenario {
         TestScenario::Boot => qemu::exit(ExitStatus::Success),
@@ -53,7 +57,7 @@ pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
         TestScenario::Shutdown => devices::shut_down(),
         TestScenario::Ipc => ipc::round_trips(memory),
         TestScenario::Ping => ipc::ping_every_task(memory),
-        TestScenario::Bench => bench::run(memory),
+        TestScenario::Bench => bench::run(memory, fs_image),
         TestScenario::User => user::run_raw_program(memory),
     }
 }

@@ -26,6 +26,7 @@ use mealy_caps::TaskId;
 use mealy_protocol::{CallFailure, CapRef, HandleError, MessageKind};
 
 use super::context::TaskContext;
+use super::pending::LIFECYCLE_LINE;
 use super::platform::Platform;
 use super::run_queue::RunQueue;
 use super::scheduler::Scheduler;
@@ -163,9 +164,6 @@ impl<P: Platform> Scheduler<P> {
                 }
             }
         }
-        if !self.kernel.lifecycle.is_settled() {
-            self.settle_lifecycle();
-        }
         Some(now)
     }
 
@@ -241,7 +239,12 @@ impl<P: Platform> Scheduler<P> {
         if self.pending.any() {
             let kernel = &mut self.kernel;
             let platform = &mut self.platform;
+            let mut lifecycle = false;
             self.pending.take_each(|line| {
+                if line == LIFECYCLE_LINE {
+                    lifecycle = true;
+                    return;
+                }
                 match kernel.irq_routes.get(usize::from(line)).copied().flatten() {
                     Some(route) => {
                         kernel.notify(route.task, MessageKind::Interrupt { line }, route.badge)
@@ -252,6 +255,9 @@ impl<P: Platform> Scheduler<P> {
                     }
                 }
             });
+            if lifecycle {
+                self.settle_lifecycle();
+            }
         }
         if self.kernel.timers.due(now) {
             while let Some((task, badge)) = self.kernel.timers.pop_due(now) {

@@ -20,6 +20,12 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 const WORDS: usize = 4;
 
+/// Not an interrupt: a handler spawned or killed a task, and the
+/// scheduler has state machines to take in or drop before the next
+/// dispatch (`Scheduler::settle_lifecycle`). Posting it here keeps that
+/// check off the dispatch path: the board is looked at anyway.
+pub const LIFECYCLE_LINE: u8 = 255;
+
 /// Interrupt lines 0..=255 with a delivery pending.
 #[derive(Debug)]
 pub struct PendingInterrupts {

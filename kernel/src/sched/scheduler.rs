@@ -91,6 +91,7 @@ impl<P: Platform> Scheduler<P> {
                 power_off_requested: false,
                 last_call: 0,
                 lifecycle: Default::default(),
+                pending,
             },
             platform,
             machines: TaskTable::new(),

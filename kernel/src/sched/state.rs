@@ -74,6 +74,8 @@ pub(crate) struct KernelState {
     /// Tasks born and died inside handlers, for the scheduler to settle
     /// after the handler (`Scheduler::settle_lifecycle`).
     pub(crate) lifecycle: Lifecycle,
+    /// The interrupt board, where a change of `lifecycle` is posted.
+    pub(crate) pending: &'static super::pending::PendingInterrupts,
 }
 
 /// Tasks a handler spawned (their state machines wait to be taken in and
@@ -268,6 +270,7 @@ impl KernelState {
         task.grants = Vec::new();
         self.run_queue.retain(|queued| queued != id);
         self.lifecycle.killed.push(id);
+        self.pending.post(super::pending::LIFECYCLE_LINE);
         if self.handed_to == Some(id) {
             self.handed_to = None;
         }
