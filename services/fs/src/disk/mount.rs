@@ -1,0 +1,247 @@
+//! Mount: which generation to trust. Both slots are read; each that
+//! decodes (magic, version, checksum, slot, bounds) is a candidate, newest
+//! first. A candidate is trusted only if its metadata matches the
+//! superblock's checksum, the catalog validates (every extent in bounds,
+//! no block used twice), and every file's bytes match the file's checksum;
+//! otherwise the next older one is tried. If none is left, mount refuses
+//! with one [`MountError`]: it never trusts part of a generation.
+//!
+//! Why the data checksums: a commit reuses the blocks the generation
+//! before the committed one referenced, so falling back to that older
+//! generation (when the newest is damaged) may find its files partly
+//! overwritten; their checksums tell. After a power cut the newest valid
+//! superblock is always intact, since a commit writes only blocks it does
+//! not reference.
+//!
+//! Mount reads the disk as one byte slice: the fs service reads the whole
+//! (small) data disk into a Region by messages, then calls
+//! [`mount_image`]; the host tools pass a file's bytes. The cost is one
+//! pass over the metadata and one CRC over every file's bytes.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::catalog::{Catalog, Entry, FileEntry, MetaError};
+use super::space::BlockMap;
+use super::superblock::{Superblock, SuperblockError};
+use super::{BLOCK, IoError, MIN_BLOCKS, SLOTS};
+
+/// The generation the fs is running on: what a commit starts from.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Committed {
+    /// 0 for a disk not yet formatted (nothing is committed).
+    pub generation: u64,
+    pub block_count: u64,
+    pub catalog: Catalog,
+    /// The blocks this generation references: the slots, the metadata,
+    /// every extent. A commit writes only blocks outside it.
+    pub used: BlockMap,
+}
+
+impl Committed {
+    /// A disk of `block_count` blocks with nothing on it yet: the first
+    /// commit formats it (and clears the other slot). `None` if it is
+    /// smaller than [`MIN_BLOCKS`].
+    pub fn unformatted(block_count: u64) -> Option<Self> {
+        if block_count < MIN_BLOCKS {
+            return None;
+        }
+        let mut used = BlockMap::new(block_count);
+        used.mark(0, SLOTS).ok()?;
+        Some(Committed {
+            generation: 0,
+            block_count,
+            catalog: Catalog::new(),
+            used,
+        })
+    }
+
+    /// Blocks free for the next commit.
+    pub fn free_blocks(&self) -> u64 {
+        self.used.free()
+    }
+}
+
+/// A newer generation mount did not trust, and why.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Rejected {
+    pub generation: u64,
+    pub error: MetaError,
+}
+
+/// A mounted disk.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Mounted {
+    pub committed: Committed,
+    /// Set when the newest superblock was valid but its generation was
+    /// not (mount fell back to the older one): worth a log line.
+    pub fell_back: Option<Rejected>,
+}
+
+/// Why a disk did not mount.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MountError {
+    /// Smaller than [`MIN_BLOCKS`] blocks.
+    TooSmall { bytes: u64 },
+    /// Neither slot holds a valid superblock: not formatted, not Mealy's,
+    /// or both destroyed. Each slot's reason.
+    NoSuperblock {
+        slot0: SuperblockError,
+        slot1: SuperblockError,
+    },
+    /// Every superblock was valid but no generation was: the newest's
+    /// reason (and the older one's, if there was one).
+    Corrupt {
+        newest: Rejected,
+        older: Option<Rejected>,
+    },
+}
+
+impl fmt::Display for MountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountError::TooSmall { bytes } => {
+                write!(f, "disk too small: {bytes} bytes")
+            }
+            MountError::NoSuperblock { slot0, slot1 } => {
+                write!(f, "no valid superblock (slot 0: {slot0}; slot 1: {slot1})")
+            }
+            MountError::Corrupt { newest, older } => {
+                write!(
+                    f,
+                    "corrupt: generation {}: {}",
+                    newest.generation, newest.error
+                )?;
+                if let Some(older) = older {
+                    write!(f, "; generation {}: {}", older.generation, older.error)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl core::error::Error for MountError {}
+
+/// Mounts the disk whose bytes are `disk` (bytes past the last whole
+/// block, and blocks past the generation's `block_count`, are ignored).
+pub fn mount_image(disk: &[u8]) -> Result<Mounted, MountError> {
+    let disk_blocks = (disk.len() / BLOCK) as u64;
+    if disk_blocks < MIN_BLOCKS {
+        return Err(MountError::TooSmall {
+            bytes: disk.len() as u64,
+        });
+    }
+    let slot = |index: u64| {
+        let at = index as usize * BLOCK;
+        Superblock::decode(&disk[at..at + BLOCK], index, disk_blocks)
+    };
+    let (slot0, slot1) = (slot(0), slot(1));
+    let mut candidates: Vec<Superblock> = [slot0, slot1].into_iter().flatten().collect();
+    if let (Err(slot0), Err(slot1)) = (slot0, slot1) {
+        return Err(MountError::NoSuperblock { slot0, slot1 });
+    }
+    candidates.sort_by_key(|s| core::cmp::Reverse(s.generation));
+    let mut rejected: Vec<Rejected> = Vec::new();
+    for superblock in candidates {
+        match check_generation(disk, &superblock) {
+            Ok(committed) => {
+                return Ok(Mounted {
+                    committed,
+                    fell_back: rejected.first().copied(),
+                });
+            }
+            Err(error) => rejected.push(Rejected {
+                generation: superblock.generation,
+                error,
+            }),
+        }
+    }
+    match rejected.first() {
+        Some(&newest) => Err(MountError::Corrupt {
+            newest,
+            older: rejected.get(1).copied(),
+        }),
+        // Unreachable: at least one candidate decoded and each candidate
+        // either mounted or was rejected. Refuse rather than panic.
+        None => Err(MountError::NoSuperblock {
+            slot0: SuperblockError::BadMagic,
+            slot1: SuperblockError::BadMagic,
+        }),
+    }
+}
+
+/// Validates the generation `superblock` describes, in full.
+fn check_generation(disk: &[u8], superblock: &Superblock) -> Result<Committed, MetaError> {
+    let (meta_block, meta_blocks) = superblock.meta_extent();
+    let start = meta_block as usize * BLOCK;
+    let meta = disk
+        .get(start..start + superblock.meta_len as usize)
+        .ok_or(MetaError::Truncated)?;
+    let computed = super::crc32(meta);
+    if computed != superblock.meta_checksum {
+        return Err(MetaError::Checksum {
+            stored: superblock.meta_checksum,
+            computed,
+        });
+    }
+    let mut used = BlockMap::new(superblock.block_count);
+    used.mark(0, SLOTS).map_err(|_| MetaError::Truncated)?;
+    used.mark(meta_block, meta_blocks)
+        .map_err(|_| MetaError::Truncated)?;
+    let catalog = Catalog::decode(meta, &mut used)?;
+    for (index, (_, entry)) in catalog.entries().enumerate() {
+        if let Entry::File(file) = entry {
+            let bad = MetaError::DataChecksum {
+                entry: index as u32,
+            };
+            if data_crc(disk, file).map_err(|_| bad)? != file.data_crc {
+                return Err(bad);
+            }
+        }
+    }
+    Ok(Committed {
+        generation: superblock.generation,
+        block_count: superblock.block_count,
+        catalog,
+        used,
+    })
+}
+
+/// Calls `each` with the file's bytes, extent by extent (the last one
+/// cut at the file's size).
+fn for_each_chunk(
+    disk: &[u8],
+    file: &FileEntry,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), IoError> {
+    let mut left = file.size;
+    for extent in &file.extents {
+        let out_of_range = IoError::OutOfRange {
+            block: extent.block,
+            blocks: extent.blocks,
+        };
+        let start = usize::try_from(extent.block)
+            .ok()
+            .and_then(|b| b.checked_mul(BLOCK))
+            .ok_or(out_of_range)?;
+        let bytes = extent.blocks.saturating_mul(BLOCK as u64).min(left);
+        let end = start.checked_add(bytes as usize).ok_or(out_of_range)?;
+        each(disk.get(start..end).ok_or(out_of_range)?);
+        left -= bytes;
+    }
+    Ok(())
+}
+
+fn data_crc(disk: &[u8], file: &FileEntry) -> Result<u32, IoError> {
+    let mut digest = crate::format::CRC.digest();
+    for_each_chunk(disk, file, |chunk| digest.update(chunk))?;
+    Ok(digest.finalize())
+}
+
+/// A file's bytes, gathered from its extents.
+pub fn read_file(disk: &[u8], file: &FileEntry) -> Result<Vec<u8>, IoError> {
+    let mut out = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+    for_each_chunk(disk, file, |chunk| out.extend_from_slice(chunk))?;
+    Ok(out)
+}
