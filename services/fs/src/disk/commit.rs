@@ -14,8 +14,9 @@
 //! A power cut before step 3 reaches the medium leaves the committed
 //! generation as the newest valid one (step 1 touched none of its blocks);
 //! a torn superblock fails its checksum, so the same. Planning does no
-//! I/O and changes nothing, so a failed or abandoned plan costs nothing:
-//! the committed generation is still the truth.
+//! I/O and changes nothing. A plan that fails part way may have landed
+//! its superblock or not; [`CommitPlan::abandon`] gives the state to plan
+//! the retry from, which avoids the blocks of both.
 //!
 //! The plan does not copy file data: a [`Write`] names its [`Source`]
 //! (the change it came from and an offset, the plan's metadata, its
@@ -292,6 +293,22 @@ impl CommitPlan {
     /// The committed generation once every step was acknowledged.
     pub fn finish(self) -> Committed {
         self.next
+    }
+
+    /// What to plan from after this plan failed part way (a step refused,
+    /// or never acknowledged): `committed`, the generation it was planned
+    /// from, with every block this plan's generation references counted
+    /// as used, since its superblock may have reached the disk. The next
+    /// plan then writes the same generation number into the same slot and
+    /// touches nothing either candidate needs, so whichever superblock the
+    /// slot ends up holding describes intact blocks.
+    pub fn abandon(self, committed: &Committed) -> Committed {
+        let mut used = committed.used.clone();
+        used.include(&self.next.used);
+        Committed {
+            used,
+            ..committed.clone()
+        }
     }
 
     /// Runs every step against `device`, synchronously (the host tools

@@ -62,6 +62,13 @@ impl BlockMap {
         Ok(())
     }
 
+    /// Marks every block `other` uses (a map of the same disk).
+    pub fn include(&mut self, other: &BlockMap) {
+        for (word, theirs) in self.bits.iter_mut().zip(&other.bits) {
+            *word |= theirs;
+        }
+    }
+
     /// Blocks not in use.
     pub fn free(&self) -> u64 {
         let used: u64 = self.bits.iter().map(|w| u64::from(w.count_ones())).sum();

@@ -22,7 +22,7 @@ use proptest::prelude::*;
 
 use super::sim::{Op, RecordingDisk, crash_images};
 use super::{OwnedChange, State, borrow_all, mkdir, mount_state, pattern, remove, rename, write};
-use crate::disk::{BLOCK, CommitPlan, format_image, mount_image};
+use crate::disk::{BLOCK, BlockDevice, Change, CommitPlan, Step, format_image, mount_image};
 
 extern crate std;
 
@@ -126,22 +126,20 @@ fn check_image(run: &Run, crash: usize, image: &[u8]) -> Result<(), String> {
 }
 
 /// Every crash point of `run`; returns (crash points, images) checked.
-fn check_every_crash(run: &Run) -> (usize, usize) {
+fn check_every_crash(run: &Run) -> Result<(usize, usize), String> {
     let mut images = 0;
     for crash in 0..=run.ops.len() {
         for image in crash_images(&run.initial, &run.ops, crash) {
-            if let Err(message) = check_image(run, crash, &image) {
-                panic!("{message}");
-            }
+            check_image(run, crash, &image)?;
             images += 1;
         }
     }
-    (run.ops.len() + 1, images)
+    Ok((run.ops.len() + 1, images))
 }
 
 fn harness(name: &str, blocks: u64, setup: &[OwnedChange], syncs: &[Vec<OwnedChange>]) {
     let run = run(blocks, setup, syncs);
-    let (points, images) = check_every_crash(&run);
+    let (points, images) = check_every_crash(&run).unwrap_or_else(|message| panic!("{message}"));
     println!("crash harness: {name}: {points} crash points, {images} disk images checked");
     assert!(
         points > syncs.len() * 4,
@@ -255,7 +253,7 @@ fn ten_syncs_reusing_freed_blocks() {
     // With 40 blocks and first-fit, later syncs must reuse blocks older
     // generations used: the disk could not hold every version at once.
     assert!(run.ops.len() > 30);
-    let (points, images) = check_every_crash(&run);
+    let (points, images) = check_every_crash(&run).unwrap_or_else(|message| panic!("{message}"));
     println!("crash harness: ten syncs: {points} crash points, {images} disk images checked");
 }
 
@@ -283,6 +281,84 @@ fn a_crash_after_the_superblock_flush_keeps_the_commit() {
     }
 }
 
+/// Runs `steps` of `plan` on `disk`, as the service would one message at
+/// a time.
+fn issue(plan: &CommitPlan, steps: &[Step], changes: &[Change<'_>], disk: &mut RecordingDisk) {
+    for step in steps {
+        match step {
+            Step::Write(write) => {
+                let mut buffer = alloc::vec![0; write.blocks as usize * BLOCK];
+                plan.fill(write, changes, &mut buffer).unwrap();
+                disk.write(write.block, &buffer).unwrap();
+            }
+            Step::Flush => disk.flush().unwrap(),
+        }
+    }
+}
+
+/// Commit A issues every step but its last flush is never acknowledged
+/// (its superblock may or may not be on the disk); then B is planned from
+/// `retry_from(A)` and runs to the end. The number of crash images (from
+/// A's last issued step on) that mount to something other than the state
+/// before, A's or B's, or only by falling back.
+fn retry_after_a_failed_commit(abandon: bool) -> (usize, usize) {
+    let setup = [write("f", &pattern(1, 3 * BLOCK))];
+    let initial = format_image(32, &borrow_all(&setup)).unwrap();
+    let (mounted, before) = mount_state(&initial).unwrap();
+    let a_changes = [write("f", &pattern(2, 3 * BLOCK)), write("a", b"attempt a")];
+    let b_changes = [write("f", &pattern(3, 2 * BLOCK)), write("b", b"attempt b")];
+    let (a_borrowed, b_borrowed) = (borrow_all(&a_changes), borrow_all(&b_changes));
+    let mut disk = RecordingDisk::new(initial.clone());
+    let a = CommitPlan::plan(&mounted.committed, &a_borrowed).unwrap();
+    let a_steps = a.steps().to_vec();
+    issue(&a, &a_steps[..a_steps.len() - 1], &a_borrowed, &mut disk);
+    let a_end = disk.ops.len();
+    let retry_from = if abandon {
+        a.abandon(&mounted.committed)
+    } else {
+        mounted.committed.clone()
+    };
+    let b = CommitPlan::plan(&retry_from, &b_borrowed).unwrap();
+    b.execute(&b_borrowed, &mut disk).unwrap();
+    let mut states = [before.clone(), before.clone(), before];
+    for change in &a_changes {
+        apply_model(&mut states[1], change);
+    }
+    for change in &b_changes {
+        apply_model(&mut states[2], change);
+    }
+    let (mut images, mut bad) = (0, 0);
+    for crash in a_end..=disk.ops.len() {
+        for image in crash_images(&initial, &disk.ops, crash) {
+            images += 1;
+            let good = match mount_state(&image) {
+                Ok((mounted, state)) => {
+                    mounted.fell_back.is_none()
+                        && if crash == disk.ops.len() {
+                            state == states[2]
+                        } else {
+                            states.contains(&state)
+                        }
+                }
+                Err(_) => false,
+            };
+            bad += usize::from(!good);
+        }
+    }
+    (images, bad)
+}
+
+#[test]
+fn a_commit_retried_after_a_failure_avoids_the_blocks_of_both() {
+    let (images, bad) = retry_after_a_failed_commit(true);
+    assert_eq!(bad, 0, "of {images}");
+    println!("crash harness: failed commit retried: {images} disk images checked");
+    // Planned from the old generation instead, the retry overwrites blocks
+    // the failed commit's superblock (if it landed) points at.
+    let (_, bad) = retry_after_a_failed_commit(false);
+    assert!(bad > 0);
+}
+
 /// A change from a small alphabet of paths; invalid ones (the parent
 /// missing, renaming onto an existing name) are dropped when planning
 /// fails, so every committed sync is valid.
@@ -297,37 +373,76 @@ fn arbitrary_change() -> impl Strategy<Value = OwnedChange> {
     ]
 }
 
+/// The changes of `syncs` that plan, in order, each sync keeping the ones
+/// valid after the changes before it (so every sync commits).
+fn valid_syncs(blocks: u64, syncs: &[Vec<OwnedChange>]) -> Vec<Vec<OwnedChange>> {
+    let initial = format_image(blocks, &[]).unwrap();
+    let mut committed = mount_image(&initial).unwrap().committed;
+    let mut kept: Vec<Vec<OwnedChange>> = Vec::new();
+    for changes in syncs {
+        let mut valid: Vec<OwnedChange> = Vec::new();
+        for change in changes {
+            let mut trial = valid.clone();
+            trial.push(change.clone());
+            if CommitPlan::plan(&committed, &borrow_all(&trial)).is_ok() {
+                valid = trial;
+            }
+        }
+        if let Ok(plan) = CommitPlan::plan(&committed, &borrow_all(&valid)) {
+            committed = plan.finish();
+            kept.push(valid);
+        }
+    }
+    kept
+}
+
+fn arbitrary_syncs() -> impl Strategy<Value = Vec<Vec<OwnedChange>>> {
+    prop::collection::vec(prop::collection::vec(arbitrary_change(), 1..5), 1..6)
+}
+
+/// Random workloads, each checked at every crash point with the whole
+/// family of images; prints the totals.
+#[test]
+fn random_workloads_survive_every_crash_point() {
+    const CASES: u32 = 64;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    let points = AtomicUsize::new(0);
+    let images = AtomicUsize::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&arbitrary_syncs(), |syncs| {
+        let run = run(48, &[], &valid_syncs(48, &syncs));
+        let (p, i) = check_every_crash(&run).map_err(TestCaseError::fail)?;
+        points.fetch_add(p, Ordering::Relaxed);
+        images.fetch_add(i, Ordering::Relaxed);
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    println!(
+        "crash harness: {CASES} random workloads: {} crash points, {} disk images checked",
+        points.load(Ordering::Relaxed),
+        images.load(Ordering::Relaxed)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Random workloads, a random crash point, and random subsets of the
+    /// Random workloads, a random crash point, and a random subset of the
     /// pending writes (one of them possibly torn).
     #[test]
     fn random_workloads_survive_random_crashes(
-        syncs in prop::collection::vec(prop::collection::vec(arbitrary_change(), 1..4), 1..5),
+        syncs in arbitrary_syncs(),
         crash_at in any::<prop::sample::Index>(),
         landed in any::<u64>(),
         torn in any::<Option<(prop::sample::Index, u8)>>(),
     ) {
-        // Keep only changes that plan on their own, so each sync commits.
-        let initial = format_image(48, &[]).unwrap();
-        let mut committed = mount_image(&initial).unwrap().committed;
-        let mut kept: Vec<Vec<OwnedChange>> = Vec::new();
-        for changes in &syncs {
-            let mut valid: Vec<OwnedChange> = Vec::new();
-            for change in changes {
-                let mut trial = valid.clone();
-                trial.push(change.clone());
-                if CommitPlan::plan(&committed, &borrow_all(&trial)).is_ok() {
-                    valid = trial;
-                }
-            }
-            if let Ok(plan) = CommitPlan::plan(&committed, &borrow_all(&valid)) {
-                committed = plan.finish();
-                kept.push(valid);
-            }
-        }
-        let run = run(48, &[], &kept);
+        let run = run(48, &[], &valid_syncs(48, &syncs));
         let crash = crash_at.index(run.ops.len() + 1);
         let (mut image, pending) = super::sim::durable_and_pending(&run.initial, &run.ops, crash);
         for (index, &(block, data)) in pending.iter().enumerate() {
