@@ -124,7 +124,8 @@ pub enum CommitError {
         needed: u64,
         free: u64,
     },
-    /// The catalog would be larger than the format allows.
+    /// The catalog would be larger than the format allows (or the
+    /// generation number is exhausted).
     TooLarge,
     /// `fill` was given changes that are not the planned ones.
     WrongChanges,
@@ -208,8 +209,12 @@ impl CommitPlan {
             source: Source::Metadata { offset: 0 },
             len: u64::from(meta_len),
         }));
+        let generation = committed
+            .generation
+            .checked_add(1)
+            .ok_or(CommitError::TooLarge)?;
         let superblock = Superblock {
-            generation: committed.generation + 1,
+            generation,
             block_count: committed.block_count,
             meta_block,
             meta_len,

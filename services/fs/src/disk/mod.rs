@@ -20,9 +20,9 @@
 //! flush barrier, the superblock write, a flush barrier) that the fs
 //! service executes by messages to the block driver, one acknowledgement
 //! at a time, and calls [`CommitPlan::finish`] only when every step was
-//! acknowledged. Mount is [`mount_image`] over the disk's bytes (the
-//! service reads the whole data disk into a Region first; it is small and
-//! the fs keeps files in RAM anyway). [`BlockDevice`] and
+//! acknowledged. Mount is likewise [`Mounting`], a machine that asks for
+//! one block range at a time and decides from the bytes it is given;
+//! [`mount_image`] runs it over the disk's bytes. [`BlockDevice`] and
 //! [`CommitPlan::execute`] run the same plan synchronously for the host
 //! tools and the crash harness.
 //!
@@ -31,7 +31,8 @@
 //! | `superblock.rs` | the 64-byte superblock, its two slots, encode and check |
 //! | `catalog.rs` | the metadata: every path, kind, size, data checksum, extents; encode and validate |
 //! | `space.rs` | the block map: which blocks a generation references, allocation |
-//! | `mount.rs` | choosing the generation to trust; [`Committed`], [`mount_image`] |
+//! | `mount.rs` | the mount rules and results; [`Committed`], [`mount_image`] over a byte slice |
+//! | `mounting.rs` | mount as a sequence of reads, [`Mounting`], for a service to drive by messages |
 //! | `commit.rs` | [`Change`]s to a [`CommitPlan`] of ordered writes and barriers |
 //! | `device.rs` | [`BlockDevice`], an in-memory disk, formatting a fresh disk |
 //!
@@ -42,6 +43,7 @@ mod catalog;
 mod commit;
 mod device;
 mod mount;
+mod mounting;
 mod space;
 mod superblock;
 #[cfg(test)]
@@ -53,6 +55,7 @@ pub use catalog::{Catalog, Entry, Extent, FileEntry, MetaError, normalize_path};
 pub use commit::{Change, CommitError, CommitPlan, Source, Step, Write};
 pub use device::{BlockDevice, MemoryDisk, format_image};
 pub use mount::{Committed, MountError, Mounted, Rejected, mount_image, read_file};
+pub use mounting::{MAX_READ_BLOCKS, MountStep, Mounting, Read, ReadFor};
 pub use space::BlockMap;
 pub use superblock::{Superblock, SuperblockError};
 
@@ -67,9 +70,12 @@ pub const MIN_BLOCKS: u64 = 3;
 /// The disk format's version (the boot image's is 1).
 pub const VERSION: u32 = 2;
 
-/// CRC-32/ISO-HDLC, the checksum of the boot image format too.
+/// CRC-32/ISO-HDLC, the checksum of the boot image format too; a static
+/// so a running digest can be kept between mount steps.
+pub(crate) static CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
 pub(crate) fn crc32(bytes: &[u8]) -> u32 {
-    crate::format::CRC.checksum(bytes)
+    CRC32.checksum(bytes)
 }
 
 pub(crate) fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {

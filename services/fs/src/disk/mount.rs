@@ -13,17 +13,19 @@
 //! superblock is always intact, since a commit writes only blocks it does
 //! not reference.
 //!
-//! Mount reads the disk as one byte slice: the fs service reads the whole
-//! (small) data disk into a Region by messages, then calls
-//! [`mount_image`]; the host tools pass a file's bytes. The cost is one
-//! pass over the metadata and one CRC over every file's bytes.
+//! The rules are carried out by [`Mounting`] (`mounting.rs`), one read at
+//! a time, which the fs service drives by messages; [`mount_image`] drives
+//! it over a byte slice (the host tools, or a service that read the whole
+//! disk first). The cost is one pass over the catalog and one CRC over
+//! every file's bytes.
 
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::catalog::{Catalog, Entry, FileEntry, MetaError};
+use super::catalog::{Catalog, FileEntry, MetaError};
+use super::mounting::{MountStep, Mounting};
 use super::space::BlockMap;
-use super::superblock::{Superblock, SuperblockError};
+use super::superblock::SuperblockError;
 use super::{BLOCK, IoError, MIN_BLOCKS, SLOTS};
 
 /// The generation the fs is running on: what a commit starts from.
@@ -81,8 +83,8 @@ pub struct Mounted {
 /// Why a disk did not mount.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MountError {
-    /// Smaller than [`MIN_BLOCKS`] blocks.
-    TooSmall { bytes: u64 },
+    /// Fewer than [`MIN_BLOCKS`] blocks.
+    TooSmall { blocks: u64 },
     /// Neither slot holds a valid superblock: not formatted, not Mealy's,
     /// or both destroyed. Each slot's reason.
     NoSuperblock {
@@ -100,8 +102,8 @@ pub enum MountError {
 impl fmt::Display for MountError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MountError::TooSmall { bytes } => {
-                write!(f, "disk too small: {bytes} bytes")
+            MountError::TooSmall { blocks } => {
+                write!(f, "disk too small: {blocks} blocks of {BLOCK} bytes")
             }
             MountError::NoSuperblock { slot0, slot1 } => {
                 write!(f, "no valid superblock (slot 0: {slot0}; slot 1: {slot1})")
@@ -124,88 +126,25 @@ impl fmt::Display for MountError {
 impl core::error::Error for MountError {}
 
 /// Mounts the disk whose bytes are `disk` (bytes past the last whole
-/// block, and blocks past the generation's `block_count`, are ignored).
+/// block, and blocks past the generation's `block_count`, are ignored):
+/// [`Mounting`] with every read answered from the slice.
 pub fn mount_image(disk: &[u8]) -> Result<Mounted, MountError> {
-    let disk_blocks = (disk.len() / BLOCK) as u64;
-    if disk_blocks < MIN_BLOCKS {
-        return Err(MountError::TooSmall {
-            bytes: disk.len() as u64,
-        });
-    }
-    let slot = |index: u64| {
-        let at = index as usize * BLOCK;
-        Superblock::decode(&disk[at..at + BLOCK], index, disk_blocks)
-    };
-    let (slot0, slot1) = (slot(0), slot(1));
-    let mut candidates: Vec<Superblock> = [slot0, slot1].into_iter().flatten().collect();
-    if let (Err(slot0), Err(slot1)) = (slot0, slot1) {
-        return Err(MountError::NoSuperblock { slot0, slot1 });
-    }
-    candidates.sort_by_key(|s| core::cmp::Reverse(s.generation));
-    let mut rejected: Vec<Rejected> = Vec::new();
-    for superblock in candidates {
-        match check_generation(disk, &superblock) {
-            Ok(committed) => {
-                return Ok(Mounted {
-                    committed,
-                    fell_back: rejected.first().copied(),
-                });
-            }
-            Err(error) => rejected.push(Rejected {
-                generation: superblock.generation,
-                error,
-            }),
-        }
-    }
-    match rejected.first() {
-        Some(&newest) => Err(MountError::Corrupt {
-            newest,
-            older: rejected.get(1).copied(),
-        }),
-        // Unreachable: at least one candidate decoded and each candidate
-        // either mounted or was rejected. Refuse rather than panic.
-        None => Err(MountError::NoSuperblock {
-            slot0: SuperblockError::BadMagic,
-            slot1: SuperblockError::BadMagic,
-        }),
-    }
-}
-
-/// Validates the generation `superblock` describes, in full.
-fn check_generation(disk: &[u8], superblock: &Superblock) -> Result<Committed, MetaError> {
-    let (meta_block, meta_blocks) = superblock.meta_extent();
-    let start = meta_block as usize * BLOCK;
-    let meta = disk
-        .get(start..start + superblock.meta_len as usize)
-        .ok_or(MetaError::Truncated)?;
-    let computed = super::crc32(meta);
-    if computed != superblock.meta_checksum {
-        return Err(MetaError::Checksum {
-            stored: superblock.meta_checksum,
-            computed,
-        });
-    }
-    let mut used = BlockMap::new(superblock.block_count);
-    used.mark(0, SLOTS).map_err(|_| MetaError::Truncated)?;
-    used.mark(meta_block, meta_blocks)
-        .map_err(|_| MetaError::Truncated)?;
-    let catalog = Catalog::decode(meta, &mut used)?;
-    for (index, (_, entry)) in catalog.entries().enumerate() {
-        if let Entry::File(file) = entry {
-            let bad = MetaError::DataChecksum {
-                entry: index as u32,
-            };
-            if data_crc(disk, file).map_err(|_| bad)? != file.data_crc {
-                return Err(bad);
+    let (mut mounting, mut step) = Mounting::start((disk.len() / BLOCK) as u64);
+    loop {
+        match step {
+            MountStep::Done(result) => return result,
+            MountStep::Read(read) => {
+                let bytes = usize::try_from(read.block)
+                    .ok()
+                    .and_then(|block| block.checked_mul(BLOCK))
+                    .and_then(|start| {
+                        disk.get(start..start.checked_add(read.blocks as usize * BLOCK)?)
+                    })
+                    .unwrap_or(&[]);
+                step = mounting.supply(bytes);
             }
         }
     }
-    Ok(Committed {
-        generation: superblock.generation,
-        block_count: superblock.block_count,
-        catalog,
-        used,
-    })
 }
 
 /// Calls `each` with the file's bytes, extent by extent (the last one
@@ -233,15 +172,9 @@ fn for_each_chunk(
     Ok(())
 }
 
-fn data_crc(disk: &[u8], file: &FileEntry) -> Result<u32, IoError> {
-    let mut digest = crate::format::CRC.digest();
-    for_each_chunk(disk, file, |chunk| digest.update(chunk))?;
-    Ok(digest.finalize())
-}
-
 /// A file's bytes, gathered from its extents.
 pub fn read_file(disk: &[u8], file: &FileEntry) -> Result<Vec<u8>, IoError> {
-    let mut out = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+    let mut out = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0).min(disk.len()));
     for_each_chunk(disk, file, |chunk| out.extend_from_slice(chunk))?;
     Ok(out)
 }

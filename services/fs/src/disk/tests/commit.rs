@@ -230,3 +230,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_exhausted_generation_number_is_refused_not_a_panic() {
+    let mut disk = format_image(16, &[]).unwrap();
+    let mut superblock = crate::disk::Superblock::decode(&disk[BLOCK..2 * BLOCK], 1, 16).unwrap();
+    superblock.generation = u64::MAX;
+    disk[BLOCK..2 * BLOCK].copy_from_slice(&superblock.encode());
+    let committed = mount_image(&disk).unwrap().committed;
+    assert_eq!(committed.generation, u64::MAX);
+    assert_eq!(
+        CommitPlan::plan(&committed, &[]).map(|_| ()),
+        Err(CommitError::TooLarge)
+    );
+}

@@ -107,9 +107,7 @@ fn both_superblocks_damaged_is_refused() {
     );
     assert_eq!(
         mount_image(&[0; 2 * BLOCK]),
-        Err(MountError::TooSmall {
-            bytes: 2 * BLOCK as u64
-        })
+        Err(MountError::TooSmall { blocks: 2 })
     );
 }
 

@@ -1,7 +1,8 @@
 //! Tests of the disk format: the crash harness (`sim.rs` the simulated
 //! disk, `crash.rs` the workloads and the count of crash points),
 //! corruption (`corrupt.rs`: damaged superblocks, metadata and data, and
-//! hand-made catalogs that break each rule), and commit planning
+//! hand-made catalogs that break each rule), mount as steps
+//! (`mounting.rs`: the reads in order, fallback, short replies), and commit planning
 //! (`commit.rs`: each refusal, block reuse, that a plan never writes a
 //! block the committed generation references).
 //!
@@ -11,6 +12,7 @@
 mod commit;
 mod corrupt;
 mod crash;
+mod mounting;
 mod sim;
 
 use alloc::collections::BTreeMap;
