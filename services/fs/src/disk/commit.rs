@@ -4,7 +4,9 @@
 //!
 //! 1. every changed file's bytes and the new catalog, written to blocks
 //!    the committed generation does not reference (in any order, the
-//!    device may reorder them);
+//!    device may reorder them); when formatting (generation 0), first
+//!    zero both slots and flush, so no old fs is left pointing at blocks
+//!    this overwrites;
 //! 2. [`Step::Flush`]: all of that is on the medium;
 //! 3. the new superblock, into the slot of the generation before the
 //!    committed one (`generation % 2`);
@@ -221,14 +223,19 @@ impl CommitPlan {
             meta_checksum: crc32(&metadata),
         };
         if committed.generation == 0 {
-            // Formatting: a stale superblock of an older fs in the other
-            // slot must be gone before ours exists.
-            steps.push(Step::Write(Write {
-                block: (superblock.generation + 1) % SLOTS,
-                blocks: 1,
-                source: Source::Zero,
-                len: 0,
-            }));
+            // Formatting a disk that may hold an older fs: both slots are
+            // cleared, and that is on the medium, before anything is
+            // written over that fs's blocks. A format cut short leaves a
+            // whole generation of the old fs, no fs, or the new one.
+            let clear = |slot| {
+                Step::Write(Write {
+                    block: slot,
+                    blocks: 1,
+                    source: Source::Zero,
+                    len: 0,
+                })
+            };
+            steps.splice(0..0, [clear(0), clear(1), Step::Flush]);
         }
         steps.push(Step::Flush);
         steps.push(Step::Write(Write {

@@ -2,7 +2,9 @@
 //! disk, `crash.rs` the workloads and the count of crash points),
 //! corruption (`corrupt.rs`: damaged superblocks, metadata and data, and
 //! hand-made catalogs that break each rule), mount as steps
-//! (`mounting.rs`: the reads in order, fallback, short replies), and commit planning
+//! (`mounting.rs`: the reads in order, fallback, short replies), recovery
+//! (`recovery.rs`: a commit retried after a failure, a format cut short),
+//! and commit planning
 //! (`commit.rs`: each refusal, block reuse, that a plan never writes a
 //! block the committed generation references).
 //!
@@ -13,6 +15,7 @@ mod commit;
 mod corrupt;
 mod crash;
 mod mounting;
+mod recovery;
 mod sim;
 
 use alloc::collections::BTreeMap;
@@ -44,6 +47,33 @@ pub fn mount_state(disk: &[u8]) -> Result<(Mounted, State), MountError> {
     let mounted = mount_image(disk)?;
     let state = state_of(disk, &mounted.committed);
     Ok((mounted, state))
+}
+
+/// The model's view of one change (workloads only contain valid ones).
+pub fn apply_model(state: &mut State, change: &OwnedChange) {
+    match change {
+        OwnedChange::Write(path, data) => {
+            state.insert(path.clone(), Some(data.clone()));
+        }
+        OwnedChange::Mkdir(path) => {
+            state.insert(path.clone(), None);
+        }
+        OwnedChange::Remove(path) => {
+            state.remove(path);
+        }
+        OwnedChange::Rename(from, to) => {
+            let prefix = alloc::format!("{from}/");
+            let moved: Vec<String> = state
+                .keys()
+                .filter(|k| *k == from || k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            for old in moved {
+                let value = state.remove(&old).expect("listed");
+                state.insert(alloc::format!("{to}{}", &old[from.len()..]), value);
+            }
+        }
+    }
 }
 
 /// An owned change, for workloads built at run time.
