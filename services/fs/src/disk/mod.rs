@@ -35,6 +35,7 @@
 //! | `mounting.rs` | mount as a sequence of reads, [`Mounting`], for a service to drive by messages |
 //! | `commit.rs` | [`Change`]s to a [`CommitPlan`] of ordered writes and barriers |
 //! | `device.rs` | [`BlockDevice`], an in-memory disk, formatting a fresh disk |
+//! | `fuzz.rs` | the body of the `mount` fuzz target, run on stable by the tests too |
 //!
 //! The byte layout is specified in `services/fs/README.md` ("The disk
 //! format (version 2)").
@@ -42,6 +43,7 @@
 mod catalog;
 mod commit;
 mod device;
+mod fuzz;
 mod mount;
 mod mounting;
 mod space;
@@ -54,6 +56,7 @@ use core::fmt;
 pub use catalog::{Catalog, Entry, Extent, FileEntry, MetaError, normalize_path};
 pub use commit::{Change, CommitError, CommitPlan, Source, Step, Write};
 pub use device::{BlockDevice, MemoryDisk, format_image};
+pub use fuzz::{disk_with_catalog, fuzz_mount};
 pub use mount::{Committed, MountError, Mounted, Rejected, mount_image, read_file};
 pub use mounting::{MAX_READ_BLOCKS, MountStep, Mounting, Read, ReadFor};
 pub use space::BlockMap;
