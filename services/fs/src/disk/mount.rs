@@ -97,6 +97,9 @@ pub enum MountError {
         newest: Rejected,
         older: Option<Rejected>,
     },
+    /// [`Mounting::supply`] was called after the mount was done (a bug in
+    /// the caller, answered rather than a panic).
+    NoReadPending,
 }
 
 impl fmt::Display for MountError {
@@ -119,6 +122,7 @@ impl fmt::Display for MountError {
                 }
                 Ok(())
             }
+            MountError::NoReadPending => f.write_str("bytes supplied with no read pending"),
         }
     }
 }

@@ -138,7 +138,7 @@ impl Mounting {
                 }
                 self.next_file_read(checking)
             }
-            Stage::Finished => MountStep::Done(Err(MountError::TooSmall { blocks: 0 })),
+            Stage::Finished => MountStep::Done(Err(MountError::NoReadPending)),
         }
     }
 

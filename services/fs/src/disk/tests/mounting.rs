@@ -153,6 +153,13 @@ fn short_replies_reject_the_candidate_and_never_panic() {
     let (_, result) = drive(&disk, |_, bytes| bytes[..10].to_vec());
     assert!(matches!(result, Err(MountError::NoSuperblock { .. })));
     // Supplying after the end is an error, not a panic.
-    let (mut mounting, _) = Mounting::start(2);
-    assert!(matches!(mounting.supply(&[]), MountStep::Done(Err(_))));
+    let (mut mounting, step) = Mounting::start(2);
+    assert_eq!(
+        step,
+        MountStep::Done(Err(MountError::TooSmall { blocks: 2 }))
+    );
+    assert_eq!(
+        mounting.supply(&[]),
+        MountStep::Done(Err(MountError::NoReadPending))
+    );
 }
