@@ -28,6 +28,7 @@
 //! computed when planning): the fs service snapshots a file that is open
 //! writable before it plans.
 
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -58,6 +59,15 @@ pub enum Change<'a> {
     Rename {
         from: &'a str,
         to: &'a str,
+    },
+    /// Puts a file of the committed generation, unchanged, at `path`
+    /// (creating or replacing what is there), without writing its bytes:
+    /// `file` is its entry in the committed catalog, which the fs keeps
+    /// for each clean file, wherever it has moved since. With
+    /// [`CommitPlan::replace`] this is how unchanged files carry over.
+    Keep {
+        path: &'a str,
+        file: &'a FileEntry,
     },
 }
 
@@ -131,9 +141,14 @@ pub enum CommitError {
     TooLarge,
     /// `fill` was given changes that are not the planned ones.
     WrongChanges,
-    /// The planned generation would use block `block` twice: a bug in
-    /// the planner, refused rather than written.
-    Overlap {
+    /// A `Keep` names a file that is not in the committed generation (a
+    /// stale entry, from an older generation).
+    NotCommitted {
+        change: usize,
+    },
+    /// Two entries of the planned generation would share block `block`:
+    /// a file kept twice, or kept while still at its old path.
+    Shared {
         block: u64,
     },
     /// The device failed ([`CommitPlan::execute`] only).
@@ -163,7 +178,13 @@ impl fmt::Display for CommitError {
             }
             CommitError::TooLarge => f.write_str("the catalog is too large"),
             CommitError::WrongChanges => f.write_str("not the changes the plan was made from"),
-            CommitError::Overlap { block } => write!(f, "planned block {block} twice"),
+            CommitError::NotCommitted { change } => {
+                write!(
+                    f,
+                    "change {change}: kept file is not in the committed generation"
+                )
+            }
+            CommitError::Shared { block } => write!(f, "two entries would share block {block}"),
             CommitError::Io(error) => write!(f, "{error}"),
         }
     }
@@ -186,15 +207,32 @@ impl CommitPlan {
     /// Plans generation `committed.generation + 1`: `committed` with
     /// `changes` applied in order.
     pub fn plan(committed: &Committed, changes: &[Change<'_>]) -> Result<Self, CommitError> {
-        let mut catalog = committed.catalog.clone();
+        Self::plan_from(committed, committed.catalog.clone(), changes)
+    }
+
+    /// Plans generation `committed.generation + 1` as exactly the
+    /// namespace `changes` build from nothing: what the fs does at sync,
+    /// listing every directory (`Mkdir`, parents first), every clean file
+    /// (`Keep`) and every changed one (`Write`), so it need not keep a log
+    /// of removals and renames.
+    pub fn replace(committed: &Committed, changes: &[Change<'_>]) -> Result<Self, CommitError> {
+        Self::plan_from(committed, Catalog::new(), changes)
+    }
+
+    fn plan_from(
+        committed: &Committed,
+        mut catalog: Catalog,
+        changes: &[Change<'_>],
+    ) -> Result<Self, CommitError> {
         let mut space = committed.used.clone();
         let mut steps = Vec::new();
         let mut sources = vec![None; changes.len()];
+        let files = CommittedFiles::new(committed, changes);
         for (index, change) in changes.iter().enumerate() {
             if let Change::Write { data, .. } = change {
                 sources[index] = Some(data.len() as u64);
             }
-            apply(&mut catalog, &mut space, &mut steps, index, change)?;
+            apply(&mut catalog, &mut space, &mut steps, &files, index, change)?;
         }
         let metadata = catalog.encode();
         let meta_len = u32::try_from(metadata.len()).map_err(|_| CommitError::TooLarge)?;
@@ -346,12 +384,42 @@ impl CommitPlan {
     }
 }
 
+/// The committed generation's files by first block, to check a `Keep`
+/// (filled only if there is one).
+struct CommittedFiles<'c>(BTreeMap<u64, &'c FileEntry>);
+
+impl<'c> CommittedFiles<'c> {
+    fn new(committed: &'c Committed, changes: &[Change<'_>]) -> Self {
+        let mut files = BTreeMap::new();
+        if changes.iter().any(|c| matches!(c, Change::Keep { .. })) {
+            for (_, entry) in committed.catalog.entries() {
+                if let Entry::File(file) = entry
+                    && let Some(first) = file.extents.first()
+                {
+                    files.insert(first.block, file);
+                }
+            }
+        }
+        CommittedFiles(files)
+    }
+
+    /// Whether `file` is a file of the committed generation, as it is
+    /// there (an empty file references no block and is always one).
+    fn contains(&self, file: &FileEntry) -> bool {
+        match file.extents.first() {
+            None => file.size == 0 && file.data_crc == crc32(&[]),
+            Some(first) => self.0.get(&first.block).is_some_and(|c| *c == file),
+        }
+    }
+}
+
 /// Applies one change to the planned catalog, allocating and queueing the
 /// writes of a file's new contents.
 fn apply(
     catalog: &mut Catalog,
     space: &mut BlockMap,
     steps: &mut Vec<Step>,
+    committed: &CommittedFiles<'_>,
     change: usize,
     what: &Change<'_>,
 ) -> Result<(), CommitError> {
@@ -399,6 +467,17 @@ fn apply(
                 extents,
             };
             catalog.entries.insert(p, Entry::File(file));
+        }
+        Change::Keep { path: raw, file } => {
+            let p = path(raw)?;
+            has_parent(catalog, &p)?;
+            if let Some(Entry::Directory) = catalog.get(&p) {
+                return Err(CommitError::IsADirectory { change });
+            }
+            if !committed.contains(file) {
+                return Err(CommitError::NotCommitted { change });
+            }
+            catalog.entries.insert(p, Entry::File(file.clone()));
         }
         Change::Mkdir { path: raw } => {
             let p = path(raw)?;
@@ -467,7 +546,7 @@ fn referenced(
     meta_blocks: u64,
 ) -> Result<BlockMap, CommitError> {
     let mut used = BlockMap::new(block_count);
-    let broken = |block| CommitError::Overlap { block };
+    let broken = |block| CommitError::Shared { block };
     used.mark(0, SLOTS).map_err(broken)?;
     used.mark(meta_block, meta_blocks).map_err(broken)?;
     for (_, entry) in catalog.entries() {

@@ -3,14 +3,15 @@
 //! a block the committed generation references, and that freed blocks
 //! come back.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use proptest::prelude::*;
 
 use super::{OwnedChange, borrow_all, mkdir, mount_state, pattern, remove, rename, write};
 use crate::disk::{
-    BLOCK, Change, CommitError, CommitPlan, Committed, MemoryDisk, Source, Step, Write,
-    format_image, mount_image,
+    BLOCK, Change, CommitError, CommitPlan, Committed, Entry, FileEntry, MemoryDisk, Source, Step,
+    Write, format_image, mount_image,
 };
 
 fn committed(blocks: u64, setup: &[OwnedChange]) -> (Vec<u8>, Committed) {
@@ -243,4 +244,123 @@ fn an_exhausted_generation_number_is_refused_not_a_panic() {
         CommitPlan::plan(&committed, &[]).map(|_| ()),
         Err(CommitError::TooLarge)
     );
+}
+
+/// The entry of file `path` in `committed`.
+fn entry<'c>(committed: &'c Committed, path: &str) -> &'c FileEntry {
+    match committed.catalog.get(path) {
+        Some(Entry::File(file)) => file,
+        other => panic!("{path}: {other:?}"),
+    }
+}
+
+#[test]
+fn replace_carries_clean_files_over_without_writing_them() {
+    let setup = [
+        mkdir("d"),
+        write("d/a", &pattern(1, 3 * BLOCK)),
+        write("b", b"old b"),
+        write("c", b"c"),
+        write("empty", b""),
+    ];
+    let (disk, committed) = committed(64, &setup);
+    let a = entry(&committed, "d/a").clone();
+    let empty = entry(&committed, "empty").clone();
+    // The whole namespace: d/a moved to e/a2, b changed, c and d gone.
+    let changes = [
+        Change::Mkdir { path: "e" },
+        Change::Keep {
+            path: "e/a2",
+            file: &a,
+        },
+        Change::Write {
+            path: "b",
+            data: b"new b",
+        },
+        Change::Keep {
+            path: "empty",
+            file: &empty,
+        },
+    ];
+    let plan = CommitPlan::replace(&committed, &changes).unwrap();
+    let file_writes: Vec<Source> = plan
+        .steps()
+        .iter()
+        .filter_map(|step| match step {
+            Step::Write(w) if matches!(w.source, Source::Change { .. }) => Some(w.source),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        file_writes,
+        [Source::Change {
+            index: 2,
+            offset: 0
+        }]
+    );
+    let mut device = MemoryDisk { bytes: disk };
+    let next = plan.execute(&changes, &mut device).unwrap();
+    let (mounted, state) = mount_state(&device.bytes).unwrap();
+    assert_eq!(mounted.committed, next);
+    let paths: Vec<&str> = state.keys().map(String::as_str).collect();
+    assert_eq!(paths, ["b", "e", "e/a2", "empty"]);
+    assert_eq!(state["e/a2"], Some(pattern(1, 3 * BLOCK)));
+    assert_eq!(state["b"], Some(b"new b".to_vec()));
+    assert_eq!(entry(&next, "e/a2"), &a, "the same blocks");
+}
+
+#[test]
+fn a_keep_must_name_a_committed_file_once() {
+    let setup = [
+        mkdir("d"),
+        write("a", &pattern(1, 2 * BLOCK)),
+        write("b", b"b"),
+    ];
+    let (_, committed) = committed(64, &setup);
+    let a = entry(&committed, "a").clone();
+    let refused = |changes: &[Change<'_>], replace: bool| {
+        let plan = if replace {
+            CommitPlan::replace(&committed, changes)
+        } else {
+            CommitPlan::plan(&committed, changes)
+        };
+        plan.map(|_| ()).unwrap_err()
+    };
+    let mut stale = a.clone();
+    stale.data_crc ^= 1;
+    let mut forged = a.clone();
+    forged.extents[0].block += 1;
+    let forged_empty = FileEntry {
+        size: 0,
+        data_crc: 7,
+        extents: Vec::new(),
+    };
+    for (file, expected) in [
+        (&stale, CommitError::NotCommitted { change: 0 }),
+        (&forged, CommitError::NotCommitted { change: 0 }),
+        (&forged_empty, CommitError::NotCommitted { change: 0 }),
+    ] {
+        assert_eq!(refused(&[Change::Keep { path: "x", file }], true), expected);
+    }
+    let keep = |path| Change::Keep { path, file: &a };
+    assert!(matches!(
+        refused(&[keep("x"), keep("y")], true),
+        CommitError::Shared { .. }
+    ));
+    // Kept under a new name while still at its old one.
+    assert!(matches!(
+        refused(&[keep("x")], false),
+        CommitError::Shared { .. }
+    ));
+    assert_eq!(
+        refused(&[keep("d")], false),
+        CommitError::IsADirectory { change: 0 }
+    );
+    assert_eq!(
+        refused(&[keep("nope/x")], true),
+        CommitError::NoParent { change: 0 }
+    );
+    // A move by Keep plus Remove is fine, and so is keeping it in place.
+    assert!(CommitPlan::plan(&committed, &[keep("x"), Change::Remove { path: "a" }]).is_ok());
+    assert!(CommitPlan::plan(&committed, &[keep("a")]).is_ok());
 }

@@ -24,7 +24,7 @@ use super::sim::{Op, RecordingDisk, crash_images};
 use super::{
     OwnedChange, State, apply_model, borrow_all, mkdir, mount_state, pattern, remove, rename, write,
 };
-use crate::disk::{BLOCK, CommitPlan, format_image, mount_image};
+use crate::disk::{BLOCK, Change, CommitPlan, format_image, mount_image};
 
 extern crate std;
 
@@ -254,6 +254,60 @@ fn a_crash_after_the_superblock_flush_keeps_the_commit() {
             assert!(!state.contains_key("lost"), "crash at {crash}");
         }
     }
+}
+
+#[test]
+fn a_replace_with_kept_and_moved_files_is_all_or_nothing() {
+    let setup = [
+        mkdir("d"),
+        write("d/a", &pattern(1, 3 * BLOCK)),
+        write("d/b", &pattern(2, 100)),
+        write("c", &pattern(3, 2 * BLOCK)),
+    ];
+    let initial = format_image(48, &borrow_all(&setup)).unwrap();
+    let (mounted, before) = mount_state(&initial).unwrap();
+    let committed = mounted.committed;
+    let file = |path| match committed.catalog.get(path) {
+        Some(crate::disk::Entry::File(file)) => file.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (a, c) = (file("d/a"), file("c"));
+    let new_b = pattern(4, 5 * BLOCK);
+    let changes = [
+        Change::Mkdir { path: "e" },
+        Change::Keep {
+            path: "e/a",
+            file: &a,
+        },
+        Change::Write {
+            path: "e/b",
+            data: &new_b,
+        },
+        Change::Keep {
+            path: "top",
+            file: &c,
+        },
+    ];
+    let mut disk = RecordingDisk::new(initial.clone());
+    CommitPlan::replace(&committed, &changes)
+        .unwrap()
+        .execute(&changes, &mut disk)
+        .unwrap();
+    let mut after = State::new();
+    after.insert("e".into(), None);
+    after.insert("e/a".into(), before["d/a"].clone());
+    after.insert("e/b".into(), Some(new_b.clone()));
+    after.insert("top".into(), before["c"].clone());
+    let run = Run {
+        initial,
+        ends: alloc::vec![0, disk.ops.len()],
+        ops: disk.ops,
+        states: alloc::vec![before, after],
+    };
+    let (points, images) = check_every_crash(&run).unwrap_or_else(|m| panic!("{m}"));
+    println!(
+        "crash harness: replace with kept files: {points} crash points, {images} disk images checked"
+    );
 }
 
 /// A change from a small alphabet of paths; invalid ones (the parent
