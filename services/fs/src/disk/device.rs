@@ -10,7 +10,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::commit::{Change, CommitError, CommitPlan};
+use super::changes::Change;
+use super::commit::{CommitError, CommitPlan};
 use super::mount::Committed;
 use super::{BLOCK, IoError};
 

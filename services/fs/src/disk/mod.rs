@@ -33,7 +33,8 @@
 //! | `space.rs` | the block map: which blocks a generation references, allocation |
 //! | `mount.rs` | the mount rules and results; [`Committed`], [`mount_image`] over a byte slice |
 //! | `mounting.rs` | mount as a sequence of reads, [`Mounting`], for a service to drive by messages |
-//! | `commit.rs` | [`Change`]s to a [`CommitPlan`] of ordered writes and barriers |
+//! | `changes.rs` | what each [`Change`] does to the namespace being committed |
+//! | `commit.rs` | a [`CommitPlan`]: the ordered writes and barriers of a commit |
 //! | `device.rs` | [`BlockDevice`], an in-memory disk, formatting a fresh disk |
 //! | `fuzz.rs` | the body of the `mount` fuzz target, run on stable by the tests too |
 //!
@@ -41,6 +42,7 @@
 //! format (version 2)").
 
 mod catalog;
+mod changes;
 mod commit;
 mod device;
 mod fuzz;
@@ -54,7 +56,8 @@ mod tests;
 use core::fmt;
 
 pub use catalog::{Catalog, Entry, Extent, FileEntry, MetaError, normalize_path};
-pub use commit::{Change, CommitError, CommitPlan, Source, Step, Write};
+pub use changes::Change;
+pub use commit::{CommitError, CommitPlan, Source, Step, Write};
 pub use device::{BlockDevice, MemoryDisk, format_image};
 pub use fuzz::{disk_with_catalog, fuzz_mount};
 pub use mount::{Committed, MountError, Mounted, Rejected, mount_image, read_file};
