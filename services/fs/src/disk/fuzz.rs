@@ -17,7 +17,7 @@ const FUZZ_BLOCKS: u64 = 64;
 /// The most catalog bytes placed (the rest are ignored).
 const MAX_CATALOG: usize = 16 * BLOCK;
 
-/// A disk of [`FUZZ_BLOCKS`] blocks whose generation 1 has `catalog` as
+/// A disk of 64 blocks whose generation 1 has `catalog` as
 /// its catalog (at block 2), sealed; data blocks hold a pattern.
 pub fn disk_with_catalog(catalog: &[u8]) -> Vec<u8> {
     let catalog = &catalog[..catalog.len().min(MAX_CATALOG)];
