@@ -39,7 +39,8 @@ pub enum Change<'a> {
     /// (creating or replacing what is there), without writing its bytes:
     /// `file` is its entry in the committed catalog, which the fs keeps
     /// for each clean file, wherever it has moved since. With
-    /// [`CommitPlan::replace`](super::CommitPlan::replace) this is how unchanged files carry over.
+    /// [`CommitPlan::replace`](super::CommitPlan::replace) this is how
+    /// unchanged files carry over.
     Keep {
         path: &'a str,
         file: &'a FileEntry,

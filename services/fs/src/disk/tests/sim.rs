@@ -6,11 +6,12 @@
 //! them), and possibly one write torn at a 512-byte sector boundary (a
 //! prefix of its sectors landed).
 //!
-//! Every subset is too many for a long run of writes, so each crash point
-//! gets a fixed family: none, all, every prefix, all but one, only one,
-//! and each pending write torn at several sector counts (after the ones
-//! issued before it), each family thinned out evenly past a bound. The
-//! proptest in `crash.rs` adds random subsets and tears.
+//! Up to 8 pending writes, every subset of them is tried. Past that,
+//! every subset is too many, so a crash point gets a fixed family: none,
+//! all, every prefix, all but one, only one, each thinned out evenly past
+//! a bound. Either way each pending write is also torn at several sector
+//! counts (after the ones issued before it). The proptest in `crash.rs`
+//! adds random subsets and tears.
 
 use alloc::vec::Vec;
 
@@ -64,6 +65,8 @@ impl BlockDevice for RecordingDisk {
 
 /// The most variants of one family tried at one crash point.
 const FAMILY_BOUND: usize = 6;
+/// Up to this many pending writes, every subset of them is tried.
+const EXHAUSTIVE_UP_TO: usize = 8;
 
 /// `count` indices spread evenly over `0..len` (all of them if few).
 fn spread(len: usize, count: usize) -> Vec<usize> {
@@ -125,11 +128,18 @@ pub fn crash_images(initial: &[u8], ops: &[Op], crash: usize) -> Vec<Vec<u8>> {
     if n == 0 {
         return images;
     }
-    images.push(with(&|_| true, None));
-    for cut in spread(n, FAMILY_BOUND) {
-        images.push(with(&|i| i < cut, None));
-        images.push(with(&|i| i != cut, None));
-        images.push(with(&|i| i == cut, None));
+    if n <= EXHAUSTIVE_UP_TO {
+        // Every subset of the pending writes (none was pushed above).
+        for mask in 1u32..(1 << n) {
+            images.push(with(&|i| mask & (1 << i) != 0, None));
+        }
+    } else {
+        images.push(with(&|_| true, None));
+        for cut in spread(n, FAMILY_BOUND) {
+            images.push(with(&|i| i < cut, None));
+            images.push(with(&|i| i != cut, None));
+            images.push(with(&|i| i == cut, None));
+        }
     }
     for at in spread(n, FAMILY_BOUND) {
         let sectors = pending[at].1.len() / SECTOR;
