@@ -76,9 +76,12 @@ pub const MIN_BLOCKS: u64 = 3;
 /// The disk format's version (the boot image's is 1).
 pub const VERSION: u32 = 2;
 
-/// CRC-32/ISO-HDLC, the checksum of the boot image format too; a static
-/// so a running digest can be kept between mount steps.
-pub(crate) static CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// CRC-32/ISO-HDLC, the checksum of the boot image format too, computed
+/// 16 bytes at a step (a 16 KiB table) since mount checks every file's
+/// bytes: about 4 times the speed of the byte-wise table. A static so a
+/// running digest can be kept between mount steps.
+pub(crate) static CRC32: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
 
 pub(crate) fn crc32(bytes: &[u8]) -> u32 {
     CRC32.checksum(bytes)

@@ -70,7 +70,7 @@ struct Checking {
     done_blocks: u64,
     /// Bytes of the current file already read.
     offset: u64,
-    digest: Digest<'static, u32>,
+    digest: Digest<'static, u32, crc::Table<16>>,
 }
 
 enum Stage {
