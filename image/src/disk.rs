@@ -1,9 +1,12 @@
 //! The bootable disk image: a GPT disk with one EFI System Partition (FAT32)
-//! holding the same files as the ESP directory `cargo xtask qemu` boots.
-//! Written byte for byte to a USB stick, it boots real UEFI machines.
+//! holding the same files as the ESP directory `cargo xtask qemu` boots,
+//! and optionally a data partition ([`DATA_PARTITION_NAME`]) holding a
+//! Mealy data disk (`data_disk.rs`). Written byte for byte to a USB
+//! stick, it boots real UEFI machines.
 //!
 //! The FAT volume is built in memory with `fatfs` and placed at a 1 MiB
-//! aligned offset; `gpt` writes the protective MBR and both GPT headers.
+//! aligned offset, the data partition 1 MiB aligned behind it; `gpt`
+//! writes the protective MBR and both GPT headers.
 
 use std::io::{self, Cursor, Read, Write};
 
@@ -58,13 +61,27 @@ fn gpt_error(error: impl std::fmt::Display) -> DiskError {
     DiskError::Gpt(error.to_string())
 }
 
-/// Builds the whole disk image.
+/// The GPT partition name of the Mealy data disk (its type is the
+/// generic Linux-data GUID; the name is what Mealy's tools look for).
+pub const DATA_PARTITION_NAME: &str = "Mealy data";
+
+/// Builds the whole disk image, with only the ESP.
 pub fn build_disk_image(files: &[EspFile]) -> Result<Vec<u8>, DiskError> {
+    build_disk_image_with_data(files, None)
+}
+
+/// Builds the whole disk image: the ESP, then `data` (a data disk) in a
+/// partition of its own if given.
+pub fn build_disk_image_with_data(
+    files: &[EspFile],
+    data: Option<&[u8]>,
+) -> Result<Vec<u8>, DiskError> {
     let esp = build_fat_volume(files)?;
     let esp_bytes = esp.len() as u64;
+    let data_room = data.map_or(0, |d| (d.len() as u64).next_multiple_of(MIB));
     // 1 MiB in front for the MBR, the primary GPT and alignment; 1 MiB
     // behind for the backup GPT.
-    let disk_bytes = MIB + esp_bytes + MIB;
+    let disk_bytes = MIB + esp_bytes + data_room + MIB;
     let mut disk = Cursor::new(vec![0u8; disk_bytes as usize]);
 
     let mbr =
@@ -90,13 +107,45 @@ pub fn build_disk_image(files: &[EspFile]) -> Result<Vec<u8>, DiskError> {
         .ok_or_else(|| DiskError::Gpt("the partition was not added".into()))?
         .bytes_start(LogicalBlockSize::Lb512)
         .map_err(gpt_error)?;
+    let data_start = match data {
+        Some(data) if !data.is_empty() => {
+            let id = gpt
+                .add_partition(
+                    DATA_PARTITION_NAME,
+                    data.len() as u64,
+                    partition_types::LINUX_FS,
+                    0,
+                    Some(MIB / SECTOR),
+                )
+                .map_err(gpt_error)?;
+            let partition = gpt
+                .partitions()
+                .get(&id)
+                .ok_or_else(|| DiskError::Gpt("the data partition was not added".into()))?;
+            Some(
+                partition
+                    .bytes_start(LogicalBlockSize::Lb512)
+                    .map_err(gpt_error)?,
+            )
+        }
+        _ => None,
+    };
     let mut disk = gpt.write().map_err(gpt_error)?.into_inner();
-    let end = start as usize + esp.len();
-    if end > disk.len() {
-        return Err(DiskError::Gpt("the partition does not fit the disk".into()));
+    place(&mut disk, start, &esp)?;
+    if let (Some(at), Some(data)) = (data_start, data) {
+        place(&mut disk, at, data)?;
     }
-    disk[start as usize..end].copy_from_slice(&esp);
     Ok(disk)
+}
+
+fn place(disk: &mut [u8], start: u64, bytes: &[u8]) -> Result<(), DiskError> {
+    let start = start as usize;
+    let end = start + bytes.len();
+    if end > disk.len() {
+        return Err(DiskError::Gpt("a partition does not fit the disk".into()));
+    }
+    disk[start..end].copy_from_slice(bytes);
+    Ok(())
 }
 
 fn build_fat_volume(files: &[EspFile]) -> Result<Vec<u8>, DiskError> {
@@ -143,6 +192,29 @@ fn split_path(path: &str) -> Result<(Vec<&str>, &str), DiskError> {
         .split_last()
         .ok_or_else(|| DiskError::BadPath(path.into()))?;
     Ok((dirs.to_vec(), name))
+}
+
+/// The bytes of the partition named `name` of a GPT disk image (copied).
+pub fn read_partition(disk: &[u8], name: &str) -> Result<Vec<u8>, DiskError> {
+    let gpt = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(LogicalBlockSize::Lb512)
+        .open_from_device(Cursor::new(disk.to_vec()))
+        .map_err(gpt_error)?;
+    let partition = gpt
+        .partitions()
+        .values()
+        .find(|partition| partition.name == name)
+        .ok_or_else(|| DiskError::NotFound(format!("partition `{name}`")))?;
+    let start = partition
+        .bytes_start(LogicalBlockSize::Lb512)
+        .map_err(gpt_error)? as usize;
+    let len = partition
+        .bytes_len(LogicalBlockSize::Lb512)
+        .map_err(gpt_error)? as usize;
+    disk.get(start..start + len)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| DiskError::Gpt(format!("partition `{name}` runs past the disk")))
 }
 
 /// Reads one file back from a disk image built by [`build_disk_image`]:
@@ -233,6 +305,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fs.fat_type(), FatType::Fat32);
+    }
+
+    #[test]
+    fn the_data_partition_comes_back_whole() {
+        let data: Vec<u8> = (0..3 * MIB as u32 + 4096)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let disk = build_disk_image_with_data(&[], Some(&data)).unwrap();
+        let back = read_partition(&disk, DATA_PARTITION_NAME).unwrap();
+        assert_eq!(&back[..data.len()], &data[..]);
+        assert!(back[data.len()..].iter().all(|&b| b == 0));
+        let gpt = gpt::GptConfig::new()
+            .open_from_device(Cursor::new(disk.clone()))
+            .unwrap();
+        for partition in gpt.partitions().values() {
+            let start = partition.bytes_start(LogicalBlockSize::Lb512).unwrap();
+            assert_eq!(start % MIB, 0, "{}", partition.name);
+        }
+        assert!(matches!(
+            read_partition(&build_disk_image(&[]).unwrap(), DATA_PARTITION_NAME),
+            Err(DiskError::NotFound(_))
+        ));
     }
 
     #[test]

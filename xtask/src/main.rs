@@ -3,7 +3,10 @@
 //!
 //! - `qemu`: build everything, assemble `target/esp/`, boot it under OVMF;
 //! - `test`: host tests and QEMU scenarios, the one test command;
-//! - `image`: the bootable GPT disk image `target/mealy.img`;
+//! - `image`: the bootable GPT disk image `target/mealy.img`, with a
+//!   data partition in the persistent disk format;
+//! - `fsck`: check a data disk (or a disk image's data partition) and
+//!   list its files;
 //! - `esp`: only assemble an ESP directory (tests use it to break one);
 //! - `bench`: the benchmarks, host-native and in the guest;
 //! - `new-service`: scaffold a state-machine crate and add it to the boot;
@@ -15,6 +18,7 @@
 mod bench;
 mod build;
 mod esp;
+mod fsck;
 mod graph;
 mod new_service;
 mod qemu;
@@ -43,13 +47,23 @@ enum Task {
     Qemu(QemuArgs),
     /// Run every host test and every QEMU scenario.
     Test,
-    /// Write a bootable GPT disk image with a FAT32 ESP.
+    /// Write a bootable GPT disk image with a FAT32 ESP and a data
+    /// partition holding the fs root in the persistent disk format.
     Image {
         #[command(flatten)]
         build: BuildArgs,
         /// Where to write the image.
         #[arg(long, default_value = "target/mealy.img")]
         out: PathBuf,
+        /// Size of the data partition, in MiB.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        data_mib: u64,
+    },
+    /// Check a data disk, or the data partition of a disk image, as the
+    /// fs would mount it, and list its files.
+    Fsck {
+        /// A data disk, or a disk image from `cargo xtask image`.
+        path: PathBuf,
     },
     /// Assemble an ESP directory without booting it.
     Esp {
@@ -163,25 +177,49 @@ fn main() -> ExitCode {
 }
 
 fn run(task: Task) -> Result<ExitCode> {
+    // A path given on the command line is relative to where cargo was
+    // run, not to the workspace this enters.
+    let task = match task {
+        Task::Fsck { path } => Task::Fsck {
+            path: std::path::absolute(&path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?,
+        },
+        other => other,
+    };
     let root = build::workspace_root();
     std::env::set_current_dir(&root)
         .with_context(|| format!("cannot enter the workspace at {}", root.display()))?;
     match task {
         Task::Qemu(args) => run_qemu(args),
         Task::Test => run_tests(),
-        Task::Image { build, out } => {
+        Task::Image {
+            build,
+            out,
+            data_mib,
+        } => {
             setup::ensure_rust_targets()?;
             let artifacts = build::build(Profile::from_release(build.release))?;
             let files = esp::esp_files_with(&artifacts, &build.cmdline, &build.fs_root())?;
-            let disk = mealy_image::disk::build_disk_image(&files)
+            let data = mealy_image::data_disk::build_data_disk(&build.fs_root(), data_mib << 20)
+                .with_context(|| {
+                    format!(
+                        "cannot build a data disk from {}",
+                        build.fs_root().display()
+                    )
+                })?;
+            let disk = mealy_image::disk::build_disk_image_with_data(&files, Some(&data))
                 .context("cannot build the disk image")?;
             std::fs::write(&out, &disk)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
-                "xtask: wrote {} ({} MiB, GPT with a FAT32 EFI System Partition)",
+                "xtask: wrote {} ({} MiB, GPT with a FAT32 EFI System Partition and a {data_mib} MiB data partition)",
                 out.display(),
                 disk.len() >> 20
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Fsck { path } => {
+            fsck::run(&path)?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Esp { build, out } => {

@@ -1,4 +1,5 @@
-//! Mealy's file system: the image format ([`format`]) and the fs service
+//! Mealy's file system: the boot image format ([`format`]), the
+//! crash-consistent disk format ([`disk`]), and the fs service
 //! ([`Fs`]), a state machine that owns the image as a Region, keeps a
 //! mutable tree of the namespace over it, and hands out each file's pages
 //! as a Region capability (the image's own pages until the file is first
@@ -15,6 +16,7 @@
 extern crate alloc;
 
 pub mod bench;
+pub mod disk;
 pub mod format;
 mod service;
 mod tree;
