@@ -25,6 +25,7 @@ use crate::arch::x86_64::limine as loader;
 use crate::arch::x86_64::memory::KernelMemory;
 use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
+use crate::arch::x86_64::user::ArchCpu;
 use crate::arch::x86_64::{
     apic, clock, cpu, fault, gdt, interrupts, ioapic, memory, paging, serial, trap_entry, user,
 };
@@ -34,13 +35,12 @@ use crate::banner::{
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryRange, Owner, Permissions, Region};
-use crate::scenarios;
-use crate::arch::x86_64::user::ArchCpu;
 use crate::program::{UserTask, boot_files};
+use crate::scenarios;
 use crate::sched::{SchedConfig, Scheduler, TaskSpec};
-use mealy_protocol::StateMachine;
 use crate::symbols::SymbolTable;
 use crate::tasks;
+use mealy_protocol::StateMachine;
 
 /// How many modules the banner names one by one.
 const BANNER_MODULES: usize = 8;

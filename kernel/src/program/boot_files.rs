@@ -70,7 +70,10 @@ mod tests {
     use mealy_fs::format::{BuildOptions, Node, build};
 
     fn image() -> Vec<u8> {
-        let bin = BTreeMap::from([(String::from("echo"), Node::File(b"\x7fELF pretend".to_vec()))]);
+        let bin = BTreeMap::from([(
+            String::from("echo"),
+            Node::File(b"\x7fELF pretend".to_vec()),
+        )]);
         let root = BTreeMap::from([
             (String::from("bin"), Node::Directory(bin)),
             (String::from("notes.txt"), Node::File(b"hi".to_vec())),
@@ -85,7 +88,10 @@ mod tests {
         assert_eq!(read(Some(&image), "/bin/none"), Err(FileError::NotFound));
         assert_eq!(read(Some(&image), "/bin"), Err(FileError::NotAFile));
         assert_eq!(read(None, "/bin/echo"), Err(FileError::NoImage));
-        assert_eq!(read(Some(&image[..100]), "/bin/echo"), Err(FileError::BadImage));
+        assert_eq!(
+            read(Some(&image[..100]), "/bin/echo"),
+            Err(FileError::BadImage)
+        );
         assert_eq!(path_of("echo"), Some("/bin/echo"));
         assert_eq!(path_of("shell"), None);
     }

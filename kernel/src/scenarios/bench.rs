@@ -15,13 +15,13 @@ use super::require_memory;
 use crate::arch::x86_64::memory::KernelMemory;
 use crate::arch::x86_64::platform::MachinePlatform;
 use crate::arch::x86_64::qemu::{self, ExitStatus};
+use crate::arch::x86_64::user::ArchCpu;
 use crate::arch::x86_64::{cpu, interrupts};
 use crate::bench::{self, IPC_ROUNDS};
 use crate::mem::{Owner, Permissions, Region};
 use crate::println;
-use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec, grant};
-use crate::arch::x86_64::user::ArchCpu;
 use crate::program::{UserTask, boot_files};
+use crate::sched::{CapSpec, SchedConfig, Scheduler, TaskSpec, grant};
 use crate::tasks;
 
 /// `test=bench`: each measurement in turn, one line each; the first that
@@ -78,7 +78,10 @@ fn measure_user_round_trip(
     static CPU: ArchCpu = ArchCpu;
     let mut files = [None; 2];
     for (slot, path) in files.iter_mut().zip(["/bin/echo", "/bin/pinger"]) {
-        *slot = Some(boot_files::read(fs_image, path).map_err(|_| "no /bin/echo or /bin/pinger in the image")?);
+        *slot = Some(
+            boot_files::read(fs_image, path)
+                .map_err(|_| "no /bin/echo or /bin/pinger in the image")?,
+        );
     }
     let config = SchedConfig {
         budget_ns: u64::MAX,
@@ -95,7 +98,11 @@ fn measure_user_round_trip(
     let mut failed = false;
     scheduler
         .spawn_all_with(&pair, |spec| {
-            let file = if spec.name == "echo" { files[0] } else { files[1] };
+            let file = if spec.name == "echo" {
+                files[0]
+            } else {
+                files[1]
+            };
             match file.map(|file| UserTask::load(spec.name, file, memory, memory, &CPU, Owner(0))) {
                 Some(Ok(task)) => Box::new(task),
                 _ => {

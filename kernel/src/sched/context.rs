@@ -330,9 +330,7 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         match result {
             Ok(task_cap) => {
                 self.kernel.lifecycle.spawned.push((id, machine));
-                self.kernel
-                    .pending
-                    .post(super::pending::LIFECYCLE_LINE);
+                self.kernel.pending.post(super::pending::LIFECYCLE_LINE);
                 Ok(task_cap)
             }
             Err(error) => {
