@@ -24,6 +24,7 @@
 //! memory), so all of this is host-tested over a buffer.
 
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::fmt;
 
 use x86_64::structures::paging::{Page, PhysFrame};
@@ -131,6 +132,10 @@ pub struct Domain<'m> {
     tables: Vec<PhysFrame>,
     /// Pages mapped now.
     mapped: u64,
+    /// The last leaf entry a copy walked to, by page: a system call's
+    /// buffers are usually on the same page of the stack each time, so
+    /// most copies skip the four-level walk. Forgotten on every change.
+    last_leaf: Cell<Option<(u64, u64)>>,
 }
 
 fn index(address: u64, level: u32) -> usize {
@@ -147,6 +152,7 @@ impl<'m> Domain<'m> {
             root,
             tables: Vec::new(),
             mapped: 0,
+            last_leaf: Cell::new(None),
         };
         domain.tables.push(root);
         let mut upper = [0u8; ENTRIES / 2 * 8];
@@ -235,6 +241,7 @@ impl<'m> Domain<'m> {
     ) -> Result<(), DomainError> {
         let address = page.start_address().as_u64();
         Self::check_user(address)?;
+        self.last_leaf.set(None);
         let table = self
             .leaf_table(address, true)?
             .ok_or(DomainError::Corrupt)?;
@@ -263,6 +270,7 @@ impl<'m> Domain<'m> {
     pub fn unmap(&mut self, page: Page) -> Option<PhysFrame> {
         let address = page.start_address().as_u64();
         Self::check_user(address).ok()?;
+        self.last_leaf.set(None);
         let table = self.leaf_table(address, false).ok()??;
         let slot = index(address, 1);
         let entry = self.entry(table, slot)?;
@@ -278,6 +286,18 @@ impl<'m> Domain<'m> {
 
     /// The leaf entry for `address`, if present.
     fn leaf(&self, address: u64) -> Option<u64> {
+        let page = address & !(PAGE_SIZE - 1);
+        if let Some((cached, entry)) = self.last_leaf.get()
+            && cached == page
+        {
+            return Some(entry);
+        }
+        let entry = self.walk(address)?;
+        self.last_leaf.set(Some((page, entry)));
+        Some(entry)
+    }
+
+    fn walk(&self, address: u64) -> Option<u64> {
         if !(LOWER_HALF_START..LOWER_HALF_END).contains(&address) {
             return None;
         }

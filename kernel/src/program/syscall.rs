@@ -44,26 +44,22 @@ fn saturate(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// A message's payload and capabilities, copied in from the task.
+/// A message's capabilities, copied in from the task; its payload went
+/// to the task's [`UserTask::payload`] buffer (`len` bytes).
 struct Message {
-    payload: [u8; MAX_PAYLOAD],
     len: usize,
     caps: [CapRef; MAX_CAPS],
     cap_count: usize,
 }
 
 impl Message {
-    fn payload(&self) -> &[u8] {
-        &self.payload[..self.len]
-    }
-
     fn caps(&self) -> &[CapRef] {
         &self.caps[..self.cap_count]
     }
 }
 
 fn copy_message(
-    task: &UserTask<'_>,
+    task: &mut UserTask<'_>,
     payload: u64,
     len: u64,
     caps: u64,
@@ -81,14 +77,13 @@ fn copy_message(
         });
     }
     let mut message = Message {
-        payload: [0; MAX_PAYLOAD],
         len: len as usize,
         caps: [CapRef::from_raw(0); MAX_CAPS],
         cap_count: cap_count as usize,
     };
     if len > 0 {
         task.domain
-            .copy_in(payload, &mut message.payload[..len as usize])
+            .copy_in(payload, &mut task.payload[..len as usize])
             .map_err(|_| IpcError::BadAddress)?;
     }
     if cap_count > 0 {
@@ -136,17 +131,18 @@ pub(super) fn serve(
         Syscall::Done => return Outcome::Done(handler_result(a0)),
         Syscall::TaskId => Ok((u64::from(cx.task_id().0), 0)),
         Syscall::Send => copy_message(task, a1, a2, a3, a4)
-            .and_then(|message| cx.send(cap(a0), message.payload(), message.caps()))
+            .and_then(|message| cx.send(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|()| (0, 0)),
         Syscall::Call => copy_message(task, a1, a2, a3, a4)
-            .and_then(|message| cx.call(cap(a0), message.payload(), message.caps()))
+            .and_then(|message| cx.call(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|token| (token.0, 0)),
         Syscall::Reply => copy_message(task, a1, a2, a3, a4)
-            .and_then(|message| cx.reply(cap(a0), message.payload(), message.caps()))
+            .and_then(|message| cx.reply(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|()| (0, 0)),
         Syscall::ReplyDone => {
-            let result = copy_message(task, a1, a2, a3, a4)
-                .and_then(|message| cx.reply(cap(a0), message.payload(), message.caps()));
+            let result = copy_message(task, a1, a2, a3, a4).and_then(|message| {
+                cx.reply(cap(a0), &task.payload[..message.len], message.caps())
+            });
             return Outcome::Done(result.map_err(HandleError::Ipc));
         }
         Syscall::CallDone => {
@@ -156,7 +152,7 @@ pub(super) fn serve(
                 .and(task.domain.translate(a5.saturating_add(7), true))
                 .ok_or(IpcError::BadAddress)
                 .and_then(|_| copy_message(task, a1, a2, a3, a4))
-                .and_then(|message| cx.call(cap(a0), message.payload(), message.caps()))
+                .and_then(|message| cx.call(cap(a0), &task.payload[..message.len], message.caps()))
                 .and_then(|token| {
                     task.domain
                         .copy_out(a5, &token.0.to_le_bytes())

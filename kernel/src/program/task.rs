@@ -26,13 +26,14 @@
 //! before the task can run again (on one core, and with no PCID, entering
 //! the domain reloads CR3, which flushes the TLB).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_caps::CapRef;
 use mealy_protocol::abi::{self, page};
 use mealy_protocol::{
-    CallFailure, Context, Grants, HandleError, Incoming, MessageKind, StateMachine,
+    CallFailure, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, StateMachine,
 };
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, PhysFrame};
@@ -119,6 +120,9 @@ pub struct UserTask<'m> {
     symbols: ProgramSymbols,
     pub(super) granted: Vec<Granted>,
     budget_ns: u64,
+    /// Where a system call's payload is copied in (made once: a page of
+    /// zeroes per call would cost more than the copy).
+    pub(super) payload: Box<[u8; MAX_PAYLOAD]>,
 }
 
 fn frames_of<'r>(region: &'r Region<'_>) -> impl Iterator<Item = (Page, PhysFrame)> + 'r {
@@ -201,6 +205,7 @@ impl<'m> UserTask<'m> {
             symbols,
             granted: Vec::new(),
             budget_ns: USER_BUDGET_NS,
+            payload: Box::new([0; MAX_PAYLOAD]),
         })
     }
 
