@@ -3,6 +3,10 @@
 //! image and the fs service's parser cannot disagree). The image goes on
 //! the ESP as a boot module with command line `fs`.
 //!
+//! [`pack_dir_with`] adds files that are not in the directory, such as the
+//! user programs xtask builds into `bin/`, so nothing is written into the
+//! source tree.
+//!
 //! Regular files and directories are packed; names must be UTF-8 and
 //! allowed by the format. Anything else (a symlink, a device, a bad name)
 //! is an error naming the path, rather than being silently left out.
@@ -25,6 +29,8 @@ pub enum PackError {
     /// Neither a regular file nor a directory.
     Unsupported(PathBuf),
     Build(BuildError),
+    /// An extra file whose path is taken or goes through a file.
+    Clash(String),
 }
 
 impl fmt::Display for PackError {
@@ -36,6 +42,9 @@ impl fmt::Display for PackError {
                 write!(f, "{}: not a regular file or directory", path.display())
             }
             PackError::Build(error) => write!(f, "{error}"),
+            PackError::Clash(path) => {
+                write!(f, "{path}: already in the directory, or under a file")
+            }
         }
     }
 }
@@ -80,6 +89,47 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, PackError> {
     build(&read_tree(dir)?, BuildOptions::default()).map_err(PackError::Build)
 }
 
+/// A file added to the image at `path` (from the root, `/`-separated,
+/// e.g. `bin/echo`); missing directories are made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraFile {
+    pub path: String,
+    pub data: Vec<u8>,
+}
+
+/// Packs `dir` and `extra` into an image; an extra file may not replace
+/// anything in `dir`.
+pub fn pack_dir_with(dir: &Path, extra: &[ExtraFile]) -> Result<Vec<u8>, PackError> {
+    let mut tree = read_tree(dir)?;
+    for file in extra {
+        insert(&mut tree, file)?;
+    }
+    build(&tree, BuildOptions::default()).map_err(PackError::Build)
+}
+
+fn insert(tree: &mut Node, file: &ExtraFile) -> Result<(), PackError> {
+    let clash = || PackError::Clash(file.path.clone());
+    let parts: Vec<&str> = file.path.split('/').filter(|p| !p.is_empty()).collect();
+    let (name, dirs) = parts.split_last().ok_or_else(clash)?;
+    let mut node = tree;
+    for part in dirs {
+        let Node::Directory(entries) = node else {
+            return Err(clash());
+        };
+        node = entries
+            .entry((*part).to_string())
+            .or_insert_with(|| Node::Directory(BTreeMap::new()));
+    }
+    let Node::Directory(entries) = node else {
+        return Err(clash());
+    };
+    if entries.contains_key(*name) {
+        return Err(clash());
+    }
+    entries.insert((*name).to_string(), Node::File(file.data.clone()));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +146,30 @@ mod tests {
         let start = offset as usize;
         assert_eq!(&bytes[start..start + hello.size as usize], on_host);
         assert!(image.lookup("etc/motd").is_ok());
+    }
+
+    #[test]
+    fn extra_files_land_in_new_directories_and_never_replace() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("root");
+        let echo = ExtraFile {
+            path: "bin/echo".into(),
+            data: b"\x7fELF echo".to_vec(),
+        };
+        let bytes = pack_dir_with(&root, std::slice::from_ref(&echo)).unwrap();
+        let image = Image::parse(&bytes).unwrap();
+        let file = image.lookup("bin/echo").unwrap();
+        let (offset, _) = image.extent(file.first).unwrap();
+        let start = offset as usize;
+        assert_eq!(&bytes[start..start + file.size as usize], echo.data);
+        assert!(image.lookup("hello.txt").is_ok());
+        for path in ["hello.txt", "hello.txt/x", "", "etc"] {
+            let clash = ExtraFile {
+                path: path.into(),
+                data: Vec::new(),
+            };
+            let error = pack_dir_with(&root, &[clash]).unwrap_err();
+            assert!(matches!(error, PackError::Clash(_)), "{path}: {error}");
+        }
     }
 
     #[test]

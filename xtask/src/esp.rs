@@ -1,7 +1,10 @@
 //! The ESP's contents, defined once: the loader as the removable-media boot
 //! path, limine.conf, the kernel, the kernel's symbol table as a module
 //! (cmdline `symbols`), and the file-system image packed from
-//! `image/root/` (or `--fs-root DIR`) as a module (cmdline `fs`).
+//! `image/root/` (or `--fs-root DIR`) plus every user program as
+//! `/bin/NAME` (checked first: `mealy_image::program`) as a module
+//! (cmdline `fs`). The programs are added while packing, never written
+//! into the source tree.
 //! `cargo xtask qemu` writes them to a directory, `cargo xtask image` into a
 //! FAT32 partition.
 
@@ -9,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use mealy_image::disk::EspFile;
+use mealy_image::fs_image::ExtraFile;
 use mealy_image::limine_conf::{BootEntry, Module};
 
-use crate::build::{Artifacts, workspace_root};
+use crate::build::{Artifacts, Program, workspace_root};
 
 pub const LOADER_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 pub const KERNEL_PATH: &str = "/boot/mealy-kernel";
@@ -39,7 +43,8 @@ pub fn esp_files_with(
     cmdline: &str,
     fs_root: &Path,
 ) -> Result<Vec<EspFile>> {
-    let fs_image = mealy_image::fs_image::pack_dir(fs_root)
+    let programs = program_files(&artifacts.programs)?;
+    let fs_image = mealy_image::fs_image::pack_dir_with(fs_root, &programs)
         .with_context(|| format!("cannot pack {} into a file-system image", fs_root.display()))?;
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -84,6 +89,33 @@ pub fn esp_files_with(
             data: fs_image,
         },
     ])
+}
+
+/// Where a program goes in the file system.
+pub fn program_path(name: &str) -> String {
+    format!("bin/{name}")
+}
+
+/// Each program's bytes for `/bin`, after the loader's checks; a program
+/// the kernel would refuse is an error naming it.
+pub fn program_files(programs: &[Program]) -> Result<Vec<ExtraFile>> {
+    programs
+        .iter()
+        .map(|program| {
+            let data = std::fs::read(&program.path)
+                .with_context(|| format!("cannot read {}", program.path.display()))?;
+            mealy_image::program::check(&data).with_context(|| {
+                format!(
+                    "{} is not a program the kernel can load",
+                    program.path.display()
+                )
+            })?;
+            Ok(ExtraFile {
+                path: program_path(&program.name),
+                data,
+            })
+        })
+        .collect()
 }
 
 /// Replaces `dir` with a directory holding exactly `files`.

@@ -10,6 +10,8 @@
 //! - `esp`: only assemble an ESP directory (tests use it to break one);
 //! - `bench`: the benchmarks, host-native and in the guest;
 //! - `new-service`: scaffold a state-machine crate and add it to the boot;
+//! - `programs`: build the user programs (`user/programs/*`) and list them;
+//! - `new-program`: scaffold a user program, packed as `/bin/NAME`;
 //! - `graph`: the running system's capability graph as DOT, SVG and PNG.
 //!
 //! Depends on `mealy-image`; it runs cargo, rustup, apt-get and QEMU as
@@ -20,6 +22,7 @@ mod build;
 mod esp;
 mod fsck;
 mod graph;
+mod new_program;
 mod new_service;
 mod qemu;
 mod serial_filter;
@@ -86,6 +89,18 @@ enum Task {
     },
     /// Scaffold a new state-machine service and add it to the boot tasks.
     NewService {
+        /// Lowercase letters, digits and dashes, e.g. `clock`.
+        name: String,
+    },
+    /// Build the user programs (static PIEs for /bin) and list them with
+    /// their sizes.
+    Programs {
+        /// Build with optimisations.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Scaffold a new user program under user/programs, packed as /bin/NAME.
+    NewProgram {
         /// Lowercase letters, digits and dashes, e.g. `clock`.
         name: String,
     },
@@ -243,7 +258,34 @@ fn run(task: Task) -> Result<ExitCode> {
             new_service::run(&root, &name)?;
             Ok(ExitCode::SUCCESS)
         }
+        Task::NewProgram { name } => {
+            new_program::run(&root, &name)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Programs { release } => {
+            setup::ensure_rust_targets()?;
+            let programs = build::build_programs(Profile::from_release(release))?;
+            list_programs(&programs)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// One line per program: its `/bin` path, file size and loaded size.
+fn list_programs(programs: &[build::Program]) -> Result<()> {
+    let files = esp::program_files(programs)?;
+    for (program, file) in programs.iter().zip(&files) {
+        let summary = mealy_image::program::check(&file.data)?;
+        println!(
+            "/{:<24} {:>8} bytes  image {:>4} KiB  {:>5} relocations  {}",
+            file.path,
+            summary.file_bytes,
+            summary.image_bytes.div_ceil(1024),
+            summary.relocations,
+            program.path.display()
+        );
+    }
+    Ok(())
 }
 
 fn run_qemu(args: QemuArgs) -> Result<ExitCode> {

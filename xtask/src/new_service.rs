@@ -66,7 +66,7 @@ impl ServiceName {
         })
     }
 
-    fn fill(&self, template: &str) -> String {
+    pub fn fill(&self, template: &str) -> String {
         template
             .replace("{{name}}", &self.name)
             .replace("{{ident}}", &self.ident)
