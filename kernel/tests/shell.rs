@@ -239,6 +239,12 @@ fn ps_reads_the_task_table_through_the_inspect_capability() {
     for name in ["echo", "pinger", "console", mealy_shell::NAME] {
         assert!(out.contains(name), "{out}");
     }
+    // Every boot task runs in ring 0, the last column.
+    let mut lines = out.lines();
+    assert!(lines.next().is_some_and(|header| header.ends_with(" RING")));
+    for row in lines {
+        assert_eq!(row.split_whitespace().last(), Some("0"), "{row}");
+    }
     // Take the Inspect capability away: ps fails with the cap error.
     let slot = terminal.original_of(mealy_shell::INSPECT);
     let out = terminal.run(&format!("revoke kernel {slot}"));
@@ -353,6 +359,28 @@ fn output_the_terminal_cannot_take_goes_to_the_log() {
         ),
         "{log:?}"
     );
+}
+
+#[test]
+fn run_opens_the_file_through_the_fs_and_keeps_no_region() {
+    let mut terminal = Terminal::fs(Some(&fs_image()));
+    let held = terminal.shell_holds();
+    assert_eq!(
+        terminal.run("run /bin/nope"),
+        "error: run: no such file or directory\n"
+    );
+    assert_eq!(
+        terminal.run("run hello.txt bogus"),
+        "error: run: cannot grant bogus: there is no task `bogus`\n"
+    );
+    // Text is no program (or this kernel starts none yet): one error
+    // line, and the file's Region is gone again.
+    let out = terminal.run("run hello.txt");
+    assert!(
+        out.starts_with("error: run: ") && out.lines().count() == 1,
+        "{out}"
+    );
+    assert_eq!(terminal.shell_holds(), held);
 }
 
 #[test]

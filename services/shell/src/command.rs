@@ -5,15 +5,19 @@
 //! Words are separated by ASCII whitespace; there is no quoting. The one
 //! exceptions are `send`, `write` and `append`, whose message or text is
 //! the rest of the line as typed (inner spaces kept), so a service's text
-//! command reaches it unchanged.
+//! command reaches it unchanged. `run` checks here what it can without the
+//! system: the program's name (the file's base name) and its grants.
 //! Every failure is a [`CommandError`] whose `Display` is one line that
 //! points at `help`.
 
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_caps::DotDetail;
-use mealy_protocol::CapRef;
+
+pub use crate::names::{MAX_GRANTS, SlotRef, TaskRef};
+use crate::names::{program_name, run_grants};
 
 /// One command: its name, its usage line and what it does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -29,7 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "ps",
         "ps",
-        "tasks: id, name, state, mailbox, messages, time",
+        "tasks: id, name, state, mailbox, messages, time, ring",
     ),
     spec(
         "caps",
@@ -68,6 +72,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "a file's bytes in hex (the first 4 KiB)",
     ),
     spec(
+        "run",
+        "run <path> [grant...]",
+        "start a program with endpoints to the tasks named",
+    ),
+    spec(
         "send",
         "send <task> <message>",
         "send a text command to a service",
@@ -99,82 +108,6 @@ const fn spec(name: &'static str, usage: &'static str, summary: &'static str) ->
 /// The command named `name`, if there is one.
 pub fn find_command(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS.iter().find(|spec| spec.name == name)
-}
-
-/// A task as the user names it: all digits is an id, anything else a name.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum TaskRef {
-    Id(u32),
-    Name(String),
-}
-
-impl TaskRef {
-    /// Reads a task argument; `BadNumber` for digits that overflow a `u32`.
-    pub fn parse(command: &'static str, word: &str) -> Result<Self, CommandError> {
-        if word.bytes().all(|byte| byte.is_ascii_digit()) {
-            parse_number(command, word).map(TaskRef::Id)
-        } else {
-            Ok(TaskRef::Name(word.to_string()))
-        }
-    }
-
-    /// Whether this names the task with `id` and `name`.
-    pub fn matches(&self, id: u32, name: &str) -> bool {
-        match self {
-            TaskRef::Id(wanted) => *wanted == id,
-            TaskRef::Name(wanted) => wanted == name,
-        }
-    }
-}
-
-impl fmt::Display for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskRef::Id(id) => write!(f, "{id}"),
-            TaskRef::Name(name) => f.write_str(name),
-        }
-    }
-}
-
-/// A capability slot as the user names it: `3`, or `3#1` to insist on a
-/// generation (as `caps` prints it), so a stale number cannot hit a
-/// capability that has since reused the slot.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct SlotRef {
-    pub slot: u32,
-    pub generation: Option<u32>,
-}
-
-impl SlotRef {
-    pub fn parse(command: &'static str, word: &str) -> Result<Self, CommandError> {
-        let (slot, generation) = match word.split_once('#') {
-            Some((slot, generation)) => (slot, Some(parse_number(command, generation)?)),
-            None => (word, None),
-        };
-        Ok(SlotRef {
-            slot: parse_number(command, slot)?,
-            generation,
-        })
-    }
-
-    /// Whether `cap` is the capability this names.
-    pub fn matches(&self, cap: CapRef) -> bool {
-        // The ABI form keeps the slot in the low half, generation in the high.
-        let raw = cap.to_raw();
-        let slot = (raw & u64::from(u32::MAX)) as u32;
-        let generation = (raw >> 32) as u32;
-        slot == self.slot && self.generation.is_none_or(|wanted| wanted == generation)
-    }
-}
-
-impl fmt::Display for SlotRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.slot)?;
-        if let Some(generation) = self.generation {
-            write!(f, "#{generation}")?;
-        }
-        Ok(())
-    }
 }
 
 /// How `graph` shows the capability graph.
@@ -236,6 +169,14 @@ pub enum Command {
     Hexdump {
         path: String,
     },
+    /// `run <path> [grant...]`: the program in the file at `path`, started
+    /// as the task `name` (the file's base name), given the shell's
+    /// endpoint to each of `grants`, under that task's name.
+    Run {
+        path: String,
+        name: String,
+        grants: Vec<TaskRef>,
+    },
     Send {
         task: TaskRef,
         text: String,
@@ -274,6 +215,13 @@ pub enum CommandError {
         command: &'static str,
         option: String,
     },
+    /// A word that cannot be what it stands for: `why` completes
+    /// "'<text>' ...".
+    BadArgument {
+        command: &'static str,
+        text: String,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -302,20 +250,14 @@ impl fmt::Display for CommandError {
                 write!(f, "{command}: unknown option '{option}'")?;
                 command
             }
+            CommandError::BadArgument { command, text, why } => {
+                write!(f, "{command}: '{text}' {why}")?;
+                command
+            }
         };
         let usage = find_command(command).map_or(*command, |spec| spec.usage);
         write!(f, "; usage: {usage} (type 'help {command}')")
     }
-}
-
-fn parse_number(command: &'static str, word: &str) -> Result<u32, CommandError> {
-    // `u32::from_str` also takes a leading '+'; the shell does not.
-    let digits_only = !word.is_empty() && word.bytes().all(|byte| byte.is_ascii_digit());
-    let number = if digits_only { word.parse().ok() } else { None };
-    number.ok_or_else(|| CommandError::BadNumber {
-        command,
-        text: word.to_string(),
-    })
 }
 
 /// The words of a line after the command name, consumed in order.
@@ -474,6 +416,16 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
         "hexdump" => Command::Hexdump {
             path: words.required("<path>")?.to_string(),
         },
+        "run" => {
+            let path = words.required("<path>")?;
+            let name = program_name(path)?.to_string();
+            let grants = run_grants(core::iter::from_fn(|| words.next()))?;
+            Command::Run {
+                path: path.to_string(),
+                name,
+                grants,
+            }
+        }
         "send" => {
             let task = words.task()?;
             let text = words.remainder("<message>")?.to_string();

@@ -3,6 +3,8 @@
 
 use super::*;
 use alloc::string::ToString;
+use alloc::vec;
+use mealy_protocol::CapRef;
 
 fn parsed(line: &str) -> Command {
     match parse(line) {
@@ -55,6 +57,7 @@ fn every_listed_command_parses() {
             .replace("[--dot [--slots]]", "--dot --slots")
             .replace("<task>", "echo")
             .replace("<message>", "hello")
+            .replace("[grant...]", "echo fs")
             .replace("<slot>", "3");
         assert!(matches!(parse(&line), Ok(Some(_))), "{line}");
     }
@@ -298,5 +301,88 @@ fn every_error_is_one_line_pointing_at_help() {
     assert_eq!(
         failed("nope").to_string(),
         "unknown command 'nope'; type 'help' for the list"
+    );
+}
+
+#[test]
+fn run_takes_a_path_and_up_to_four_grants() {
+    assert_eq!(
+        parsed("run /bin/hello"),
+        Command::Run {
+            path: "/bin/hello".to_string(),
+            name: "hello".to_string(),
+            grants: vec![],
+        }
+    );
+    assert_eq!(
+        parsed("run  bin/pinger  echo 3 fs console "),
+        Command::Run {
+            path: "bin/pinger".to_string(),
+            name: "pinger".to_string(),
+            grants: vec![name("echo"), TaskRef::Id(3), name("fs"), name("console")],
+        }
+    );
+    assert_eq!(
+        parsed("run hello.elf"),
+        Command::Run {
+            path: "hello.elf".to_string(),
+            name: "hello.elf".to_string(),
+            grants: vec![],
+        }
+    );
+}
+
+#[test]
+fn bad_run_lines() {
+    assert_eq!(
+        failed("run"),
+        CommandError::MissingArgument {
+            command: "run",
+            argument: "<path>"
+        }
+    );
+    assert_eq!(
+        failed("run /bin/x a b c d e"),
+        CommandError::TooManyArguments { command: "run" }
+    );
+    let long = "g".repeat(25);
+    for (line, text, why) in [
+        ("run /bin/", "/bin/", "names no file"),
+        ("run /", "/", "names no file"),
+        (
+            "run /bin/42",
+            "42",
+            "cannot name a task: a name of digits reads as an id",
+        ),
+        ("run /bin/x echo echo", "echo", "is granted twice"),
+        ("run /bin/x 3 3", "3", "is granted twice"),
+        (
+            &alloc::format!("run /bin/x {long}"),
+            long.as_str(),
+            "is longer than a grant's name can be (24 bytes)",
+        ),
+    ] {
+        assert_eq!(
+            failed(line),
+            CommandError::BadArgument {
+                command: "run",
+                text: text.to_string(),
+                why
+            },
+            "{line}"
+        );
+    }
+    // A name of exactly 24 bytes fits.
+    assert!(matches!(
+        parse(&alloc::format!("run /bin/x {}", "g".repeat(24))),
+        Ok(Some(Command::Run { .. }))
+    ));
+    assert!(matches!(
+        failed("run /bin/x 99999999999"),
+        CommandError::BadNumber { .. }
+    ));
+    assert_eq!(
+        failed("run /bin/").to_string(),
+        "run: '/bin/' names no file; usage: run <path> [grant...] (type 'help run')"
     );
 }

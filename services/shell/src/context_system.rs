@@ -5,8 +5,12 @@
 //!   through its Inspect capability ([`INSPECT`]);
 //! - `send` and the file commands: calls through its endpoint to the task
 //!   (named after it);
+//! - `run`: `Context::spawn` with the file's Region, passing on those
+//!   endpoints; the Task capability it answers with is kept in
+//!   [`Programs`];
 //! - `revoke` and `kill`: `revoke_in` / `stop_task` through its Task
-//!   capability for the task ([`task_grant`]; `task:kernel` reaches the
+//!   capability for the task (a started program's from [`Programs`], a
+//!   boot task's granted as [`task_grant`]; `task:kernel` reaches the
 //!   kernel's CSpace of originals);
 //! - `shutdown`: `stop_task` on `task:kernel`, which powers off once every
 //!   message already sent has been handled.
@@ -18,12 +22,13 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use mealy_caps::{CapRef, Rights, Snapshot, TaskId};
-use mealy_protocol::inspect::{Query, Report};
+use mealy_caps::{CapRef, Object, Rights, Snapshot, TaskId};
+use mealy_protocol::inspect::{Query, Report, TaskStatus};
 use mealy_protocol::{Context, Grant, IpcError};
 
 use crate::command::{SlotRef, TaskRef};
-use crate::system::{BenchReport, Call, CapRow, MemReport, Stats, System, TaskRow};
+use crate::programs::{Program, Programs, SpawnRefused};
+use crate::system::{BenchReport, Call, CapRow, MemReport, Started, Stats, System, TaskRow};
 
 /// The grant name of the shell's Inspect capability.
 pub const INSPECT: &str = "inspect";
@@ -42,6 +47,8 @@ pub struct ContextSystem<'a> {
     pub cx: &'a mut dyn Context,
     /// What the task list granted the shell, by name.
     pub grants: &'a [Grant],
+    /// The programs the shell started, which outlive the message.
+    pub programs: &'a mut Programs,
 }
 
 impl ContextSystem<'_> {
@@ -69,16 +76,63 @@ impl ContextSystem<'_> {
     }
 
     /// The id and name of the task `task` refers to: the kernel, or any
-    /// task ever started, running or not.
+    /// task ever started, running or not. A name that several tasks had
+    /// (a program run twice) is the first of them that has not stopped,
+    /// else the first.
     fn resolve(&mut self, task: &TaskRef) -> Result<(TaskId, String), String> {
         if task.matches(TaskId::KERNEL.0, KERNEL) {
             return Ok((TaskId::KERNEL, KERNEL.to_string()));
         }
-        self.tasks()?
+        let named: Vec<TaskRow> = self
+            .tasks()?
             .into_iter()
-            .find(|row| task.matches(row.id, &row.name))
-            .map(|row| (TaskId(row.id), row.name))
+            .filter(|row| task.matches(row.id, &row.name))
+            .collect();
+        named
+            .iter()
+            .find(|row| row.state != TaskStatus::Stopped)
+            .or(named.first())
+            .map(|row| (TaskId(row.id), row.name.clone()))
             .ok_or_else(|| format!("there is no {}", describe(task)))
+    }
+
+    /// The shell's Task capability for the task `id`, called `name`: a
+    /// program's it started, else the one the task list granted.
+    fn control(&self, id: TaskId, name: &str) -> Result<CapRef, String> {
+        match self.programs.control_of(id, name) {
+            Some(control) => Ok(control),
+            None => self.grant(&task_grant(name)),
+        }
+    }
+
+    /// Whether the task table shows the task `id` stopped.
+    fn has_stopped(&mut self, id: TaskId) -> bool {
+        self.tasks().is_ok_and(|rows| {
+            rows.iter()
+                .any(|row| row.id == id.0 && row.state == TaskStatus::Stopped)
+        })
+    }
+
+    /// The task the shell's Task capability `control` controls, as the
+    /// capability graph shows it.
+    fn task_of(&mut self, control: CapRef) -> Result<TaskId, String> {
+        let shell = self.cx.task_id();
+        let snapshot = self.snapshot()?;
+        let cspace = snapshot
+            .cspace_of(shell)
+            .ok_or("the shell has no capability space")?;
+        let object = snapshot
+            .caps_in(cspace)
+            .find(|held| held.at.cap == control)
+            .map(|held| held.cap.object)
+            .ok_or("the shell does not hold the Task capability")?;
+        match snapshot.objects.iter().find(|node| node.id == object) {
+            Some(node) => match node.object {
+                Object::Task { task } => Ok(task),
+                _ => Err("the capability names no task".into()),
+            },
+            None => Err("a capability names a missing object".into()),
+        }
     }
 }
 
@@ -146,15 +200,46 @@ impl System for ContextSystem<'_> {
     }
 
     fn call(&mut self, task: &TaskRef, request: &[u8]) -> Result<Call, String> {
-        let (_, peer) = self.resolve(task)?;
-        let endpoint = self
-            .grant(&peer)
-            .map_err(|_| format!("the shell holds no endpoint to {peer}"))?;
+        let (peer, endpoint) = self.endpoint(task)?;
         let token = self
             .cx
             .call(endpoint, request, &[])
             .map_err(|error| format!("{peer}: {error}"))?;
         Ok(Call { token, peer })
+    }
+
+    fn endpoint(&mut self, task: &TaskRef) -> Result<(String, CapRef), String> {
+        let (_, peer) = self.resolve(task)?;
+        let endpoint = self
+            .grant(&peer)
+            .map_err(|_| format!("the shell holds no endpoint to {peer}"))?;
+        Ok((peer, endpoint))
+    }
+
+    fn spawn(
+        &mut self,
+        program: CapRef,
+        name: &str,
+        grants: &[(String, CapRef)],
+    ) -> Result<Started, String> {
+        let named: Vec<(&str, CapRef)> = grants
+            .iter()
+            .map(|(name, cap)| (name.as_str(), *cap))
+            .collect();
+        let control = self.cx.spawn(program, name, &named).map_err(|error| {
+            let names: Vec<&str> = named.iter().map(|(name, _)| *name).collect();
+            SpawnRefused::new(error, name, &names).to_string()
+        })?;
+        // Started: an id that cannot be read is not worth an error.
+        let id = self.task_of(control).ok();
+        self.programs.add(Program {
+            id,
+            name: name.to_string(),
+            control,
+        });
+        Ok(Started {
+            id: id.map(|id| id.0),
+        })
     }
 
     fn read_region(&mut self, region: CapRef, read: &mut dyn FnMut(&[u8])) -> Result<(), String> {
@@ -204,7 +289,7 @@ impl System for ContextSystem<'_> {
             .map(|cap| cap.at.cap)
             .find(|cap| slot.matches(*cap))
             .ok_or_else(|| format!("{} holds nothing in that slot", describe(task)))?;
-        let control = self.grant(&task_grant(&name))?;
+        let control = self.control(id, &name)?;
         self.cx
             .revoke_in(control, cap)
             .map_err(|error| error.to_string())
@@ -218,8 +303,23 @@ impl System for ContextSystem<'_> {
         if id == self.cx.task_id() {
             return Err("the shell cannot kill itself".into());
         }
-        let control = self.grant(&task_grant(&name))?;
-        self.cx.stop_task(control).map_err(|error| match error {
+        let control = match self.control(id, &name) {
+            Ok(control) => control,
+            // A program killed before: the shell let go of it then.
+            Err(_) if self.has_stopped(id) => return Err("it is not running".into()),
+            Err(error) => return Err(error),
+        };
+        let stopped = self.cx.stop_task(control);
+        // A program stopped now or before, or whose capability was
+        // revoked, needs the shell's hold on it no more.
+        if matches!(
+            stopped,
+            Ok(()) | Err(IpcError::DeadTask | IpcError::InvalidCap)
+        ) && self.programs.forget(control)
+        {
+            let _ = self.cx.drop_cap(control);
+        }
+        stopped.map_err(|error| match error {
             IpcError::DeadTask => "it is not running".to_string(),
             other => other.to_string(),
         })

@@ -4,7 +4,8 @@
 //!
 //! - The kernel: inspect answers for a fixed system (tasks `echo` 1,
 //!   `pinger` 2, `fs` 3; the shell is task 4), Task capabilities for
-//!   `kill`, `revoke` (one capability deleted) and `shutdown`.
+//!   `kill`, `revoke` (one capability deleted) and `shutdown`; programs
+//!   `run` starts, with ids from 5 on ([`FakeKernel`], `fake_kernel.rs`).
 //! - The peers, answering the shell's calls (`FakeContext::calls`) when
 //!   the test asks ([`Rig::next_answer`]): `echo` answers a text command
 //!   with its text; `pinger` never answers (for timeouts); `fs` is
@@ -21,7 +22,9 @@ use mealy_protocol::text::{TextAnswer, TextCommand};
 use mealy_protocol::{Badge, CallFailure, CallToken, CapRef, Grant, Rights, decode};
 
 use crate::context_system::{ContextSystem, INSPECT};
-use crate::fake_fs::{CAPACITY, FakeFs};
+use crate::fake_fs::FakeFs;
+use crate::fake_kernel::FakeKernel;
+use crate::programs::Programs;
 use crate::system::{Answer, BenchReport, MemReport, RegionRow, Stats, TaskRow, TaskStatus};
 
 /// The shell's own task id in the rig.
@@ -31,8 +34,10 @@ pub const SHELL: TaskId = TaskId(4);
 /// list gives it, and the peers it calls.
 #[derive(Debug)]
 pub struct Rig {
-    pub cx: FakeContext,
+    pub cx: FakeKernel,
     grants: Vec<Grant>,
+    /// The shell task's programs, kept across steps as the task keeps them.
+    pub programs: Programs,
     pub fs: FakeFs,
     /// How many of `cx.calls` the peers have seen.
     seen: usize,
@@ -53,9 +58,7 @@ impl Rig {
         ]
         .map(|(name, cap)| Grant { name, cap })
         .to_vec();
-        let mut tasks = sample_tasks();
-        tasks.push(fs_task());
-        cx.answer_inspect(Query::Tasks, Report::Tasks(tasks));
+        cx.answer_inspect(Query::Tasks, Report::Tasks(all_tasks()));
         cx.answer_inspect(Query::Graph, Report::Graph(sample_graph()));
         cx.answer_inspect(Query::Memory, Report::Memory(sample_memory()));
         cx.answer_inspect(Query::Stats, Report::Stats(sample_stats()));
@@ -63,27 +66,28 @@ impl Rig {
         cx.revoke_in_answering(1);
         let fs = FakeFs::new(&mut cx, &[("hello.txt", b"Hello, Mealy!\n")]);
         Self {
-            cx,
+            cx: FakeKernel::new(cx),
             grants,
+            programs: Programs::new(),
             fs,
             seen: 0,
         }
     }
 
+    /// Puts a program file at `path` (its bytes are not looked at: the
+    /// fake kernel's spawn takes any Region it can read).
+    pub fn add_program(&mut self, path: &str) {
+        self.fs.put(&mut self.cx, path, b"\x7fELF a program");
+    }
+
     /// The shell's [`System`](crate::System) for one step. The capability
     /// graph it reads shows the Regions the shell holds now.
     pub fn system(&mut self) -> ContextSystem<'_> {
-        let held: Vec<(CapRef, Rights)> = self
-            .fs
-            .given
-            .iter()
-            .filter_map(|&cap| Some((cap, self.cx.rights(cap)?)))
-            .collect();
-        self.cx
-            .answer_inspect(Query::Graph, Report::Graph(graph_holding(&held)));
+        self.cx.show_regions(&self.fs.given);
         ContextSystem {
             cx: &mut self.cx,
             grants: &self.grants,
+            programs: &mut self.programs,
         }
     }
 
@@ -178,9 +182,10 @@ pub fn sample_graph() -> Snapshot {
     named(sample_system().snapshot())
 }
 
-/// The sample graph, and when the shell holds Regions (`held`: its names
-/// for them, and their rights), the shell's CSpace with them.
-fn graph_holding(held: &[(CapRef, Rights)]) -> Snapshot {
+/// The sample graph, and when the shell holds capabilities (`held`: its
+/// names for them, their rights and what they name), the shell's CSpace
+/// with them.
+pub fn graph_holding(held: &[(CapRef, Rights, Object)]) -> Snapshot {
     if held.is_empty() {
         return sample_graph();
     }
@@ -188,19 +193,15 @@ fn graph_holding(held: &[(CapRef, Rights)]) -> Snapshot {
     let Ok(shell) = caps.create_cspace(SHELL, held.len() as u32) else {
         return sample_graph();
     };
-    for _ in held {
-        let region = Object::Region {
-            base: 0,
-            len: CAPACITY as u64,
-        };
-        let _ = caps.create_object(shell, region);
+    for &(_, _, object) in held {
+        let _ = caps.create_object(shell, object);
     }
     let mut snapshot = caps.snapshot();
     let nodes = snapshot
         .caps
         .iter_mut()
         .filter(|node| node.at.cspace == shell);
-    for (node, &(cap, rights)) in nodes.zip(held) {
+    for (node, &(cap, rights, _)) in nodes.zip(held) {
         node.at.cap = cap;
         node.cap.rights = rights;
     }
@@ -230,6 +231,13 @@ pub fn sample_tasks() -> Vec<TaskRow> {
             time_ns: 80_000,
         },
     ]
+}
+
+/// The sample tasks and the fs: the whole boot list but the shell.
+pub fn all_tasks() -> Vec<TaskRow> {
+    let mut tasks = sample_tasks();
+    tasks.push(fs_task());
+    tasks
 }
 
 fn fs_task() -> TaskRow {

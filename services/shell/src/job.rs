@@ -22,7 +22,10 @@
 //!   and `Sync`;
 //! - `rm`, `mv`, `mkdir`: `Remove`, `Rename`, `Mkdir`;
 //! - `stat`: `Stat`, then (for a file) `Open` read-only to show the
-//!   Region's address and rights.
+//!   Region's address and rights;
+//! - `run`: `Open` read-only, then `System::spawn` with the Region (the
+//!   kernel copies the image, so it is dropped at once like `cat`'s);
+//!   the grants are checked before the call and looked up again after.
 //!
 //! No capability is kept across a wait, so a job that is abandoned (a
 //! timeout, Ctrl-C) leaves nothing behind.
@@ -39,6 +42,7 @@ use mealy_protocol::{Call, CallError, CallToken, CapRef, MAX_PAYLOAD, Pending};
 
 use crate::command::{Command, TaskRef};
 use crate::output::{self, FileStat};
+use crate::programs;
 use crate::system::{Answer, FileRow, Listing, System};
 
 /// The name of the fs task, and of the shell's endpoint to it.
@@ -87,6 +91,12 @@ enum Step {
     List(Pending<proto::List<'static>>),
     Cat(Pending<proto::Open<'static>>),
     Hexdump(Pending<proto::Open<'static>>),
+    /// `run`: the file opened to start it as the task `name`.
+    Run {
+        name: String,
+        grants: Vec<TaskRef>,
+        call: Pending<proto::Open<'static>>,
+    },
     /// `Stat` asked; a file is then opened for its address.
     Stat {
         path: String,
@@ -244,6 +254,19 @@ impl Job {
                     Step::WriteOpen { write, call }
                 })
             }
+            Command::Run { path, name, grants } => programs::endpoints(system, grants)
+                .map_err(|reason| Failure {
+                    command: "run",
+                    reason,
+                })
+                .and_then(|_| {
+                    let open = proto::Open { path, write: false };
+                    fs_job("run", system, &open, |call| Step::Run {
+                        name: name.clone(),
+                        grants: grants.clone(),
+                        call,
+                    })
+                }),
             Command::Rm { path } => fs_job("rm", system, &proto::Remove { path }, |call| {
                 change(format!("removed {path}"), Change::Remove(call))
             }),
@@ -365,6 +388,14 @@ impl Job {
                 } else {
                     output::write_file(text, &contents)
                 };
+                return Ok(Progress::Done);
+            }
+            Step::Run { name, grants, call } => {
+                answer_of(*call, payload).map_err(refused)?;
+                let region = one_region(caps).ok_or_else(unexpected)?;
+                let grants = programs::endpoints(system, grants).map_err(fail)?;
+                let started = system.spawn(region, name, &grants).map_err(fail)?;
+                let _ = output::write_started(text, name, started);
                 return Ok(Progress::Done);
             }
             Step::Stat { path, call } => {

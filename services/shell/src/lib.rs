@@ -10,9 +10,12 @@
 //! machine or a pure function, tested on the host.
 //!
 //! - `line`: the line editor (echo, backspace, history, Ctrl-C, limits).
-//! - `command`: a line to a typed [`Command`], or a one-line [`CommandError`].
+//! - `command`: a line to a typed [`Command`], or a one-line [`CommandError`];
+//!   `names`: how a line names tasks, slots, programs and grants.
 //! - `system`: the [`System`] trait and the plain data it answers with.
 //! - `job`: the commands that wait for another task's answer.
+//! - `programs`: the programs `run` started (their Task capabilities) and
+//!   what a refused spawn means.
 //! - `output`: the stable output formats (see README.md).
 //! - `shell`: [`Shell::feed`] and [`Shell::answer`], tying them together.
 //! - `context_system`: [`System`] over a `Context` and the task's grants.
@@ -34,7 +37,9 @@ pub mod command;
 mod context_system;
 mod job;
 pub mod line;
+mod names;
 pub mod output;
+mod programs;
 mod shell;
 mod system;
 mod task;
@@ -42,17 +47,24 @@ mod task;
 #[cfg(test)]
 mod fake_fs;
 #[cfg(test)]
+mod fake_kernel;
+#[cfg(test)]
 mod fake_system;
+#[cfg(test)]
+mod run_tests;
 #[cfg(test)]
 mod tests;
 
-pub use command::{COMMANDS, Command, CommandError, CommandSpec, GraphView, SlotRef, TaskRef};
+pub use command::{
+    COMMANDS, Command, CommandError, CommandSpec, GraphView, MAX_GRANTS, SlotRef, TaskRef,
+};
 pub use context_system::{ContextSystem, INSPECT, KERNEL, task_grant};
 pub use job::{FS, Failure, HEXDUMP_LIMIT};
 pub use line::{LineEditor, LineError, LineEvent, MAX_LINE};
+pub use programs::{Program, Programs, SpawnRefused};
 pub use shell::{ANSWER_TIMEOUT_NS, GREETING, HELD_LIMIT, Output, PROMPT, Shell};
 pub use system::{
-    Answer, BenchReport, Call, CapRow, FileRow, Listing, MemReport, RegionRow, Stats, System,
-    TaskRow, TaskStatus,
+    Answer, BenchReport, Call, CapRow, FileRow, Listing, MemReport, RegionRow, Started, Stats,
+    System, TaskRow, TaskStatus,
 };
 pub use task::{NAME, RETRY_NS, ShellTask, TERMINAL, TIMER};

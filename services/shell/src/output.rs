@@ -18,7 +18,7 @@ use core::fmt::{self, Write};
 use mealy_caps::{Rights, Snapshot};
 
 use crate::command::{COMMANDS, CommandSpec, GraphView, SlotRef, TaskRef};
-use crate::system::{BenchReport, CapRow, Listing, MemReport, Stats, TaskRow};
+use crate::system::{BenchReport, CapRow, Listing, MemReport, Started, Stats, TaskRow};
 
 /// A table column: its header and its width (ignored for the last column).
 type Column = (&'static str, usize);
@@ -30,7 +30,10 @@ pub const PS_COLUMNS: &[Column] = &[
     ("MBOX", 6),
     ("HIGH", 6),
     ("HANDLED", 12),
-    ("TIME_NS", 0),
+    ("TIME_NS", 14),
+    // Last, so scripts that read the columns before it by position still
+    // work: it came with programs (issue 15).
+    ("RING", 0),
 ];
 
 pub const CAPS_COLUMNS: &[Column] = &[
@@ -115,6 +118,7 @@ pub fn write_tasks(out: &mut dyn Write, rows: &[TaskRow]) -> fmt::Result {
                 &row.mailbox_high_water,
                 &row.handled,
                 &row.time_ns,
+                &row.ring,
             ],
         )?;
     }
@@ -415,6 +419,15 @@ pub fn write_revoked(
         out,
         "revoked {count} capabilities derived from {task} slot {slot}"
     )
+}
+
+/// `run`: the program started, and its task id if known. Every program
+/// runs in ring 3 (`Context::spawn`).
+pub fn write_started(out: &mut dyn Write, name: &str, started: Started) -> fmt::Result {
+    match started.id {
+        Some(id) => writeln!(out, "started {name} as task {id} (ring 3)"),
+        None => writeln!(out, "started {name} (ring 3)"),
+    }
 }
 
 /// `kill`.

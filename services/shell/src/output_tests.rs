@@ -18,7 +18,7 @@ fn render(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
 fn an_overflowing_cell_still_leaves_a_space() {
     let row = TaskRow {
         id: 4_000_000_000,
-        ring: 0,
+        ring: 3,
         name: "a-very-long-task-name".to_string(),
         state: TaskStatus::Faulted,
         mailbox_depth: 1,
@@ -30,7 +30,9 @@ fn an_overflowing_cell_still_leaves_a_space() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.get(1).copied(),
-        Some("4000000000 a-very-long-task-name faulted 1     2     18446744073709551615 5")
+        Some(
+            "4000000000 a-very-long-task-name faulted 1     2     18446744073709551615 5             3"
+        )
     );
     let fields: Vec<&str> = lines
         .get(1)

@@ -315,6 +315,7 @@ impl Shell {
             | Command::Mkdir { .. }
             | Command::Write { .. }
             | Command::Append { .. }
+            | Command::Run { .. }
             | Command::Send { .. } => Ok(()),
         };
         Ok(())

@@ -49,6 +49,12 @@ pub struct Listing {
     pub not_shown: u32,
 }
 
+/// A program `run` started: its task id, if the kernel's tables showed it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Started {
+    pub id: Option<u32>,
+}
+
 /// A call on its way: the answer will name `token`; `peer` is the
 /// callee's name, for messages about it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -118,6 +124,21 @@ pub trait System {
     /// (postcard bytes). The answer comes later, as an ordinary message,
     /// to [`Shell::answer`](crate::Shell::answer).
     fn call(&mut self, task: &TaskRef, request: &[u8]) -> Result<Call, String>;
+
+    /// The shell's endpoint to `task`, to give a program, and the name
+    /// it is given under: the task's.
+    fn endpoint(&mut self, task: &TaskRef) -> Result<(String, CapRef), String>;
+
+    /// Starts the program in the Region `program` (READ) as the ring-3
+    /// task `name`, giving it `grants` (each a name and a capability of
+    /// the shell's, which needs GRANT on it). The shell keeps the Task
+    /// capability it gets, so `kill` and `revoke` reach the program.
+    fn spawn(
+        &mut self,
+        program: CapRef,
+        name: &str,
+        grants: &[(String, CapRef)],
+    ) -> Result<Started, String>;
 
     /// Shows the pages of the Region capability `region` to `read`.
     fn read_region(&mut self, region: CapRef, read: &mut dyn FnMut(&[u8])) -> Result<(), String>;

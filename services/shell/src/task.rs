@@ -24,6 +24,7 @@ use mealy_protocol::{
 };
 
 use crate::context_system::ContextSystem;
+use crate::programs::Programs;
 use crate::shell::{Output, Shell};
 use crate::system::Answer;
 
@@ -44,6 +45,8 @@ pub const RETRY_NS: u64 = 1_000_000;
 pub struct ShellTask {
     shell: Shell,
     grants: Vec<Grant>,
+    /// The programs started with `run`: their Task capabilities.
+    programs: Programs,
     /// Output not yet taken by the console, oldest first.
     unsent: String,
     outbox: Outbox<MAX_PAYLOAD>,
@@ -69,6 +72,7 @@ impl ShellTask {
             let mut system = ContextSystem {
                 cx: &mut *cx,
                 grants: &self.grants,
+                programs: &mut self.programs,
             };
             step(&mut self.shell, &mut system)
         };

@@ -54,7 +54,7 @@ fn feed_all(shell: &mut Shell, rig: &mut Rig, bytes: &[u8]) -> Output {
 
 /// Types `line` and Enter; checks the echo and the final prompt and returns
 /// the lines printed in between.
-fn respond(shell: &mut Shell, rig: &mut Rig, line: &str) -> Vec<String> {
+pub(crate) fn respond(shell: &mut Shell, rig: &mut Rig, line: &str) -> Vec<String> {
     let output = feed_all(shell, rig, format!("{line}\r").as_bytes());
     assert!(!output.shutdown);
     let echoed = format!("{line}\n");
@@ -72,7 +72,7 @@ fn run(line: &str) -> Vec<String> {
 }
 
 #[track_caller]
-fn assert_lines(actual: &[String], expected: &[&str]) {
+pub(crate) fn assert_lines(actual: &[String], expected: &[&str]) {
     let actual: Vec<&str> = actual.iter().map(String::as_str).collect();
     assert_eq!(actual, expected);
 }
@@ -90,7 +90,7 @@ fn help_lists_every_command() {
         &run("help"),
         &[
             "help [command]          list the commands, or show one",
-            "ps                      tasks: id, name, state, mailbox, messages, time",
+            "ps                      tasks: id, name, state, mailbox, messages, time, ring",
             "caps [task]             capabilities: task, slot, rights, badge, object",
             "graph [--dot [--slots]] the capability graph (tree, DOT, DOT per slot)",
             "mem                     frames, heap and regions",
@@ -103,6 +103,7 @@ fn help_lists_every_command() {
             "mkdir <path>            make a directory",
             "stat <path>             a file's size, capacity, region address and rights",
             "hexdump <path>          a file's bytes in hex (the first 4 KiB)",
+            "run <path> [grant...]   start a program with endpoints to the tasks named",
             "send <task> <message>   send a text command to a service",
             "revoke <task> <slot>    delete every capability derived from one",
             "kill <task>             stop a task and delete its capabilities",
@@ -126,9 +127,9 @@ fn ps() {
     assert_lines(
         &respond(&mut Shell::new(), &mut rig, "ps"),
         &[
-            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS",
-            "1    echo            idle    0     3     1024        51200",
-            "2    pinger          queued  1     1     1025        80000",
+            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING",
+            "1    echo            idle    0     3     1024        51200         0",
+            "2    pinger          queued  1     1     1025        80000         0",
         ],
     );
 }
