@@ -196,15 +196,17 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
 }
 
 /// The capabilities the shell's task holds over the boot list `tasks`:
-/// an endpoint to each (named after it), a Task capability for each and
+/// an endpoint to each (named after it; one it may pass on to a program
+/// it runs), a Task capability for each and
 /// for the kernel (`task:<name>`), and the Inspect capability.
 pub fn shell_caps(tasks: &[TaskSpec]) -> Vec<CapSpec> {
     let mut caps: Vec<CapSpec> = tasks
         .iter()
         .map(|task| {
+            // DERIVE and GRANT: `run` passes endpoints on to programs.
             grant(task.name)
                 .endpoint_to(task.name)
-                .rights(Rights::WRITE)
+                .rights(Rights::WRITE.union(Rights::DERIVE).union(Rights::GRANT))
         })
         .collect();
     for name in tasks.iter().map(|task| task.name).chain([KERNEL_NAME]) {

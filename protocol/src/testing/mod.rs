@@ -330,6 +330,11 @@ impl FakeContext {
         self.insert(FakeObject::Endpoint(name), Rights::WRITE | Rights::GRANT)
     }
 
+    /// An endpoint to the peer named `name`, with `rights`.
+    pub fn endpoint_with(&mut self, name: &'static str, rights: Rights) -> CapRef {
+        self.insert(FakeObject::Endpoint(name), rights)
+    }
+
     /// A Region holding `bytes` (its length rounded up to pages), with
     /// `rights`.
     pub fn region_with(&mut self, bytes: &[u8], rights: Rights) -> CapRef {

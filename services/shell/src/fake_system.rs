@@ -27,6 +27,10 @@ use crate::fake_kernel::FakeKernel;
 use crate::programs::Programs;
 use crate::system::{Answer, BenchReport, MemReport, RegionRow, Stats, TaskRow, TaskStatus};
 
+/// The shell's endpoints, as the boot list gives them: it may pass them
+/// on to programs it runs.
+const PASSABLE: Rights = Rights::WRITE.union(Rights::DERIVE).union(Rights::GRANT);
+
 /// The shell's own task id in the rig.
 pub const SHELL: TaskId = TaskId(4);
 
@@ -49,9 +53,9 @@ impl Rig {
         cx.now_ns = 3_723_456_789_012;
         let grants = [
             (INSPECT, cx.inspector()),
-            ("echo", cx.endpoint("echo")),
-            ("pinger", cx.endpoint("pinger")),
-            ("fs", cx.endpoint("fs")),
+            ("echo", cx.endpoint_with("echo", PASSABLE)),
+            ("pinger", cx.endpoint_with("pinger", PASSABLE)),
+            ("fs", cx.endpoint_with("fs", PASSABLE)),
             ("task:echo", cx.task("echo")),
             ("task:pinger", cx.task("pinger")),
             ("task:kernel", cx.task("kernel")),

@@ -122,7 +122,7 @@ impl SpawnRefused {
                 name: name.to_string(),
             },
             IpcError::MissingRights { missing }
-                if missing.contains(Rights::GRANT) && !grants.is_empty() =>
+                if missing.intersects(Rights::DERIVE | Rights::GRANT) && !grants.is_empty() =>
             {
                 SpawnRefused::CannotGrant {
                     grants: grants.iter().map(ToString::to_string).collect(),
@@ -144,11 +144,11 @@ impl fmt::Display for SpawnRefused {
             SpawnRefused::CannotGrant { grants } => match grants.as_slice() {
                 [one] => write!(
                     f,
-                    "the shell may not pass on its endpoint to {one} (it lacks the GRANT right)"
+                    "the shell may not pass on its endpoint to {one} (it lacks DERIVE or GRANT)"
                 ),
                 many => write!(
                     f,
-                    "the shell lacks the GRANT right on one of its endpoints to {}",
+                    "the shell lacks DERIVE or GRANT on one of its endpoints to {}",
                     many.join(", ")
                 ),
             },

@@ -139,14 +139,14 @@ fn a_refused_spawn_is_one_clear_error_and_leaves_nothing_held() {
                 missing: Rights::GRANT,
             },
             "run /bin/hello echo",
-            "error: run: the shell may not pass on its endpoint to echo (it lacks the GRANT right)",
+            "error: run: the shell may not pass on its endpoint to echo (it lacks DERIVE or GRANT)",
         ),
         (
             IpcError::MissingRights {
                 missing: Rights::GRANT,
             },
             "run /bin/hello echo fs",
-            "error: run: the shell lacks the GRANT right on one of its endpoints to echo, fs",
+            "error: run: the shell lacks DERIVE or GRANT on one of its endpoints to echo, fs",
         ),
         (
             IpcError::Unsupported,
