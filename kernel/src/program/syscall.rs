@@ -173,9 +173,7 @@ pub(super) fn serve(
         // The reports are not yet encodable; the shell, their one reader,
         // runs in ring 0 until services move to ring 3 (issue 16).
         Syscall::Inspect => Err(IpcError::Unsupported),
-        Syscall::AllocRegion => cx
-            .alloc_region(usize::try_from(a0).unwrap_or(usize::MAX))
-            .map(|new| (new.to_raw(), 0)),
+        Syscall::AllocRegion => task.alloc_region(cx, a0).map(|new| (new.to_raw(), 0)),
         Syscall::Subregion => rights(a3)
             .and_then(|rights| cx.subregion(cap(a0), a1, a2, rights))
             .map(|new| (new.to_raw(), 0)),

@@ -78,8 +78,18 @@ pub trait UserCpu {
 pub const STACK_PAGES: u64 = 16;
 /// How long one handler may run before the timer stops the task. Ring-0
 /// tasks are only reported past their budget; a ring-3 one can be
-/// stopped, so it gets room for TCG's slowness.
-pub const USER_BUDGET_NS: u64 = 200_000_000;
+/// stopped, so it gets room for TCG's slowness (more in a debug build,
+/// where the kernel's own share of a handler is several times slower).
+pub const USER_BUDGET_NS: u64 = if cfg!(debug_assertions) {
+    1_000_000_000
+} else {
+    200_000_000
+};
+
+/// Bytes of Regions a program may hold that it allocated itself
+/// (`alloc_region`): past this it gets `OutOfResources`, so one program
+/// cannot take the machine's memory from every other task.
+pub const USER_REGION_QUOTA: u64 = 16 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadError {
@@ -123,6 +133,8 @@ pub struct UserTask<'m> {
     /// Where a system call's payload is copied in (made once: a page of
     /// zeroes per call would cost more than the copy).
     pub(super) payload: Box<[u8; MAX_PAYLOAD]>,
+    /// Regions it allocated, with their length, for [`USER_REGION_QUOTA`].
+    pub(super) allocated: Vec<(CapRef, u64)>,
 }
 
 fn frames_of<'r>(region: &'r Region<'_>) -> impl Iterator<Item = (Page, PhysFrame)> + 'r {
@@ -206,6 +218,7 @@ impl<'m> UserTask<'m> {
             granted: Vec::new(),
             budget_ns: USER_BUDGET_NS,
             payload: Box::new([0; MAX_PAYLOAD]),
+            allocated: Vec::new(),
         })
     }
 
@@ -402,6 +415,28 @@ impl<'m> UserTask<'m> {
     /// The address of the message area (the entry's `rdi`).
     pub fn message_area(&self) -> u64 {
         self.messages.base().as_u64()
+    }
+
+    /// `alloc_region` within [`USER_REGION_QUOTA`]: the regions it
+    /// allocated and still holds (a capability it dropped or moved away no
+    /// longer counts) plus `len` must fit.
+    pub(super) fn alloc_region(
+        &mut self,
+        cx: &mut dyn Context,
+        len: u64,
+    ) -> Result<CapRef, mealy_protocol::IpcError> {
+        self.allocated.retain(|(cap, _)| cx.region(*cap).is_ok());
+        let held: u64 = self.allocated.iter().map(|(_, len)| len).sum();
+        let rounded = len.div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE);
+        if held.saturating_add(rounded) > USER_REGION_QUOTA {
+            return Err(mealy_protocol::IpcError::OutOfResources);
+        }
+        let cap = cx.alloc_region(usize::try_from(len).unwrap_or(usize::MAX))?;
+        self.allocated
+            .try_reserve(1)
+            .map_err(|_| mealy_protocol::IpcError::OutOfResources)?;
+        self.allocated.push((cap, rounded));
+        Ok(cap)
     }
 
     pub(super) fn map_granted(&mut self, granted: Granted) -> Result<(), mealy_protocol::IpcError> {

@@ -16,6 +16,7 @@ use mealy_protocol::{IpcError, StateMachine};
 use x86_64::structures::paging::{Page, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
+use super::task::{USER_BUDGET_NS, USER_REGION_QUOTA};
 use super::{Exit, UserCpu, UserTask};
 use crate::mem::Owner;
 use crate::mem::address_space::AddressSpace;
@@ -338,14 +339,11 @@ fn a_fault_stops_only_the_task_with_one_line() {
 
 #[test]
 fn a_handler_over_its_budget_is_stopped_by_the_timer() {
-    // The clock moves 30 ms per read; the budget is 200 ms.
-    let rig = rig_with(&[Step::Tick; 12], 30_000_000);
+    // The clock moves a sixth of the budget per read.
+    let rig = rig_with(&[Step::Tick; 12], USER_BUDGET_NS / 6);
     assert_eq!(rig.state(), TaskState::Faulted);
-    assert!(
-        rig.logged("over its 200 ms budget"),
-        "{:?}",
-        rig.sched.platform().log_lines
-    );
+    let budget = alloc::format!("over its {} ms budget", USER_BUDGET_NS / 1_000_000);
+    assert!(rig.logged(&budget), "{:?}", rig.sched.platform().log_lines);
 }
 
 #[test]
@@ -361,4 +359,31 @@ fn a_panic_ends_the_task_and_a_stop_returns_its_memory() {
     assert!(rig.memory.frame_stats().free < before);
     drop(again);
     assert_eq!(rig.memory.frame_stats().free, before);
+}
+
+#[test]
+fn a_program_cannot_hold_more_regions_than_its_quota() {
+    let half = USER_REGION_QUOTA / 2;
+    let rig = rig(&[
+        Step::Call(Syscall::AllocRegion, [half, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::AllocRegion, [half, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::AllocRegion, [4096, 0, 0, 0, 0, 0]),
+    ]);
+    assert_eq!(rig.error(0), None);
+    assert_eq!(rig.error(1), None);
+    assert_eq!(rig.error(2), Some(IpcError::OutOfResources));
+    // Dropping one makes room again.
+    let first = rig.result(0).1;
+    let rig = self::rig(&[
+        Step::Call(Syscall::AllocRegion, [half, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::AllocRegion, [half, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::Drop, [first, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::AllocRegion, [4096, 0, 0, 0, 0, 0]),
+    ]);
+    assert_eq!(
+        rig.error(2),
+        None,
+        "the first region's ref is the same in a fresh rig"
+    );
+    assert_eq!(rig.error(3), None);
 }
