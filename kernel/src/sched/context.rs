@@ -315,9 +315,9 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         if self.kernel.live_tasks() >= self.kernel.max_tasks {
             return Err(IpcError::OutOfResources);
         }
-        let id = self.kernel.tasks.next_id();
+        let id = self.kernel.next_spawned_id();
         let machine = self.platform.load_program(name, base, len, id)?;
-        let id = self.kernel.create_task(TaskShape {
+        let id = self.kernel.create_spawned_task(TaskShape {
             name,
             cspace_slots: DEFAULT_CSPACE_SLOTS,
             mailbox: DEFAULT_MAILBOX,

@@ -207,6 +207,20 @@ impl ReplyTable {
         pending
     }
 
+    /// Frees every entry whose caller is `caller` (a task that died: its
+    /// slot may be reused, and no answer may reach the next task there).
+    pub(crate) fn forget_caller(&mut self, caller: TaskId) {
+        for index in 0..self.entries.len() as u32 {
+            let Some(entry) = self.entries.get(index as usize) else {
+                continue;
+            };
+            if entry.caller == Some(caller) {
+                let generation = entry.generation;
+                self.free(reply_ref(index, generation));
+            }
+        }
+    }
+
     /// Every live reply ref with what it names, in slot order (for
     /// inspection and tests).
     #[cfg(test)]

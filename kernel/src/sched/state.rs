@@ -127,7 +127,38 @@ impl KernelState {
     /// A new Idle task with its CSpace, Endpoint (original in the kernel's
     /// CSpace), mailbox and reply table; nothing granted yet.
     pub(crate) fn create_task(&mut self, shape: TaskShape) -> Result<TaskId, IpcError> {
-        let id = self.tasks.next_id();
+        self.create_task_in(shape, None)
+    }
+
+    /// A task spawned at run time: in the slot of a dead spawned task if
+    /// there is one (see [`Task::reusable`]), else a new one.
+    pub(crate) fn create_spawned_task(&mut self, shape: TaskShape) -> Result<TaskId, IpcError> {
+        let slot = self.reusable_slot();
+        let id = self.create_task_in(shape, slot)?;
+        self.task_mut(id)?.reusable = true;
+        Ok(id)
+    }
+
+    /// The id the next spawned task will get.
+    pub(crate) fn next_spawned_id(&self) -> TaskId {
+        self.reusable_slot().unwrap_or_else(|| self.tasks.next_id())
+    }
+
+    fn reusable_slot(&self) -> Option<TaskId> {
+        self.tasks
+            .iter()
+            .find(|task| {
+                task.reusable && !task.state.is_alive() && !self.lifecycle.killed.contains(&task.id)
+            })
+            .map(|task| task.id)
+    }
+
+    fn create_task_in(
+        &mut self,
+        shape: TaskShape,
+        slot: Option<TaskId>,
+    ) -> Result<TaskId, IpcError> {
+        let id = slot.unwrap_or_else(|| self.tasks.next_id());
         let mailbox = Mailbox::new(shape.mailbox)?;
         let replies = ReplyTable::new(shape.mailbox as usize)?;
         let cspace = self.caps.create_cspace(id, shape.cspace_slots)?;
@@ -141,7 +172,7 @@ impl KernelState {
                 return Err(error.into());
             }
         };
-        self.tasks.push(Task {
+        let task = Task {
             id,
             name: shape.name,
             cspace,
@@ -155,7 +186,14 @@ impl KernelState {
             budget_ns: shape.budget_ns,
             ring: shape.ring,
             control: None,
-        });
+            reusable: false,
+        };
+        match slot {
+            Some(id) => {
+                self.tasks.replace(id, task);
+            }
+            None => self.tasks.push(task),
+        }
         Ok(id)
     }
 
@@ -294,6 +332,10 @@ impl KernelState {
         // Endpoint: only the kernel ever held that one, so no sender is
         // left to be told `DeadTask`, and a thousand spawns leave nothing.
         if let Some(control) = control {
+            // Its slot will be reused: no callee may answer into it.
+            for other in self.tasks.iter_mut() {
+                other.replies.forget_caller(id);
+            }
             let _ = self.caps.destroy(control);
             if let Ok(found) =
                 self.caps

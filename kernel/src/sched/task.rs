@@ -112,6 +112,9 @@ pub(crate) struct Task {
     /// The Task object `Context::spawn` made to control it: destroyed
     /// when it dies, so no capability outlives the task it controls.
     pub(crate) control: Option<mealy_caps::ObjectId>,
+    /// Spawned at run time: once dead, nothing names it any more, and its
+    /// slot (and id) goes to the next task spawned.
+    pub(crate) reusable: bool,
 }
 
 impl Task {
@@ -167,6 +170,13 @@ impl<T> TaskTable<T> {
         self.entries.push(entry);
     }
 
+    /// Replaces the entry of `id` (a dead task's slot, reused).
+    pub(crate) fn replace(&mut self, id: TaskId, entry: T) -> Option<T> {
+        self.entries
+            .get_mut(id.0 as usize)
+            .map(|slot| core::mem::replace(slot, entry))
+    }
+
     #[inline(always)]
     pub(crate) fn get(&self, id: TaskId) -> Option<&T> {
         self.entries.get(id.0 as usize)
@@ -180,6 +190,10 @@ impl<T> TaskTable<T> {
     /// Every entry, in id order.
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, T> {
         self.entries.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, T> {
+        self.entries.iter_mut()
     }
 
     /// The ids of every entry from `first` on, in order.

@@ -172,6 +172,7 @@ fn a_thousand_spawns_and_stops_end_where_they_began() {
     };
     spawn_and_stop(&mut world);
     let usage = world.sched.caps().usage();
+    let records = world.sched.tasks().count();
     for _ in 0..1000 {
         spawn_and_stop(&mut world);
     }
@@ -185,4 +186,48 @@ fn a_thousand_spawns_and_stops_end_where_they_began() {
         .filter(|task| task.state.is_alive())
         .count();
     assert_eq!(live, 2);
+    // Each one took the dead one's slot: the task table did not grow.
+    assert_eq!(world.sched.tasks().count(), records);
+}
+
+#[test]
+fn a_reused_slot_takes_no_answer_meant_for_the_dead_task() {
+    let mut world = spawner();
+    let spawner = world.sched.task_by_name("spawner").unwrap();
+    let peer = world.sched.task_by_name("peer").unwrap();
+    let program = file(&mut world, b"PROG");
+    let peer_cap = world.grant(spawner, "peer");
+    let first = world
+        .sched
+        .act_as(spawner, |cx| {
+            cx.spawn(program, "first", &[("peer", peer_cap)])
+        })
+        .unwrap()
+        .unwrap();
+    let first_id = world.sched.task_by_name("first").unwrap();
+    // The program calls the peer, which holds the call unanswered.
+    let granted = world.sched.grants(first_id)[0].cap;
+    world
+        .sched
+        .act_as(first_id, |cx| cx.call(granted, b"q", &[]))
+        .unwrap()
+        .unwrap();
+    world.sched.run_until_idle(16);
+    let reply = world.logs[0]
+        .borrow()
+        .last()
+        .and_then(|got| got.reply)
+        .expect("a call");
+    let _ = world.sched.act_as(spawner, |cx| cx.stop_task(first));
+    let second = world
+        .sched
+        .act_as(spawner, |cx| cx.spawn(program, "second", &[]))
+        .unwrap()
+        .unwrap();
+    let second_id = world.sched.task_by_name("second").unwrap();
+    assert_eq!(second_id, first_id, "the slot is reused");
+    // The peer's answer to the dead task's call goes nowhere.
+    let answered = world.sched.act_as(peer, |cx| cx.reply(reply, b"a", &[]));
+    assert_eq!(answered, Some(Err(IpcError::InvalidCap)));
+    let _ = second;
 }
