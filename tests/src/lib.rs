@@ -128,6 +128,22 @@ pub fn boot(args: &[&str], stdin: &[u8]) -> Run {
     run(command.args(args), stdin)
 }
 
+/// The environment variable xtask takes the data disk's path from.
+pub const DATA_ENV: &str = "MEALY_DATA";
+
+/// [`boot`] with the data disk `data` (created zero-filled by xtask if
+/// missing), which a test may boot again to see what the last run left.
+pub fn boot_with_data(args: &[&str], stdin: &[u8], data: &Path) -> Run {
+    let (mut command, prebuilt) = xtask_command();
+    let timeout = QEMU_TIMEOUT_SECS.to_string();
+    command.args(["qemu", "--headless", "--timeout", &timeout]);
+    if prebuilt && args.contains(&"--cmdline") {
+        command.arg("--no-build");
+    }
+    command.env(DATA_ENV, data);
+    run(command.args(args), stdin)
+}
+
 /// Runs `cargo xtask ARGS` in another checkout `dir` (its own xtask, built
 /// there), with the build going to `target_dir`.
 pub fn cargo_xtask_in(dir: &Path, target_dir: &Path, args: &[&str]) -> Run {
@@ -186,8 +202,24 @@ fn run(command: &mut Command, stdin: &[u8]) -> Run {
     run_in(command, &workspace_root(), stdin, WATCHDOG)
 }
 
+/// Runs `command` in `dir` under `watchdog`. Unless the caller chose a
+/// data disk (`MEALY_DATA`, see [`boot_with_data`]), every run gets one of
+/// its own in a scratch directory removed afterwards: QEMU locks a disk
+/// image per process, so two boots at once cannot share one.
 fn run_in(command: &mut Command, dir: &Path, stdin: &[u8], watchdog: Duration) -> Run {
     let started = Instant::now();
+    let _private_data = if command
+        .get_envs()
+        .any(|(name, _)| name == std::ffi::OsStr::new(DATA_ENV))
+    {
+        None
+    } else {
+        let scratch = workspace_root().join("target/test-scratch");
+        std::fs::create_dir_all(&scratch).expect("target/test-scratch can be created");
+        let data = tempfile::tempdir_in(&scratch).expect("a scratch directory");
+        command.env(DATA_ENV, data.path().join("data.img"));
+        Some(data)
+    };
     let mut child = command
         .current_dir(dir)
         .stdin(Stdio::piped())
