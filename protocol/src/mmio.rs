@@ -39,7 +39,7 @@ impl Width {
     /// Whether an access at `offset` of a range of `len` bytes is aligned
     /// and inside it.
     pub const fn fits(self, offset: u64, len: u64) -> bool {
-        offset % self.bytes() == 0
+        offset.is_multiple_of(self.bytes())
             && match offset.checked_add(self.bytes()) {
                 Some(end) => end <= len,
                 None => false,
