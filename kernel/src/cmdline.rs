@@ -38,11 +38,14 @@ pub enum TestScenario {
     Ping,
     /// Print the in-guest benchmark numbers (region map+unmap, IPC).
     Bench,
+    /// Write a block through the virtio-blk driver, flush, read it back,
+    /// and say what the last boot left there.
+    Disk,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 12] = [
+    pub const ALL: [(&'static str, TestScenario); 13] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -55,6 +58,7 @@ impl TestScenario {
         ("ipc", TestScenario::Ipc),
         ("ping", TestScenario::Ping),
         ("bench", TestScenario::Bench),
+        ("disk", TestScenario::Disk),
     ];
 
     fn from_name(name: &str) -> Option<Self> {

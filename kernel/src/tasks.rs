@@ -70,6 +70,11 @@ pub fn set_block_device(device: BlockDevice) {
     BLOCK_DEVICE.call_once(|| device);
 }
 
+/// The disk boot found, if any.
+pub fn block_device() -> Option<BlockDevice> {
+    BLOCK_DEVICE.get().copied()
+}
+
 /// The disk driver's entry for `device`: three MMIO Device capabilities
 /// (registers it may read and write), the Irq of its MSI-X line, and its
 /// DMA memory.

@@ -12,16 +12,21 @@
 //! | `ipc.rs` | `ipc` (round trips), `ping` (the probe against the boot list) |
 //! | `bench.rs` | `bench`: the numbers `cargo xtask bench` reports |
 //! | `probe.rs` | the probe task `ping` spawns (portable, host-tested too) |
+//! | `disk.rs` | `disk`: the virtio-blk driver and the disk check |
+//! | `disk_check.rs` | the task `disk` spawns: write, flush, read back (portable, host-tested) |
 //!
 //! The measurement `ipc` and `bench` print is the product's own
 //! (`crate::bench`), which the shell's `bench` runs too.
 
+pub mod disk_check;
 pub mod probe;
 
 #[cfg(target_os = "none")]
 mod bench;
 #[cfg(target_os = "none")]
 mod devices;
+#[cfg(target_os = "none")]
+mod disk;
 #[cfg(target_os = "none")]
 mod ipc;
 #[cfg(target_os = "none")]
@@ -51,6 +56,7 @@ pub fn run(scenario: TestScenario, memory: Option<&'static KernelMemory>) -> ! {
         TestScenario::Ipc => ipc::round_trips(memory),
         TestScenario::Ping => ipc::ping_every_task(memory),
         TestScenario::Bench => bench::run(memory),
+        TestScenario::Disk => disk::check(memory),
     }
 }
 
