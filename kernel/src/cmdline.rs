@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench disk)"
         );
     }
 }
