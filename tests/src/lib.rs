@@ -119,13 +119,20 @@ pub fn xtask(args: &[&str], stdin: &[u8]) -> Run {
 /// Boots headless with a timeout; `args` choose the medium and cmdline.
 /// Under `cargo xtask test` a cmdline boot reuses the built artifacts.
 pub fn boot(args: &[&str], stdin: &[u8]) -> Run {
+    run(&mut boot_command(args), stdin)
+}
+
+/// `cargo xtask qemu --headless --timeout ... ARGS`, skipping the build
+/// under `cargo xtask test` for a cmdline boot.
+fn boot_command(args: &[&str]) -> Command {
     let (mut command, prebuilt) = xtask_command();
     let timeout = QEMU_TIMEOUT_SECS.to_string();
     command.args(["qemu", "--headless", "--timeout", &timeout]);
     if prebuilt && args.contains(&"--cmdline") {
         command.arg("--no-build");
     }
-    run(command.args(args), stdin)
+    command.args(args);
+    command
 }
 
 /// The environment variable xtask takes the data disk's path from.
@@ -134,14 +141,7 @@ pub const DATA_ENV: &str = "MEALY_DATA";
 /// [`boot`] with the data disk `data` (created zero-filled by xtask if
 /// missing), which a test may boot again to see what the last run left.
 pub fn boot_with_data(args: &[&str], stdin: &[u8], data: &Path) -> Run {
-    let (mut command, prebuilt) = xtask_command();
-    let timeout = QEMU_TIMEOUT_SECS.to_string();
-    command.args(["qemu", "--headless", "--timeout", &timeout]);
-    if prebuilt && args.contains(&"--cmdline") {
-        command.arg("--no-build");
-    }
-    command.env(DATA_ENV, data);
-    run(command.args(args), stdin)
+    run(boot_command(args).env(DATA_ENV, data), stdin)
 }
 
 /// Runs `cargo xtask ARGS` in another checkout `dir` (its own xtask, built
