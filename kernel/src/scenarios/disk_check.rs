@@ -44,6 +44,8 @@ pub struct DiskCheck {
     step: Step,
     /// The boot number this run writes.
     boot: u64,
+    /// When the first request went out (`now_ns`).
+    started_ns: u64,
     outbox: Outbox<MAX_PAYLOAD>,
 }
 
@@ -67,6 +69,7 @@ impl DiskCheck {
             buffer: None,
             step: Step::Over,
             boot: 0,
+            started_ns: 0,
             outbox: Outbox::new(),
         }
     }
@@ -155,8 +158,9 @@ impl DiskCheck {
                     return Err(StepError::Mismatch(found));
                 }
                 cx.log(format_args!(
-                    "disk: wrote, flushed and read back boot {}",
-                    self.boot
+                    "disk: wrote, flushed and read back boot {} ({} ns for the four requests)",
+                    self.boot,
+                    cx.now_ns().saturating_sub(self.started_ns)
                 ));
                 self.step = Step::Over;
                 OUTCOME.store(PASSED, Ordering::Relaxed);
@@ -208,6 +212,7 @@ impl StateMachine for DiskCheck {
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         self.disk = grants.get(GRANT_DISK);
         self.buffer = grants.get(GRANT_BUFFER);
+        self.started_ns = cx.now_ns();
         match self.read(cx) {
             Ok(pending) => self.step = Step::ReadBefore(pending),
             Err(error) => self.fail(cx, format_args!("cannot call the driver: {error}")),
