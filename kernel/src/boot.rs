@@ -107,6 +107,7 @@ pub fn kmain(entry: EntryPath, entry_tsc: u64) -> ! {
         power_off,
         cmdline,
     });
+    list_pci_devices(memory);
     let options = apply_command_line(cmdline);
     HANDOVER.call_once(|| hand_over(options, memory, hhdm_offset));
     move_to_kernel_stack(memory)
@@ -233,6 +234,17 @@ fn load_kernel_symbols() {
     match core::str::from_utf8(loader::file_bytes(symbols)) {
         Ok(text) => fault::set_symbols(SymbolTable::new(text)),
         Err(_) => log::warn!("the symbols module is not UTF-8; crash reports will lack names"),
+    }
+}
+
+/// One line per PCI function (`kernel::pci` decodes them); needs the
+/// heap.
+fn list_pci_devices(memory: Option<&'static KernelMemory>) {
+    if memory.is_none() {
+        return;
+    }
+    for function in crate::arch::x86_64::pci::functions() {
+        crate::println!("{function}");
     }
 }
 
@@ -450,6 +462,9 @@ fn machine_platform(handover: &BootHandover) -> MachinePlatform {
             Err(error) => log::warn!("framebuffer: not mapped, no fbcon: {error}"),
         }
     }
+    if let Some(memory) = handover.memory {
+        start_block_device(memory);
+    }
     platform
 }
 
@@ -478,6 +493,31 @@ fn boot_task(spec: &TaskSpec, handover: &BootHandover, id: u64) -> Box<dyn State
             log::warn!("{}: {path}: {error}; running the ring-0 service", spec.name);
             (spec.factory)()
         }
+    }
+}
+
+/// Readies the first virtio-blk device for its driver
+/// (`arch/x86_64/pci.rs`) and puts the driver in the task list.
+pub fn start_block_device(memory: &'static KernelMemory) {
+    use mealy_caps::DeviceRange;
+    match crate::arch::x86_64::pci::start_virtio_blk(memory) {
+        Ok(Some(found)) => {
+            let mmio = |(base, len): (u64, u64)| DeviceRange::Mmio { base, len };
+            log::info!(
+                "disk: virtio-blk at {} on MSI line {}",
+                found.at,
+                found.line
+            );
+            tasks::set_block_device(tasks::BlockDevice {
+                common: mmio(found.common),
+                notify: mmio(found.notify),
+                device: mmio(found.device),
+                notify_multiplier: found.notify_multiplier,
+                line: found.line,
+            });
+        }
+        Ok(None) => log::info!("disk: no virtio-blk device"),
+        Err(error) => log::warn!("disk: virtio-blk not started: {error}"),
     }
 }
 

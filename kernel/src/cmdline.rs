@@ -41,11 +41,14 @@ pub enum TestScenario {
     /// Run a raw ring-3 program: its system calls, hostile ones refused,
     /// and its fault stopping only it.
     User,
+    /// Write a block through the virtio-blk driver, flush, read it back,
+    /// and say what the last boot left there.
+    Disk,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 13] = [
+    pub const ALL: [(&'static str, TestScenario); 14] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -59,6 +62,7 @@ impl TestScenario {
         ("ping", TestScenario::Ping),
         ("bench", TestScenario::Bench),
         ("user", TestScenario::User),
+        ("disk", TestScenario::Disk),
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -164,7 +168,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user disk)"
         );
     }
 }

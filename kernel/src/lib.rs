@@ -40,6 +40,7 @@ pub mod cmdline;
 pub mod inspect;
 pub mod ipc;
 pub mod mem;
+pub mod pci;
 pub mod power;
 pub mod program;
 pub mod scenarios;

@@ -19,6 +19,7 @@ use mealy_pinger::Pinger;
 use mealy_protocol::StateMachine;
 use mealy_serial::Serial;
 use mealy_shell::ShellTask;
+use mealy_virtio_blk::VirtioBlk;
 use spin::Once;
 
 use crate::sched::{CapSpec, KERNEL_NAME, TaskSpec, grant};
@@ -46,6 +47,54 @@ pub const PINGER_PAYLOAD: usize = 32;
 /// is one message's work, and takes tens of milliseconds in a debug build
 /// under emulation.
 pub const SHELL_BUDGET_NS: u64 = 2_000_000_000;
+
+/// A virtio-blk device PCI enumeration found and readied
+/// (`set_block_device`): the physical ranges of its register blocks, its
+/// notify multiplier and its MSI-X line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BlockDevice {
+    pub common: DeviceRange,
+    pub notify: DeviceRange,
+    pub device: DeviceRange,
+    pub notify_multiplier: u32,
+    pub line: u8,
+}
+
+/// The disk, when boot found one (`set_block_device`).
+static BLOCK_DEVICE: Once<BlockDevice> = Once::new();
+
+/// Tells the task list there is a virtio-blk device: its driver starts
+/// with the services, holding the device's registers, its interrupt and
+/// DMA memory.
+pub fn set_block_device(device: BlockDevice) {
+    BLOCK_DEVICE.call_once(|| device);
+}
+
+/// The disk boot found, if any.
+pub fn block_device() -> Option<BlockDevice> {
+    BLOCK_DEVICE.get().copied()
+}
+
+/// The disk driver's entry for `device`: three MMIO Device capabilities
+/// (registers it may read and write), the Irq of its MSI-X line, and its
+/// DMA memory.
+pub fn block_driver(device: BlockDevice) -> TaskSpec {
+    let caps = Vec::from([
+        grant(mealy_virtio_blk::GRANT_COMMON).device(device.common),
+        grant(mealy_virtio_blk::GRANT_NOTIFY).device(device.notify),
+        grant(mealy_virtio_blk::GRANT_DEVICE).device(device.device),
+        grant(mealy_virtio_blk::GRANT_IRQ).irq(device.line),
+        grant(mealy_virtio_blk::GRANT_DMA).dma((mealy_virtio_blk::DMA_PAGES * 4096) as u64),
+    ]);
+    TaskSpec::new(mealy_virtio_blk::NAME, make_virtio_blk).caps(Vec::leak(caps))
+}
+
+fn make_virtio_blk() -> Box<dyn StateMachine> {
+    let multiplier = BLOCK_DEVICE
+        .get()
+        .map_or(0, |device| device.notify_multiplier);
+    Box::new(VirtioBlk::new(multiplier))
+}
 
 /// The framebuffer's geometry, when the loader set one up (`set_display`).
 static DISPLAY: Once<Geometry> = Once::new();
@@ -162,6 +211,9 @@ pub fn boot_list() -> Vec<TaskSpec> {
 /// (`fbcon` is then built for it: `set_display`).
 pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
     let mut list = TASKS.to_vec();
+    if let Some(device) = BLOCK_DEVICE.get() {
+        list.push(block_driver(*device));
+    }
     if FS_READ_ONLY.load(core::sync::atomic::Ordering::Relaxed)
         && let Some(fs) = list.iter_mut().find(|task| task.name == "fs")
     {
@@ -225,6 +277,6 @@ pub fn shell_caps(tasks: &[TaskSpec]) -> Vec<CapSpec> {
 /// and settle.
 pub fn boot_stages() -> (Vec<TaskSpec>, Vec<TaskSpec>) {
     let mut services = boot_list();
-    let terminal = services.split_off(TASKS.len());
+    let terminal = services.split_off(TASKS.len() + usize::from(BLOCK_DEVICE.get().is_some()));
     (services, terminal)
 }

@@ -13,6 +13,7 @@ use mealy_caps::{Badge, CapRef, Rights, TaskId};
 use crate::error::IpcError;
 use crate::incoming::CallToken;
 use crate::inspect::{Query, Report};
+use crate::mmio::Width;
 
 /// What a running handler may do.
 pub trait Context {
@@ -137,6 +138,44 @@ pub trait Context {
         grants: &[(&str, CapRef)],
     ) -> Result<CapRef, IpcError> {
         let _ = (program, name, grants);
+        Err(IpcError::Unsupported)
+    }
+
+    // Device drivers (issue 17): registers, DMA memory. New operations
+    // go at the end, each with a default body, so a Context that does not
+    // offer them still compiles.
+
+    /// Reads the register of `width` at byte `offset` of the MMIO range
+    /// the Device capability `device` names (needs READ). An access that
+    /// is unaligned or not wholly inside the range is `OutOfRange`, and
+    /// the device is never touched then; a port range is `WrongKind`.
+    fn mmio_read(&mut self, device: CapRef, offset: u64, width: Width) -> Result<u64, IpcError> {
+        let _ = (device, offset, width);
+        Err(IpcError::Unsupported)
+    }
+
+    /// Writes `value` (its low `width` bytes; higher bits set are
+    /// `OutOfRange`) to the register at `offset` of the MMIO range
+    /// `device` names (needs WRITE), checked like `mmio_read`.
+    fn mmio_write(
+        &mut self,
+        device: CapRef,
+        offset: u64,
+        width: Width,
+        value: u64,
+    ) -> Result<(), IpcError> {
+        let _ = (device, offset, width, value);
+        Err(IpcError::Unsupported)
+    }
+
+    /// The physical address of byte `offset` of the Region `cap` names,
+    /// for a device to reach it by DMA: valid up to the end of that page
+    /// (a Region's pages need not be contiguous). Only DMA memory answers
+    /// (a Region the task list granted as such: `grant(..).dma(len)`);
+    /// any other Region is `Unsupported`. Needs MAP (learning where the
+    /// pages are is what mapping them needs) as well as READ and WRITE.
+    fn region_phys(&self, cap: CapRef, offset: u64) -> Result<u64, IpcError> {
+        let _ = (cap, offset);
         Err(IpcError::Unsupported)
     }
 }

@@ -40,10 +40,12 @@ mod incoming;
 pub mod interface;
 mod machine;
 
+pub mod block;
 pub mod echo;
 pub mod fs;
 pub mod inspect;
 pub mod kernel;
+pub mod mmio;
 pub mod ping;
 pub mod pinger;
 pub mod terminal;

@@ -119,13 +119,29 @@ pub fn xtask(args: &[&str], stdin: &[u8]) -> Run {
 /// Boots headless with a timeout; `args` choose the medium and cmdline.
 /// Under `cargo xtask test` a cmdline boot reuses the built artifacts.
 pub fn boot(args: &[&str], stdin: &[u8]) -> Run {
+    run(&mut boot_command(args), stdin)
+}
+
+/// `cargo xtask qemu --headless --timeout ... ARGS`, skipping the build
+/// under `cargo xtask test` for a cmdline boot.
+fn boot_command(args: &[&str]) -> Command {
     let (mut command, prebuilt) = xtask_command();
     let timeout = QEMU_TIMEOUT_SECS.to_string();
     command.args(["qemu", "--headless", "--timeout", &timeout]);
     if prebuilt && args.contains(&"--cmdline") {
         command.arg("--no-build");
     }
-    run(command.args(args), stdin)
+    command.args(args);
+    command
+}
+
+/// The environment variable xtask takes the data disk's path from.
+pub const DATA_ENV: &str = "MEALY_DATA";
+
+/// [`boot`] with the data disk `data` (created zero-filled by xtask if
+/// missing), which a test may boot again to see what the last run left.
+pub fn boot_with_data(args: &[&str], stdin: &[u8], data: &Path) -> Run {
+    run(boot_command(args).env(DATA_ENV, data), stdin)
 }
 
 /// Runs `cargo xtask ARGS` in another checkout `dir` (its own xtask, built
@@ -186,8 +202,24 @@ fn run(command: &mut Command, stdin: &[u8]) -> Run {
     run_in(command, &workspace_root(), stdin, WATCHDOG)
 }
 
+/// Runs `command` in `dir` under `watchdog`. Unless the caller chose a
+/// data disk (`MEALY_DATA`, see [`boot_with_data`]), every run gets one of
+/// its own in a scratch directory removed afterwards: QEMU locks a disk
+/// image per process, so two boots at once cannot share one.
 fn run_in(command: &mut Command, dir: &Path, stdin: &[u8], watchdog: Duration) -> Run {
     let started = Instant::now();
+    let _private_data = if command
+        .get_envs()
+        .any(|(name, _)| name == std::ffi::OsStr::new(DATA_ENV))
+    {
+        None
+    } else {
+        let scratch = workspace_root().join("target/test-scratch");
+        std::fs::create_dir_all(&scratch).expect("target/test-scratch can be created");
+        let data = tempfile::tempdir_in(&scratch).expect("a scratch directory");
+        command.env(DATA_ENV, data.path().join("data.img"));
+        Some(data)
+    };
     let mut child = command
         .current_dir(dir)
         .stdin(Stdio::piped())

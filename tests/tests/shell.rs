@@ -140,12 +140,12 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
     // Every device goes through a capability its driver holds.
-    run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 9#0]\n    kernel[9#0] rw--gd\n      serial[0#0] rw--gd\n");
+    run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 15#0]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n");
     run.assert_stdout_has(
-        "  Irq 4  [object 10#0]\n    kernel[10#0] -w--gd\n      serial[1#0] -w--gd\n",
+        "  Irq 4  [object 16#0]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
     );
-    run.assert_stdout_has("  Timer  [object 11#0]\n    kernel[11#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object 12#0]\n    kernel[12#0] rw--gd\n      keyboard[0#0] rw--gd\n");
-    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             8\n");
+    run.assert_stdout_has("  Timer  [object 17#0]\n    kernel[17#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object 18#0]\n    kernel[18#0] rw--gd\n      keyboard[0#0] rw--gd\n");
+    run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             9\n");
     // Pinger's 200 messages, then every keystroke and line of output
     // passed through serial, console and the shell's task.
     let handled: u64 = run
@@ -171,7 +171,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
 fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     let run = boot(
         &[],
-        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 23\nps\nshutdown\n",
+        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 30\nps\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     // Before: the shell's endpoint to echo works (echo takes no text, so
@@ -185,18 +185,18 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     run.assert_stdout_has(
         "mealy> caps pinger\nTASK  SLOT      RIGHTS  BADGE               OBJECT\nmealy> ",
     );
-    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n7     1#0       -w----  -                   Endpoint -> task 1\n");
-    run.assert_stdout_has("\n7     15#0      r---gd  -                   Inspect\n");
+    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n8     1#0       -w----  -                   Endpoint -> task 1\n");
+    run.assert_stdout_has("\n8     17#0      r---gd  -                   Inspect\n");
     run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: invalid or stale capability\n");
     // The shell reads the kernel's tables only through its Inspect
-    // capability, minted from the kernel's original in slot 23 (after
+    // capability, minted from the kernel's original in slot 30 (after
     // every task's endpoint, device, line, region and Task capability):
     // revoke that and `ps` fails.
     run.assert_stdout_has(
-        "  Inspect  [object 23#0]\n    kernel[23#0] r---gd\n      shell[15#0] r---gd\n",
+        "  Inspect  [object 30#0]\n    kernel[30#0] r---gd\n      shell[17#0] r---gd\n",
     );
     run.assert_stdout_has(
-        "mealy> revoke kernel 23\nrevoked 1 capabilities derived from kernel slot 23\n",
+        "mealy> revoke kernel 30\nrevoked 1 capabilities derived from kernel slot 30\n",
     );
     run.assert_stdout_has("mealy> ps\nerror: ps: invalid or stale capability\n");
 }

@@ -44,6 +44,7 @@ pub fn run() -> Result<ExitCode> {
             icount: true,
             timeout: Some(std::time::Duration::from_secs(300)),
             qmp: None,
+            data: None,
         },
     )?;
     if status != 0 {

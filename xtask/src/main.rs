@@ -19,6 +19,7 @@
 
 mod bench;
 mod build;
+mod data_disk;
 mod esp;
 mod fsck;
 mod graph;
@@ -166,6 +167,14 @@ struct QemuArgs {
     /// (`screendump`).
     #[arg(long)]
     qmp: Option<PathBuf>,
+    /// The data disk attached as a virtio-blk device (default
+    /// `target/mealy-data.img`, or `$MEALY_DATA`); created zero-filled,
+    /// 16 MiB, if missing.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Recreate the data disk, zero-filled, before booting.
+    #[arg(long)]
+    fresh_data: bool,
 }
 
 fn parse_memory(text: &str) -> Result<String, String> {
@@ -321,8 +330,11 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         }
         qemu::BootMedium::PrivateEsp(files)
     };
+    let data = data_disk::path(args.data);
+    data_disk::prepare(&data, args.fresh_data)?;
     let options = qemu::RunOptions {
         medium,
+        data: Some(data),
         headless: args.headless,
         gdb: args.gdb.then(|| {
             kernel_elf.unwrap_or_else(|| PathBuf::from("<the kernel ELF on that boot medium>"))

@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// A Unix socket to serve QMP on.
     pub qmp: Option<PathBuf>,
+    /// A raw image attached as a virtio-blk PCI device (`data_disk`).
+    pub data: Option<PathBuf>,
 }
 
 /// The run's scratch directory, removed when the run ends.
@@ -98,6 +100,12 @@ pub fn run(machine: &Machine, options: RunOptions) -> Result<u8> {
             vars.display()
         ))
         .args(["-drive", &drive])
+        .args(
+            options
+                .data
+                .iter()
+                .flat_map(|disk| crate::data_disk::qemu_args(disk)),
+        )
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         // No network card: Mealy has no driver for one, and without it the
         // firmware does not spend minutes trying to boot from the network.

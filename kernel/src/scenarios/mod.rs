@@ -13,16 +13,21 @@
 //! | `bench.rs` | `bench`: the numbers `cargo xtask bench` reports |
 //! | `user.rs` | `user`: a raw ring-3 program (`program/testdata/ring3.rs`) |
 //! | `probe.rs` | the probe task `ping` spawns (portable, host-tested too) |
+//! | `disk.rs` | `disk`: the virtio-blk driver and the disk check |
+//! | `disk_check.rs` | the task `disk` spawns: write, flush, read back (portable, host-tested) |
 //!
 //! The measurement `ipc` and `bench` print is the product's own
 //! (`crate::bench`), which the shell's `bench` runs too.
 
+pub mod disk_check;
 pub mod probe;
 
 #[cfg(target_os = "none")]
 mod bench;
 #[cfg(target_os = "none")]
 mod devices;
+#[cfg(target_os = "none")]
+mod disk;
 #[cfg(target_os = "none")]
 mod ipc;
 #[cfg(target_os = "none")]
@@ -59,6 +64,7 @@ pub fn run(
         TestScenario::Ping => ipc::ping_every_task(memory),
         TestScenario::Bench => bench::run(memory, fs_image),
         TestScenario::User => user::run_raw_program(memory),
+        TestScenario::Disk => disk::check(memory),
     }
 }
 

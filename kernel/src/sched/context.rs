@@ -10,6 +10,7 @@ use core::fmt;
 
 use mealy_caps::{Badge, CapError, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
 use mealy_protocol::inspect::{Query, Report};
+use mealy_protocol::mmio::Width;
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
 use super::handoff::Delivery;
@@ -424,5 +425,69 @@ impl<P: Platform> Context for TaskContext<'_, P> {
     fn log(&mut self, line: fmt::Arguments<'_>) {
         let name = self.kernel.task(self.task).map_or("?", |task| task.name);
         self.platform.log(name, line);
+    }
+
+    // Device drivers (issue 17): checked here, carried out by the platform.
+
+    fn mmio_read(&mut self, device: CapRef, offset: u64, width: Width) -> Result<u64, IpcError> {
+        let phys = self.mmio(device, offset, width, Rights::READ)?;
+        self.platform
+            .mmio_read(phys, width)
+            .ok_or(IpcError::Unsupported)
+    }
+
+    fn mmio_write(
+        &mut self,
+        device: CapRef,
+        offset: u64,
+        width: Width,
+        value: u64,
+    ) -> Result<(), IpcError> {
+        let phys = self.mmio(device, offset, width, Rights::WRITE)?;
+        if value & !width.mask() != 0 {
+            return Err(IpcError::out_of_range(value, width.mask()));
+        }
+        if self.platform.mmio_write(phys, width, value) {
+            Ok(())
+        } else {
+            Err(IpcError::Unsupported)
+        }
+    }
+
+    fn region_phys(&self, cap: CapRef, offset: u64) -> Result<u64, IpcError> {
+        let needs = Rights::READ | Rights::WRITE | Rights::MAP;
+        let (base, len) = self.region_range(cap, needs)?;
+        if offset >= len {
+            return Err(IpcError::out_of_range(offset, len));
+        }
+        self.platform
+            .region_phys(base, len, offset)
+            .ok_or(IpcError::Unsupported)
+    }
+}
+
+impl<P: Platform> TaskContext<'_, P> {
+    /// The physical address of an access of `width` at `offset` of the
+    /// MMIO range `device` names, checked for `rights`, alignment and
+    /// bounds.
+    fn mmio(
+        &self,
+        device: CapRef,
+        offset: u64,
+        width: Width,
+        rights: Rights,
+    ) -> Result<u64, IpcError> {
+        match self.object_of(device, ObjectKind::Device, rights)?.1 {
+            Object::Device(DeviceRange::Mmio { base, len }) if width.fits(offset, len) => base
+                .checked_add(offset)
+                .ok_or(IpcError::out_of_range(offset, len)),
+            Object::Device(DeviceRange::Mmio { len, .. }) => {
+                Err(IpcError::out_of_range(offset, len))
+            }
+            // Ports are reached with port_read/port_write.
+            other => Err(IpcError::WrongKind {
+                found: other.kind(),
+            }),
+        }
     }
 }

@@ -14,6 +14,7 @@ use core::fmt;
 use mealy_caps::TaskId;
 
 use mealy_protocol::inspect::{BenchReport, MemReport};
+use mealy_protocol::mmio::Width;
 use mealy_protocol::{IpcError, StateMachine};
 
 use super::pending::PendingInterrupts;
@@ -127,5 +128,35 @@ pub trait Platform {
     ) -> Result<Box<dyn StateMachine>, IpcError> {
         let _ = (name, base, len, owner);
         Err(IpcError::Unsupported)
+    }
+    // Device drivers (issue 17).
+
+    /// Reads the device register of `width` at physical `phys`. The caller
+    /// has checked a Device capability covers it; `None` where no mapped
+    /// device memory holds it.
+    fn mmio_read(&mut self, phys: u64, width: Width) -> Option<u64> {
+        let _ = (phys, width);
+        None
+    }
+
+    /// Writes `value` to the device register of `width` at `phys`,
+    /// checked like `mmio_read`; `false` where nothing is mapped there.
+    fn mmio_write(&mut self, phys: u64, width: Width, value: u64) -> bool {
+        let _ = (phys, width, value);
+        false
+    }
+
+    /// A fresh zeroed region of at least `len` bytes that devices may
+    /// reach by DMA (`region_phys` answers for it): its (base, length).
+    fn allocate_dma(&mut self, len: u64) -> Result<(u64, u64), IpcError> {
+        let _ = len;
+        Err(IpcError::Unsupported)
+    }
+
+    /// The physical address of byte `offset` of `base .. base + len`, if
+    /// it lies in DMA memory this platform backs.
+    fn region_phys(&self, base: u64, len: u64, offset: u64) -> Option<u64> {
+        let _ = (base, len, offset);
+        None
     }
 }

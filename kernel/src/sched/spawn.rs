@@ -139,6 +139,11 @@ impl<P: Platform> Scheduler<P> {
                 self.create_original(Object::Region { base, len })
                     .map_err(failed)?
             }
+            CapSource::Dma { len } => {
+                let (base, len) = self.platform.allocate_dma(len).map_err(failed)?;
+                self.create_original(Object::Region { base, len })
+                    .map_err(failed)?
+            }
             CapSource::BootModule { cmdline } => {
                 let Some((base, len)) = self.platform.boot_module(cmdline) else {
                     return Ok(None);

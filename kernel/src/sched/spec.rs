@@ -117,6 +117,10 @@ pub enum CapSource {
     /// the file-system image), from `Platform::boot_module`. Without such
     /// a module the task simply does not get this grant.
     BootModule { cmdline: &'static str },
+    /// A fresh zeroed region of at least `len` bytes of DMA memory: a
+    /// Region whose physical addresses its holder may learn
+    /// (`Context::region_phys`), for a device driver.
+    Dma { len: u64 },
 }
 
 /// One capability a task starts with. Written with [`grant`], which
@@ -210,6 +214,11 @@ impl NamedGrant {
     pub const fn boot_module(self, cmdline: &'static str) -> CapSpec {
         self.to(CapSource::BootModule { cmdline })
     }
+
+    /// A fresh region of DMA memory of at least `len` bytes.
+    pub const fn dma(self, len: u64) -> CapSpec {
+        self.to(CapSource::Dma { len })
+    }
 }
 
 impl CapSpec {
@@ -281,7 +290,8 @@ pub(crate) fn new_object(source: CapSource) -> Option<Object> {
         | CapSource::Region { .. }
         | CapSource::Framebuffer
         | CapSource::Task { .. }
-        | CapSource::BootModule { .. } => None,
+        | CapSource::BootModule { .. }
+        | CapSource::Dma { .. } => None,
     }
 }
 

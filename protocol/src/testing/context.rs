@@ -399,4 +399,27 @@ impl Context for FakeContext {
     fn log(&mut self, line: fmt::Arguments<'_>) {
         self.logs.push(format!("{line}"));
     }
+
+    fn mmio_read(
+        &mut self,
+        device: CapRef,
+        offset: u64,
+        width: crate::mmio::Width,
+    ) -> Result<u64, IpcError> {
+        self.read_register(device, offset, width)
+    }
+
+    fn mmio_write(
+        &mut self,
+        device: CapRef,
+        offset: u64,
+        width: crate::mmio::Width,
+        value: u64,
+    ) -> Result<(), IpcError> {
+        self.write_register(device, offset, width, value)
+    }
+
+    fn region_phys(&self, cap: CapRef, offset: u64) -> Result<u64, IpcError> {
+        self.physical(cap, offset)
+    }
 }

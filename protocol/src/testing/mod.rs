@@ -32,6 +32,7 @@
 //! | `mod.rs` | the records, the capability table, building capabilities |
 //! | `messages.rs` | messages for the service, reading its answers, answering its calls |
 //! | `context.rs` | the `Context` operations, each checked as the kernel checks it |
+//! | `devices.rs` | device registers (MMIO) and DMA memory, for drivers |
 
 use alloc::collections::BTreeMap;
 use alloc::collections::VecDeque;
@@ -49,6 +50,7 @@ use crate::inspect::{Query, Report};
 use crate::machine::{Grant, Grants, StateMachine};
 
 mod context;
+mod devices;
 mod messages;
 
 const PAGE: usize = 4096;
@@ -197,6 +199,9 @@ pub enum Operation {
     StopTask,
     RevokeIn,
     Spawn,
+    MmioRead,
+    MmioWrite,
+    RegionPhys,
 }
 
 /// A [`Context`](crate::Context) for unit tests. See the module docs.
@@ -238,6 +243,16 @@ pub struct FakeContext {
     pub revoked_in: Vec<(&'static str, CapRef)>,
     /// Every program started with `spawn`: its name and its grants' names.
     pub spawned: Vec<(String, Vec<String>)>,
+    /// Region memory (by backing index) that is DMA memory: `region_phys`
+    /// answers for it.
+    dma_backings: Vec<usize>,
+    /// What each device register holds: `(range base, offset)` -> value.
+    /// A write stores; a read returns the queued input first
+    /// (`queue_mmio_input`), else what is stored, else 0.
+    pub registers: BTreeMap<(u64, u64), u64>,
+    mmio_input: BTreeMap<(u64, u64), VecDeque<u64>>,
+    /// `(range base, offset, width, value)` of every `mmio_write`.
+    pub mmio_writes: Vec<(u64, u64, crate::mmio::Width, u64)>,
 }
 
 impl Default for FakeContext {
@@ -283,6 +298,10 @@ impl FakeContext {
             spawned: Vec::new(),
             queries: Vec::new(),
             revoked_in: Vec::new(),
+            dma_backings: Vec::new(),
+            registers: BTreeMap::new(),
+            mmio_input: BTreeMap::new(),
+            mmio_writes: Vec::new(),
         }
     }
 

@@ -59,6 +59,13 @@ pub fn handle(frame: &mut TrapFrame) {
             }
             apic::end_of_interrupt();
         }
+        // An MSI (`msi.rs`): posted for its line's task, never masked.
+        vector if super::msi::line_of(vector).is_some() => {
+            if let Some(line) = super::msi::line_of(vector) {
+                PENDING.post(line);
+            }
+            apic::end_of_interrupt();
+        }
         // A spurious interrupt must not be acknowledged.
         apic::SPURIOUS_VECTOR => {
             SPURIOUS.fetch_add(1, Ordering::Relaxed);

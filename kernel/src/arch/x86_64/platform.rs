@@ -20,6 +20,7 @@ use core::fmt;
 
 use mealy_protocol::IpcError;
 use mealy_protocol::inspect::{BenchReport, MemReport, RegionRow};
+use mealy_protocol::mmio::Width;
 
 use super::memory::KernelMemory;
 use super::user::ArchCpu;
@@ -47,6 +48,8 @@ pub struct MachinePlatform {
     /// Tasks' log lines are dropped (a benchmark's private tasks, whose
     /// chatter would land in the middle of the shell's session).
     quiet: bool,
+    /// The bases of the regions that are DMA memory (`allocate_dma`).
+    dma: Vec<u64>,
 }
 
 impl MachinePlatform {
@@ -57,6 +60,7 @@ impl MachinePlatform {
             modules: Vec::new(),
             framebuffer: None,
             quiet: false,
+            dma: Vec::new(),
         }
     }
 
@@ -150,6 +154,10 @@ impl Platform for MachinePlatform {
     }
 
     fn irq_ack(&mut self, line: u8) {
+        // An MSI is never masked: nothing to re-arm.
+        if super::msi::is_msi_line(line) {
+            return;
+        }
         if let Err(error) = ioapic::unmask_isa(line) {
             log::warn!("irq_ack({line}): {error}");
         }
@@ -237,6 +245,7 @@ impl Platform for MachinePlatform {
             if *objects == 0 && !kept {
                 // Dropping the region unmaps it and returns its frames.
                 self.regions.remove(&backing);
+                self.dma.retain(|base| *base != backing);
             }
         }
     }
@@ -310,5 +319,56 @@ impl Platform for MachinePlatform {
                 Err(IpcError::OutOfResources)
             }
         }
+    }
+
+    fn mmio_read(&mut self, phys: u64, width: Width) -> Option<u64> {
+        let at = super::pci::mmio_address(phys, width.bytes())?;
+        // SAFETY: `at` maps `phys` in a BAR window `pci` mapped uncached
+        // for good; the access is aligned (the caller checked `Width::fits`
+        // against a range whose base is the BAR's, page-aligned) and of
+        // the register's own width.
+        let value = unsafe {
+            match width {
+                Width::U8 => u64::from((at as *const u8).read_volatile()),
+                Width::U16 => u64::from((at as *const u16).read_volatile()),
+                Width::U32 => u64::from((at as *const u32).read_volatile()),
+                Width::U64 => (at as *const u64).read_volatile(),
+            }
+        };
+        Some(value)
+    }
+
+    fn mmio_write(&mut self, phys: u64, width: Width, value: u64) -> bool {
+        let Some(at) = super::pci::mmio_address(phys, width.bytes()) else {
+            return false;
+        };
+        // What the driver wrote to DMA memory before this (a queue entry)
+        // is visible to the device before the register write that tells
+        // it to look.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        // SAFETY: as in `mmio_read`; the caller checked `value` fits.
+        unsafe {
+            match width {
+                Width::U8 => (at as *mut u8).write_volatile(value as u8),
+                Width::U16 => (at as *mut u16).write_volatile(value as u16),
+                Width::U32 => (at as *mut u32).write_volatile(value as u32),
+                Width::U64 => (at as *mut u64).write_volatile(value),
+            }
+        }
+        true
+    }
+
+    fn allocate_dma(&mut self, len: u64) -> Result<(u64, u64), IpcError> {
+        let (base, len) = self.allocate_region(len)?;
+        self.dma.push(base);
+        Ok((base, len))
+    }
+
+    fn region_phys(&self, base: u64, len: u64, offset: u64) -> Option<u64> {
+        let backing = self.containing_base(base, len)?;
+        if !self.dma.contains(&backing) || offset >= len {
+            return None;
+        }
+        super::paging::translate(base.checked_add(offset)?)
     }
 }

@@ -1,0 +1,45 @@
+//! The data disk in QEMU: PCI finds the virtio-blk device, its driver
+//! starts from the boot list, and `test=disk` writes a block through the
+//! driver, flushes, reads it back; booted again on the same data file it
+//! finds what the first boot wrote. Each test has its own data file
+//! (QEMU locks an image per process).
+
+use mealy_tests::{boot, boot_with_data, workspace_root};
+
+fn scratch_dir() -> tempfile::TempDir {
+    let scratch = workspace_root().join("target/test-scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    tempfile::tempdir_in(&scratch).unwrap()
+}
+
+#[test]
+fn a_block_written_in_one_boot_is_there_in_the_next() {
+    let dir = scratch_dir();
+    let data = dir.path().join("data.img");
+
+    let first = boot_with_data(&["--cmdline", "test=disk"], b"", &data);
+    assert_eq!(first.code, Some(0), "{first}");
+    first.assert_stdout_has("pci 00:02.0 1af4:1001 class 01.00.00");
+    first.assert_stdout_has("[virtio-blk] disk of 4096 blocks of 4096 bytes, flush");
+    first.assert_stdout_has("[disk-check] disk: block 1 holds no mark");
+    first.assert_stdout_has("[disk-check] disk: wrote, flushed and read back boot 1");
+    // xtask made a zero-filled 16 MiB file; the mark is in block 1.
+    let bytes = std::fs::read(&data).unwrap();
+    assert_eq!(bytes.len(), 16 << 20);
+    assert!(bytes[4096..].starts_with(b"mealy disk check, boot 1"));
+
+    let second = boot_with_data(&["--cmdline", "test=disk"], b"", &data);
+    assert_eq!(second.code, Some(0), "{second}");
+    second.assert_stdout_has("[disk-check] disk: block 1 holds boot 1");
+    second.assert_stdout_has("[disk-check] disk: wrote, flushed and read back boot 2");
+}
+
+#[test]
+fn the_driver_starts_at_boot_and_the_shell_still_works() {
+    let run = boot(&[], b"ps\nshutdown\n");
+    assert_eq!(run.code, Some(0), "{run}");
+    run.assert_stdout_has("[INFO  mealy_kernel::boot] disk: virtio-blk at 00:02.0 on MSI line 16");
+    run.assert_stdout_has("[virtio-blk] disk of 4096 blocks of 4096 bytes, flush");
+    let ps = run.line_starting("3    virtio-blk");
+    assert!(ps.contains("idle"), "{ps}");
+}
