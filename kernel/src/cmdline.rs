@@ -41,6 +41,9 @@ pub enum TestScenario {
     /// Run a raw ring-3 program: its system calls, hostile ones refused,
     /// and its fault stopping only it.
     User,
+    /// Spawn and stop `/bin/hello` a thousand times; memory must end
+    /// where it began.
+    Churn,
     /// Write a block through the virtio-blk driver, flush, read it back,
     /// and say what the last boot left there.
     Disk,
@@ -48,7 +51,7 @@ pub enum TestScenario {
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 14] = [
+    pub const ALL: [(&'static str, TestScenario); 15] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -62,6 +65,7 @@ impl TestScenario {
         ("ping", TestScenario::Ping),
         ("bench", TestScenario::Bench),
         ("user", TestScenario::User),
+        ("churn", TestScenario::Churn),
         ("disk", TestScenario::Disk),
     ];
 
@@ -168,7 +172,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user disk)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user churn disk)"
         );
     }
 }

@@ -95,7 +95,8 @@ pub enum Syscall {
     NowNs = 19,
     /// `(text, len)`: one log line (UTF-8; invalid bytes are replaced).
     Log = 20,
-    /// As `Reply`, then `Done`. A failed reply is logged by the kernel.
+    /// As `Reply`, then `Done` with the outcome in `r9`. A failed reply
+    /// is logged by the kernel.
     ReplyDone = 21,
     /// As `Call`, with `r9` the address where the kernel writes the
     /// token (8 bytes), then `Done`. A failed call is logged.
@@ -145,8 +146,9 @@ impl Syscall {
 
 /// How a handler ended ([`Syscall::Done`]'s argument): as a ring-0
 /// handler's `Ok(())`, `Err(Malformed)` (the caller gets `CallFailed
-/// { Malformed }`), `Err(Ipc)` (logged), or a panic or `Err(Fatal)`: the
-/// task is stopped. Any other value counts as fatal.
+/// { Malformed }`), `Err(Ipc)` (the runtime logs it), or a panic or
+/// `Err(Fatal)` (logged by the runtime too): the task is stopped. Any
+/// other value counts as fatal.
 pub const DONE_OK: u64 = 0;
 pub const DONE_MALFORMED: u64 = 1;
 pub const DONE_FAILED: u64 = 2;

@@ -56,11 +56,11 @@ fn line_editing_history_text_commands_and_bad_bytes_over_serial() {
 fn kill_stops_a_task_and_bad_targets_are_one_error_line() {
     let run = boot(
         &[],
-        b"revoke echo 0\nkill nobody\nkill echo\nps\nkill echo\nsend echo hi\nshutdown\n",
+        b"revoke echo 5\nkill nobody\nkill echo\nps\nkill echo\nsend echo hi\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     run.assert_stdout_has(
-        "mealy> revoke echo 0\nerror: revoke: task `echo` holds nothing in that slot\n",
+        "mealy> revoke echo 5\nerror: revoke: task `echo` holds nothing in that slot\n",
     );
     run.assert_stdout_has("mealy> kill nobody\nerror: kill: there is no task `nobody`\n");
     run.assert_stdout_has("mealy> kill echo\nkilled echo\n");
@@ -140,7 +140,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
     // Every device goes through a capability its driver holds.
-    run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 15#0]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n");
+    run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 17#0]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n");
     run.assert_stdout_has(
         "  Irq 4  [object 16#0]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
     );
@@ -182,10 +182,19 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     run.assert_stdout_has(
         "mealy> revoke kernel 0\nrevoked 2 capabilities derived from kernel slot 0\n",
     );
-    run.assert_stdout_has(
-        "mealy> caps pinger\nTASK  SLOT      RIGHTS  BADGE               OBJECT\nmealy> ",
+    // Pinger (a ring-3 program) keeps only its own heap Region.
+    let pinger = run
+        .stdout
+        .split("mealy> caps pinger\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n")
+        .nth(1)
+        .and_then(|rest| rest.split("mealy> ").next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        pinger.lines().all(|line| line.contains(" Region 0x")),
+        "no endpoint is left: {pinger}\n{run}"
     );
-    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n8     1#0       -w----  -                   Endpoint -> task 1\n");
+    run.assert_stdout_has("mealy> caps shell\nTASK  SLOT      RIGHTS  BADGE               OBJECT\n8     1#0       -w--gd  -                   Endpoint -> task 1\n");
     run.assert_stdout_has("\n8     17#0      r---gd  -                   Inspect\n");
     run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: invalid or stale capability\n");
     // The shell reads the kernel's tables only through its Inspect

@@ -9,7 +9,10 @@
 //! `CARGO_ENCODED_RUSTFLAGS` (which replace the config's for that build:
 //! `relocation-model=pie`, frame pointers, no DWARF in the file) into
 //! their own target directory, `target/programs`, so neither build
-//! invalidates the other's cache.
+//! invalidates the other's cache. Programs are always optimised, whatever
+//! the kernel's profile: a debug build of a program (runtime, postcard,
+//! `core::fmt`) is five times the size and that much slower to load, and
+//! what a fault report needs, the function symbols, a release build keeps.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,7 +94,7 @@ fn artifact_paths(profile: Profile) -> Result<Artifacts> {
     let programs_dir = target
         .join("programs")
         .join(PROGRAM_TARGET)
-        .join(profile.dir());
+        .join(Profile::Release.dir());
     let programs = program_crates(&workspace_root())?
         .into_iter()
         .flat_map(|krate| krate.binaries)
@@ -121,7 +124,8 @@ pub fn build(profile: Profile) -> Result<Artifacts> {
     existing(profile)
 }
 
-/// Builds every crate under `user/programs` as static PIEs.
+/// Builds every crate under `user/programs` as static PIEs, optimised
+/// (see the module documentation); `profile` only names the kernel's.
 pub fn build_programs(profile: Profile) -> Result<Vec<Program>> {
     let crates = program_crates(&workspace_root())?;
     if crates.is_empty() {
@@ -141,9 +145,7 @@ pub fn build_programs(profile: Profile) -> Result<Vec<Program>> {
     for krate in &crates {
         command.args(["--package", &krate.package]);
     }
-    if profile == Profile::Release {
-        command.arg("--release");
-    }
+    command.arg("--release");
     let status = command
         .status()
         .context("cannot run cargo to build the user programs")?;

@@ -94,4 +94,11 @@ pub trait Mapper {
     /// core that may hold the translations, and it must return only once
     /// they are gone (the frames are freed right after).
     fn flush(&mut self, range: VirtRange);
+
+    /// Frees the page tables below the top level that map nothing any
+    /// more within `range` (after [`flush`](Self::flush)), into `frames`.
+    /// The default keeps them.
+    fn reclaim_tables(&mut self, range: VirtRange, frames: &mut dyn FrameSource) {
+        let _ = (range, frames);
+    }
 }

@@ -230,6 +230,10 @@ impl<M: PhysicalMemory + Send, P: Mapper + Send> MemoryBackend for MemorySystem<
         }
         // Frames go back only once no core can still reach them.
         mapper.flush(range);
+        // Page tables the range emptied go back too: regions come from
+        // next-fit addresses, so otherwise every new stretch of the
+        // address space would keep its tables for good.
+        mapper.reclaim_tables(range, &mut LockedFrames(&self.frames));
         drop(mapper);
         let mut frames = self.frames.lock();
         let mut first_error = None;

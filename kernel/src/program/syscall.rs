@@ -35,7 +35,8 @@ fn handler_result(outcome: u64) -> Result<(), HandleError> {
     match outcome {
         abi::DONE_OK => Ok(()),
         abi::DONE_MALFORMED => Err(HandleError::Malformed(mealy_protocol::CodecError::Invalid)),
-        abi::DONE_FAILED => Err(HandleError::Ipc(IpcError::Unsupported)),
+        // The runtime logged the error itself: nothing more to say.
+        abi::DONE_FAILED => Ok(()),
         _ => Err(HandleError::Stopped),
     }
 }
@@ -143,7 +144,10 @@ pub(super) fn serve(
             let result = copy_message(task, a1, a2, a3, a4).and_then(|message| {
                 cx.reply(cap(a0), &task.payload[..message.len], message.caps())
             });
-            return Outcome::Done(result.map_err(HandleError::Ipc));
+            return Outcome::Done(match result {
+                Ok(()) => handler_result(a5),
+                Err(error) => Err(HandleError::Ipc(error)),
+            });
         }
         Syscall::CallDone => {
             let result = task

@@ -11,7 +11,7 @@
 //! | `memory.rs` | `page-fault` (a region's guard page), `exhaust` |
 //! | `ipc.rs` | `ipc` (round trips), `ping` (the probe against the boot list) |
 //! | `bench.rs` | `bench`: the numbers `cargo xtask bench` reports |
-//! | `user.rs` | `user`: a raw ring-3 program (`program/testdata/ring3.rs`) |
+//! | `user.rs` | `user`: a raw ring-3 program (`program/testdata/ring3.rs`); `churn`: a thousand spawns and stops |
 //! | `probe.rs` | the probe task `ping` spawns (portable, host-tested too) |
 //! | `disk.rs` | `disk`: the virtio-blk driver and the disk check |
 //! | `disk_check.rs` | the task `disk` spawns: write, flush, read back (portable, host-tested) |
@@ -64,6 +64,7 @@ pub fn run(
         TestScenario::Ping => ipc::ping_every_task(memory),
         TestScenario::Bench => bench::run(memory, fs_image),
         TestScenario::User => user::run_raw_program(memory),
+        TestScenario::Churn => user::spawn_and_stop_many(memory, fs_image),
         TestScenario::Disk => disk::check(memory),
     }
 }

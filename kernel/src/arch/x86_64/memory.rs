@@ -12,7 +12,7 @@
 //! [`reclaim`] can give bootloader-reclaimable memory to the allocator.
 
 use ::x86_64::registers::control::Cr3;
-use ::x86_64::structures::paging::mapper::{MapToError, Mapper as _, OffsetPageTable};
+use ::x86_64::structures::paging::mapper::{CleanUp, MapToError, Mapper as _, OffsetPageTable};
 use ::x86_64::structures::paging::{
     FrameAllocator as TableFrameAllocator, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
     Translate,
@@ -153,6 +153,35 @@ impl Mapper for ArchMapper {
             if let Some(page) = range.page(index) {
                 ::x86_64::instructions::tlb::flush(page.start_address());
             }
+        }
+    }
+
+    fn reclaim_tables(&mut self, range: VirtRange, frames: &mut dyn FrameSource) {
+        let (Some(first), Some(last)) =
+            (range.page(0), range.page(range.pages().saturating_sub(1)))
+        else {
+            return;
+        };
+        let mut freed = TableFrames {
+            source: frames,
+            refused: None,
+        };
+        // SAFETY: the range is in the lower half, whose tables are this
+        // root's alone (domains have their own lower halves; only the
+        // upper half is shared), each used once; the range was flushed,
+        // and an emptied table maps nothing a TLB could still hold.
+        unsafe {
+            self.tables()
+                .clean_up_addr_range(Page::range_inclusive(first, last), &mut freed)
+        };
+    }
+}
+
+// SAFETY: frames go back to the allocator they came from, once.
+impl ::x86_64::structures::paging::FrameDeallocator<Size4KiB> for TableFrames<'_> {
+    unsafe fn deallocate_frame(&mut self, frame: PhysFrame) {
+        if let Err(error) = self.source.free_frame(frame) {
+            self.refused.get_or_insert(error);
         }
     }
 }
