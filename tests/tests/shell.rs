@@ -142,9 +142,9 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     // Every device goes through a capability its driver holds.
     run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 17#0]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n");
     run.assert_stdout_has(
-        "  Irq 4  [object 16#0]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
+        "  Irq 4  [object 18#0]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
     );
-    run.assert_stdout_has("  Timer  [object 17#0]\n    kernel[17#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object 18#0]\n    kernel[18#0] rw--gd\n      keyboard[0#0] rw--gd\n");
+    run.assert_stdout_has("  Timer  [object 19#0]\n    kernel[17#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object 20#0]\n    kernel[18#0] rw--gd\n      keyboard[0#0] rw--gd\n");
     run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             9\n");
     // Pinger's 200 messages, then every keystroke and line of output
     // passed through serial, console and the shell's task.
@@ -202,7 +202,7 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     // every task's endpoint, device, line, region and Task capability):
     // revoke that and `ps` fails.
     run.assert_stdout_has(
-        "  Inspect  [object 30#0]\n    kernel[30#0] r---gd\n      shell[17#0] r---gd\n",
+        "  Inspect  [object 32#0]\n    kernel[30#0] r---gd\n      shell[17#0] r---gd\n",
     );
     run.assert_stdout_has(
         "mealy> revoke kernel 30\nrevoked 1 capabilities derived from kernel slot 30\n",

@@ -197,7 +197,25 @@ pub(super) fn serve(
         Syscall::Log => log(task, cx, a0, a1).map(|()| (0, 0)),
         Syscall::Spawn => spawn(task, cx, cap(a0), (a1, a2), (a3, a4)).map(|new| (new.to_raw(), 0)),
     };
+    // A capability this task gave up (dropped, revoked, moved away in a
+    // message) takes its Region out of the domain before the task runs
+    // another instruction; others' revocations are caught before its
+    // next upcall (one core: it cannot run meanwhile).
+    if gives_up_capabilities(call, a3, a4) {
+        task.forget_revoked(cx);
+    }
     resume(frame, result)
+}
+
+/// Whether `call` (with `caps`/`cap_count` as its fourth and fifth
+/// arguments where it moves capabilities) can delete capabilities of
+/// the caller's.
+fn gives_up_capabilities(call: Syscall, _caps: u64, cap_count: u64) -> bool {
+    match call {
+        Syscall::Drop | Syscall::Revoke | Syscall::RevokeIn | Syscall::StopTask => true,
+        Syscall::Send | Syscall::Call | Syscall::Reply => cap_count > 0,
+        _ => false,
+    }
 }
 
 /// Writes `result` into the task's registers and clears the rest of the

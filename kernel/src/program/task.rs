@@ -174,7 +174,14 @@ impl<'m> UserTask<'m> {
         let mut domain = Domain::new(phys, cpu.kernel_root()).map_err(LoadError::Domain)?;
         for (index, (page, frame)) in frames_of(&image).enumerate() {
             let offset = index as u64 * PAGE_SIZE;
-            let chunk = &bytes[offset as usize..(offset + PAGE_SIZE) as usize];
+            // The two plans agree on the size (it does not depend on the
+            // base); a mismatch is refused, never indexed past.
+            let chunk = bytes
+                .get(offset as usize..(offset + PAGE_SIZE) as usize)
+                .ok_or(LoadError::Elf(ElfError::ImageBufferSize {
+                    expected: pages * PAGE_SIZE,
+                    actual: plan.size,
+                }))?;
             phys.write(frame.start_address(), chunk)
                 .ok_or(LoadError::Domain(DomainError::Corrupt))?;
             let Some(segment) = plan.segments.iter().find(|segment| {
@@ -285,7 +292,9 @@ impl<'m> UserTask<'m> {
     }
 
     /// Unmaps granted regions whose capability no longer grants them.
-    fn forget_revoked(&mut self, cx: &mut dyn Context) {
+    /// The TLB: the domain's root is loaded again before the task runs,
+    /// and without PCID that write flushes every translation it had.
+    pub(super) fn forget_revoked(&mut self, cx: &mut dyn Context) {
         let mut index = 0;
         while index < self.granted.len() {
             let granted = self.granted[index];

@@ -5,7 +5,8 @@
 //! Two kinds:
 //!
 //! - **Faults** (`read-kernel`, `write-kernel-heap`, `jump-kernel`,
-//!   `exec-data`, `recurse`, `divide`, `ud`, `panic`, `oom`, `spin`): the
+//!   `exec-data`, `use-after-drop`, `recurse`, `divide`, `ud`, `panic`,
+//!   `oom`, `spin`): the
 //!   task must be stopped with one fault report (or, for `spin`,
 //!   preempted and stopped over its budget). If the forbidden step ever
 //!   returns, the program logs `NAME: FAILED: ...`.
