@@ -75,7 +75,9 @@ pub(super) fn exhaust(memory: Option<&'static KernelMemory>) -> ! {
         if chunk.try_reserve_exact(CHUNK).is_err() || chunks.try_reserve(1).is_err() {
             break;
         }
-        chunk.resize(CHUNK, 0xa5);
+        // Reserved, not written: the heap must grow (map) for it, which
+        // is what runs out; touching every byte only costs emulation time.
+        chunk.push(0xa5);
         chunks.push(chunk);
     }
     match memory::last_heap_failure() {
