@@ -256,7 +256,8 @@ impl Fs {
                     Entry::File(entry) => {
                         let index = u32::try_from(index).map_err(|_| FsError::TooManyEntries)?;
                         let bytes = disk.files.get(&index).map_or(&[][..], |b| b.as_slice());
-                        let capacity = (entry.size.div_ceil(PAGE) * PAGE).max(PAGE);
+                        // One spare page, as the image builder leaves.
+                        let capacity = entry.size.div_ceil(PAGE) * PAGE + PAGE;
                         let mut file = self.backing.new_file(cx, capacity)?;
                         made.push(file);
                         if let crate::tree::Pages::Private { region } = file.pages {
