@@ -2,9 +2,10 @@
 //! format's [`Mounting`] machine over the `block` interface, one
 //! asynchronous call at a time, so the fs never waits inside a handler.
 //! It asks the driver for the disk's size (`Info`), then for every block
-//! range `Mounting` wants it sends one `block::Read` per block into a
-//! one-page buffer Region the fs allocates, gathers the range, and
-//! supplies it. Each answer is a message the fs passes to [`DiskMount::on_message`].
+//! range `Mounting` wants it sends one `block::Read` per block, up to
+//! [`IN_FLIGHT`] at once, each into its own one-page buffer Region the fs
+//! allocates (one read at a time took seconds for a 1 MiB disk in a
+//! debug build under emulation), gathers the range, and supplies it. Each answer is a message the fs passes to [`DiskMount::on_message`].
 //!
 //! The bytes of `ReadFor::File` reads are kept, by catalog entry, as they
 //! come (and dropped if the machine moves on to an older generation), so
@@ -24,6 +25,10 @@ use mealy_protocol::block::{self, BLOCK_SIZE, BlockError, Geometry, Info};
 use mealy_protocol::{CallError, CapRef, Context, Incoming, IpcError, Outbox, Pending};
 
 use crate::disk::{MountError, MountStep, Mounted, Mounting, Read, ReadFor};
+
+/// Reads the mount keeps in flight: half the driver's eight, so other
+/// clients still get a slot.
+pub const IN_FLIGHT: usize = 4;
 
 /// The name of the grant that holds the block driver's endpoint.
 pub const DISK_GRANT: &str = "disk";
@@ -73,20 +78,29 @@ pub enum Progress {
     Done(Result<MountedDisk, DiskMountError>),
 }
 
-enum Call {
-    Info(Pending<Info>),
-    Read(Pending<block::Read>),
+/// A read in flight: its call, the buffer it was lent, and which block
+/// of the range it is.
+#[derive(Clone, Copy)]
+struct InFlight {
+    pending: Pending<block::Read>,
+    buffer: usize,
+    index: u64,
 }
 
 /// A mount in progress (see the module).
 pub struct DiskMount {
     disk: CapRef,
-    buffer: CapRef,
-    call: Call,
+    buffers: [CapRef; IN_FLIGHT],
+    info: Option<Pending<Info>>,
+    reads: Vec<InFlight>,
     mounting: Option<Mounting>,
-    /// The range being gathered, and its bytes so far.
+    /// The range being gathered, its bytes (the whole range, filled as
+    /// answers come, in any order), the next block to ask for and how
+    /// many have come.
     range: Option<Read>,
     gathered: Vec<u8>,
+    next: u64,
+    arrived: u64,
     files: BTreeMap<u32, Vec<u8>>,
     outbox: Outbox<64>,
 }
@@ -95,43 +109,52 @@ impl fmt::Debug for DiskMount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiskMount")
             .field("range", &self.range)
-            .field("gathered", &self.gathered.len())
+            .field("arrived", &self.arrived)
             .finish_non_exhaustive()
     }
 }
 
 impl DiskMount {
-    /// Starts mounting the disk behind `disk`: allocates the buffer and
+    /// Starts mounting the disk behind `disk`: allocates the buffers and
     /// asks the driver for the disk's size.
     pub fn start(cx: &mut dyn Context, disk: CapRef) -> Result<DiskMount, DiskMountError> {
-        let buffer = cx.alloc_region(BLOCK_SIZE).map_err(DiskMountError::Ipc)?;
+        let mut buffers = [disk; IN_FLIGHT];
+        for buffer in &mut buffers {
+            *buffer = cx.alloc_region(BLOCK_SIZE).map_err(DiskMountError::Ipc)?;
+        }
         let mut outbox = Outbox::new();
         let info = mealy_protocol::call(cx, disk, outbox.space(), &Info, &[])
             .map_err(DiskMountError::Ipc)?;
         Ok(DiskMount {
             disk,
-            buffer,
-            call: Call::Info(info),
+            buffers,
+            info: Some(info),
+            reads: Vec::new(),
             mounting: None,
             range: None,
             gathered: Vec::new(),
+            next: 0,
+            arrived: 0,
             files: BTreeMap::new(),
             outbox,
         })
     }
 
-    /// Passes one message to the mount: an answer it waits for moves it
-    /// on; anything else is `Waiting` and left to the caller.
+    /// Passes one message to the mount: `None` if it is no answer the
+    /// mount waits for (the caller handles it), else what it did.
     pub fn on_message(&mut self, cx: &mut dyn Context, msg: &Incoming<'_>) -> Option<Progress> {
-        let progress = match self.call {
-            Call::Info(pending) => {
-                let answer = pending.answer(msg)?;
-                self.geometry(cx, answer.map_err(DiskMountError::Block))
-            }
-            Call::Read(pending) => {
-                let answer = pending.answer(msg)?;
-                self.block_read(cx, answer.map(|_| ()).map_err(DiskMountError::Block))
-            }
+        let progress = if let Some(pending) = self.info {
+            let answer = pending.answer(msg)?;
+            self.info = None;
+            self.geometry(cx, answer.map_err(DiskMountError::Block))
+        } else {
+            let (at, answer) = self
+                .reads
+                .iter()
+                .enumerate()
+                .find_map(|(at, read)| Some((at, read.pending.answer(msg)?)))?;
+            let read = self.reads.swap_remove(at);
+            self.block_read(cx, read, answer.map(|_| ()).map_err(DiskMountError::Block))
         };
         Some(match progress {
             Ok(None) => Progress::Waiting,
@@ -159,19 +182,26 @@ impl DiskMount {
     fn block_read(
         &mut self,
         cx: &mut dyn Context,
+        read: InFlight,
         answer: Result<(), DiskMountError>,
     ) -> Result<Option<MountedDisk>, DiskMountError> {
         answer?;
-        let bytes = cx.region(self.buffer).map_err(DiskMountError::Ipc)?;
-        let block = bytes
-            .get(..BLOCK_SIZE)
-            .ok_or(DiskMountError::Ipc(IpcError::InvalidCap))?;
-        self.gathered.extend_from_slice(block);
-        let Some(range) = self.range else {
+        let invalid = DiskMountError::Ipc(IpcError::InvalidCap);
+        let buffer = *self.buffers.get(read.buffer).ok_or(invalid)?;
+        let bytes = cx.region(buffer).map_err(DiskMountError::Ipc)?;
+        let block = bytes.get(..BLOCK_SIZE).ok_or(invalid)?;
+        let at = read.index as usize * BLOCK_SIZE;
+        self.gathered
+            .get_mut(at..at + BLOCK_SIZE)
+            .ok_or(invalid)?
+            .copy_from_slice(block);
+        self.arrived += 1;
+        let range = self.range.ok_or(invalid)?;
+        if self.arrived < range.blocks {
+            if self.next < range.blocks {
+                self.send_read(cx, read.buffer)?;
+            }
             return Ok(None);
-        };
-        if (self.gathered.len() / BLOCK_SIZE) < range.blocks as usize {
-            return self.read_next(cx).map(|()| None);
         }
         if let ReadFor::File { entry, offset } = range.what {
             let file = self.files.entry(entry).or_default();
@@ -186,7 +216,6 @@ impl DiskMount {
         let step = mounting.supply(&self.gathered);
         self.follow(cx, step)
     }
-
     /// Acts on what `Mounting` wants next.
     fn follow(
         &mut self,
@@ -201,7 +230,13 @@ impl DiskMount {
                 }
                 self.range = Some(read);
                 self.gathered.clear();
-                self.read_next(cx).map(|()| None)
+                self.gathered.resize(read.blocks as usize * BLOCK_SIZE, 0);
+                self.next = 0;
+                self.arrived = 0;
+                for buffer in 0..IN_FLIGHT.min(read.blocks as usize) {
+                    self.send_read(cx, buffer)?;
+                }
+                Ok(None)
             }
             MountStep::Done(Ok(mounted)) => {
                 self.range = None;
@@ -221,22 +256,31 @@ impl DiskMount {
         }
     }
 
-    /// Sends the read of the next block of the range being gathered.
-    fn read_next(&mut self, cx: &mut dyn Context) -> Result<(), DiskMountError> {
-        let range = self
-            .range
-            .ok_or(DiskMountError::Ipc(IpcError::InvalidCap))?;
-        let block = range.block + (self.gathered.len() / BLOCK_SIZE) as u64;
-        let lent = cx.copy(self.buffer).map_err(DiskMountError::Ipc)?;
+    /// Sends the read of the next block of the range being gathered,
+    /// into buffer `buffer`.
+    fn send_read(&mut self, cx: &mut dyn Context, buffer: usize) -> Result<(), DiskMountError> {
+        let invalid = DiskMountError::Ipc(IpcError::InvalidCap);
+        let range = self.range.ok_or(invalid)?;
+        let index = self.next;
+        let lent = cx
+            .copy(*self.buffers.get(buffer).ok_or(invalid)?)
+            .map_err(DiskMountError::Ipc)?;
         let pending = mealy_protocol::call(
             cx,
             self.disk,
             self.outbox.space(),
-            &block::Read { block },
+            &block::Read {
+                block: range.block + index,
+            },
             &[lent],
         )
         .map_err(DiskMountError::Ipc)?;
-        self.call = Call::Read(pending);
+        self.next += 1;
+        self.reads.push(InFlight {
+            pending,
+            buffer,
+            index,
+        });
         Ok(())
     }
 }

@@ -13,8 +13,9 @@
 //! block driver (`disk`), the fs mounts the disk instead
 //! (`disk_mount.rs`): it starts the mount in `start` and each driver
 //! answer is a message `handle` passes on, so no handler waits. While the
-//! mount runs, every client request is answered `FsError::NotMounted`
-//! (the fs holds no reply to answer later). When it ends, each file's
+//! mount runs, client requests are held (up to [`MAX_HELD`], their Reply
+//! capabilities kept) and answered when it ends, in order; past that,
+//! `FsError::NotMounted`. When it ends, each file's
 //! bytes go into a Region the fs allocates (a private copy, as a changed
 //! file gets) and the start line says `mounted disk: N files, generation
 //! G`; a disk that does not mount is one `error:` line, and the fs serves
@@ -39,9 +40,11 @@ mod handlers;
 #[cfg(test)]
 mod tests;
 
+use alloc::vec::Vec;
 use mealy_protocol::fs::{self, FsError, READ_CHUNK};
 use mealy_protocol::{
-    CapRef, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, Outbox, Outgoing, StateMachine,
+    CapRef, Context, Envelope, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, Outbox,
+    Outgoing, StateMachine,
 };
 
 use crate::disk::Entry;
@@ -59,6 +62,18 @@ pub const CREATE_CAPACITY: u64 = 64 * 1024;
 
 /// The most room one file may have (`Reserve` past it is `NoSpace`).
 pub const MAX_CAPACITY: u64 = 16 * 1024 * 1024;
+
+/// Requests held while the disk mounts; past them, `NotMounted`.
+pub const MAX_HELD: usize = 32;
+
+/// A request that came while the disk was mounting, answered when the
+/// mount ends (its Reply capability stays in the fs's CSpace meanwhile).
+#[derive(Debug)]
+struct Held {
+    kind: MessageKind,
+    envelope: Envelope,
+    payload: Vec<u8>,
+}
 
 /// How much the fs may hold.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,7 +105,7 @@ pub enum Mount {
     /// The image failed validation.
     Corrupt(FormatError),
     Mounted(Layout),
-    /// The data disk is being mounted (requests get `NotMounted`).
+    /// The data disk is being mounted (requests wait: `MAX_HELD`).
     MountingDisk,
     /// The data disk mounted: its generation and how many files it holds.
     Disk {
@@ -112,6 +127,8 @@ pub struct Fs {
     disk: Option<DiskMount>,
     /// The boot image, served if the disk does not mount.
     fallback: Option<CapRef>,
+    /// Requests that came while the disk was mounting.
+    held: Vec<Held>,
     outbox: Outbox<MAX_PAYLOAD>,
     /// Bytes an answer borrows from the fs: a listing's entries or a
     /// read's data. They are put here before the answer is sent, since
@@ -139,6 +156,7 @@ impl Fs {
             backing: Backing::new(limits),
             disk: None,
             fallback: None,
+            held: Vec::new(),
             outbox: Outbox::new(),
             staging: [0; READ_CHUNK as usize],
         }
@@ -199,16 +217,40 @@ impl StateMachine for Fs {
     }
 
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        if let Some(disk) = self.disk.as_mut()
-            && let Some(progress) = disk.on_message(cx, &msg)
-        {
-            if let Progress::Done(result) = progress {
+        let Some(disk) = self.disk.as_mut() else {
+            if msg.kind != MessageKind::Request {
+                // A late answer to an abandoned mount's read.
+                return Ok(());
+            }
+            return fs::serve(self, cx, &msg);
+        };
+        match disk.on_message(cx, &msg) {
+            Some(Progress::Done(result)) => {
                 self.disk = None;
                 self.disk_mounted(cx, result);
+                for held in core::mem::take(&mut self.held) {
+                    let replayed = Incoming {
+                        kind: held.kind,
+                        envelope: &held.envelope,
+                        payload: &held.payload,
+                    };
+                    if let Err(error) = fs::serve(self, cx, &replayed) {
+                        cx.log(format_args!("a held request failed: {error:?}"));
+                    }
+                }
+                Ok(())
             }
-            return Ok(());
+            Some(Progress::Waiting) => Ok(()),
+            None if msg.kind == MessageKind::Request && self.held.len() < MAX_HELD => {
+                self.held.push(Held {
+                    kind: msg.kind,
+                    envelope: *msg.envelope,
+                    payload: msg.payload.to_vec(),
+                });
+                Ok(())
+            }
+            None => fs::serve(self, cx, &msg),
         }
-        fs::serve(self, cx, &msg)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Mounting the data disk: the fs talks to a fake block driver that
 //! answers `Info` and every `Read` from an in-memory disk, one message
-//! each, as virtio-blk would. A disk that mounts replaces the boot image;
+//! each, as virtio-blk would (several reads are in flight at once). A disk that mounts replaces the boot image;
 //! one that does not (corrupt, or the driver fails) is one error line
 //! and the boot image is served instead.
 
@@ -108,10 +108,15 @@ fn a_disk_that_mounts_is_served_with_its_files_in_private_regions() {
     let disk = sample_disk();
     let mut rig = disk_rig();
     assert_eq!(rig.fs.mount(), Mount::MountingDisk);
-    // While the mount runs, a request gets a clear error, not a wait.
-    assert_eq!(rig.stat("hello.txt"), Err(FsError::NotMounted));
+    // A request while the mount runs waits for it: held, answered after.
+    let early = rig.call(&Stat { path: "etc/motd" });
+    assert!(rig.cx.answer::<Stat>(early).is_none());
 
     let calls = rig.serve_disk(&disk);
+    match rig.cx.answer::<Stat>(early) {
+        Some(Ok(entry)) => assert_eq!(entry.size, 14),
+        other => panic!("{other:?}"),
+    }
     assert!(calls > 5, "{calls}");
     assert_eq!(
         rig.fs.mount(),
@@ -201,6 +206,22 @@ fn a_failing_driver_falls_back_to_the_boot_image() {
     rig.cx.deliver(&mut rig.fs, &died).unwrap();
     assert!(matches!(rig.fs.mount(), Mount::Mounted(_)));
     assert_eq!(rig.read_all("hello.txt"), b"Hello, Mealy!\n");
+}
+
+#[test]
+fn requests_past_the_held_limit_get_not_mounted_and_the_rest_wait() {
+    let mut rig = disk_rig();
+    let held: Vec<CapRef> = (0..super::super::MAX_HELD)
+        .map(|_| rig.call(&Stat { path: "hello.txt" }))
+        .collect();
+    assert_eq!(rig.stat("hello.txt"), Err(FsError::NotMounted));
+    rig.serve_disk(&sample_disk());
+    for reply in held {
+        match rig.cx.answer::<Stat>(reply) {
+            Some(Ok(entry)) => assert_eq!(entry.size, 9000),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
