@@ -18,7 +18,7 @@ use mealy_fs::format::Node;
 
 use crate::disk::{DATA_PARTITION_NAME, DiskError, read_partition};
 
-use crate::fs_image::{PackError, read_tree};
+use crate::fs_image::{ExtraFile, PackError, read_tree, read_tree_with};
 pub use mealy_fs::disk::BLOCK;
 
 /// The data disk's size unless asked otherwise: room to grow, small enough
@@ -55,6 +55,20 @@ impl std::error::Error for DataDiskError {}
 /// A data disk of `bytes` bytes holding the tree under `dir`.
 pub fn build_data_disk(dir: &Path, bytes: u64) -> Result<Vec<u8>, DataDiskError> {
     data_disk_from_tree(&read_tree(dir).map_err(DataDiskError::Pack)?, bytes)
+}
+
+/// A data disk of `bytes` bytes holding the tree under `dir` with
+/// `extra` added: the same files as `fs_image::pack_dir_with(dir, extra)`,
+/// so the first boot's disk holds what the boot image holds.
+pub fn build_data_disk_with(
+    dir: &Path,
+    extra: &[ExtraFile],
+    bytes: u64,
+) -> Result<Vec<u8>, DataDiskError> {
+    data_disk_from_tree(
+        &read_tree_with(dir, extra).map_err(DataDiskError::Pack)?,
+        bytes,
+    )
 }
 
 /// A data disk of `bytes` bytes holding `root`.
@@ -236,6 +250,23 @@ mod tests {
             Err(DataDiskError::Commit(CommitError::NoSpace { .. }))
         ));
         assert!(data_disk_from_tree(&root, 8 * BLOCK as u64).is_ok());
+    }
+
+    #[test]
+    fn extra_files_join_the_tree_on_the_disk() {
+        let echo = ExtraFile {
+            path: "bin/echo".into(),
+            data: b"\x7fELF echo".to_vec(),
+        };
+        let disk =
+            build_data_disk_with(&sample_root(), std::slice::from_ref(&echo), 1 << 20).unwrap();
+        let mounted = mount_image(&disk).unwrap().committed;
+        let Some(Entry::File(file)) = mounted.catalog.get("bin/echo") else {
+            panic!("bin/echo is a file");
+        };
+        assert_eq!(read_file(&disk, file).unwrap(), echo.data);
+        assert!(matches!(mounted.catalog.get("bin"), Some(Entry::Directory)));
+        assert!(mounted.catalog.get("hello.txt").is_some());
     }
 
     #[test]

@@ -100,11 +100,17 @@ pub struct ExtraFile {
 /// Packs `dir` and `extra` into an image; an extra file may not replace
 /// anything in `dir`.
 pub fn pack_dir_with(dir: &Path, extra: &[ExtraFile]) -> Result<Vec<u8>, PackError> {
+    build(&read_tree_with(dir, extra)?, BuildOptions::default()).map_err(PackError::Build)
+}
+
+/// The tree under `dir` with `extra` added, as [`pack_dir_with`] packs
+/// it: what the boot image holds, for a data disk to hold the same.
+pub fn read_tree_with(dir: &Path, extra: &[ExtraFile]) -> Result<Node, PackError> {
     let mut tree = read_tree(dir)?;
     for file in extra {
         insert(&mut tree, file)?;
     }
-    build(&tree, BuildOptions::default()).map_err(PackError::Build)
+    Ok(tree)
 }
 
 fn insert(tree: &mut Node, file: &ExtraFile) -> Result<(), PackError> {

@@ -138,8 +138,9 @@ fn boot_command(args: &[&str]) -> Command {
 /// The environment variable xtask takes the data disk's path from.
 pub const DATA_ENV: &str = "MEALY_DATA";
 
-/// [`boot`] with the data disk `data` (created zero-filled by xtask if
-/// missing), which a test may boot again to see what the last run left.
+/// [`boot`] with the data disk `data` (if missing, xtask creates it
+/// holding a file system with the boot image's files), which a test may
+/// boot again to see what the last run left.
 pub fn boot_with_data(args: &[&str], stdin: &[u8], data: &Path) -> Run {
     run(boot_command(args).env(DATA_ENV, data), stdin)
 }

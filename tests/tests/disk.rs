@@ -23,7 +23,8 @@ fn a_block_written_in_one_boot_is_there_in_the_next() {
     first.assert_stdout_has("[virtio-blk] disk of 4096 blocks of 4096 bytes, flush");
     first.assert_stdout_has("[disk-check] disk: block 1 holds no mark");
     first.assert_stdout_has("[disk-check] disk: wrote, flushed and read back boot 1");
-    // xtask made a zero-filled 16 MiB file; the mark is in block 1.
+    // xtask made a 16 MiB file; the mark is in block 1 (over the new file
+    // system's second superblock slot: this data file is the test's own).
     let bytes = std::fs::read(&data).unwrap();
     assert_eq!(bytes.len(), 16 << 20);
     assert!(bytes[4096..].starts_with(b"mealy disk check, boot 1"));
@@ -42,4 +43,18 @@ fn the_driver_starts_at_boot_and_the_shell_still_works() {
     run.assert_stdout_has("[virtio-blk] disk of 4096 blocks of 4096 bytes, flush");
     let ps = run.line_starting("3    virtio-blk");
     assert!(ps.contains("idle"), "{ps}");
+}
+
+#[test]
+fn a_new_data_file_holds_the_boot_images_files() {
+    let dir = scratch_dir();
+    let data = dir.path().join("data.img");
+    let run = boot_with_data(&[], b"shutdown\n", &data);
+    assert_eq!(run.code, Some(0), "{run}");
+    let report = mealy_image::data_disk::fsck(&std::fs::read(&data).unwrap()).unwrap();
+    assert_eq!(report.generation, 1);
+    assert_eq!(report.block_count, 4096);
+    for path in ["/hello.txt", "/etc/motd", "/bin/hello"] {
+        assert!(report.entries.iter().any(|e| e.path == path), "{path}");
+    }
 }

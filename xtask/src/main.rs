@@ -168,11 +168,13 @@ struct QemuArgs {
     #[arg(long)]
     qmp: Option<PathBuf>,
     /// The data disk attached as a virtio-blk device (default
-    /// `target/mealy-data.img`, or `$MEALY_DATA`); created zero-filled,
-    /// 16 MiB, if missing.
+    /// `target/mealy-data.img`, or `$MEALY_DATA`); if missing, created
+    /// 16 MiB holding a file system with the boot image's files (the fs
+    /// root and the programs' `/bin`).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Recreate the data disk, zero-filled, before booting.
+    /// Recreate the data disk (a fresh file system, as when missing)
+    /// before booting.
     #[arg(long)]
     fresh_data: bool,
 }
@@ -224,13 +226,18 @@ fn run(task: Task) -> Result<ExitCode> {
             setup::ensure_rust_targets()?;
             let artifacts = build::build(Profile::from_release(build.release))?;
             let files = esp::esp_files_with(&artifacts, &build.cmdline, &build.fs_root())?;
-            let data = mealy_image::data_disk::build_data_disk(&build.fs_root(), data_mib << 20)
-                .with_context(|| {
-                    format!(
-                        "cannot build a data disk from {}",
-                        build.fs_root().display()
-                    )
-                })?;
+            let programs = esp::program_files(&artifacts.programs)?;
+            let data = mealy_image::data_disk::build_data_disk_with(
+                &build.fs_root(),
+                &programs,
+                data_mib << 20,
+            )
+            .with_context(|| {
+                format!(
+                    "cannot build a data disk from {}",
+                    build.fs_root().display()
+                )
+            })?;
             let disk = mealy_image::disk::build_disk_image_with_data(&files, Some(&data))
                 .context("cannot build the disk image")?;
             std::fs::write(&out, &disk)
@@ -300,6 +307,9 @@ fn list_programs(programs: &[build::Program]) -> Result<()> {
 fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
     let machine = setup::ensure_qemu()?;
     let mut kernel_elf = None;
+    // The programs for a new data disk's `/bin`: those this run boots, or
+    // for a given disk image or ESP, what the last build left (if any).
+    let mut programs = None;
     let medium = if let Some(disk) = args.disk {
         if !disk.is_file() {
             bail!(
@@ -322,6 +332,7 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
             build::build(profile)?
         };
         let files = esp::esp_files_with(&artifacts, &args.build.cmdline, &args.build.fs_root())?;
+        programs = Some(esp::program_files(&artifacts.programs)?);
         kernel_elf = Some(artifacts.kernel.clone());
         if args.build.cmdline.is_empty() && args.build.fs_root.is_none() {
             // target/esp is what the README shows; each run still boots
@@ -331,7 +342,17 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         qemu::BootMedium::PrivateEsp(files)
     };
     let data = data_disk::path(args.data);
-    data_disk::prepare(&data, args.fresh_data)?;
+    let fs_root = args.build.fs_root();
+    let release = args.build.release;
+    data_disk::prepare(&data, args.fresh_data, || {
+        let programs = match programs {
+            Some(programs) => programs,
+            None => build::existing(Profile::from_release(release))
+                .and_then(|artifacts| esp::program_files(&artifacts.programs))
+                .unwrap_or_default(),
+        };
+        data_disk::contents(&fs_root, &programs)
+    })?;
     let options = qemu::RunOptions {
         medium,
         data: Some(data),

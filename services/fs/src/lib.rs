@@ -21,4 +21,6 @@ pub mod format;
 mod service;
 mod tree;
 
-pub use service::{CREATE_CAPACITY, Fs, IMAGE_GRANT, Limits, MAX_CAPACITY, Mount};
+pub use service::{
+    CREATE_CAPACITY, DISK_GRANT, DiskMountError, Fs, IMAGE_GRANT, Limits, MAX_CAPACITY, Mount,
+};

@@ -9,9 +9,23 @@
 //! request is then answered with `FsError::NotMounted`: nothing crashes.
 //! A grant without WRITE mounts read-only: every change is `ReadOnly`.
 //!
+//! **The data disk.** When the boot list also grants an endpoint to the
+//! block driver (`disk`), the fs mounts the disk instead
+//! (`disk_mount.rs`): it starts the mount in `start` and each driver
+//! answer is a message `handle` passes on, so no handler waits. While the
+//! mount runs, client requests are held (up to [`MAX_HELD`], their Reply
+//! capabilities kept) and answered when it ends, in order; past that,
+//! `FsError::NotMounted`. When it ends, each file's
+//! bytes go into a Region the fs allocates (a private copy, as a changed
+//! file gets) and the start line says `mounted disk: N files, generation
+//! G`; a disk that does not mount is one `error:` line, and the fs serves
+//! the boot image instead, as if there were no disk: a disk is never half
+//! trusted.
+//!
 //! | file | what it holds |
 //! |---|---|
 //! | `mod.rs` | the state ([`Fs`], [`Limits`], [`Mount`]), mounting, `handle` |
+//! | `disk_mount.rs` | mounting the data disk by `block` calls, one answer per message |
 //! | `backing.rs` | where a file's bytes live (image pages or a private copy), copying, revoking, the memory and capability bounds |
 //! | `handlers.rs` | one handler per request of the interface (`fs::Server`) |
 //! | `tests.rs` | the service through `FakeContext`, request by request |
@@ -21,18 +35,24 @@
 //! `HandleError::Malformed`, which the kernel answers for the fs.
 
 mod backing;
+mod disk_mount;
 mod handlers;
 #[cfg(test)]
 mod tests;
 
+use alloc::vec::Vec;
 use mealy_protocol::fs::{self, FsError, READ_CHUNK};
 use mealy_protocol::{
-    Context, Grants, HandleError, Incoming, MAX_PAYLOAD, Outbox, Outgoing, StateMachine,
+    CapRef, Context, Envelope, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, Outbox,
+    Outgoing, StateMachine,
 };
 
-use crate::format::{FormatError, Image, Layout};
-use crate::tree::Tree;
+use crate::disk::Entry;
+use crate::format::{FormatError, Image, Layout, PAGE};
+use crate::tree::{Body, Tree};
 use backing::Backing;
+pub use disk_mount::{DISK_GRANT, DiskMountError};
+use disk_mount::{DiskMount, MountedDisk, Progress};
 
 /// The name of the grant that holds the image.
 pub const IMAGE_GRANT: &str = "image";
@@ -42,6 +62,18 @@ pub const CREATE_CAPACITY: u64 = 64 * 1024;
 
 /// The most room one file may have (`Reserve` past it is `NoSpace`).
 pub const MAX_CAPACITY: u64 = 16 * 1024 * 1024;
+
+/// Requests held while the disk mounts; past them, `NotMounted`.
+pub const MAX_HELD: usize = 32;
+
+/// A request that came while the disk was mounting, answered when the
+/// mount ends (its Reply capability stays in the fs's CSpace meanwhile).
+#[derive(Debug)]
+struct Held {
+    kind: MessageKind,
+    envelope: Envelope,
+    payload: Vec<u8>,
+}
 
 /// How much the fs may hold.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -73,6 +105,13 @@ pub enum Mount {
     /// The image failed validation.
     Corrupt(FormatError),
     Mounted(Layout),
+    /// The data disk is being mounted (requests wait: `MAX_HELD`).
+    MountingDisk,
+    /// The data disk mounted: its generation and how many files it holds.
+    Disk {
+        generation: u64,
+        files: usize,
+    },
 }
 
 /// The fs service's state.
@@ -84,6 +123,12 @@ pub struct Fs {
     /// The most entries the tree may hold.
     max_entries: usize,
     backing: Backing,
+    /// The data disk's mount, while it runs.
+    disk: Option<DiskMount>,
+    /// The boot image, served if the disk does not mount.
+    fallback: Option<CapRef>,
+    /// Requests that came while the disk was mounting.
+    held: Vec<Held>,
     outbox: Outbox<MAX_PAYLOAD>,
     /// Bytes an answer borrows from the fs: a listing's entries or a
     /// read's data. They are put here before the answer is sent, since
@@ -109,6 +154,9 @@ impl Fs {
             tree: Tree::new(),
             max_entries: limits.entries,
             backing: Backing::new(limits),
+            disk: None,
+            fallback: None,
+            held: Vec::new(),
             outbox: Outbox::new(),
             staging: [0; READ_CHUNK as usize],
         }
@@ -122,6 +170,7 @@ impl Fs {
     fn mounted(&self) -> Result<(), FsError> {
         match self.mount {
             Mount::Mounted(_) if self.backing.has_image() => Ok(()),
+            Mount::Disk { .. } => Ok(()),
             _ => Err(FsError::NotMounted),
         }
     }
@@ -149,11 +198,149 @@ impl StateMachine for Fs {
     }
 
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
-        let Some(image) = grants.get(IMAGE_GRANT) else {
+        if let Some(disk) = grants.get(DISK_GRANT) {
+            self.fallback = grants.get(IMAGE_GRANT);
+            match DiskMount::start(cx, disk) {
+                Ok(mount) => {
+                    self.disk = Some(mount);
+                    self.mount = Mount::MountingDisk;
+                    self.writable = true;
+                    return Ok(());
+                }
+                Err(error) => cx.log(format_args!(
+                    "error: the disk did not mount: {error}; serving the boot image"
+                )),
+            }
+        }
+        self.mount_image(cx, grants.get(IMAGE_GRANT));
+        Ok(())
+    }
+
+    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        let Some(disk) = self.disk.as_mut() else {
+            if msg.kind != MessageKind::Request {
+                // A late answer to an abandoned mount's read.
+                return Ok(());
+            }
+            return fs::serve(self, cx, &msg);
+        };
+        match disk.on_message(cx, &msg) {
+            Some(Progress::Done(result)) => {
+                self.disk = None;
+                self.disk_mounted(cx, result);
+                for held in core::mem::take(&mut self.held) {
+                    let replayed = Incoming {
+                        kind: held.kind,
+                        envelope: &held.envelope,
+                        payload: &held.payload,
+                    };
+                    if let Err(error) = fs::serve(self, cx, &replayed) {
+                        cx.log(format_args!("a held request failed: {error:?}"));
+                    }
+                }
+                Ok(())
+            }
+            Some(Progress::Waiting) => Ok(()),
+            None if msg.kind == MessageKind::Request && self.held.len() < MAX_HELD => {
+                self.held.push(Held {
+                    kind: msg.kind,
+                    envelope: *msg.envelope,
+                    payload: msg.payload.to_vec(),
+                });
+                Ok(())
+            }
+            None => fs::serve(self, cx, &msg),
+        }
+    }
+}
+
+impl Fs {
+    /// Ends the disk's mount: adopts the disk, or serves the boot image.
+    fn disk_mounted(&mut self, cx: &mut dyn Context, result: Result<MountedDisk, DiskMountError>) {
+        let adopted = result.and_then(|disk| {
+            let generation = disk.mounted.committed.generation;
+            self.adopt(cx, disk)
+                .map(|files| (generation, files))
+                .map_err(DiskMountError::Adopt)
+        });
+        match adopted {
+            Ok((generation, files)) => {
+                self.mount = Mount::Disk { generation, files };
+                cx.log(format_args!(
+                    "mounted disk: {files} files, generation {generation}"
+                ));
+            }
+            Err(error) => {
+                cx.log(format_args!(
+                    "error: the disk did not mount: {error}; serving the boot image"
+                ));
+                self.writable = false;
+                self.mount_image(cx, self.fallback);
+            }
+        }
+    }
+
+    /// Puts a mounted disk's catalog into the tree, each file's bytes in
+    /// a private Region: how many files. On an error the tree is left
+    /// empty and every Region made is released.
+    fn adopt(&mut self, cx: &mut dyn Context, disk: MountedDisk) -> Result<usize, FsError> {
+        let mut tree = Tree::with_root();
+        let mut files = 0;
+        let mut made = alloc::vec::Vec::new();
+        let mut result = Ok(());
+        for (index, (path, entry)) in disk.mounted.committed.catalog.entries().enumerate() {
+            let step = (|| {
+                let (parent, name) = tree.parent_of(path)?;
+                let body = match entry {
+                    Entry::Directory => Body::Directory {
+                        children: Default::default(),
+                    },
+                    Entry::File(entry) => {
+                        let index = u32::try_from(index).map_err(|_| FsError::TooManyEntries)?;
+                        let bytes = disk.files.get(&index).map_or(&[][..], |b| b.as_slice());
+                        // One spare page, as the image builder leaves.
+                        let capacity = entry.size.div_ceil(PAGE) * PAGE + PAGE;
+                        let mut file = self.backing.new_file(cx, capacity)?;
+                        made.push(file);
+                        if let crate::tree::Pages::Private { region } = file.pages {
+                            let room = cx.region_mut(region).map_err(|_| FsError::Kernel)?;
+                            room.get_mut(..bytes.len())
+                                .ok_or(FsError::Full)?
+                                .copy_from_slice(bytes);
+                        }
+                        file.size = bytes.len() as u64;
+                        file.dirty = false;
+                        files += 1;
+                        Body::File(file)
+                    }
+                };
+                tree.insert(parent, name, body)
+                    .map(|_| ())
+                    .ok_or(FsError::TooManyEntries)
+            })();
+            if let Err(error) = step {
+                result = Err(error);
+                break;
+            }
+        }
+        if let Err(error) = result {
+            for file in made {
+                self.backing.release(cx, file);
+            }
+            return Err(error);
+        }
+        self.tree = tree;
+        Ok(files)
+    }
+
+    /// Mounts the boot image `image` (the start line says how it went).
+    fn mount_image(&mut self, cx: &mut dyn Context, image: Option<CapRef>) {
+        self.mount = Mount::NoImage;
+        let Some(image) = image else {
             cx.log(format_args!(
                 "error: no file-system image (boot module `fs`); every request will fail"
             ));
-            return Ok(());
+            return;
         };
         let started = cx.now_ns();
         let parsed = match cx.region(image) {
@@ -163,7 +350,7 @@ impl StateMachine for Fs {
             }),
             Err(error) => {
                 cx.log(format_args!("error: cannot read the image region: {error}"));
-                return Ok(());
+                return;
             }
         };
         let elapsed = cx.now_ns().saturating_sub(started);
@@ -196,10 +383,5 @@ impl StateMachine for Fs {
                 ));
             }
         }
-        Ok(())
-    }
-
-    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        fs::serve(self, cx, &msg)
     }
 }

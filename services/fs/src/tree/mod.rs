@@ -88,6 +88,22 @@ impl Tree {
         }
     }
 
+    /// A tree holding only the (empty) root directory: where a mounted
+    /// disk's catalog is put, entry by entry.
+    pub fn with_root() -> Self {
+        Self {
+            nodes: alloc::vec![Some(Node {
+                name: String::new(),
+                parent: ROOT,
+                body: Body::Directory {
+                    children: BTreeMap::new(),
+                },
+            })],
+            free: Vec::new(),
+            live: 1,
+        }
+    }
+
     /// The tree of a validated image. Inode `i` becomes node `i` (the
     /// image is breadth-first, so a parent always exists before its
     /// children). Returns `None` only if the view is inconsistent, which

@@ -7,8 +7,10 @@
 //! - this file: the rig (an fs over a sample image, and typed calls);
 //! - `files.rs`: what each request does when it succeeds;
 //! - `refusals.rs`: mounting, errors, limits, malformed input;
-//! - `model.rs`: random requests against a map of paths to bytes.
+//! - `model.rs`: random requests against a map of paths to bytes;
+//! - `disk.rs`: mounting the data disk through a fake block driver.
 
+mod disk;
 mod files;
 mod model;
 mod refusals;
