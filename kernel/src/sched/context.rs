@@ -21,10 +21,10 @@ use super::spec::{DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX};
 use super::state::{KernelState, TaskShape};
 use super::task::TaskState;
 
-/// The Context handed to the handler of task `task`.
 /// Most capabilities one `spawn` may grant.
 pub const MAX_SPAWN_GRANTS: usize = 8;
 
+/// The Context handed to the handler of task `task`.
 pub(crate) struct TaskContext<'k, P: Platform> {
     pub(crate) kernel: &'k mut KernelState,
     pub(crate) platform: &'k mut P,
@@ -86,7 +86,6 @@ impl<P: Platform> TaskContext<'_, P> {
         Ok(())
     }
 
-    /// The task a Task capability controls (needs WRITE).
     /// Gives the new task `id` a copy of each grant and the caller a Task
     /// capability for it.
     fn equip(
@@ -123,6 +122,7 @@ impl<P: Platform> TaskContext<'_, P> {
         )?)
     }
 
+    /// The task a Task capability controls (needs WRITE).
     fn controlled_task(&self, task: CapRef) -> Result<TaskId, IpcError> {
         match self.object_of(task, ObjectKind::Task, Rights::WRITE)?.1 {
             Object::Task { task } => Ok(task),
