@@ -41,7 +41,6 @@
 
 use mealy_caps::{CapRef, ObjectKind, Rights};
 
-use crate::envelope::MAX_CAPS;
 use crate::error::IpcError;
 
 /// System-call numbers (`rax`). Arguments are listed in register order.
@@ -183,7 +182,7 @@ pub mod page {
     pub const CAP_COUNT: usize = 32;
     /// `u32`: payload bytes.
     pub const PAYLOAD_LEN: usize = 36;
-    /// `[u64; MAX_CAPS]`: transferred CapRefs.
+    /// `[u64; MAX_CAPS]` (`crate::MAX_CAPS`): transferred CapRefs.
     pub const CAPS: usize = 40;
     /// The payload, up to [`crate::MAX_PAYLOAD`] bytes: it starts on the
     /// page after the header, so the two pages hold a whole message.
@@ -334,9 +333,6 @@ pub fn decode_error(code: u64, detail: u64) -> Option<IpcError> {
         _ => IpcError::Unsupported,
     })
 }
-
-/// At most this many CapRefs in a message.
-pub const MAX_MESSAGE_CAPS: usize = MAX_CAPS;
 
 #[cfg(test)]
 mod tests {

@@ -201,16 +201,15 @@ pub(super) fn serve(
     // message) takes its Region out of the domain before the task runs
     // another instruction; others' revocations are caught before its
     // next upcall (one core: it cannot run meanwhile).
-    if gives_up_capabilities(call, a3, a4) {
+    if gives_up_capabilities(call, a4) {
         task.forget_revoked(cx);
     }
     resume(frame, result)
 }
 
-/// Whether `call` (with `caps`/`cap_count` as its fourth and fifth
-/// arguments where it moves capabilities) can delete capabilities of
-/// the caller's.
-fn gives_up_capabilities(call: Syscall, _caps: u64, cap_count: u64) -> bool {
+/// Whether `call` (with `cap_count` its fifth argument where it moves
+/// capabilities) can delete capabilities of the caller's.
+fn gives_up_capabilities(call: Syscall, cap_count: u64) -> bool {
     match call {
         Syscall::Drop | Syscall::Revoke | Syscall::RevokeIn | Syscall::StopTask => true,
         Syscall::Send | Syscall::Call | Syscall::Reply => cap_count > 0,

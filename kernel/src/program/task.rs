@@ -33,7 +33,8 @@ use core::fmt;
 use mealy_caps::CapRef;
 use mealy_protocol::abi::{self, page};
 use mealy_protocol::{
-    CallFailure, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, StateMachine,
+    CallFailure, Context, Grants, HandleError, Incoming, MAX_CAPS, MAX_PAYLOAD, MessageKind,
+    StateMachine,
 };
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, PhysFrame};
@@ -243,7 +244,7 @@ impl<'m> UserTask<'m> {
     /// Writes `header` fields and `payload` into the message area.
     fn write_message(&self, fields: &[(usize, &[u8])], payload: &[u8]) -> Option<()> {
         let header = self.messages.frame(0)?.start_address();
-        let mut page_bytes = [0u8; page::CAPS + 8 * abi::MAX_MESSAGE_CAPS];
+        let mut page_bytes = [0u8; page::CAPS + 8 * MAX_CAPS];
         for (offset, bytes) in fields {
             page_bytes
                 .get_mut(*offset..offset + bytes.len())?
@@ -272,7 +273,7 @@ impl<'m> UserTask<'m> {
             .and_then(|msg| msg.reply())
             .map_or(abi::NO_CAP, CapRef::to_raw);
         let caps = msg.map_or(&[][..], |msg| msg.caps());
-        let mut cap_bytes = [0u8; 8 * abi::MAX_MESSAGE_CAPS];
+        let mut cap_bytes = [0u8; 8 * MAX_CAPS];
         for (slot, cap) in cap_bytes.chunks_exact_mut(8).zip(caps) {
             slot.copy_from_slice(&cap.to_raw().to_le_bytes());
         }

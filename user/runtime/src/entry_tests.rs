@@ -2,28 +2,13 @@
 //! as the state machine.
 
 use alloc::boxed::Box;
-use alloc::vec;
 
 use mealy_protocol::abi::{self, page};
 use mealy_protocol::{CapRef, Grants, HandleError, Incoming, MAX_PAYLOAD, StateMachine};
 
 use super::*;
+use crate::page::fixtures::{area, put32, put64};
 use crate::syscall::fake::FakeKernel;
-
-fn area() -> Box<Area> {
-    vec![0u8; page::LEN]
-        .into_boxed_slice()
-        .try_into()
-        .expect("page::LEN bytes")
-}
-
-fn put32(area: &mut Area, offset: usize, value: u32) {
-    area[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-}
-
-fn put64(area: &mut Area, offset: usize, value: u64) {
-    area[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-}
 
 fn start_area(grants: &[(&str, u64)]) -> Box<Area> {
     let mut a = area();

@@ -155,25 +155,36 @@ pub fn decode_grants(records: &[u8]) -> Result<Vec<Grant>, PageError> {
     Ok(grants)
 }
 
+/// Message areas built by hand, for this module's tests and the entry's.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use alloc::boxed::Box;
     use alloc::vec;
 
-    fn area() -> Box<Area> {
+    use mealy_protocol::abi::page;
+
+    use super::Area;
+
+    pub(crate) fn area() -> Box<Area> {
         vec![0u8; page::LEN]
             .into_boxed_slice()
             .try_into()
             .expect("page::LEN bytes")
     }
 
-    fn put32(area: &mut Area, offset: usize, value: u32) {
+    pub(crate) fn put32(area: &mut Area, offset: usize, value: u32) {
         area[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
     }
 
-    fn put64(area: &mut Area, offset: usize, value: u64) {
+    pub(crate) fn put64(area: &mut Area, offset: usize, value: u64) {
         area[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{area, put32, put64};
+    use super::*;
 
     #[test]
     fn a_request_with_caps_badge_reply_and_payload() {

@@ -305,7 +305,7 @@ unsafe extern "C" fn enter(frame: *mut TrapFrame) {
 // through `enter`, so GS (after `swapgs`) is this core's PerCpu with the
 // kernel's CR3, the frame and the saved kernel stack. RSP is used as the
 // scratch register for CR3 before it becomes the frame pointer, then the
-// kernel's stack; the epilogue mirrors `enter`'s prologue.
+// kernel's stack: `back_in_kernel` mirrors `enter`'s prologue.
 #[unsafe(naked)]
 unsafe extern "C" fn syscall_entry() {
     core::arch::naked_asm!(
@@ -335,18 +335,11 @@ unsafe extern "C" fn syscall_entry() {
         "mov [rsp + 19*8], r11",
         "mov rax, gs:[{scratch}]",
         "mov [rsp + 20*8], rax",
-        "mov rsp, gs:[{kernel_rsp}]",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbp",
-        "pop rbx",
-        "ret",
+        "jmp {back}",
         scratch = const SCRATCH,
         kernel_cr3 = const KERNEL_CR3,
         frame = const FRAME,
-        kernel_rsp = const KERNEL_RSP,
+        back = sym back_in_kernel,
         vector = const SYSCALL_VECTOR,
     )
 }
@@ -373,6 +366,23 @@ pub unsafe extern "C" fn trap_from_user() {
         "mov ecx, 22",
         "cld",
         "rep movsq",
+        "jmp {back}",
+        kernel_cr3 = const KERNEL_CR3,
+        frame = const FRAME,
+        back = sym back_in_kernel,
+    )
+}
+
+/// The one way back from ring 3: restores the kernel's stack and the
+/// callee-saved registers `enter` pushed, and returns to `enter`'s
+/// caller. Both `syscall_entry` and `trap_from_user` end by jumping here,
+/// once the task's registers are in its frame and CR3 is the kernel's.
+// SAFETY (of the body): reached only by those two jumps, with GS the
+// kernel's (after their `swapgs`), so `kernel_rsp` is what `enter` saved
+// after its six pushes; the pops mirror them in reverse.
+#[unsafe(naked)]
+unsafe extern "C" fn back_in_kernel() {
+    core::arch::naked_asm!(
         "mov rsp, gs:[{kernel_rsp}]",
         "pop r15",
         "pop r14",
@@ -381,8 +391,6 @@ pub unsafe extern "C" fn trap_from_user() {
         "pop rbp",
         "pop rbx",
         "ret",
-        kernel_cr3 = const KERNEL_CR3,
-        frame = const FRAME,
         kernel_rsp = const KERNEL_RSP,
     )
 }
