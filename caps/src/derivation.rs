@@ -18,7 +18,7 @@
 use crate::NONE;
 use crate::arena::Arena;
 use crate::cap::Cap;
-use crate::object::ObjectTable;
+use crate::object::{ObjectKind, ObjectTable};
 
 /// One capability and its place in the derivation tree.
 #[derive(Clone, Copy, Debug)]
@@ -148,14 +148,20 @@ impl Arena<Node, u32> {
     }
 
     /// Takes `index` out of its object's list; returns how many capabilities
-    /// the object has left.
-    pub(crate) fn unlink_object(&mut self, objects: &mut ObjectTable, index: u32) -> u32 {
+    /// the object has left, and the object's kind (`None` if the node or
+    /// its object is gone).
+    pub(crate) fn unlink_object(
+        &mut self,
+        objects: &mut ObjectTable,
+        index: u32,
+    ) -> (u32, Option<ObjectKind>) {
         let Some(&node) = self.get(index) else {
-            return 0;
+            return (0, None);
         };
         let Some(object) = objects.get_mut(node.cap.object) else {
-            return 0;
+            return (0, None);
         };
+        let kind = object.object.kind();
         if node.object_prev == NONE {
             object.first_cap = node.object_next;
         }
@@ -167,6 +173,6 @@ impl Arena<Node, u32> {
             n.object_prev = NONE;
             n.object_next = NONE;
         });
-        remaining
+        (remaining, Some(kind))
     }
 }

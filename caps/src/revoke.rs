@@ -15,7 +15,7 @@ use crate::NONE;
 use crate::cap_ref::CapRef;
 use crate::cspace::CSpaceId;
 use crate::error::CapError;
-use crate::object::ObjectId;
+use crate::object::{ObjectId, ObjectKind};
 use crate::system::{CapSystem, FreedObject};
 
 impl CapSystem {
@@ -137,7 +137,10 @@ impl CapSystem {
     pub(crate) fn delete_node(&mut self, index: u32) -> Option<FreedObject> {
         self.nodes.reparent_children(index);
         self.nodes.unlink_from_parent(index);
-        let remaining = self.nodes.unlink_object(&mut self.objects, index);
+        let (remaining, kind) = self.nodes.unlink_object(&mut self.objects, index);
+        if kind == Some(ObjectKind::Region) {
+            self.regions_withdrawn = self.regions_withdrawn.wrapping_add(1);
+        }
         let node = self.nodes.remove(index)?;
         if let Some(space) = self.cspaces.get_at_mut(node.cspace) {
             space.remove(node.slot);

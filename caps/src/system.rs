@@ -14,7 +14,7 @@ use crate::cap_ref::CapRef;
 use crate::cspace::{CSpaceId, CSpaceTable};
 use crate::derivation::{Node, NodeArena};
 use crate::error::CapError;
-use crate::object::{Object, ObjectId, ObjectTable, TaskId};
+use crate::object::{Object, ObjectId, ObjectKind, ObjectTable, TaskId};
 use crate::rights::Rights;
 
 /// The bounds of a [`CapSystem`]. Exceeding one is an error value.
@@ -65,6 +65,8 @@ pub struct CapSystem {
     pub(crate) objects: ObjectTable,
     pub(crate) nodes: NodeArena,
     limits: Limits,
+    /// See [`CapSystem::regions_withdrawn`].
+    pub(crate) regions_withdrawn: u64,
 }
 
 /// `Ok` when `held` covers `required`, else `MissingRights` with the gap.
@@ -89,7 +91,19 @@ impl CapSystem {
             objects: ObjectTable::new(limits.max_objects)?,
             nodes: NodeArena::new(limits.max_caps.min(NONE - 1))?,
             limits,
+            regions_withdrawn: 0,
         })
+    }
+
+    /// How many times a Region capability has left a CSpace: deleted
+    /// (dropped, revoked, consumed with its task) or moved (to another
+    /// CSpace, or to another slot, which makes its old ref stale). A
+    /// holder of a cached view of Region capabilities (the kernel's
+    /// mappings of a ring-3 task's Regions) checks them again only when
+    /// this changed: one compare instead of one lookup per Region. It
+    /// wraps, and is only ever compared for equality.
+    pub fn regions_withdrawn(&self) -> u64 {
+        self.regions_withdrawn
     }
 
     /// The limits this system was created with.
@@ -266,6 +280,12 @@ impl CapSystem {
         let moved = dest_space.insert(index, held).ok_or(CapError::CSpaceFull)?;
         if let Some(space) = self.cspaces.get_mut(cspace) {
             space.remove(src.slot());
+        }
+        if self
+            .object(held.object)
+            .is_some_and(|o| o.kind() == ObjectKind::Region)
+        {
+            self.regions_withdrawn = self.regions_withdrawn.wrapping_add(1);
         }
         if let Some(node) = self.nodes.get_mut(index) {
             node.cspace = dest.index();

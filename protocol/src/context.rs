@@ -178,4 +178,14 @@ pub trait Context {
         let _ = (cap, offset);
         Err(IpcError::Unsupported)
     }
+
+    /// A number that changes whenever a Region capability anywhere is
+    /// withdrawn (dropped, revoked, moved, or gone with its task). A view
+    /// of Regions kept by capability, such as the kernel's mappings of a
+    /// ring-3 task's Regions, needs checking again only when it changed.
+    /// `None`, the default, means the Context cannot tell: check every
+    /// time.
+    fn regions_withdrawn(&self) -> Option<u64> {
+        None
+    }
 }

@@ -3,7 +3,7 @@
 use std::vec::Vec;
 
 use super::{endpoint, two_spaces};
-use crate::{CSpaceId, CapError, CapRef, FreedObject, Object, Rights, TaskId};
+use crate::{Badge, CSpaceId, CapError, CapRef, FreedObject, Object, Rights, TaskId};
 
 #[test]
 fn drop_hands_children_to_the_parent() {
@@ -181,4 +181,43 @@ fn a_reply_cannot_be_duplicated() {
     });
     assert_eq!(system.copy(a, reply, a), no_derive);
     assert_eq!(system.mint(a, reply, a, Rights::WRITE, None), no_derive);
+}
+
+#[test]
+fn regions_withdrawn_counts_region_capabilities_leaving_a_cspace_and_nothing_else() {
+    let (mut system, a, b) = two_spaces();
+    let region = system
+        .create_object(
+            a,
+            Object::Region {
+                base: 0x1000,
+                len: 0x1000,
+            },
+        )
+        .unwrap();
+    let other = endpoint(&mut system, a);
+    let start = system.regions_withdrawn();
+    // Deriving, and anything done to other kinds, withdraws nothing.
+    let child = system.copy(a, region, b).unwrap();
+    let minted = system
+        .mint(a, other, a, Rights::empty(), Badge::new(3))
+        .unwrap();
+    system.drop_cap(a, minted).unwrap();
+    system.revoke(a, other).unwrap();
+    let moved_endpoint = system.move_cap(a, other, b).unwrap();
+    system.drop_cap(b, moved_endpoint).unwrap();
+    assert_eq!(system.regions_withdrawn(), start);
+    // A move makes the old ref stale: counted.
+    let child = system.move_cap(b, child, a).unwrap();
+    assert_eq!(system.regions_withdrawn(), start + 1);
+    // A drop, and each capability a revoke deletes.
+    let grandchild = system.copy(a, child, b).unwrap();
+    assert_eq!(system.revoke(a, region), Ok(2));
+    assert_eq!(system.regions_withdrawn(), start + 3);
+    assert_eq!(
+        system.lookup(b, grandchild, Rights::empty()),
+        Err(CapError::InvalidRef)
+    );
+    system.drop_cap(a, region).unwrap();
+    assert_eq!(system.regions_withdrawn(), start + 4);
 }

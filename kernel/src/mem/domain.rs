@@ -18,8 +18,10 @@
 //! memory); then it copies through the direct map. A bad address is an
 //! error value, never a fault.
 //!
-//! Trade-off: the walk is done per page on every copy rather than cached;
-//! copies on the message path are at most a page or two. The tables are
+//! Trade-off: the last few leaf entries a copy found are remembered by
+//! page, and forgotten on every map or unmap, rather than kept in a
+//! structure of their own; copies on the message path touch a page or
+//! two of stack, heap and message area. The tables are
 //! written through [`PhysAccess`] (the frame allocator's view of physical
 //! memory), so all of this is host-tested over a buffer.
 
@@ -54,6 +56,8 @@ pub trait PhysAccess {
     /// See [`FrameAllocator::read_bytes`]: `None` outside managed frames.
     fn read(&self, phys: PhysAddr, out: &mut [u8]) -> Option<()>;
     fn write(&self, phys: PhysAddr, bytes: &[u8]) -> Option<()>;
+    /// See [`FrameAllocator::frame_ptr`].
+    fn frame_ptr(&self, frame: PhysFrame) -> Option<core::ptr::NonNull<u8>>;
 }
 
 impl<M: PhysicalMemory, P: Mapper> PhysAccess for MemorySystem<M, P> {
@@ -78,6 +82,10 @@ impl<M: PhysicalMemory, P: Mapper> PhysAccess for MemorySystem<M, P> {
 
     fn write(&self, phys: PhysAddr, bytes: &[u8]) -> Option<()> {
         self.with_frames(|frames| frames.write_bytes(phys, bytes))
+    }
+
+    fn frame_ptr(&self, frame: PhysFrame) -> Option<core::ptr::NonNull<u8>> {
+        self.with_frames(|frames| frames.frame_ptr(frame))
     }
 }
 
@@ -132,11 +140,18 @@ pub struct Domain<'m> {
     tables: Vec<PhysFrame>,
     /// Pages mapped now.
     mapped: u64,
-    /// The last leaf entry a copy walked to, by page: a system call's
-    /// buffers are usually on the same page of the stack each time, so
-    /// most copies skip the four-level walk. Forgotten on every change.
-    last_leaf: Cell<Option<(u64, u64)>>,
+    /// The last [`LEAVES`] leaf entries copies walked to, by page (a
+    /// system call's buffers are on the same few pages of stack, heap and
+    /// message area each time, so most copies skip the four-level walk),
+    /// and the slot the next walk replaces. Forgotten on every change.
+    leaves: Cell<[(u64, u64); LEAVES]>,
+    next_leaf: Cell<usize>,
 }
+
+/// How many leaf entries a domain remembers.
+const LEAVES: usize = 4;
+/// A `leaves` slot that holds nothing (no page address is odd).
+const NO_LEAF: (u64, u64) = (1, 0);
 
 fn index(address: u64, level: u32) -> usize {
     ((address >> (12 + 9 * (level - 1))) & 0x1ff) as usize
@@ -152,7 +167,8 @@ impl<'m> Domain<'m> {
             root,
             tables: Vec::new(),
             mapped: 0,
-            last_leaf: Cell::new(None),
+            leaves: Cell::new([NO_LEAF; LEAVES]),
+            next_leaf: Cell::new(0),
         };
         domain.tables.push(root);
         let mut upper = [0u8; ENTRIES / 2 * 8];
@@ -241,7 +257,7 @@ impl<'m> Domain<'m> {
     ) -> Result<(), DomainError> {
         let address = page.start_address().as_u64();
         Self::check_user(address)?;
-        self.last_leaf.set(None);
+        self.leaves.set([NO_LEAF; LEAVES]);
         let table = self
             .leaf_table(address, true)?
             .ok_or(DomainError::Corrupt)?;
@@ -270,7 +286,7 @@ impl<'m> Domain<'m> {
     pub fn unmap(&mut self, page: Page) -> Option<PhysFrame> {
         let address = page.start_address().as_u64();
         Self::check_user(address).ok()?;
-        self.last_leaf.set(None);
+        self.leaves.set([NO_LEAF; LEAVES]);
         let table = self.leaf_table(address, false).ok()??;
         let slot = index(address, 1);
         let entry = self.entry(table, slot)?;
@@ -287,13 +303,15 @@ impl<'m> Domain<'m> {
     /// The leaf entry for `address`, if present.
     fn leaf(&self, address: u64) -> Option<u64> {
         let page = address & !(PAGE_SIZE - 1);
-        if let Some((cached, entry)) = self.last_leaf.get()
-            && cached == page
-        {
+        let mut leaves = self.leaves.get();
+        if let Some(&(_, entry)) = leaves.iter().find(|(cached, _)| *cached == page) {
             return Some(entry);
         }
         let entry = self.walk(address)?;
-        self.last_leaf.set(Some((page, entry)));
+        let slot = self.next_leaf.get();
+        leaves[slot] = (page, entry);
+        self.leaves.set(leaves);
+        self.next_leaf.set((slot + 1) % LEAVES);
         Some(entry)
     }
 

@@ -158,9 +158,21 @@ fn unmap_removes_and_drop_returns_every_table() {
         .unwrap();
     assert_eq!(domain.mapped_pages(), 2);
     assert!(domain.table_frames() >= 5);
+    // Both are remembered by the leaf cache; the unmap must forget one.
+    assert!(domain.translate(USER_PAGE, false).is_some());
+    assert!(
+        domain
+            .translate(LOWER_HALF_START + (1 << 40), false)
+            .is_some()
+    );
     assert_eq!(domain.unmap(page(USER_PAGE)), Some(frame));
     assert_eq!(domain.unmap(page(USER_PAGE)), None);
     assert_eq!(domain.translate(USER_PAGE, false), None);
+    assert!(
+        domain
+            .translate(LOWER_HALF_START + (1 << 40), false)
+            .is_some()
+    );
     drop(domain);
     memory.free_table(frame);
     assert_eq!(memory.frame_stats().free, before);

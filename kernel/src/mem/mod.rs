@@ -27,6 +27,9 @@ pub mod frame;
 #[allow(unsafe_code)]
 pub mod heap;
 pub mod mapper;
+// Writes a task's message pages through the direct map.
+#[allow(unsafe_code)]
+pub mod message_area;
 pub mod region;
 pub mod system;
 

@@ -33,8 +33,7 @@ use core::fmt;
 use mealy_caps::CapRef;
 use mealy_protocol::abi::{self, page};
 use mealy_protocol::{
-    CallFailure, Context, Grants, HandleError, Incoming, MAX_CAPS, MAX_PAYLOAD, MessageKind,
-    StateMachine,
+    CallFailure, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, StateMachine,
 };
 use x86_64::VirtAddr;
 use x86_64::structures::paging::{Page, PhysFrame};
@@ -43,6 +42,7 @@ use super::elf::{self, ElfError, Limits};
 use super::symbols::ProgramSymbols;
 use super::syscall::{self, Outcome};
 use crate::mem::domain::{Access, Domain, DomainError, PhysAccess};
+use crate::mem::message_area::MessageArea;
 use crate::mem::system::MemoryBackend;
 use crate::mem::{Owner, PAGE_SIZE, Permissions, Region, RegionError};
 use crate::trap::{TrapFrame, exception_name};
@@ -126,10 +126,12 @@ pub struct UserTask<'m> {
     pub(super) domain: Domain<'m>,
     image: Region<'m>,
     stack: Region<'m>,
-    messages: Region<'m>,
+    messages: MessageArea<'m>,
     entry: u64,
     symbols: ProgramSymbols,
     pub(super) granted: Vec<Granted>,
+    /// `regions_withdrawn` when `granted` was last checked.
+    checked_at: Option<u64>,
     budget_ns: u64,
     /// Where a system call's payload is copied in (made once: a page of
     /// zeroes per call would cost more than the copy).
@@ -170,8 +172,16 @@ impl<'m> UserTask<'m> {
         elf::load(file, &plan, &mut bytes).map_err(LoadError::Elf)?;
         let stack = Region::new_mapped(backend, STACK_PAGES, 1, owner, Permissions::KERNEL_DATA)
             .map_err(LoadError::Memory)?;
-        let messages = Region::new_mapped(backend, 2, 1, owner, Permissions::KERNEL_DATA)
-            .map_err(LoadError::Memory)?;
+        let messages = Region::new_mapped(
+            backend,
+            MessageArea::PAGES as u64,
+            1,
+            owner,
+            Permissions::KERNEL_DATA,
+        )
+        .map_err(LoadError::Memory)?;
+        let messages =
+            MessageArea::new(messages, phys).ok_or(LoadError::Domain(DomainError::Corrupt))?;
         let mut domain = Domain::new(phys, cpu.kernel_root()).map_err(LoadError::Domain)?;
         for (index, (page, frame)) in frames_of(&image).enumerate() {
             let offset = index as u64 * PAGE_SIZE;
@@ -207,7 +217,7 @@ impl<'m> UserTask<'m> {
                 .map(page, frame, Access::ReadWrite, true)
                 .map_err(LoadError::Domain)?;
         }
-        for (page, frame) in frames_of(&messages) {
+        for (page, frame) in frames_of(messages.region()) {
             domain
                 .map(page, frame, Access::ReadOnly, true)
                 .map_err(LoadError::Domain)?;
@@ -224,6 +234,7 @@ impl<'m> UserTask<'m> {
             messages,
             symbols,
             granted: Vec::new(),
+            checked_at: None,
             budget_ns: USER_BUDGET_NS,
             payload: Box::new([0; MAX_PAYLOAD]),
             allocated: Vec::new(),
@@ -241,25 +252,11 @@ impl<'m> UserTask<'m> {
         self
     }
 
-    /// Writes `header` fields and `payload` into the message area.
-    fn write_message(&self, fields: &[(usize, &[u8])], payload: &[u8]) -> Option<()> {
-        let header = self.messages.frame(0)?.start_address();
-        let mut page_bytes = [0u8; page::CAPS + 8 * MAX_CAPS];
-        for (offset, bytes) in fields {
-            page_bytes
-                .get_mut(*offset..offset + bytes.len())?
-                .copy_from_slice(bytes);
-        }
-        self.phys.write(header, &page_bytes)?;
-        let payload_frame = self.messages.frame(1)?.start_address();
-        self.phys.write(
-            payload_frame,
-            payload.get(..PAGE_SIZE as usize).unwrap_or(payload),
-        )
-    }
-
+    /// Writes one message into the message area, as `abi::page` lays
+    /// it out: the header fields, `caps` after them, `payload` (at most
+    /// a page; the syscall layer never accepts more) on the second page.
     fn deliver(
-        &self,
+        &mut self,
         kind: u32,
         detail: u32,
         token: u64,
@@ -273,29 +270,43 @@ impl<'m> UserTask<'m> {
             .and_then(|msg| msg.reply())
             .map_or(abi::NO_CAP, CapRef::to_raw);
         let caps = msg.map_or(&[][..], |msg| msg.caps());
-        let mut cap_bytes = [0u8; 8 * MAX_CAPS];
-        for (slot, cap) in cap_bytes.chunks_exact_mut(8).zip(caps) {
-            slot.copy_from_slice(&cap.to_raw().to_le_bytes());
+        if payload.len() > PAGE_SIZE as usize {
+            return None;
         }
-        self.write_message(
-            &[
-                (page::KIND, &kind.to_le_bytes()),
-                (page::DETAIL, &detail.to_le_bytes()),
-                (page::TOKEN, &token.to_le_bytes()),
-                (page::BADGE, &badge.to_le_bytes()),
-                (page::REPLY, &reply.to_le_bytes()),
-                (page::CAP_COUNT, &(caps.len() as u32).to_le_bytes()),
-                (page::PAYLOAD_LEN, &(payload.len() as u32).to_le_bytes()),
-                (page::CAPS, &cap_bytes),
-            ],
-            payload,
-        )
+        let header = self.messages.page_mut(0)?;
+        let mut put = |offset: usize, bytes: &[u8]| {
+            if let Some(field) = header.get_mut(offset..offset + bytes.len()) {
+                field.copy_from_slice(bytes);
+            }
+        };
+        put(page::KIND, &kind.to_le_bytes());
+        put(page::DETAIL, &detail.to_le_bytes());
+        put(page::TOKEN, &token.to_le_bytes());
+        put(page::BADGE, &badge.to_le_bytes());
+        put(page::REPLY, &reply.to_le_bytes());
+        put(page::CAP_COUNT, &(caps.len() as u32).to_le_bytes());
+        put(page::PAYLOAD_LEN, &(payload.len() as u32).to_le_bytes());
+        for (index, cap) in caps.iter().enumerate() {
+            put(page::CAPS + 8 * index, &cap.to_raw().to_le_bytes());
+        }
+        self.messages
+            .page_mut(1)?
+            .get_mut(..payload.len())?
+            .copy_from_slice(payload);
+        Some(())
     }
 
-    /// Unmaps granted regions whose capability no longer grants them.
+    /// Unmaps granted regions whose capability no longer grants them:
+    /// looks each up again, unless no Region capability anywhere was
+    /// withdrawn since the last look ([`Context::regions_withdrawn`]).
     /// The TLB: the domain's root is loaded again before the task runs,
     /// and without PCID that write flushes every translation it had.
     pub(super) fn forget_revoked(&mut self, cx: &mut dyn Context) {
+        let epoch = cx.regions_withdrawn();
+        if epoch.is_some() && epoch == self.checked_at {
+            return;
+        }
+        self.checked_at = epoch;
         let mut index = 0;
         while index < self.granted.len() {
             let granted = self.granted[index];
@@ -328,7 +339,7 @@ impl<'m> UserTask<'m> {
         let mut frame = TrapFrame {
             rip: self.entry,
             rsp: stack_top,
-            rdi: self.messages.base().as_u64(),
+            rdi: self.message_area(),
             ..TrapFrame::default()
         };
         let started = cx.now_ns();
@@ -424,7 +435,7 @@ impl<'m> UserTask<'m> {
 
     /// The address of the message area (the entry's `rdi`).
     pub fn message_area(&self) -> u64 {
-        self.messages.base().as_u64()
+        self.messages.region().base().as_u64()
     }
 
     /// `alloc_region` within [`USER_REGION_QUOTA`]: the regions it

@@ -37,13 +37,29 @@ type TestSystem = MemorySystem<VecMemory, HashMapMapper>;
 enum Step {
     Call(Syscall, [u64; 6]),
     Raw(u64, [u64; 6]),
-    Fault { vector: u64, cr2: u64 },
+    /// A call whose first argument is what system call `from` returned
+    /// in `rdx` (an address the host heap chose).
+    CallWithResult {
+        call: Syscall,
+        from: usize,
+        args: [u64; 5],
+    },
+    Fault {
+        vector: u64,
+        cr2: u64,
+    },
     Tick,
 }
 
 /// Plays the program: one script step per `run`.
 struct ScriptedCpu {
     root: PhysFrame,
+    /// The kernel's view of memory (`kernel_translate` reads its tables).
+    memory: &'static TestSystem,
+    /// What `kernel_translate` answers for a page outside `memory`: the
+    /// host platform's Regions live on the host heap, so a domain maps
+    /// them to this one frame, and checked copies have a frame to read.
+    scratch: PhysFrame,
     script: RefCell<VecDeque<Step>>,
     /// The frame as each `run` got it: the previous call's results.
     seen: RefCell<Vec<TrapFrame>>,
@@ -68,6 +84,12 @@ impl UserCpu for ScriptedCpu {
                 set(frame, call as u64, args);
                 Exit::Syscall
             }
+            Step::CallWithResult { call, from, args } => {
+                let first = self.seen.borrow().get(from + 1).map_or(0, |seen| seen.rdx);
+                let [a1, a2, a3, a4, a5] = args;
+                set(frame, call as u64, [first, a1, a2, a3, a4, a5]);
+                Exit::Syscall
+            }
             Step::Raw(number, args) => {
                 set(frame, number, args);
                 Exit::Syscall
@@ -90,8 +112,11 @@ impl UserCpu for ScriptedCpu {
         self.root
     }
 
-    fn kernel_translate(&self, _address: VirtAddr) -> Option<PhysFrame> {
-        None
+    fn kernel_translate(&self, address: VirtAddr) -> Option<PhysFrame> {
+        let page = Page::containing_address(address);
+        self.memory
+            .with_mapper(|mapper| mapper.pages.get(&page).map(|(frame, _)| *frame))
+            .or(Some(self.scratch))
     }
 }
 
@@ -126,6 +151,8 @@ fn rig_with(start: &[Step], step_ns: u64) -> Rig {
     let root = memory.allocate_table().expect("root");
     let cpu: &'static ScriptedCpu = Box::leak(Box::new(ScriptedCpu {
         root,
+        memory,
+        scratch: memory.allocate_table().expect("scratch"),
         script: RefCell::new(start.iter().copied().collect()),
         seen: RefCell::new(Vec::new()),
     }));
@@ -386,4 +413,45 @@ fn a_program_cannot_hold_more_regions_than_its_quota() {
         "the first region's ref is the same in a fresh rig"
     );
     assert_eq!(rig.error(3), None);
+}
+
+#[test]
+fn a_region_revoked_while_the_task_waits_is_unmapped_before_its_next_upcall() {
+    let (area, peer) = layout();
+    let setup = [
+        Step::Call(Syscall::AllocRegion, [4096, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::Copy, [0, 0, 0, 0, 0, 0]),
+    ];
+    // The allocators are deterministic: learn the refs and the address.
+    let dry = rig(&setup[..1]);
+    let parent = dry.result(0).1;
+    let dry = rig(&[setup[0], Step::Call(Syscall::Copy, [parent, 0, 0, 0, 0, 0])]);
+    let child = dry.result(1).1;
+    let mut rig = rig(&[
+        setup[0],
+        Step::Call(Syscall::Copy, [parent, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::Region, [child, 1, 0, 0, 0, 0]),
+        Step::CallWithResult {
+            call: Syscall::Log,
+            from: 2,
+            args: [4, 0, 0, 0, 0],
+        },
+        // The peer's answer brings the task back for a second upcall.
+        Step::Call(Syscall::Call, [peer, area + PAYLOAD, 0, 0, 0, 0]),
+        Step::Call(Syscall::Done, [abi::DONE_OK, 0, 0, 0, 0, 0]),
+        Step::CallWithResult {
+            call: Syscall::Log,
+            from: 2,
+            args: [4, 0, 0, 0, 0],
+        },
+    ]);
+    assert_eq!(rig.error(3), None, "the mapped copy is readable");
+    // Someone else (here the kernel, for the task) revokes the copy.
+    let user = rig.user;
+    assert_eq!(
+        rig.sched.revoke(user, mealy_caps::CapRef::from_raw(parent)),
+        Ok(1)
+    );
+    rig.sched.run_until_idle(100);
+    assert_eq!(rig.error(6), Some(IpcError::BadAddress));
 }

@@ -464,6 +464,10 @@ impl<P: Platform> Context for TaskContext<'_, P> {
             .region_phys(base, len, offset)
             .ok_or(IpcError::Unsupported)
     }
+
+    fn regions_withdrawn(&self) -> Option<u64> {
+        Some(self.kernel.caps.regions_withdrawn())
+    }
 }
 
 impl<P: Platform> TaskContext<'_, P> {

@@ -330,6 +330,15 @@ impl<M: PhysicalMemory> FrameAllocator<M> {
         Some(())
     }
 
+    /// The kernel's pointer to the 4 KiB of `frame`, if it is a managed
+    /// frame that was given out. It stays valid while the frame does
+    /// (until it is freed), and whoever owns the frame decides who
+    /// writes through it.
+    pub fn frame_ptr(&self, frame: PhysFrame) -> Option<core::ptr::NonNull<u8>> {
+        self.check_within_frame(frame.start_address(), super::PAGE_SIZE as usize)?;
+        core::ptr::NonNull::new(self.memory.ptr(frame.start_address()))
+    }
+
     fn check_within_frame(&self, phys: PhysAddr, len: usize) -> Option<()> {
         let offset = phys.as_u64() % super::PAGE_SIZE;
         if offset + len as u64 > super::PAGE_SIZE {
