@@ -144,7 +144,7 @@ pub struct Domain<'m> {
     /// system call's buffers are on the same few pages of stack, heap and
     /// message area each time, so most copies skip the four-level walk),
     /// and the slot the next walk replaces. Forgotten on every change.
-    leaves: Cell<[(u64, u64); LEAVES]>,
+    leaves: [Cell<(u64, u64)>; LEAVES],
     next_leaf: Cell<usize>,
 }
 
@@ -167,7 +167,7 @@ impl<'m> Domain<'m> {
             root,
             tables: Vec::new(),
             mapped: 0,
-            leaves: Cell::new([NO_LEAF; LEAVES]),
+            leaves: [const { Cell::new(NO_LEAF) }; LEAVES],
             next_leaf: Cell::new(0),
         };
         domain.tables.push(root);
@@ -257,7 +257,7 @@ impl<'m> Domain<'m> {
     ) -> Result<(), DomainError> {
         let address = page.start_address().as_u64();
         Self::check_user(address)?;
-        self.leaves.set([NO_LEAF; LEAVES]);
+        self.forget_leaves();
         let table = self
             .leaf_table(address, true)?
             .ok_or(DomainError::Corrupt)?;
@@ -286,7 +286,7 @@ impl<'m> Domain<'m> {
     pub fn unmap(&mut self, page: Page) -> Option<PhysFrame> {
         let address = page.start_address().as_u64();
         Self::check_user(address).ok()?;
-        self.leaves.set([NO_LEAF; LEAVES]);
+        self.forget_leaves();
         let table = self.leaf_table(address, false).ok()??;
         let slot = index(address, 1);
         let entry = self.entry(table, slot)?;
@@ -303,16 +303,23 @@ impl<'m> Domain<'m> {
     /// The leaf entry for `address`, if present.
     fn leaf(&self, address: u64) -> Option<u64> {
         let page = address & !(PAGE_SIZE - 1);
-        let mut leaves = self.leaves.get();
-        if let Some(&(_, entry)) = leaves.iter().find(|(cached, _)| *cached == page) {
-            return Some(entry);
+        for leaf in &self.leaves {
+            let (cached, entry) = leaf.get();
+            if cached == page {
+                return Some(entry);
+            }
         }
         let entry = self.walk(address)?;
-        let slot = self.next_leaf.get();
-        leaves[slot] = (page, entry);
-        self.leaves.set(leaves);
-        self.next_leaf.set((slot + 1) % LEAVES);
+        let slot = self.next_leaf.get() % LEAVES;
+        self.leaves[slot].set((page, entry));
+        self.next_leaf.set(slot + 1);
         Some(entry)
+    }
+
+    fn forget_leaves(&self) {
+        for leaf in &self.leaves {
+            leaf.set(NO_LEAF);
+        }
     }
 
     fn walk(&self, address: u64) -> Option<u64> {
@@ -358,6 +365,13 @@ impl<'m> Domain<'m> {
         let end = address
             .checked_add(len as u64)
             .ok_or(BadAddress { address })?;
+        // Most buffers lie within one page: one check, one copy.
+        if len > 0 && address / PAGE_SIZE == (end - 1) / PAGE_SIZE {
+            let phys = self
+                .translate(address, write)
+                .ok_or(BadAddress { address })?;
+            return each(phys, 0..len).ok_or(BadAddress { address });
+        }
         let chunks = || {
             let mut at = address;
             core::iter::from_fn(move || {
