@@ -293,6 +293,7 @@ impl KernelState {
         task.state = end;
         let cspace = task.cspace;
         let control = task.control.take();
+        let spawned = task.reusable;
         let endpoint = task.endpoint;
         // Queued messages hold refs into the dying CSpace; deleting the
         // CSpace below deletes what they carried. The mailbox's room goes
@@ -331,12 +332,16 @@ impl KernelState {
         // A spawned task's Task object dies with it, and so does its
         // Endpoint: only the kernel ever held that one, so no sender is
         // left to be told `DeadTask`, and a thousand spawns leave nothing.
-        if let Some(control) = control {
+        // (A spawn that failed half-way has an Endpoint and maybe no Task
+        // object yet.)
+        if spawned {
             // Its slot will be reused: no callee may answer into it.
             for other in self.tasks.iter_mut() {
                 other.replies.forget_caller(id);
             }
-            let _ = self.caps.destroy(control);
+            if let Some(control) = control {
+                let _ = self.caps.destroy(control);
+            }
             if let Ok(found) =
                 self.caps
                     .lookup(self.kernel_cspace, endpoint, mealy_caps::Rights::empty())

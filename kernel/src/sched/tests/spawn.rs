@@ -4,6 +4,7 @@
 //! and stops end where they began.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use mealy_caps::{CapRef, Rights};
 use mealy_protocol::{IpcError, StateMachine};
@@ -230,4 +231,50 @@ fn a_reused_slot_takes_no_answer_meant_for_the_dead_task() {
     let answered = world.sched.act_as(peer, |cx| cx.reply(reply, b"a", &[]));
     assert_eq!(answered, Some(Err(IpcError::InvalidCap)));
     let _ = second;
+}
+
+#[test]
+fn a_spawn_that_fails_half_way_leaves_no_endpoint_behind() {
+    let mut world = world(&[
+        (recorder("peer"), Behaviour::Record),
+        (recorder("spawner").caps(SPAWNER_CAPS), Behaviour::Record),
+        (recorder("filler1"), Behaviour::Record),
+        (recorder("filler2"), Behaviour::Record),
+        (recorder("filler3"), Behaviour::Record),
+        (recorder("filler4"), Behaviour::Record),
+    ]);
+    world.sched.platform_mut().program_loader = Some(loader);
+    let spawner = world.sched.task_by_name("spawner").unwrap();
+    let program = file(&mut world, b"PROG");
+    // Fill the object table (each task until its CSpace or the table is
+    // full), then make room for exactly one object: the new task's
+    // Endpoint fits, its Task object does not.
+    let ids: Vec<_> = world.sched.tasks().map(|task| task.id).collect();
+    let mut spawners_regions = Vec::new();
+    let mut last_error = None;
+    for id in ids {
+        loop {
+            match world.sched.act_as(id, |cx| cx.alloc_region(1)) {
+                Some(Ok(region)) if id == spawner => spawners_regions.push(region),
+                Some(Ok(_)) => {}
+                other => {
+                    last_error = other;
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(last_error, Some(Err(IpcError::OutOfResources)), "the table is full");
+    let last = spawners_regions.pop().expect("the spawner got regions");
+    let _ = world.sched.act_as(spawner, |cx| cx.drop_cap(last));
+    let before = world.sched.caps().usage();
+    let alive = |world: &World| world.sched.tasks().filter(|task| task.state.is_alive()).count();
+    let tasks_before = alive(&world);
+    let result = world
+        .sched
+        .act_as(spawner, |cx| cx.spawn(program, "half", &[]))
+        .unwrap();
+    assert_eq!(result, Err(IpcError::OutOfResources));
+    assert_eq!(world.sched.caps().usage(), before);
+    assert_eq!(alive(&world), tasks_before);
 }
