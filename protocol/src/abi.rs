@@ -72,7 +72,10 @@ pub enum Syscall {
     /// `(task)`.
     StopTask = 10,
     /// `(inspect, query, out, out_len) -> bytes written`: `query` is an
-    /// [`InspectQuery`] number; the report is written postcard-encoded.
+    /// [`InspectQuery`] number (another is `Malformed`); the report is
+    /// written postcard-encoded. One longer than `out_len` is
+    /// `PayloadTooLarge { len: its length, max: out_len }`, and nothing
+    /// is written: ask again with room for `len`.
     Inspect = 11,
     /// `(len) -> CapRef` to a fresh zeroed region.
     AllocRegion = 12,
@@ -232,6 +235,31 @@ pub const INSPECT_BENCH: u64 = 4;
 /// The [`crate::inspect::Query`] an inspect number names.
 pub type InspectQuery = u64;
 
+/// The number `Syscall::Inspect` passes for `query`.
+pub fn inspect_number(query: crate::inspect::Query) -> InspectQuery {
+    use crate::inspect::Query;
+    match query {
+        Query::Tasks => INSPECT_TASKS,
+        Query::Graph => INSPECT_GRAPH,
+        Query::Memory => INSPECT_MEMORY,
+        Query::Stats => INSPECT_STATS,
+        Query::Bench => INSPECT_BENCH,
+    }
+}
+
+/// The query an inspect number names, if any.
+pub fn inspect_query(number: InspectQuery) -> Option<crate::inspect::Query> {
+    use crate::inspect::Query;
+    Some(match number {
+        INSPECT_TASKS => Query::Tasks,
+        INSPECT_GRAPH => Query::Graph,
+        INSPECT_MEMORY => Query::Memory,
+        INSPECT_STATS => Query::Stats,
+        INSPECT_BENCH => Query::Bench,
+        _ => return None,
+    })
+}
+
 /// Error codes (`rax` on failure) and their detail (`rdx`).
 const E_MAILBOX_FULL: u64 = 1;
 const E_DEAD_TASK: u64 = 2;
@@ -337,6 +365,22 @@ pub fn decode_error(code: u64, detail: u64) -> Option<IpcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inspect_numbers_round_trip_and_others_name_nothing() {
+        use crate::inspect::Query;
+        for query in [
+            Query::Tasks,
+            Query::Graph,
+            Query::Memory,
+            Query::Stats,
+            Query::Bench,
+        ] {
+            assert_eq!(inspect_query(inspect_number(query)), Some(query));
+        }
+        assert_eq!(inspect_query(5), None);
+        assert_eq!(inspect_query(u64::MAX), None);
+    }
 
     #[test]
     fn numbers_are_their_position() {

@@ -6,13 +6,15 @@
 //! of this crate: a task list or a capability graph has no fixed size),
 //! copied out of the kernel at the moment of the query, so the reader never
 //! holds a borrow of kernel state. The answer to [`Query::Graph`] is the
-//! capability model's own [`Snapshot`], with task names attached.
+//! capability model's own [`Snapshot`], with task names attached. Each is
+//! serde, so a ring-3 holder gets it postcard-encoded (`abi::Syscall::Inspect`).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
 pub use mealy_caps::Snapshot;
+use serde::{Deserialize, Serialize};
 
 /// What to read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -31,7 +33,7 @@ pub enum Query {
 }
 
 /// The answer to a [`Query`] of the same name.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Report {
     Tasks(Vec<TaskRow>),
     Graph(Snapshot),
@@ -40,8 +42,21 @@ pub enum Report {
     Bench(BenchReport),
 }
 
+impl Report {
+    /// The report as `Syscall::Inspect` hands it to ring 3: postcard, on
+    /// the heap (a capability graph has no fixed size).
+    pub fn encode(&self) -> Result<Vec<u8>, crate::CodecError> {
+        postcard::to_allocvec(self).map_err(|_| crate::CodecError::Invalid)
+    }
+
+    /// A report [`Report::encode`] made; anything else is an error.
+    pub fn decode(bytes: &[u8]) -> Result<Report, crate::CodecError> {
+        crate::codec::decode(bytes)
+    }
+}
+
 /// Where a task is in its life (the kernel's `TaskState`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum TaskStatus {
     Idle,
     Queued,
@@ -63,7 +78,7 @@ impl fmt::Display for TaskStatus {
 }
 
 /// One line of `ps`.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct TaskRow {
     pub id: u32,
     pub name: String,
@@ -82,14 +97,14 @@ pub struct TaskRow {
 }
 
 /// One Region object, for `mem`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct RegionRow {
     pub base: u64,
     pub len: u64,
 }
 
 /// The answer to `mem`.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct MemReport {
     /// Physical frames (4 KiB) the allocator manages.
     pub frames_total: u64,
@@ -102,7 +117,7 @@ pub struct MemReport {
 }
 
 /// The answer to `stats`: totals over every task and the capability tables.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
     pub tasks: u32,
     /// Tasks neither faulted nor stopped.
@@ -124,7 +139,7 @@ pub struct Stats {
 
 /// The answer to `bench`: round trips between two tasks, timed by the TSC
 /// (which counts guest instructions under QEMU `-icount shift=0`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct BenchReport {
     pub round_trips: u64,
     pub tsc_ticks: u64,

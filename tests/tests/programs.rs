@@ -37,6 +37,7 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
         "run /bin/recurse",
         "run /bin/divide",
         "run /bin/ud",
+        "run /bin/privileged",
         "run /bin/panic",
         "run hello.txt",
         "ps",
@@ -67,6 +68,10 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
         ("recurse", "(stack overflow into the guard page) at 0x"),
         ("divide", "divide error (#DE, error code 0x0) at 0x"),
         ("ud", "invalid opcode (#UD, error code 0x0) at 0x"),
+        (
+            "privileged",
+            "general protection fault (#GP, error code 0x0) at 0x",
+        ),
     ];
     for (name, fault) in cases {
         let line = stop_line(&run, name);
@@ -99,7 +104,14 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
         .unwrap_or_else(|| panic!("no row for panic\n{table}"));
     assert!(row.contains(" faulted "), "{row}");
     assert!(row.trim_end().ends_with(" 3"), "ring 3: {row}");
-    for name in ["read-kernel", "exec-data", "recurse", "divide", "ud"] {
+    for name in [
+        "read-kernel",
+        "exec-data",
+        "recurse",
+        "divide",
+        "ud",
+        "privileged",
+    ] {
         assert!(
             !table
                 .lines()

@@ -174,9 +174,7 @@ pub(super) fn serve(
             .revoke_in(cap(a0), cap(a1))
             .map(|count| (count as u64, 0)),
         Syscall::StopTask => cx.stop_task(cap(a0)).map(|()| (0, 0)),
-        // The reports are not yet encodable; the shell, their one reader,
-        // runs in ring 0 until services move to ring 3 (issue 16).
-        Syscall::Inspect => Err(IpcError::Unsupported),
+        Syscall::Inspect => inspect(task, cx, cap(a0), a1, (a2, a3)).map(|len| (len, 0)),
         Syscall::AllocRegion => task.alloc_region(cx, a0).map(|new| (new.to_raw(), 0)),
         Syscall::Subregion => rights(a3)
             .and_then(|rights| cx.subregion(cap(a0), a1, a2, rights))
@@ -276,6 +274,31 @@ fn log(task: &UserTask<'_>, cx: &mut dyn Context, text: u64, len: u64) -> Result
         alloc::string::String::from_utf8_lossy(bytes)
     ));
     Ok(())
+}
+
+/// `Inspect`: the report, postcard-encoded, into the task's buffer
+/// `out` of `out_len` bytes if it fits (see `abi::Syscall::Inspect`).
+fn inspect(
+    task: &UserTask<'_>,
+    cx: &mut dyn Context,
+    inspect: CapRef,
+    query: u64,
+    (out, out_len): (u64, u64),
+) -> Result<u64, IpcError> {
+    let query = abi::inspect_query(query).ok_or(IpcError::Malformed)?;
+    let report = cx.inspect(inspect, query)?;
+    let bytes = report.encode().map_err(|_| IpcError::OutOfResources)?;
+    let len = bytes.len() as u64;
+    if len > out_len {
+        return Err(IpcError::PayloadTooLarge {
+            len: saturate(len),
+            max: saturate(out_len),
+        });
+    }
+    task.domain
+        .copy_out(out, &bytes)
+        .map_err(|_| IpcError::BadAddress)?;
+    Ok(len)
 }
 
 /// Most grants one `Spawn` carries (the kernel's own limit).

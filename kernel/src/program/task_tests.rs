@@ -134,9 +134,12 @@ fn unused() -> Box<dyn StateMachine> {
 }
 
 const PEER: TaskSpec = TaskSpec::new("peer", unused);
-const USER: TaskSpec = TaskSpec::new("user", unused).caps(&[grant("peer")
-    .endpoint_to("peer")
-    .rights(Rights::WRITE.union(Rights::DERIVE))]);
+const USER: TaskSpec = TaskSpec::new("user", unused).caps(&[
+    grant("peer")
+        .endpoint_to("peer")
+        .rights(Rights::WRITE.union(Rights::DERIVE)),
+    grant("inspect").inspect(),
+]);
 
 /// A world with an echo task (`peer`) and the user task, whose start
 /// upcall plays `start`; the manual clock moves `step_ns` per read.
@@ -240,7 +243,7 @@ fn the_start_upcall_carries_the_grants() {
     assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_START);
     assert_eq!(
         rig.field(page::PAYLOAD_LEN) as u32 as usize,
-        abi::GRANT_RECORD
+        2 * abi::GRANT_RECORD
     );
     let mut record = [0u8; abi::GRANT_RECORD];
     rig.read(rig.message_area + PAYLOAD, &mut record);
@@ -454,4 +457,51 @@ fn a_region_revoked_while_the_task_waits_is_unmapped_before_its_next_upcall() {
     );
     rig.sched.run_until_idle(100);
     assert_eq!(rig.error(6), Some(IpcError::BadAddress));
+}
+
+#[test]
+fn inspect_writes_the_report_where_the_task_can_write_and_refuses_the_rest() {
+    let (area, _) = layout();
+    let dry = rig(&[]);
+    let inspect = dry.sched.grants(dry.user)[1].cap.to_raw();
+    // A page of the task's stack, well below the entry's stack pointer.
+    let buffer = (dry.cpu.seen.borrow()[0].rsp - 8192) & !0xfff;
+    let call = |query: u64, out: u64, len: u64| {
+        Step::Call(Syscall::Inspect, [inspect, query, out, len, 0, 0])
+    };
+    let rig = rig(&[
+        Step::Call(
+            Syscall::Inspect,
+            [0xdead_0000_0007, abi::INSPECT_STATS, buffer, 4096, 0, 0],
+        ),
+        call(99, buffer, 4096),
+        call(abi::INSPECT_STATS, buffer, 1),
+        call(abi::INSPECT_STATS, area, 4096),
+        call(abi::INSPECT_STATS, 0xffff_ffff_8000_0000, 4096),
+        call(abi::INSPECT_TASKS, buffer, 4096),
+    ]);
+    assert_eq!(rig.error(0), Some(IpcError::InvalidCap));
+    assert_eq!(rig.error(1), Some(IpcError::Malformed));
+    assert!(
+        matches!(rig.error(2), Some(IpcError::PayloadTooLarge { max: 1, len }) if len > 1),
+        "{:?}",
+        rig.error(2)
+    );
+    assert_eq!(rig.error(3), Some(IpcError::BadAddress), "read-only area");
+    assert_eq!(rig.error(4), Some(IpcError::BadAddress), "kernel address");
+    assert_eq!(rig.error(5), None);
+    let len = rig.result(5).1 as usize;
+    let mut bytes = alloc::vec![0u8; len];
+    rig.read(buffer, &mut bytes);
+    match mealy_protocol::inspect::Report::decode(&bytes) {
+        Ok(mealy_protocol::inspect::Report::Tasks(rows)) => {
+            let names: Vec<&str> = rows.iter().map(|row| row.name.as_str()).collect();
+            assert!(
+                names.contains(&"user") && names.contains(&"peer"),
+                "{names:?}"
+            );
+            assert!(rows.iter().any(|row| row.name == "user" && row.ring == 3));
+        }
+        other => panic!("not a task list: {other:?}"),
+    }
 }

@@ -15,11 +15,12 @@
 //!   a second `reply`. The price: a deferred reply's error (a stale Reply,
 //!   a dead caller) cannot be `reply`'s return value. When flushed early
 //!   it goes to the log; at the end the kernel logs `ReplyDone`'s failure.
-//! - **`inspect`** is `Unsupported` for now: its reports are postcard in a
-//!   caller-provided buffer, and nothing in ring 3 needs them yet.
+//! - **`inspect`** gets its report postcard-encoded into a heap buffer of
+//!   a page, or of the size the kernel says it needs if that is more.
 //!
 //! `log` formats into a fixed [`Line`] (no heap) and calls `Log`.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_protocol::abi::{self, Syscall};
@@ -29,6 +30,10 @@ use mealy_protocol::{
 };
 
 use crate::line::Line;
+
+/// How many times `inspect` asks before it gives up on a report that
+/// keeps growing.
+const INSPECT_TRIES: usize = 3;
 use crate::mapped;
 use crate::syscall::Kernel;
 
@@ -252,9 +257,34 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
             .map(drop)
     }
 
+    /// Asks with a page of room, and once more with the room the kernel
+    /// says the report needs (it may have grown meanwhile: then again).
     fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {
-        let _ = (inspect, query, abi::INSPECT_TASKS);
-        Err(IpcError::Unsupported)
+        self.flush();
+        let mut room = 4096;
+        for _ in 0..INSPECT_TRIES {
+            let mut buffer = Vec::new();
+            buffer
+                .try_reserve_exact(room)
+                .map_err(|_| IpcError::OutOfResources)?;
+            buffer.resize(room, 0);
+            let number = abi::inspect_number(query);
+            match self
+                .kernel
+                .inspect(inspect.to_raw(), number, &mut buffer)
+                .result()
+            {
+                Ok((len, _)) => {
+                    let bytes = buffer.get(..len as usize).ok_or(IpcError::Malformed)?;
+                    return Report::decode(bytes).map_err(|_| IpcError::Malformed);
+                }
+                Err(IpcError::PayloadTooLarge { len, .. }) if len as usize > room => {
+                    room = len as usize;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(IpcError::OutOfResources)
     }
 
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {

@@ -169,3 +169,44 @@ fn log_lines_are_formatted_and_cut() {
     assert_eq!(logs[1].len(), LOG_LINE);
     assert!(logs[1].ends_with("..."));
 }
+
+#[test]
+fn inspect_decodes_the_report_and_asks_again_with_the_room_it_needs() {
+    use mealy_protocol::inspect::{Query, Report, TaskRow, TaskStatus};
+    let kernel = FakeKernel::new();
+    let rows: alloc::vec::Vec<TaskRow> = (0..400)
+        .map(|id| TaskRow {
+            id,
+            name: alloc::format!("a-task-with-a-long-name-{id}"),
+            state: TaskStatus::Idle,
+            ring: 3,
+            mailbox_depth: 0,
+            mailbox_high_water: 1,
+            handled: 2,
+            time_ns: 3,
+        })
+        .collect();
+    let report = Report::Tasks(rows);
+    let encoded = report.encode().unwrap();
+    assert!(encoded.len() > 4096, "more than the first try's page");
+    *kernel.report.borrow_mut() = encoded.clone();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    assert_eq!(cx.inspect(CapRef::from_raw(5), Query::Tasks), Ok(report));
+    let asks: alloc::vec::Vec<[u64; 6]> = kernel
+        .calls
+        .borrow()
+        .iter()
+        .filter(|(call, _)| *call == Syscall::Inspect)
+        .map(|(_, args)| *args)
+        .collect();
+    assert_eq!(asks.len(), 2);
+    assert_eq!(asks[0][..2], [5, mealy_protocol::abi::INSPECT_TASKS]);
+    assert_eq!(asks[1][3], encoded.len() as u64);
+    // Bytes that are not a report, and a kernel refusal, are errors.
+    *kernel.report.borrow_mut() = alloc::vec![0xff; 8];
+    assert_eq!(
+        cx.inspect(CapRef::from_raw(5), Query::Stats),
+        Err(IpcError::Malformed)
+    );
+}

@@ -9,8 +9,9 @@
 //! one, so a system call cannot break this program's memory except where
 //! the kernel writes through a pointer it was given: `Inspect`'s output
 //! buffer and `CallDone`'s token. [`Kernel::syscall`] (safe) refuses
-//! those two and the three calls that end the handler; [`raw`] (unsafe)
-//! makes any call.
+//! those two and the three calls that end the handler;
+//! [`Kernel::inspect`] makes `Inspect` safely (the buffer is a `&mut`
+//! borrow); [`raw`] (unsafe) makes any call.
 //!
 //! On the host (unit tests, `cargo build` of the workspace) there is no
 //! kernel: [`Trap`] answers every call with `Unsupported`, and the calls
@@ -59,6 +60,11 @@ pub unsafe trait Kernel {
     /// Makes `call` with `args`. Pointer arguments are only read by the
     /// kernel for the calls this allows.
     fn syscall(&self, call: Syscall, args: [u64; 6]) -> Raw;
+
+    /// `Inspect` of `query` with the capability `inspect`, the report
+    /// written into `out` (a buffer of this call's own, so the kernel may
+    /// write it).
+    fn inspect(&self, inspect: u64, query: u64, out: &mut [u8]) -> Raw;
 }
 
 /// Calls the kernel may write memory for, or that do not return.
@@ -85,6 +91,20 @@ unsafe impl Kernel for Trap {
         // arguments, and the kernel checks each one (a bad one is
         // `BadAddress`); none writes this program's memory or ends it.
         unsafe { raw(call, args) }
+    }
+
+    fn inspect(&self, inspect: u64, query: u64, out: &mut [u8]) -> Raw {
+        let args = [
+            inspect,
+            query,
+            out.as_mut_ptr() as u64,
+            out.len() as u64,
+            0,
+            0,
+        ];
+        // SAFETY: `out` is an exclusive borrow of `out.len()` bytes, live
+        // for the call: the only memory `Inspect` writes.
+        unsafe { raw(Syscall::Inspect, args) }
     }
 }
 
@@ -191,6 +211,8 @@ pub mod fake {
         pub bytes: RefCell<Vec<Vec<u8>>>,
         pub answers: RefCell<VecDeque<Raw>>,
         region: Box<[u8]>,
+        /// What `inspect` writes (or, if it does not fit, says it needs).
+        pub report: RefCell<Vec<u8>>,
     }
 
     impl Default for FakeKernel {
@@ -206,6 +228,7 @@ pub mod fake {
                 bytes: RefCell::default(),
                 answers: RefCell::default(),
                 region: vec![7u8; 8192].into_boxed_slice(),
+                report: RefCell::default(),
             }
         }
 
@@ -268,6 +291,24 @@ pub mod fake {
                 code: 0,
                 value,
                 second,
+            }
+        }
+
+        fn inspect(&self, inspect: u64, query: u64, out: &mut [u8]) -> Raw {
+            let args = [inspect, query, 0, out.len() as u64, 0, 0];
+            self.calls.borrow_mut().push((Syscall::Inspect, args));
+            let report = self.report.borrow();
+            if report.len() > out.len() {
+                return Raw::error(IpcError::PayloadTooLarge {
+                    len: report.len() as u32,
+                    max: out.len() as u32,
+                });
+            }
+            out[..report.len()].copy_from_slice(&report);
+            Raw {
+                code: 0,
+                value: report.len() as u64,
+                second: 0,
             }
         }
     }

@@ -264,11 +264,21 @@ fn a_spawn_that_fails_half_way_leaves_no_endpoint_behind() {
             }
         }
     }
-    assert_eq!(last_error, Some(Err(IpcError::OutOfResources)), "the table is full");
+    assert_eq!(
+        last_error,
+        Some(Err(IpcError::OutOfResources)),
+        "the table is full"
+    );
     let last = spawners_regions.pop().expect("the spawner got regions");
     let _ = world.sched.act_as(spawner, |cx| cx.drop_cap(last));
     let before = world.sched.caps().usage();
-    let alive = |world: &World| world.sched.tasks().filter(|task| task.state.is_alive()).count();
+    let alive = |world: &World| {
+        world
+            .sched
+            .tasks()
+            .filter(|task| task.state.is_alive())
+            .count()
+    };
     let tasks_before = alive(&world);
     let result = world
         .sched

@@ -5,7 +5,7 @@
 //! Two kinds:
 //!
 //! - **Faults** (`read-kernel`, `write-kernel-heap`, `jump-kernel`,
-//!   `exec-data`, `use-after-drop`, `recurse`, `divide`, `ud`, `panic`,
+//!   `exec-data`, `use-after-drop`, `recurse`, `divide`, `ud`, `privileged`, `panic`,
 //!   `oom`, `spin`): the
 //!   task must be stopped with one fault report (or, for `spin`,
 //!   preempted and stopped over its budget). If the forbidden step ever
