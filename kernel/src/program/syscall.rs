@@ -115,22 +115,24 @@ fn port_offset(offset: u64) -> Result<u16, IpcError> {
     })
 }
 
-/// Serves the system call in `frame` for `task`.
+/// Serves the system call in `frame` for `task`. The message-path calls
+/// are here; the others in [`serve_other`], kept out of line so the
+/// round trip does not pay for their setup.
 pub(super) fn serve(
     task: &mut UserTask<'_>,
     cx: &mut dyn Context,
     frame: &mut TrapFrame,
 ) -> Outcome {
-    let [a0, a1, a2, a3, a4, a5] = [
+    let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
+    let [a0, a1, a2, a3, a4, a5] = args;
     let cap = CapRef::from_raw;
     let Some(call) = Syscall::from_number(frame.rax) else {
         return resume(frame, Err(IpcError::UnknownSyscall));
     };
     let result: Result<(u64, u64), IpcError> = match call {
         Syscall::Done => return Outcome::Done(handler_result(a0)),
-        Syscall::TaskId => Ok((u64::from(cx.task_id().0), 0)),
         Syscall::Send => copy_message(task, a1, a2, a3, a4)
             .and_then(|message| cx.send(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|()| (0, 0)),
@@ -164,6 +166,29 @@ pub(super) fn serve(
                 });
             return Outcome::Done(result.map_err(HandleError::Ipc));
         }
+        _ => serve_other(task, cx, call, args),
+    };
+    // A capability this task gave up (dropped, revoked, moved away in a
+    // message) takes its Region out of the domain before the task runs
+    // another instruction; others' revocations are caught before its
+    // next upcall (one core: it cannot run meanwhile).
+    if gives_up_capabilities(call, a4) {
+        task.forget_revoked(cx);
+    }
+    resume(frame, result)
+}
+
+/// Every system call off the message path.
+#[inline(never)]
+fn serve_other(
+    task: &mut UserTask<'_>,
+    cx: &mut dyn Context,
+    call: Syscall,
+    [a0, a1, a2, a3, a4, _]: [u64; 6],
+) -> Result<(u64, u64), IpcError> {
+    let cap = CapRef::from_raw;
+    match call {
+        Syscall::TaskId => Ok((u64::from(cx.task_id().0), 0)),
         Syscall::Mint => rights(a1)
             .and_then(|rights| cx.mint(cap(a0), rights, Badge::new(a2)))
             .map(|new| (new.to_raw(), 0)),
@@ -194,15 +219,14 @@ pub(super) fn serve(
         Syscall::NowNs => Ok((cx.now_ns(), 0)),
         Syscall::Log => log(task, cx, a0, a1).map(|()| (0, 0)),
         Syscall::Spawn => spawn(task, cx, cap(a0), (a1, a2), (a3, a4)).map(|new| (new.to_raw(), 0)),
-    };
-    // A capability this task gave up (dropped, revoked, moved away in a
-    // message) takes its Region out of the domain before the task runs
-    // another instruction; others' revocations are caught before its
-    // next upcall (one core: it cannot run meanwhile).
-    if gives_up_capabilities(call, a4) {
-        task.forget_revoked(cx);
+        // Served by `serve` itself.
+        Syscall::Done
+        | Syscall::Send
+        | Syscall::Call
+        | Syscall::Reply
+        | Syscall::ReplyDone
+        | Syscall::CallDone => Err(IpcError::UnknownSyscall),
     }
-    resume(frame, result)
 }
 
 /// Whether `call` (with `cap_count` its fifth argument where it moves

@@ -151,6 +151,7 @@ pub fn calibrate_with(
     }
     let hz = counted * 1_000_000 / window_micros;
     TIMER_HZ.store(hz, Ordering::Relaxed);
+    LAST_ONESHOT_NS.store(u64::MAX, Ordering::Relaxed);
     Ok((hz, (other_start, other_end)))
 }
 
@@ -176,11 +177,25 @@ pub fn start_periodic(hz: u64) -> u64 {
 /// Arms a single interrupt on [`TIMER_VECTOR`] after `nanos`, replacing
 /// the periodic tick. Delays past the counter's range are clamped to it.
 pub fn arm_oneshot(nanos: u64) {
-    let timer_hz = TIMER_HZ.load(Ordering::Relaxed) as u128;
-    let ticks = (timer_hz * nanos as u128 / 1_000_000_000).clamp(1, u32::MAX as u128);
+    // Every ring-3 upcall arms the same budget: remember the last
+    // conversion rather than divide 128-bit numbers each time.
+    let ticks = if LAST_ONESHOT_NS.load(Ordering::Relaxed) == nanos {
+        LAST_ONESHOT_TICKS.load(Ordering::Relaxed)
+    } else {
+        let timer_hz = TIMER_HZ.load(Ordering::Relaxed) as u128;
+        let ticks = (timer_hz * nanos as u128 / 1_000_000_000).clamp(1, u32::MAX as u128) as u64;
+        LAST_ONESHOT_TICKS.store(ticks, Ordering::Relaxed);
+        LAST_ONESHOT_NS.store(nanos, Ordering::Relaxed);
+        ticks
+    };
     write(LVT_TIMER, TIMER_VECTOR as u32);
     write(TIMER_INITIAL, ticks as u32);
 }
+
+/// The last `arm_oneshot` delay and its count. One core runs tasks, so
+/// one core arms; calibration forgets them.
+static LAST_ONESHOT_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+static LAST_ONESHOT_TICKS: AtomicU64 = AtomicU64::new(0);
 
 pub fn stop_timer() {
     write(LVT_TIMER, MASKED);
