@@ -29,6 +29,12 @@ pub struct LiveRun {
 impl LiveRun {
     /// Boots headless, with QMP on a socket in a scratch directory.
     pub fn boot() -> LiveRun {
+        Self::boot_with(&[])
+    }
+
+    /// [`LiveRun::boot`] with more `cargo xtask qemu` arguments (such as
+    /// `--data PATH`).
+    pub fn boot_with(args: &[&str]) -> LiveRun {
         let scratch = tempfile::tempdir_in(crate::workspace_root().join("target"))
             .expect("a scratch directory");
         let socket = scratch.path().join("qmp.sock");
@@ -37,6 +43,7 @@ impl LiveRun {
         let mut child = command
             .args(["qemu", "--headless", "--timeout", &timeout, "--qmp"])
             .arg(&socket)
+            .args(args)
             .current_dir(crate::workspace_root())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -124,6 +131,39 @@ impl LiveRun {
         ));
         assert!(answer.contains("\"return\""), "screendump: {answer}");
         parse_ppm(&std::fs::read(path).expect("the screendump file"))
+    }
+
+    /// Sends `line` and a newline to the guest's serial port (the shell).
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self._stdin.as_mut().expect("stdin is piped");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("the guest's serial takes input");
+    }
+
+    /// Cuts the power: SIGKILL to the QEMU process xtask started, so
+    /// nothing is flushed or shut down. Waits for xtask to see it go.
+    pub fn power_cut(&mut self) {
+        let xtask = self.child.id();
+        let started = Instant::now();
+        let qemu = loop {
+            if let Some(pid) = child_of(xtask) {
+                break pid;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no QEMU under xtask {xtask}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let pid = rustix::process::Pid::from_raw(qemu as i32).expect("a real pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL)
+            .expect("QEMU can be killed");
+        assert!(
+            self.wait(Duration::from_secs(30)).is_some() || self.child.try_wait().is_ok(),
+            "xtask did not end after its QEMU was killed"
+        );
     }
 
     /// Waits for the run to end; its exit code.
@@ -227,4 +267,34 @@ fn parse_ppm(bytes: &[u8]) -> (usize, usize, Vec<u8>) {
     let pixels = bytes[at + 1..].to_vec();
     assert_eq!(pixels.len(), width * height * 3, "the PPM's size");
     (width, height, pixels)
+}
+
+/// The QEMU process whose parent is `parent` (from `/proc`; xtask also
+/// runs cargo before it boots).
+fn child_of(parent: u32) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: the name may hold spaces, so
+        // split after its closing parenthesis.
+        let Some((name, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let is_qemu = name
+            .split_once('(')
+            .is_some_and(|(_, comm)| comm.starts_with("qemu"));
+        let ppid = after.split_whitespace().nth(1)?.parse::<u32>().ok()?;
+        if ppid == parent && is_qemu {
+            return Some(pid);
+        }
+    }
+    None
 }
