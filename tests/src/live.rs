@@ -38,11 +38,16 @@ impl LiveRun {
         let scratch = tempfile::tempdir_in(crate::workspace_root().join("target"))
             .expect("a scratch directory");
         let socket = scratch.path().join("qmp.sock");
-        let (mut command, _) = xtask_command();
+        let (mut command, prebuilt) = xtask_command();
         let timeout = QEMU_TIMEOUT_SECS.to_string();
-        let mut child = command
+        command
             .args(["qemu", "--headless", "--timeout", &timeout, "--qmp"])
-            .arg(&socket)
+            .arg(&socket);
+        // Under `cargo xtask test` everything is built already.
+        if prebuilt {
+            command.arg("--no-build");
+        }
+        let mut child = command
             .args(args)
             .current_dir(crate::workspace_root())
             .stdin(Stdio::piped())
