@@ -26,7 +26,7 @@ use alloc::string::String;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use mealy_protocol::fs::{Create, FsError, Mkdir, Open, Remove, Reserve, SetLen, Stat, Sync};
+use mealy_protocol::fs::{Create, Done, FsError, Mkdir, Open, Remove, Reserve, SetLen, Stat, Sync};
 use mealy_protocol::{
     CallError, CapRef, Context, Grants, HandleError, Incoming, Pending, StateMachine,
 };
@@ -156,8 +156,11 @@ enum Phase {
 /// The call awaited, by the type of its answer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Waiting {
-    /// Any request answered `Done` (their answers decode alike).
-    Done(Pending<Sync>),
+    /// Any request answered `Done` (their answers decode alike, so one
+    /// marker serves).
+    Done(Pending<Create<'static>>),
+    /// `Sync`, whatever its answer says beyond success.
+    Sync(Pending<Sync>),
     Open(Pending<Open<'static>>),
     Stat(Pending<Stat<'static>>),
     Nothing,
@@ -227,7 +230,7 @@ impl WriteBench {
     /// Calls a request answered `Done`.
     fn done_call<C>(&mut self, cx: &mut dyn Context, request: &C) -> Result<(), HandleError>
     where
-        C: mealy_protocol::Call<Error = FsError>,
+        C: for<'a> mealy_protocol::Call<Error = FsError, Reply<'a> = Done>,
     {
         let pending = self.fs.call(cx, request)?;
         self.waiting = Waiting::Done(Pending::new(pending.token()));
@@ -237,6 +240,11 @@ impl WriteBench {
     fn open(&mut self, cx: &mut dyn Context, path: &str) -> Result<(), HandleError> {
         let pending = self.fs.call(cx, &Open { path, write: true })?;
         self.waiting = Waiting::Open(pending);
+        Ok(())
+    }
+
+    fn sync(&mut self, cx: &mut dyn Context) -> Result<(), HandleError> {
+        self.waiting = Waiting::Sync(self.fs.call(cx, &Sync)?);
         Ok(())
     }
 
@@ -268,9 +276,9 @@ impl WriteBench {
             }
             Phase::LargeSync | Phase::SmallSync => {
                 self.sync_began = self.clock.now();
-                self.done_call(cx, &Sync)
+                self.sync(cx)
             }
-            Phase::TidySync => self.done_call(cx, &Sync),
+            Phase::TidySync => self.sync(cx),
             Phase::LargeCheck => self.stat(cx, &Self::large_path()),
             Phase::SmallCheck => {
                 let last = self.workload.small_files.saturating_sub(1);
@@ -444,6 +452,7 @@ impl StateMachine for WriteBench {
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         let answer = match self.waiting {
             Waiting::Done(call) => call.answer(&msg).map(|a| a.map(|_| Answer::Done)),
+            Waiting::Sync(call) => call.answer(&msg).map(|a| a.map(|_| Answer::Done)),
             Waiting::Stat(call) => call.answer(&msg).map(|a| {
                 a.map(|entry| Answer::Entry {
                     size: entry.size,
