@@ -14,6 +14,8 @@ use mealy_caps::Rights;
 use mealy_fs::bench::{
     Clock, FS_GRANT, READ_FILES, ReadBench, ReadResult, Workload, WriteBench, WriteResult,
 };
+use mealy_fs::disk::{Change, format_image};
+use mealy_protocol::block::{self, BLOCK_SIZE, BlockError};
 use mealy_protocol::fs::{Create, FsError, Mkdir, Stat};
 use mealy_protocol::{
     Call, CallError, CallToken, Context, Envelope, HandleError, Incoming, MAX_PAYLOAD, MessageKind,
@@ -284,4 +286,187 @@ fn a_read_only_fs_ends_the_write_benchmark_with_one_error_line() {
         .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("read-only file system"), "{errors:?}");
+}
+
+/// The disk the fake driver serves, and the requests it answered:
+/// (`Info` and reads, writes and flushes).
+static DISK: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+static READS: AtomicU64 = AtomicU64::new(0);
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// A block driver over [`DISK`] that answers each request at once (the
+/// virtio driver answers from its interrupt; the fs cannot tell).
+struct MemoryDriver {
+    incoming: Option<mealy_protocol::CapRef>,
+    outbox: mealy_protocol::Outbox<64>,
+}
+
+impl MemoryDriver {
+    /// The bytes of block `block`.
+    fn range(block: u64) -> Result<std::ops::Range<usize>, BlockError> {
+        let blocks = (DISK.lock().unwrap().len() / BLOCK_SIZE) as u64;
+        if block >= blocks {
+            return Err(BlockError::OutOfRange { block, blocks });
+        }
+        let at = block as usize * BLOCK_SIZE;
+        Ok(at..at + BLOCK_SIZE)
+    }
+}
+
+impl mealy_protocol::Outgoing for MemoryDriver {
+    fn outbox(&mut self) -> &mut [u8] {
+        self.outbox.space()
+    }
+}
+
+impl block::Server for MemoryDriver {
+    fn info(&mut self, _: &mut dyn Context, _: block::Info) -> Result<block::Geometry, BlockError> {
+        READS.fetch_add(1, Relaxed);
+        Ok(block::Geometry {
+            blocks: (DISK.lock().unwrap().len() / BLOCK_SIZE) as u64,
+            block_size: BLOCK_SIZE as u32,
+            read_only: false,
+        })
+    }
+
+    fn read(
+        &mut self,
+        cx: &mut dyn Context,
+        request: block::Read,
+        answer: mealy_protocol::Answer<block::Read>,
+    ) -> Result<(), BlockError> {
+        READS.fetch_add(1, Relaxed);
+        let range = Self::range(request.block)?;
+        let buffer = self.incoming.take().ok_or(BlockError::NoBuffer)?;
+        let copied = cx
+            .region_mut(buffer)
+            .map(|bytes| bytes[..BLOCK_SIZE].copy_from_slice(&DISK.lock().unwrap()[range]));
+        let _ = cx.drop_cap(buffer);
+        copied.map_err(|_| BlockError::NoBuffer)?;
+        answer
+            .send(cx, self.outbox.space(), &block::Done, &[])
+            .map_err(|_| BlockError::Device)
+    }
+
+    fn write(
+        &mut self,
+        cx: &mut dyn Context,
+        request: block::Write,
+        answer: mealy_protocol::Answer<block::Write>,
+    ) -> Result<(), BlockError> {
+        WRITES.fetch_add(1, Relaxed);
+        let range = Self::range(request.block)?;
+        let buffer = self.incoming.take().ok_or(BlockError::NoBuffer)?;
+        let copied = cx
+            .region(buffer)
+            .map(|bytes| DISK.lock().unwrap()[range].copy_from_slice(&bytes[..BLOCK_SIZE]));
+        let _ = cx.drop_cap(buffer);
+        copied.map_err(|_| BlockError::NoBuffer)?;
+        answer
+            .send(cx, self.outbox.space(), &block::Done, &[])
+            .map_err(|_| BlockError::Device)
+    }
+
+    fn flush(
+        &mut self,
+        cx: &mut dyn Context,
+        _: block::Flush,
+        answer: mealy_protocol::Answer<block::Flush>,
+    ) -> Result<(), BlockError> {
+        WRITES.fetch_add(1, Relaxed);
+        answer
+            .send(cx, self.outbox.space(), &block::Done, &[])
+            .map_err(|_| BlockError::Device)
+    }
+}
+
+impl StateMachine for MemoryDriver {
+    fn name(&self) -> &'static str {
+        "virtio-blk"
+    }
+
+    fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
+        self.incoming = msg.caps().first().copied();
+        let served = block::serve(self, cx, &msg);
+        if let Some(unused) = self.incoming.take() {
+            let _ = cx.drop_cap(unused);
+        }
+        served
+    }
+}
+
+#[test]
+fn the_mount_figure_lasts_until_the_disk_is_mounted() {
+    static RESULT: WriteResult = WriteResult::new();
+    /// The clock: requests the driver answered.
+    fn requests() -> u64 {
+        READS.load(Relaxed) + WRITES.load(Relaxed)
+    }
+    fn make_bench() -> Box<dyn StateMachine> {
+        Box::new(WriteBench::new(
+            Clock::ticks_only(requests),
+            SMALL_WORKLOAD,
+            &RESULT,
+        ))
+    }
+    fn make_driver() -> Box<dyn StateMachine> {
+        Box::new(MemoryDriver {
+            incoming: None,
+            outbox: mealy_protocol::Outbox::new(),
+        })
+    }
+    static LIST: &[TaskSpec] = &[
+        TaskSpec::new("virtio-blk", make_driver),
+        TaskSpec::new("fs-write-bench", make_bench).caps(TO_FS),
+        TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::DISK_GRANT)
+            .endpoint_to("virtio-blk")
+            .rights(Rights::WRITE)]),
+    ];
+    let hello = vec![7u8; 9000];
+    *DISK.lock().unwrap() = format_image(
+        1024,
+        &[
+            Change::Write {
+                path: "hello.txt",
+                data: &hello,
+            },
+            Change::Mkdir { path: "etc" },
+            Change::Write {
+                path: "etc/motd",
+                data: b"from the disk\n",
+            },
+        ],
+    )
+    .unwrap();
+    let mut sched =
+        Scheduler::new(HostPlatform::manual(), &PENDING, SchedConfig::default()).unwrap();
+    sched.spawn_all(LIST).unwrap();
+    sched.run_until_idle(100_000);
+    let log = &sched.platform().log_lines;
+    assert!(!RESULT.failed.load(Relaxed), "{log:?}");
+    assert!(RESULT.done.load(Relaxed));
+    assert!(
+        log.iter()
+            .any(|line| line.contains("mounted disk: 2 files")),
+        "{log:?}"
+    );
+    // Every read the fs made was in the mount, and the benchmark's first
+    // answer came after all of them: `Info`, superblocks, catalog, files.
+    let (mount, _) = RESULT.mount.get();
+    assert!(mount >= 4, "{mount}");
+    assert_eq!(mount, READS.load(Relaxed));
+    // Whatever the Syncs wrote left a disk that mounts, without the
+    // benchmark's directory.
+    let mounted = mealy_fs::disk::mount_image(&DISK.lock().unwrap()).unwrap();
+    let paths: Vec<_> = mounted
+        .committed
+        .catalog
+        .entries()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    assert!(
+        paths.iter().all(|path| !path.contains("bench-write")),
+        "{paths:?}"
+    );
+    assert!(paths.iter().any(|path| path.contains("motd")), "{paths:?}");
 }
