@@ -6,6 +6,10 @@
 //!   would map it), and dropping it again; [`OPEN_ROUNDS`] times for each
 //!   of [`FILES`], a small and a large one. A file is a Region, so this
 //!   should not grow with its size: the two means show whether it does.
+//!   `test=bench` runs this task in ring 0, where the look is a
+//!   capability check; a ring-3 program would also have its domain map
+//!   the Region's pages (`Syscall::Region`), a cost per page that this
+//!   figure does not include.
 //! - **Reading**: the large file's bytes summed through its Region (the
 //!   open not counted), against the same bytes copied through `Read`
 //!   calls of [`READ_CHUNK`] and summed. Both sum the same way, so the
