@@ -455,9 +455,22 @@ fn the_mount_figure_lasts_until_the_disk_is_mounted() {
     let (mount, _) = RESULT.mount.get();
     assert!(mount >= 4, "{mount}");
     assert_eq!(mount, READS.load(Relaxed));
-    // Whatever the Syncs wrote left a disk that mounts, without the
-    // benchmark's directory.
+    // Each Sync figure holds the Sync's writes to the disk: at least a
+    // block per block of data it made durable.
+    let (large_sync, _) = RESULT.large_sync.get();
+    assert!(
+        large_sync >= SMALL_WORKLOAD.large / BLOCK_SIZE as u64,
+        "{large_sync}"
+    );
+    let (small_sync, _) = RESULT.small_sync.get();
+    assert!(
+        small_sync >= u64::from(SMALL_WORKLOAD.small_files),
+        "{small_sync}"
+    );
+    // The three Syncs (large, small, tidy) committed three generations,
+    // the last without the benchmark's directory.
     let mounted = mealy_fs::disk::mount_image(&DISK.lock().unwrap()).unwrap();
+    assert_eq!(mounted.committed.generation, 4);
     let paths: Vec<_> = mounted
         .committed
         .catalog
