@@ -3,8 +3,10 @@
 //! the file. The Region covers the file's whole capacity, page-aligned;
 //! the file is its first `size` bytes. Reading a file is reading that
 //! memory; writing is writing it, then [`SetLen`] records the new size
-//! (growth up to `capacity` keeps the address), and [`Sync`] marks
-//! everything clean (durable once a disk exists).
+//! (growth up to `capacity` keeps the address), and [`Sync`] makes every
+//! change durable on the data disk (answered once it is; without a disk
+//! it only marks everything clean, and says so). [`Usage`] tells how much
+//! the fs and its disk hold.
 //!
 //! A read-only open of a file nobody has written is zero copy (the image's
 //! own pages); the first writable open, [`Create`] or [`Reserve`] gives

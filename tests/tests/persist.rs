@@ -16,7 +16,7 @@ fn scratch_dir() -> tempfile::TempDir {
 #[track_caller]
 fn mounted_generation(run: &Run) -> u64 {
     let line = run.line_starting("[fs] mounted disk: ");
-    assert!(line.ends_with(", read-write"), "{line}\n{run}");
+    assert!(line.contains(", read-write in "), "{line}\n{run}");
     let generation = line
         .split("generation ")
         .nth(1)

@@ -80,6 +80,9 @@ pub struct MountedDisk {
     pub endpoint: CapRef,
     pub buffers: [CapRef; IN_FLIGHT],
     pub read_only: bool,
+    /// `cx.now_ns()` when the mount started (the start line says how long
+    /// it took; under `--icount` that is guest instructions).
+    pub started_ns: u64,
 }
 
 /// The room a file of `size` bytes read from the disk gets: its pages
@@ -123,6 +126,7 @@ pub struct DiskMount {
     arrived: u64,
     files: BTreeMap<u32, File>,
     read_only: bool,
+    started_ns: u64,
     outbox: Outbox<64>,
 }
 
@@ -158,6 +162,7 @@ impl DiskMount {
             arrived: 0,
             files: BTreeMap::new(),
             read_only: false,
+            started_ns: cx.now_ns(),
             outbox,
         })
     }
@@ -339,6 +344,7 @@ impl DiskMount {
                     endpoint: self.disk,
                     buffers: self.buffers,
                     read_only: self.read_only,
+                    started_ns: self.started_ns,
                 }))
             }
             MountStep::Done(Err(error)) => Err(DiskMountError::Mount(error)),

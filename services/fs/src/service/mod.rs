@@ -15,20 +15,22 @@
 //! answer is a message `handle` passes on, so no handler waits. While the
 //! mount runs, client requests are held (up to [`MAX_HELD`], their Reply
 //! capabilities kept) and answered when it ends, in order; past that,
-//! `FsError::NotMounted`. When it ends, each file's
-//! bytes go into a Region the fs allocates (a private copy, as a changed
-//! file gets) and the start line says `mounted disk: N files, generation
-//! G`; a disk that does not mount is one `error:` line, and the fs serves
-//! the boot image instead, as if there were no disk: a disk is never half
-//! trusted.
+//! `FsError::NotMounted`. Each file's bytes go, range by range as the
+//! reads are answered, into a Region the fs allocates (a private copy, as
+//! a changed file gets); when the mount ends the tree is built and the
+//! start line says `mounted disk: N files, generation G, read-write`; a
+//! disk that does not mount is one `error:` line, and the fs serves the
+//! boot image instead, as if there were no disk: a disk is never half
+//! trusted. `Sync` then commits the tree to the disk (`disk_sync.rs`).
 //!
 //! | file | what it holds |
 //! |---|---|
 //! | `mod.rs` | the state ([`Fs`], [`Limits`], [`Mount`]), mounting, `handle` |
 //! | `disk_mount.rs` | mounting the data disk by `block` calls, one answer per message |
+//! | `disk_sync.rs` | `Sync` on the disk: the tree as a `CommitPlan`, its steps as `block` calls |
 //! | `backing.rs` | where a file's bytes live (image pages or a private copy), copying, revoking, the memory and capability bounds |
 //! | `handlers.rs` | one handler per request of the interface (`fs::Server`) |
-//! | `tests.rs` | the service through `FakeContext`, request by request |
+//! | `tests/` | the service through `FakeContext`, request by request; the disk through a fake driver |
 //!
 //! `handle` is `fs::serve`: the interface decodes the request, runs its
 //! handler and sends the answer; a payload that is no fs request is
@@ -273,12 +275,14 @@ impl StateMachine for Fs {
 impl Fs {
     /// Ends the disk's mount: adopts the disk, or serves the boot image.
     fn disk_mounted(&mut self, cx: &mut dyn Context, result: Result<MountedDisk, DiskMountError>) {
+        let started = result.as_ref().map_or(0, |disk| disk.started_ns);
         let adopted = result.and_then(|disk| self.adopt(cx, disk).map_err(DiskMountError::Adopt));
         match adopted {
             Ok((generation, files)) => {
                 self.mount = Mount::Disk { generation, files };
+                let elapsed = cx.now_ns().saturating_sub(started);
                 cx.log(format_args!(
-                    "mounted disk: {files} files, generation {generation}, {}",
+                    "mounted disk: {files} files, generation {generation}, {} in {elapsed} ns",
                     if self.writable {
                         "read-write"
                     } else {
@@ -307,6 +311,7 @@ impl Fs {
             endpoint,
             buffers,
             read_only,
+            ..
         } = disk;
         let committed = mounted.committed;
         if let Some(rejected) = mounted.fell_back {

@@ -417,7 +417,12 @@ fn a_read_only_disk_mounts_read_only() {
     driver.read_only = true;
     driver.serve(&mut rig);
     assert!(matches!(rig.fs.mount(), Mount::Disk { .. }));
-    assert!(rig.cx.logs.iter().any(|l| l.ends_with("read-only")));
+    assert!(
+        rig.cx
+            .logs
+            .iter()
+            .any(|l| l.starts_with("mounted disk: 3 files, generation 1, read-only in "))
+    );
     assert_eq!(rig.result(&Create { path: "n" }), Err(FsError::ReadOnly));
     assert_eq!(rig.result(&Sync), Err(FsError::ReadOnly));
 }
