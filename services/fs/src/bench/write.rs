@@ -18,8 +18,8 @@
 //! waits the clock saw. A `Stat` after each `Sync` checks the last file's
 //! size and that it is clean. Everything lives under [`DIR`]: what a
 //! previous run left there is removed first and everything made is removed
-//! (and synced) at the end, untimed, so a persistent disk is left as it
-//! was found.
+//! (and synced) at the end, untimed, so a persistent disk keeps the files
+//! it had.
 
 use alloc::format;
 use alloc::string::String;
