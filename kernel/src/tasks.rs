@@ -108,6 +108,16 @@ pub static FS_READ_ONLY_IMAGE: &[CapSpec] = &[grant(mealy_fs::IMAGE_GRANT)
     .boot_module(FS_MODULE)
     .rights(Rights::READ.union(Rights::GRANT).union(Rights::DERIVE))];
 
+/// The fs's capabilities when there is a disk: its image (served if the
+/// disk does not mount) and an endpoint to the block driver, which it
+/// mounts instead and commits to on `Sync`.
+pub static FS_WITH_DISK: &[CapSpec] = &[
+    grant(mealy_fs::IMAGE_GRANT).boot_module(FS_MODULE),
+    grant(mealy_fs::DISK_GRANT)
+        .endpoint_to(mealy_virtio_blk::NAME)
+        .rights(Rights::WRITE),
+];
+
 /// Makes the boot list grant the fs its image without WRITE.
 pub fn set_fs_read_only() {
     FS_READ_ONLY.store(true, core::sync::atomic::Ordering::Relaxed);
@@ -211,12 +221,16 @@ pub fn boot_list() -> Vec<TaskSpec> {
 /// (`fbcon` is then built for it: `set_display`).
 pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
     let mut list = TASKS.to_vec();
+    let read_only = FS_READ_ONLY.load(core::sync::atomic::Ordering::Relaxed);
     if let Some(device) = BLOCK_DEVICE.get() {
         list.push(block_driver(*device));
+        // `fs=ro` keeps the fs on its boot image, read-only: the disk is
+        // not granted, so nothing can change it either.
+        if !read_only && let Some(fs) = list.iter_mut().find(|task| task.name == "fs") {
+            fs.caps = FS_WITH_DISK;
+        }
     }
-    if FS_READ_ONLY.load(core::sync::atomic::Ordering::Relaxed)
-        && let Some(fs) = list.iter_mut().find(|task| task.name == "fs")
-    {
+    if read_only && let Some(fs) = list.iter_mut().find(|task| task.name == "fs") {
         fs.caps = FS_READ_ONLY_IMAGE;
     }
     list.extend_from_slice(DRIVERS);

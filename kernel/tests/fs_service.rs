@@ -411,38 +411,3 @@ fn the_entry_limit_is_an_error_not_growth() {
     assert_eq!(full, FsError::Full);
     assert!(files <= mealy_fs::Limits::DEFAULT.held_caps, "{files}");
 }
-
-#[test]
-fn the_read_benchmark_client_maps_and_copies_the_same_bytes() {
-    static RESULT: mealy_fs::bench::BenchResult = mealy_fs::bench::BenchResult::new();
-    fn ticks() -> u64 {
-        static NOW: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-        NOW.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
-    }
-    fn make_bench() -> Box<dyn StateMachine> {
-        Box::new(mealy_fs::bench::ReadBench::new(ticks, &RESULT))
-    }
-    static BENCH: &[TaskSpec] = &[
-        TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::IMAGE_GRANT).boot_module("fs")]),
-        TaskSpec::new("fs-bench", make_bench)
-            .caps(&[grant("fs").endpoint_to("fs").rights(Rights::WRITE)]),
-    ];
-    let mut platform = HostPlatform::manual();
-    platform.add_boot_module("fs", &common::fs_image());
-    let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
-    sched.spawn_all(BENCH).unwrap();
-    sched.run_until_idle(10_000);
-    use core::sync::atomic::Ordering::Relaxed;
-    assert!(
-        !RESULT.failed.load(Relaxed),
-        "{:?}",
-        sched.platform().log_lines
-    );
-    assert!(RESULT.done.load(Relaxed));
-    let expected = (0..mealy_fs::bench::BENCH_LEN)
-        .map(|i| u64::from(mealy_fs::bench::pattern(i)))
-        .fold(0u64, u64::wrapping_add);
-    assert_eq!(RESULT.map_sum.load(Relaxed), expected);
-    assert_eq!(RESULT.copy_sum.load(Relaxed), expected);
-    assert!(RESULT.copy_ticks.load(Relaxed) > 0);
-}

@@ -426,17 +426,18 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
     let out = terminal.run("stat hello.txt");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        lines[..5],
+        lines[..6],
         [
             "path:     hello.txt",
             "type:     file",
             "size:     14",
             "capacity: 8192",
-            "dirty:    no"
+            "dirty:    no",
+            "on disk:  no (changes since the last sync, or no disk)"
         ]
     );
     // Zero copy: the address is a page of the image's own Region.
-    let address = lines[5].strip_prefix("address:  0x").unwrap();
+    let address = lines[6].strip_prefix("address:  0x").unwrap();
     let address = usize::from_str_radix(address, 16).unwrap();
     let fs = terminal.sched.task_by_name("fs").unwrap();
     let image_cap = terminal.sched.grants(fs)[0].cap;
@@ -452,7 +453,7 @@ fn stat_shows_the_region_and_a_read_only_open_has_no_write() {
         offset < fs_image().len() && offset.is_multiple_of(4096),
         "{out}"
     );
-    assert_eq!(lines[6], "rights:   r---g-");
+    assert_eq!(lines[7], "rights:   r---g-");
     assert_eq!(
         terminal.run("stat etc"),
         "path:     etc\ntype:     dir\nentries:  1\n"

@@ -3,8 +3,10 @@
 //! the file. The Region covers the file's whole capacity, page-aligned;
 //! the file is its first `size` bytes. Reading a file is reading that
 //! memory; writing is writing it, then [`SetLen`] records the new size
-//! (growth up to `capacity` keeps the address), and [`Sync`] marks
-//! everything clean (durable once a disk exists).
+//! (growth up to `capacity` keeps the address), and [`Sync`] makes every
+//! change durable on the data disk (answered once it is; without a disk
+//! it only marks everything clean, and says so). [`Usage`] tells how much
+//! the fs and its disk hold.
 //!
 //! A read-only open of a file nobody has written is zero copy (the image's
 //! own pages); the first writable open, [`Create`] or [`Reserve`] gives
@@ -37,6 +39,7 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::block::BlockError;
 use crate::codec::{CodecError, decode_prefix};
 use crate::envelope::MAX_PAYLOAD;
 use crate::interface::ServiceError;
@@ -57,8 +60,9 @@ crate::interface! {
     2 => fn stat(Stat<'a>) -> Entry<'a>;
     /// Sets a file's size, at most its capacity (`NoSpace` beyond).
     3 => fn set_len(SetLen<'a>) -> Done;
-    /// Marks every file clean.
-    4 => fn sync(Sync) -> Done;
+    /// Makes every change durable (on the data disk, if the fs has one)
+    /// and marks every file clean; answered when that is done.
+    4 => fn sync(Sync, answer) -> Synced;
     /// A new empty file.
     5 => fn create(Create<'a>) -> Done;
     /// Deletes a file or an empty directory, revoking its Regions.
@@ -71,6 +75,8 @@ crate::interface! {
     9 => fn mkdir(Mkdir<'a>) -> Done;
     /// Room for at least `capacity` bytes.
     10 => fn reserve(Reserve<'a>) -> Done;
+    /// How much the fs holds, and the disk's size, use and room.
+    11 => fn usage(Usage) -> Space;
 }
 
 // ----- requests -----
@@ -155,6 +161,10 @@ pub struct Reserve<'a> {
     pub capacity: u64,
 }
 
+/// How much the fs holds and where: [`Space`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Usage;
+
 // ----- answers -----
 
 /// The answer to [`Open`]; the file's Region comes with it.
@@ -205,9 +215,44 @@ pub struct Entry<'a> {
     /// File: possibly changed since the last `Sync` (it was created, opened
     /// writable, resized or moved to new memory); directory: false.
     pub dirty: bool,
+    /// File: on the data disk as it is now (the fs mounted a disk and the
+    /// file is unchanged since the last sync); directory, or an fs in RAM
+    /// only: false.
+    pub persisted: bool,
 }
 
 /// Why a request failed.
+/// What a [`Sync`] made durable: the files whose bytes it wrote and how
+/// many bytes those hold, and the disk generation that now holds every
+/// change (`None`: the fs has no disk, so nothing outlives a reboot).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Synced {
+    pub files: u32,
+    pub bytes: u64,
+    pub generation: Option<u64>,
+}
+
+/// The answer to [`Usage`]: the files the fs holds (their bytes summed),
+/// and the data disk, if the fs serves one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Space {
+    pub files: u32,
+    pub file_bytes: u64,
+    pub disk: Option<DiskSpace>,
+}
+
+/// The data disk as the last committed generation uses it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DiskSpace {
+    pub block_size: u32,
+    pub blocks: u64,
+    /// Blocks the committed generation references (superblocks, catalog,
+    /// file data); the rest are free.
+    pub used: u64,
+    pub generation: u64,
+    pub read_only: bool,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum FsError {
     NotFound,
@@ -240,6 +285,19 @@ pub enum FsError {
     /// The memory the fs may spend on file copies is used up (or the
     /// kernel had no more).
     Full,
+    /// The block driver refused or failed a request of a sync's commit.
+    Disk(BlockError),
+    /// The block driver is gone (the call failed): nothing more reaches
+    /// the disk.
+    DiskGone,
+    /// The disk has not `needed` free blocks for the commit (a contiguous
+    /// run, for the catalog); `free` are.
+    DiskFull {
+        needed: u64,
+        free: u64,
+    },
+    /// The fs could not plan a commit of its tree (a bug, not the disk's).
+    Unplannable,
 }
 
 impl fmt::Display for FsError {
@@ -261,6 +319,12 @@ impl fmt::Display for FsError {
             FsError::IntoItself => f.write_str("cannot move a directory into itself"),
             FsError::TooManyEntries => f.write_str("too many files"),
             FsError::Full => f.write_str("file system full: no memory left for file data"),
+            FsError::Disk(error) => write!(f, "the disk failed: {error}"),
+            FsError::DiskGone => f.write_str("the disk's driver is gone"),
+            FsError::DiskFull { needed, free } => {
+                write!(f, "disk full: {needed} blocks needed, {free} free")
+            }
+            FsError::Unplannable => f.write_str("the fs could not plan the commit"),
         }
     }
 }
@@ -306,6 +370,7 @@ mod tests {
                 size,
                 capacity: 8192,
                 dirty: false,
+                persisted: true,
             };
             used += encode(&entry, &mut area[used..]).unwrap().len();
         }
@@ -364,6 +429,66 @@ mod tests {
             encode_answer::<Done, _>(&Err(FsError::Exists), &mut buffer).unwrap(),
             [1, 9]
         );
+    }
+
+    #[test]
+    fn usage_is_the_twelfth_operation_and_its_answer_round_trips() {
+        let mut buffer = [0u8; 64];
+        assert_eq!(encode_request(&Usage, &mut buffer).unwrap(), [11]);
+        let space = Space {
+            files: 3,
+            file_bytes: 5000,
+            disk: Some(DiskSpace {
+                block_size: 4096,
+                blocks: 4096,
+                used: 12,
+                generation: 7,
+                read_only: false,
+            }),
+        };
+        let bytes = encode_answer::<_, FsError>(&Ok(space), &mut buffer).unwrap();
+        assert_eq!(decode_answer::<Usage>(bytes), Ok(Ok(space)));
+        let ram = Space {
+            disk: None,
+            ..space
+        };
+        let bytes = encode_answer::<_, FsError>(&Ok(ram), &mut buffer).unwrap();
+        assert_eq!(decode_answer::<Usage>(bytes), Ok(Ok(ram)));
+    }
+
+    #[test]
+    fn a_sync_answers_what_it_wrote_or_a_disk_error() {
+        let mut buffer = [0u8; 64];
+        let synced = Synced {
+            files: 2,
+            bytes: 9000,
+            generation: Some(4),
+        };
+        let bytes = encode_answer::<_, FsError>(&Ok(synced), &mut buffer).unwrap();
+        assert_eq!(decode_answer::<Sync>(bytes), Ok(Ok(synced)));
+        for error in [
+            FsError::Disk(BlockError::Device),
+            FsError::DiskGone,
+            FsError::DiskFull { needed: 9, free: 2 },
+            FsError::Unplannable,
+        ] {
+            let bytes = encode_answer::<Synced, _>(&Err(error), &mut buffer).unwrap();
+            assert_eq!(decode_answer::<Sync>(bytes), Ok(Err(error)));
+        }
+        // The old errors keep their tags; the new ones follow them.
+        let bytes = encode_answer::<Synced, _>(&Err(FsError::DiskGone), &mut buffer).unwrap();
+        assert_eq!(bytes, [1, 15]);
+        assert_eq!(
+            FsError::Disk(BlockError::Device).to_string(),
+            "the disk failed: the device reported an error"
+        );
+        assert_eq!(
+            FsError::DiskFull { needed: 9, free: 2 }.to_string(),
+            "disk full: 9 blocks needed, 2 free"
+        );
+        // Truncated or unknown bytes are an error value, never a panic.
+        assert!(decode_answer::<Sync>(&[0, 1]).is_err());
+        assert!(decode_answer::<Sync>(&[1, 200]).is_err());
     }
 
     #[test]

@@ -111,7 +111,11 @@ fn a_corrupt_image_is_a_clear_mount_error_and_the_system_keeps_running() {
     bytes[70] ^= 0x5a;
     std::fs::write(&image, &bytes).unwrap();
     let esp_path = esp.path_str();
-    let run = boot(&["--esp", &esp_path], b"cat hello.txt\nls\nps\nshutdown\n");
+    // No data disk: the fs would mount that instead of the image.
+    let run = boot(
+        &["--esp", &esp_path, "--no-data"],
+        b"cat hello.txt\nls\nps\nshutdown\n",
+    );
     assert_eq!(run.code, Some(0), "{run}");
     let text = shell_text(&run.stdout);
     let mount = run.line_starting("[fs] error: corrupt file-system image: checksum mismatch");

@@ -93,4 +93,24 @@ fn the_guest_benchmark_reports_its_numbers() {
     assert!(region.ends_with(" per page)"), "{region}");
     let ipc = run.line_starting("bench: ipc round trip: ");
     assert!(ipc.ends_with(" TSC ticks (mean of 1000)"), "{ipc}");
+    // Access to a file, small and large, apart from reading its bytes.
+    for size in ["4 KiB", "1 MiB"] {
+        run.assert_stdout_has(&format!(
+            " guest instructions to get access to a {size} file ("
+        ));
+    }
+    run.line_starting("fs-read-mapped: ");
+    run.line_starting("fs-read-copied: ");
+    // The data disk (every test boot has one): mounted, written, synced,
+    // and what the benchmark made removed again.
+    let mount = run.line_starting("fs-mount: ");
+    assert!(
+        mount.contains(" guest instructions to mount the data disk"),
+        "{mount}"
+    );
+    let write = run.line_starting("fs-write-sync: ");
+    assert!(write.contains(" to a new file and Sync ("), "{write}");
+    let create = run.line_starting("fs-create-sync: ");
+    assert!(create.contains(" files of 1 KiB and Sync ("), "{create}");
+    assert!(!run.stdout.contains("error:"), "{run}");
 }

@@ -1,7 +1,41 @@
 //! The debug shell on the serial console, driven the way a script would:
 //! `printf '...' | cargo xtask qemu --headless`.
 
-use mealy_tests::boot;
+use mealy_tests::{Run, boot};
+
+/// The guest's output with every `[object N#G]` of `graph` as
+/// `[object _]`: objects are numbered in the order they are made, and the
+/// fs makes its file copies while it mounts the data disk, as the device
+/// answers, so how many exist before the terminal's depends on timing.
+fn without_object_ids(run: &Run) -> String {
+    let text = mealy_tests::without_budget_reports(&run.stdout);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("[object ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "[object ".len()..];
+        let id_len = after
+            .find(|c: char| !(c.is_ascii_digit() || c == '#'))
+            .unwrap_or(after.len());
+        if id_len > 0 && after[id_len..].starts_with(']') {
+            out.push_str("[object _]");
+            rest = &after[id_len + 1..];
+        } else {
+            out.push_str("[object ");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[track_caller]
+fn assert_graph_has(run: &Run, expected: &str) {
+    assert!(
+        without_object_ids(run).contains(expected),
+        "expected {expected:?} on the guest's output\n{run}"
+    );
+}
 
 #[test]
 fn a_piped_session_runs_every_line_and_shutdown_exits_zero() {
@@ -140,11 +174,18 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
     // Every device goes through a capability its driver holds.
-    run.assert_stdout_has("  Device ports 0x3f8+0x8  [object 17#0]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n");
-    run.assert_stdout_has(
-        "  Irq 4  [object 18#0]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
+    assert_graph_has(
+        &run,
+        "  Device ports 0x3f8+0x8  [object _]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n",
     );
-    run.assert_stdout_has("  Timer  [object 19#0]\n    kernel[17#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object 20#0]\n    kernel[18#0] rw--gd\n      keyboard[0#0] rw--gd\n");
+    assert_graph_has(
+        &run,
+        "  Irq 4  [object _]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
+    );
+    assert_graph_has(
+        &run,
+        "  Timer  [object _]\n    kernel[17#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object _]\n    kernel[18#0] rw--gd\n      keyboard[0#0] rw--gd\n",
+    );
     run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             9\n");
     // Pinger's 200 messages, then every keystroke and line of output
     // passed through serial, console and the shell's task.
@@ -155,14 +196,17 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
         .parse()
         .expect("a count");
     assert!(handled > 200, "{handled}\n{run}");
-    // The pinger's calls and echo's replies go straight to each other.
+    // The pinger's calls and echo's replies go straight to each other when
+    // nothing else is ready. The fs mounts the data disk meanwhile (its
+    // reads and the driver's interrupts take turns in between), so how
+    // many of the 200 are handed off depends on the device's timing.
     let handed_off: u64 = run
         .line_starting("handed_off  ")
         .trim_start_matches("handed_off")
         .trim()
         .parse()
         .expect("a count");
-    assert!((150..handled).contains(&handed_off), "{handed_off}\n{run}");
+    assert!((1..handled).contains(&handed_off), "{handed_off}\n{run}");
     run.assert_stdout_has("mealy> bench");
     run.assert_stdout_has("\nROUND_TRIPS  TSC_TICKS       TICKS_PER_TRIP\n1000 ");
 }
@@ -201,8 +245,9 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     // capability, minted from the kernel's original in slot 30 (after
     // every task's endpoint, device, line, region and Task capability):
     // revoke that and `ps` fails.
-    run.assert_stdout_has(
-        "  Inspect  [object 32#0]\n    kernel[30#0] r---gd\n      shell[17#0] r---gd\n",
+    assert_graph_has(
+        &run,
+        "  Inspect  [object _]\n    kernel[30#0] r---gd\n      shell[17#0] r---gd\n",
     );
     run.assert_stdout_has(
         "mealy> revoke kernel 30\nrevoked 1 capabilities derived from kernel slot 30\n",

@@ -177,6 +177,9 @@ struct QemuArgs {
     /// before booting.
     #[arg(long)]
     fresh_data: bool,
+    /// Attach no data disk: the fs serves the boot image, in RAM only.
+    #[arg(long, conflicts_with_all = ["data", "fresh_data"])]
+    no_data: bool,
 }
 
 fn parse_memory(text: &str) -> Result<String, String> {
@@ -341,21 +344,26 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         }
         qemu::BootMedium::PrivateEsp(files)
     };
-    let data = data_disk::path(args.data);
-    let fs_root = args.build.fs_root();
-    let release = args.build.release;
-    data_disk::prepare(&data, args.fresh_data, || {
-        let programs = match programs {
-            Some(programs) => programs,
-            None => build::existing(Profile::from_release(release))
-                .and_then(|artifacts| esp::program_files(&artifacts.programs))
-                .unwrap_or_default(),
-        };
-        data_disk::contents(&fs_root, &programs)
-    })?;
+    let data = if args.no_data {
+        None
+    } else {
+        let data = data_disk::path(args.data);
+        let fs_root = args.build.fs_root();
+        let release = args.build.release;
+        data_disk::prepare(&data, args.fresh_data, || {
+            let programs = match programs {
+                Some(programs) => programs,
+                None => build::existing(Profile::from_release(release))
+                    .and_then(|artifacts| esp::program_files(&artifacts.programs))
+                    .unwrap_or_default(),
+            };
+            data_disk::contents(&fs_root, &programs)
+        })?;
+        Some(data)
+    };
     let options = qemu::RunOptions {
         medium,
-        data: Some(data),
+        data,
         headless: args.headless,
         gdb: args.gdb.then(|| {
             kernel_elf.unwrap_or_else(|| PathBuf::from("<the kernel ELF on that boot medium>"))

@@ -64,13 +64,19 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "stat",
         "stat <path>",
-        "a file's size, capacity, region address and rights",
+        "a file's size, capacity, whether it is on disk, region, rights",
     ),
     spec(
         "hexdump",
         "hexdump <path>",
         "a file's bytes in hex (the first 4 KiB)",
     ),
+    spec(
+        "sync",
+        "sync",
+        "write every change to the data disk, durably",
+    ),
+    spec("df", "df", "the data disk's size, used and free space"),
     spec(
         "run",
         "run <path> [grant...]",
@@ -169,6 +175,10 @@ pub enum Command {
     Hexdump {
         path: String,
     },
+    /// `sync`: the fs's `Sync`, which makes every change durable.
+    Sync,
+    /// `df`: the fs's `Usage`.
+    Df,
     /// `run <path> [grant...]`: the program in the file at `path`, started
     /// as the task `name` (the file's base name), given the shell's
     /// endpoint to each of `grants`, under that task's name.
@@ -416,6 +426,8 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
         "hexdump" => Command::Hexdump {
             path: words.required("<path>")?.to_string(),
         },
+        "sync" => Command::Sync,
+        "df" => Command::Df,
         "run" => {
             let path = words.required("<path>")?;
             let name = program_name(path)?.to_string();

@@ -8,12 +8,19 @@
 //! kernel's transfer would. Removing a file revokes what was minted. The
 //! call reaches it as a call with a Reply capability in that table too,
 //! so its answers are also in `FakeContext::replies`.
+//!
+//! It plays a data disk when [`FakeFs::disk`] is set: a file changed by
+//! `SetLen`, `Create` or `Rename` is dirty until `Sync`, which answers
+//! what it "wrote" and bumps the generation (or fails with
+//! [`FakeFs::sync_error`]); a clean file is persisted.
 
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use mealy_protocol::fs::{self, Done, Entry, FsError, Kind, Listing, Opened};
+use mealy_protocol::fs::{
+    self, DiskSpace, Done, Entry, FsError, Kind, Listing, Opened, Space, Synced,
+};
 use mealy_protocol::interface::Answer as FsAnswer;
 use mealy_protocol::testing::{FakeContext, Message, SentCall};
 use mealy_protocol::{CallFailure, CapRef, Context, MAX_PAYLOAD, Outbox, Outgoing, Rights, encode};
@@ -28,6 +35,7 @@ struct FakeFile {
     name: String,
     pages: CapRef,
     size: usize,
+    dirty: bool,
 }
 
 /// The fs peer; see the module docs.
@@ -38,6 +46,10 @@ pub struct FakeFs {
     pub given: Vec<CapRef>,
     /// The Region the answer being made carries.
     handing: Option<CapRef>,
+    /// The data disk it plays, if any (`None`: in RAM only).
+    pub disk: Option<DiskSpace>,
+    /// What the next `Sync` fails with, if set.
+    pub sync_error: Option<FsError>,
     outbox: Outbox<MAX_PAYLOAD>,
 }
 
@@ -47,6 +59,8 @@ impl FakeFs {
             files: Vec::new(),
             given: Vec::new(),
             handing: None,
+            disk: None,
+            sync_error: None,
             outbox: Outbox::default(),
         };
         for (name, contents) in files {
@@ -62,6 +76,7 @@ impl FakeFs {
             name: name.to_string(),
             pages: cx.region_with(&pages, Rights::all()),
             size: contents.len(),
+            dirty: false,
         });
     }
 
@@ -113,14 +128,15 @@ impl FakeFs {
         self.find(path).ok_or(FsError::NotFound)
     }
 
-    /// The entry of a file called `name`, `size` bytes long.
-    fn entry(name: &str, size: usize) -> Entry<'_> {
+    /// The entry of `file`, under `name`.
+    fn entry<'n>(&self, name: &'n str, file: &FakeFile) -> Entry<'n> {
         Entry {
             name,
             kind: Kind::File,
-            size: size as u64,
+            size: file.size as u64,
             capacity: CAPACITY as u64,
-            dirty: false,
+            dirty: file.dirty,
+            persisted: self.disk.is_some() && !file.dirty,
         }
     }
 }
@@ -178,7 +194,7 @@ impl fs::Server for FakeFs {
         let mut area = [0u8; 1024];
         let mut used = 0;
         for file in &self.files {
-            used += encode(&Self::entry(&file.name, file.size), &mut area[used..])
+            used += encode(&self.entry(&file.name, file), &mut area[used..])
                 .map_err(|_| no_space())?
                 .len();
         }
@@ -204,11 +220,12 @@ impl fs::Server for FakeFs {
                 size: self.files.len() as u64,
                 capacity: 0,
                 dirty: false,
+                persisted: false,
             });
         }
         let file = &self.files[self.found(request.path)?];
         let name = request.path.trim_start_matches('/');
-        Ok(Self::entry(name, file.size))
+        Ok(self.entry(name, file))
     }
 
     fn set_len<'a>(
@@ -221,11 +238,45 @@ impl fs::Server for FakeFs {
             return Err(no_space());
         }
         self.files[index].size = request.len as usize;
+        self.files[index].dirty = true;
         Ok(Done)
     }
 
-    fn sync<'a>(&mut self, _: &mut dyn Context, _: fs::Sync) -> Result<Done, FsError> {
-        Ok(Done)
+    fn sync(
+        &mut self,
+        cx: &mut dyn Context,
+        _: fs::Sync,
+        answer: FsAnswer<fs::Sync>,
+    ) -> Result<(), FsError> {
+        if let Some(error) = self.sync_error {
+            return Err(error);
+        }
+        let (mut files, mut bytes) = (0, 0);
+        for file in self.files.iter_mut().filter(|file| file.dirty) {
+            file.dirty = false;
+            files += 1;
+            bytes += file.size as u64;
+        }
+        let generation = self.disk.as_mut().map(|disk| {
+            disk.generation += 1;
+            disk.used += bytes.div_ceil(4096) + 1;
+            disk.generation
+        });
+        let synced = Synced {
+            files,
+            bytes,
+            generation,
+        };
+        let _ = answer.send(cx, self.outbox.space(), &synced, &[]);
+        Ok(())
+    }
+
+    fn usage(&mut self, _: &mut dyn Context, _: fs::Usage) -> Result<Space, FsError> {
+        Ok(Space {
+            files: self.files.len() as u32,
+            file_bytes: self.files.iter().map(|file| file.size as u64).sum(),
+            disk: self.disk,
+        })
     }
 
     fn create<'a>(
@@ -241,6 +292,7 @@ impl fs::Server for FakeFs {
             name: request.path.trim_start_matches('/').to_string(),
             pages,
             size: 0,
+            dirty: true,
         });
         Ok(Done)
     }
@@ -267,6 +319,7 @@ impl fs::Server for FakeFs {
         }
         let index = self.found(request.from)?;
         self.files[index].name = request.to.trim_start_matches('/').to_string();
+        self.files[index].dirty = true;
         Ok(Done)
     }
 

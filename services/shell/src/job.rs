@@ -19,7 +19,14 @@
 //! - `write`, `append`: `Open` writable (a missing file is `Create`d
 //!   first, a file too small for the text gets room with `Reserve` and is
 //!   opened again), write the pages, drop the capability, then `SetLen`
-//!   and `Sync`;
+//!   (not `Sync`: a change reaches the disk only with `sync`, so a
+//!   write is cheap and a person chooses when it becomes durable);
+//! - `sync`: `Sync`, answered once every change is on the disk; `df`:
+//!   `Usage`;
+//! - at start, before the first prompt, `Usage` too ([`Job::ready`]): the
+//!   fs answers once it has mounted (it holds requests meanwhile), so its
+//!   start line comes before the prompt and the first command finds the
+//!   fs ready. Whatever the answer, the prompt follows, silently;
 //! - `rm`, `mv`, `mkdir`: `Remove`, `Rename`, `Mkdir`;
 //! - `stat`: `Stat`, then (for a file) `Open` read-only to show the
 //!   Region's address and rights;
@@ -126,10 +133,10 @@ enum Step {
         done: Written,
         call: Pending<proto::SetLen<'static>>,
     },
-    WriteSync {
-        done: Written,
-        call: Pending<proto::Sync>,
-    },
+    Sync(Pending<proto::Sync>),
+    Df(Pending<proto::Usage>),
+    /// The shell's start, waiting for the fs to be ready.
+    Ready(Pending<proto::Usage>),
 }
 
 /// The call of `rm`, `mv` or `mkdir`: each is answered `Done`.
@@ -173,6 +180,7 @@ struct Entry {
     size: u64,
     capacity: u64,
     dirty: bool,
+    persisted: bool,
 }
 
 /// What `write` or `append` is putting where.
@@ -276,8 +284,23 @@ impl Job {
             Command::Mkdir { path } => fs_job("mkdir", system, &proto::Mkdir { path }, |call| {
                 change(format!("made directory {path}"), Change::Mkdir(call))
             }),
+            Command::Sync => fs_job("sync", system, &proto::Sync, Step::Sync),
+            Command::Df => fs_job("df", system, &proto::Usage, Step::Df),
             _ => return None,
         })
+    }
+
+    /// The shell's start: asks the fs how much it holds, which it answers
+    /// once it has mounted. `None` if the call cannot be made (no fs): the
+    /// prompt then comes at once.
+    pub fn ready(system: &mut dyn System) -> Option<(Job, CallToken)> {
+        let (call, peer) = call_fs("start", system, &proto::Usage).ok()?;
+        let job = Job {
+            command: "start",
+            peer,
+            step: Step::Ready(call),
+        };
+        Some((job, call.token()))
     }
 
     /// The command's name, for its error lines.
@@ -299,6 +322,16 @@ impl Job {
         system: &mut dyn System,
         text: &mut String,
     ) -> Result<Progress, Failure> {
+        if let Step::Ready(_) = self.step {
+            // Any answer, even a failure, means the fs is as ready as it
+            // will be; what went wrong with it is in its own start line.
+            if let Answer::Reply { caps, .. } = answer {
+                for cap in caps {
+                    system.drop_cap(cap);
+                }
+            }
+            return Ok(Progress::Done);
+        }
         let (payload, caps) = match answer {
             Answer::Reply { payload, caps } => (payload, caps),
             Answer::Failed(reason) => {
@@ -347,7 +380,17 @@ impl Job {
         // set below.
         let (next, progress) = match &self.step {
             // Answered above.
-            Step::Send { .. } => return Err(unexpected()),
+            Step::Send { .. } | Step::Ready(_) => return Err(unexpected()),
+            Step::Sync(call) => {
+                let synced = answer_of(*call, payload).map_err(refused)?;
+                let _ = output::write_synced(text, &synced);
+                return Ok(Progress::Done);
+            }
+            Step::Df(call) => {
+                let space = answer_of(*call, payload).map_err(refused)?;
+                let _ = output::write_space(text, &space);
+                return Ok(Progress::Done);
+            }
             Step::List(call) => {
                 let listing = answer_of(*call, payload).map_err(refused)?;
                 let mut rows = Vec::new();
@@ -407,6 +450,7 @@ impl Job {
                         size: entry.size,
                         capacity: 0,
                         dirty: false,
+                        persisted: false,
                         region: None,
                     };
                     let _ = output::write_stat(text, &stat);
@@ -418,6 +462,7 @@ impl Job {
                     size: entry.size,
                     capacity: entry.capacity,
                     dirty: entry.dirty,
+                    persisted: entry.persisted,
                 };
                 let next = Step::StatOpen {
                     path: path.clone(),
@@ -440,6 +485,7 @@ impl Job {
                     size: entry.size,
                     capacity: entry.capacity,
                     dirty: entry.dirty,
+                    persisted: entry.persisted,
                     region: Some((address, rights)),
                 };
                 let _ = output::write_stat(text, &stat);
@@ -476,12 +522,6 @@ impl Job {
                 (Step::WriteOpen { write, call }, progress)
             }
             Step::WriteSetLen { done, call } => {
-                answer_of(*call, payload).map_err(refused)?;
-                let (call, progress) = next_call(command, system, &proto::Sync)?;
-                let done = done.clone();
-                (Step::WriteSync { done, call }, progress)
-            }
-            Step::WriteSync { done, call } => {
                 answer_of(*call, payload).map_err(refused)?;
                 let _ = if done.append {
                     output::write_appended(text, &done.path, done.added, done.len)

@@ -16,6 +16,7 @@ use alloc::string::String;
 use core::fmt::{self, Write};
 
 use mealy_caps::{Rights, Snapshot};
+use mealy_protocol::fs::{Space, Synced};
 
 use crate::command::{COMMANDS, CommandSpec, GraphView, SlotRef, TaskRef};
 use crate::system::{BenchReport, CapRow, Listing, MemReport, Started, Stats, TaskRow};
@@ -49,6 +50,14 @@ pub const MEM_COLUMNS: &[Column] = &[("RESOURCE", 10), ("TOTAL", 14), ("USED", 1
 pub const REGION_COLUMNS: &[Column] = &[("REGION", 8), ("BASE", 20), ("LEN", 0)];
 
 pub const STATS_COLUMNS: &[Column] = &[("COUNTER", 18), ("VALUE", 0)];
+
+pub const DF_COLUMNS: &[Column] = &[
+    ("DISK", 8),
+    ("SIZE_KIB", 10),
+    ("USED_KIB", 10),
+    ("FREE_KIB", 10),
+    ("GENERATION", 0),
+];
 
 pub const BENCH_COLUMNS: &[Column] = &[
     ("ROUND_TRIPS", 13),
@@ -340,6 +349,9 @@ pub struct FileStat<'a> {
     pub capacity: u64,
     /// Changed since the last sync.
     pub dirty: bool,
+    /// On the data disk as it is now (the fs has a disk; unchanged since
+    /// the last sync).
+    pub persisted: bool,
     /// A file's Region, as the shell's read-only open got it: its address
     /// and the rights the capability carries.
     pub region: Option<(usize, Rights)>,
@@ -368,11 +380,79 @@ pub fn write_stat(out: &mut dyn Write, stat: &FileStat<'_>) -> fmt::Result {
     writeln!(out, "capacity: {}", stat.capacity)?;
     let dirty = if stat.dirty { "yes" } else { "no" };
     writeln!(out, "dirty:    {dirty}")?;
+    let persisted = if stat.persisted {
+        "yes (on disk, unchanged since the last sync)"
+    } else {
+        "no (changes since the last sync, or no disk)"
+    };
+    writeln!(out, "on disk:  {persisted}")?;
     if let Some((address, rights)) = stat.region {
         writeln!(out, "address:  {address:#018x}")?;
         writeln!(out, "rights:   {rights}")?;
     }
     Ok(())
+}
+
+/// `sync`: what the fs wrote, and the disk generation that holds it; or
+/// that there is no disk to write to.
+///
+/// ```text
+/// synced: 2 files, 5 KiB written, generation 4
+/// ```
+pub fn write_synced(out: &mut dyn Write, synced: &Synced) -> fmt::Result {
+    match synced.generation {
+        Some(generation) => writeln!(
+            out,
+            "synced: {} files, {} KiB written, generation {generation}",
+            synced.files,
+            synced.bytes.div_ceil(1024)
+        ),
+        None => writeln!(
+            out,
+            "synced: nothing written, the file system is in RAM only (no disk); {} files marked clean",
+            synced.files
+        ),
+    }
+}
+
+/// `df`: the data disk's size, used and free space in KiB, and its
+/// generation; or that the fs is in RAM only.
+///
+/// ```text
+/// DISK    SIZE_KIB  USED_KIB  FREE_KIB  GENERATION
+/// data    16384     1460      14924     3
+/// 20 files, 1412 KiB
+/// ```
+pub fn write_space(out: &mut dyn Write, space: &Space) -> fmt::Result {
+    let Some(disk) = space.disk else {
+        return writeln!(
+            out,
+            "no disk: the file system is in RAM only ({} files, {} KiB)",
+            space.files,
+            space.file_bytes.div_ceil(1024)
+        );
+    };
+    let kib = |blocks: u64| blocks.saturating_mul(u64::from(disk.block_size)) / 1024;
+    write_header(out, DF_COLUMNS)?;
+    let mode = if disk.read_only { " (read-only)" } else { "" };
+    let generation = format!("{}{mode}", disk.generation);
+    write_row(
+        out,
+        DF_COLUMNS,
+        &[
+            &"data",
+            &kib(disk.blocks),
+            &kib(disk.used),
+            &kib(disk.blocks.saturating_sub(disk.used)),
+            &generation,
+        ],
+    )?;
+    writeln!(
+        out,
+        "{} files, {} KiB",
+        space.files,
+        space.file_bytes.div_ceil(1024)
+    )
 }
 
 /// `hexdump`: 16 bytes a line, as offset, hex in two groups of eight, and

@@ -30,6 +30,11 @@ use crate::system::{Answer, System};
 /// with an error line.
 pub const ANSWER_TIMEOUT_NS: u64 = 5_000_000_000;
 
+/// How long the shell's start waits for the fs to be ready (it mounts
+/// the data disk first, which takes seconds under emulation) before it
+/// prompts anyway with an error line.
+pub const READY_TIMEOUT_NS: u64 = 60_000_000_000;
+
 /// The most input held while a command waits or lines wait their turn;
 /// bytes past it are dropped, and the shell says how many.
 pub const HELD_LIMIT: usize = 64 * 1024;
@@ -75,6 +80,8 @@ struct Waiting {
     token: CallToken,
     /// `System::uptime_ns` after which it gives up.
     deadline_ns: u64,
+    /// How long it was given, for the message if it gives up.
+    timeout_ns: u64,
 }
 
 impl Shell {
@@ -88,6 +95,27 @@ impl Shell {
         text.push_str(PROMPT);
         Output {
             text,
+            shutdown: false,
+        }
+    }
+
+    /// The greeting, then the first prompt once the fs is ready: the
+    /// shell asks the fs ([`Job::ready`]), which answers once it has
+    /// mounted, so what the fs logs at start comes before the prompt and
+    /// the first command finds it ready. Typed input waits meanwhile, as
+    /// behind any command. Without an fs to ask, the prompt comes at once.
+    pub fn start_with(&mut self, system: &mut dyn System) -> Output {
+        let Some((job, token)) = Job::ready(system) else {
+            return self.start();
+        };
+        self.waiting = Some(Waiting {
+            job,
+            token,
+            deadline_ns: deadline(system, READY_TIMEOUT_NS),
+            timeout_ns: READY_TIMEOUT_NS,
+        });
+        Output {
+            text: String::from(GREETING),
             shutdown: false,
         }
     }
@@ -131,7 +159,7 @@ impl Shell {
         match waiting.job.resume(answer, system, &mut out.text) {
             Ok(Progress::Wait(next)) => {
                 waiting.token = next;
-                waiting.deadline_ns = deadline(system);
+                waiting.deadline_ns = deadline(system, waiting.timeout_ns);
                 return out;
             }
             Ok(Progress::Done) => {}
@@ -152,7 +180,7 @@ impl Shell {
             reason: alloc::format!(
                 "{} did not answer within {} s",
                 waiting.job.peer(),
-                ANSWER_TIMEOUT_NS / 1_000_000_000
+                waiting.timeout_ns / 1_000_000_000
             ),
         };
         error_line(&mut out.text, &failure);
@@ -253,7 +281,8 @@ impl Shell {
                     self.waiting = Some(Waiting {
                         job,
                         token,
-                        deadline_ns: deadline(system),
+                        deadline_ns: deadline(system, ANSWER_TIMEOUT_NS),
+                        timeout_ns: ANSWER_TIMEOUT_NS,
                     });
                 }
                 Some(Err(failure)) => error_line(&mut out.text, &failure),
@@ -316,6 +345,8 @@ impl Shell {
             | Command::Write { .. }
             | Command::Append { .. }
             | Command::Run { .. }
+            | Command::Sync
+            | Command::Df
             | Command::Send { .. } => Ok(()),
         };
         Ok(())
@@ -330,10 +361,7 @@ fn error_line(text: &mut String, reason: &dyn fmt::Display) {
     let _ = output::write_error(text, reason);
 }
 
-/// When a call made now gives up.
-fn deadline(system: &mut dyn System) -> u64 {
-    system
-        .uptime_ns()
-        .unwrap_or(0)
-        .saturating_add(ANSWER_TIMEOUT_NS)
+/// When a call made now, given `timeout_ns`, gives up.
+fn deadline(system: &mut dyn System, timeout_ns: u64) -> u64 {
+    system.uptime_ns().unwrap_or(0).saturating_add(timeout_ns)
 }

@@ -173,10 +173,8 @@ impl StateMachine for ShellTask {
 
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         self.grants = grants.iter().copied().collect();
-        let greeting = self.shell.start();
-        self.unsent.push_str(&greeting.text);
-        self.flush(cx);
-        self.arm(cx);
+        // The prompt waits for the fs (`Shell::start_with`).
+        self.with_shell(cx, |shell, system| shell.start_with(system));
         Ok(())
     }
 

@@ -78,6 +78,112 @@ pub(crate) fn assert_lines(actual: &[String], expected: &[&str]) {
 }
 
 #[test]
+fn start_waits_for_the_fs_before_the_first_prompt() {
+    let mut rig = Rig::new();
+    let mut shell = Shell::new();
+    let output = shell.start_with(&mut rig.system());
+    assert_eq!(output.text, GREETING, "no prompt before the fs answers");
+    assert!(shell.deadline_ns().is_some());
+    // Typed meanwhile: held, run after the prompt.
+    let typed = shell.feed(b"cat hello.txt\r", &mut rig.system());
+    assert_eq!(typed.text, "");
+    let out = deliver(&mut shell, &mut rig);
+    assert_eq!(out.text, PROMPT);
+    assert_eq!(
+        rig.fs_ops().first().copied(),
+        mealy_protocol::fs::Usage::OP,
+        "the fs was asked first"
+    );
+    let out = shell.continue_input(&mut rig.system());
+    let more = deliver(&mut shell, &mut rig);
+    assert_eq!(
+        format!("{}{}", out.text, more.text),
+        format!("cat hello.txt\nHello, Mealy!\n{PROMPT}")
+    );
+
+    // An fs that fails or never answers still gets the prompt: silently
+    // when it answers an error, with one line when it does not answer.
+    let mut rig = Rig::new();
+    let mut shell = Shell::new();
+    shell.start_with(&mut rig.system());
+    let out = shell.expire(u64::MAX);
+    assert_eq!(
+        out.text,
+        format!("error: start: fs did not answer within 60 s\n{PROMPT}")
+    );
+}
+
+#[test]
+fn sync_says_what_was_written_or_that_there_is_no_disk() {
+    let mut rig = Rig::new();
+    let mut shell = Shell::new();
+    respond(&mut shell, &mut rig, "write hello.txt saved");
+    assert_lines(
+        &respond(&mut shell, &mut rig, "sync"),
+        &[
+            "synced: nothing written, the file system is in RAM only (no disk); 1 files marked clean",
+        ],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "df"),
+        &["no disk: the file system is in RAM only (1 files, 1 KiB)"],
+    );
+
+    let mut rig = Rig::new();
+    rig.fs.disk = Some(mealy_protocol::fs::DiskSpace {
+        block_size: 4096,
+        blocks: 4096,
+        used: 300,
+        generation: 1,
+        read_only: false,
+    });
+    let mut shell = Shell::new();
+    let stat_line = |lines: Vec<String>| {
+        lines
+            .into_iter()
+            .find(|line| line.starts_with("on disk:"))
+            .unwrap()
+    };
+    assert_eq!(
+        stat_line(respond(&mut shell, &mut rig, "stat hello.txt")),
+        "on disk:  yes (on disk, unchanged since the last sync)"
+    );
+    respond(&mut shell, &mut rig, "write hello.txt saved");
+    assert_eq!(
+        stat_line(respond(&mut shell, &mut rig, "stat hello.txt")),
+        "on disk:  no (changes since the last sync, or no disk)"
+    );
+    // `write` does not sync: only `sync` does.
+    assert!(
+        !rig.fs_ops()
+            .contains(&mealy_protocol::fs::Sync::OP.unwrap())
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "sync"),
+        &["synced: 1 files, 1 KiB written, generation 2"],
+    );
+    assert_eq!(
+        stat_line(respond(&mut shell, &mut rig, "stat hello.txt")),
+        "on disk:  yes (on disk, unchanged since the last sync)"
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "df"),
+        &[
+            "DISK    SIZE_KIB  USED_KIB  FREE_KIB  GENERATION",
+            "data    16384     1208      15176     2",
+            "1 files, 1 KiB",
+        ],
+    );
+    rig.fs.sync_error = Some(mealy_protocol::fs::FsError::Disk(
+        mealy_protocol::block::BlockError::Device,
+    ));
+    assert_lines(
+        &respond(&mut shell, &mut rig, "sync"),
+        &["error: sync: the disk failed: the device reported an error"],
+    );
+}
+
+#[test]
 fn start_greets_and_prompts() {
     let output = Shell::new().start();
     assert_eq!(output.text, format!("{GREETING}{PROMPT}"));
@@ -101,8 +207,10 @@ fn help_lists_every_command() {
             "rm <path>               remove a file or an empty directory",
             "mv <from> <to>          move or rename a file or directory",
             "mkdir <path>            make a directory",
-            "stat <path>             a file's size, capacity, region address and rights",
+            "stat <path>             a file's size, capacity, whether it is on disk, region, rights",
             "hexdump <path>          a file's bytes in hex (the first 4 KiB)",
+            "sync                    write every change to the data disk, durably",
+            "df                      the data disk's size, used and free space",
             "run <path> [grant...]   start a program with endpoints to the tasks named",
             "send <task> <message>   send a text command to a service",
             "revoke <task> <slot>    delete every capability derived from one",
@@ -800,6 +908,7 @@ fn stat_shows_size_capacity_address_and_rights() {
             "size:     14",
             "capacity: 4096",
             "dirty:    no",
+            "on disk:  no (changes since the last sync, or no disk)",
             &format!("address:  {address}"),
             "rights:   r---g-",
         ],

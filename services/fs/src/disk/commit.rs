@@ -61,6 +61,39 @@ pub struct Write {
     pub len: u64,
 }
 
+impl Write {
+    /// Block `index` of this write as a write of its own (`None` past its
+    /// end): for an executor whose device takes one block per request.
+    /// Filling each of them gives the bytes filling the whole write does.
+    pub fn block(&self, index: u64) -> Option<Write> {
+        if index >= self.blocks {
+            return None;
+        }
+        let skip = index * BLOCK as u64;
+        let source = match self.source {
+            Source::Change { index, offset } => Source::Change {
+                index,
+                offset: offset + skip,
+            },
+            Source::Metadata { offset } => Source::Metadata {
+                offset: offset + skip,
+            },
+            Source::Superblock if index == 0 => Source::Superblock,
+            Source::Superblock | Source::Zero => Source::Zero,
+        };
+        let len = match source {
+            Source::Zero => 0,
+            _ => self.len.saturating_sub(skip).min(BLOCK as u64),
+        };
+        Some(Write {
+            block: self.block + index,
+            blocks: 1,
+            source,
+            len,
+        })
+    }
+}
+
 /// One step of a commit, executed in order; a flush must complete (be
 /// acknowledged) before any later step is issued.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

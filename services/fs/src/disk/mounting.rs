@@ -142,6 +142,20 @@ impl Mounting {
         }
     }
 
+    /// While files are being checked: the file the pending
+    /// `ReadFor::File` read belongs to (its catalog index and entry), so
+    /// a service can size the memory for its bytes before they are
+    /// checked. `None` in any other stage.
+    pub fn reading_file(&self) -> Option<(u32, &FileEntry)> {
+        match &self.stage {
+            Stage::Files(checking) => checking
+                .files
+                .get(checking.file)
+                .map(|(index, file)| (*index, file)),
+            _ => None,
+        }
+    }
+
     fn finish(&mut self, result: Result<Mounted, MountError>) -> MountStep {
         self.stage = Stage::Finished;
         MountStep::Done(result)

@@ -18,15 +18,18 @@
 //! **Sync.** Each file carries a dirty bit (shown by `Stat` and `List`),
 //! set when it is created, opened writable, resized or moved; writes
 //! through a Region are invisible to the fs, so a writable open counts as
-//! a change. `Sync` clears every bit. In this phase there is no disk, so
-//! nothing is written back: durability arrives with the disk driver, which
-//! will write the dirty files here.
+//! a change. With a data disk, `Sync` commits the tree as the disk's next
+//! generation and answers once that is durable (`disk_sync.rs`); a sync
+//! that comes while one runs waits for the next commit. Without one it
+//! only clears every bit and says nothing reached a disk. `Stat` says a
+//! file is persisted when the fs has a disk and the file is clean.
 
 use alloc::collections::BTreeMap;
 
 use mealy_protocol::fs::{
-    self, Create, Data, Done, Entry, FsError, Kind as WireKind, List, Listing, Mkdir, Open, Opened,
-    READ_CHUNK, Read, Remove, Rename, Reserve, SetLen, Stat, Sync,
+    self, Create, Data, DiskSpace, Done, Entry, FsError, Kind as WireKind, List, Listing, Mkdir,
+    Open, Opened, READ_CHUNK, Read, Remove, Rename, Reserve, SetLen, Space, Stat, Sync, Synced,
+    Usage,
 };
 use mealy_protocol::{Answer, Context, MAX_PAYLOAD, Rights, encode};
 
@@ -128,6 +131,7 @@ impl fs::Server for Fs {
         else {
             return Err(FsError::NotADirectory);
         };
+        let on_disk = self.disk.is_some();
         let room = &mut self.staging[..LISTING_ROOM];
         let mut used = 0;
         let mut shown = 0u32;
@@ -135,7 +139,7 @@ impl fs::Server for Fs {
             let Some(node) = self.tree.get(child) else {
                 continue;
             };
-            match encode(&entry(&node.name, node), &mut room[used..]) {
+            match encode(&entry(&node.name, node, on_disk), &mut room[used..]) {
                 Ok(written) => used += written.len(),
                 Err(_) => break,
             }
@@ -156,7 +160,7 @@ impl fs::Server for Fs {
         let id = self.tree.lookup(request.path)?;
         let node = self.tree.get(id).ok_or(FsError::NotFound)?;
         let name = request.path.split('/').rfind(|c| !c.is_empty());
-        Ok(entry(name.unwrap_or(""), node))
+        Ok(entry(name.unwrap_or(""), node, self.disk.is_some()))
     }
 
     fn set_len(&mut self, cx: &mut dyn Context, request: SetLen<'_>) -> Result<Done, FsError> {
@@ -177,12 +181,53 @@ impl fs::Server for Fs {
         Ok(Done)
     }
 
-    fn sync(&mut self, _: &mut dyn Context, _: Sync) -> Result<Done, FsError> {
+    fn sync(&mut self, cx: &mut dyn Context, _: Sync, answer: Answer<Sync>) -> Result<(), FsError> {
         self.writable()?;
-        for file in self.tree.files_mut() {
-            file.dirty = false;
+        match self.disk.as_mut() {
+            Some(disk) if disk.committing() => disk.queue(answer),
+            Some(_) => self.start_commit(cx, alloc::vec![answer]),
+            None => {
+                let (mut files, mut bytes) = (0u32, 0u64);
+                for file in self.tree.files_mut().filter(|file| file.dirty) {
+                    file.dirty = false;
+                    files = files.saturating_add(1);
+                    bytes = bytes.saturating_add(file.size);
+                }
+                let synced = Synced {
+                    files,
+                    bytes,
+                    generation: None,
+                };
+                answer
+                    .send(cx, self.outbox.space(), &synced, &[])
+                    .map_err(|_| FsError::Kernel)?;
+            }
         }
-        Ok(Done)
+        Ok(())
+    }
+
+    fn usage(&mut self, _: &mut dyn Context, _: Usage) -> Result<Space, FsError> {
+        self.mounted()?;
+        let (mut files, mut file_bytes) = (0u32, 0u64);
+        for file in self.tree.files() {
+            files = files.saturating_add(1);
+            file_bytes = file_bytes.saturating_add(file.size);
+        }
+        let disk = self.disk.as_ref().map(|disk| {
+            let blocks = disk.committed.block_count;
+            DiskSpace {
+                block_size: crate::disk::BLOCK as u32,
+                blocks,
+                used: blocks.saturating_sub(disk.committed.used.free()),
+                generation: disk.committed.generation,
+                read_only: disk.read_only,
+            }
+        });
+        Ok(Space {
+            files,
+            file_bytes,
+            disk,
+        })
     }
 
     fn create(&mut self, cx: &mut dyn Context, request: Create<'_>) -> Result<Done, FsError> {
@@ -192,6 +237,7 @@ impl fs::Server for Fs {
             self.backing.release(cx, file);
             return Err(FsError::TooManyEntries);
         }
+        self.namespace_changed(None);
         Ok(Done)
     }
 
@@ -216,6 +262,7 @@ impl fs::Server for Fs {
         {
             self.backing.release(cx, file);
         }
+        self.namespace_changed(Some(id));
         Ok(Done)
     }
 
@@ -238,6 +285,7 @@ impl fs::Server for Fs {
         self.tree
             .rename(id, parent, name)
             .ok_or(FsError::NotFound)?;
+        self.namespace_changed(None);
         Ok(Done)
     }
 
@@ -270,6 +318,7 @@ impl fs::Server for Fs {
         self.tree
             .insert(parent, name, body)
             .ok_or(FsError::TooManyEntries)?;
+        self.namespace_changed(None);
         Ok(Done)
     }
 
@@ -283,8 +332,9 @@ impl fs::Server for Fs {
     }
 }
 
-/// What `Stat` and `List` show of `node`, under `name`.
-fn entry<'n>(name: &'n str, node: &Node) -> Entry<'n> {
+/// What `Stat` and `List` show of `node`, under `name`; `on_disk`: the
+/// fs serves a data disk, so a clean file is persisted.
+fn entry<'n>(name: &'n str, node: &Node, on_disk: bool) -> Entry<'n> {
     match &node.body {
         Body::Directory { children } => Entry {
             name,
@@ -292,6 +342,7 @@ fn entry<'n>(name: &'n str, node: &Node) -> Entry<'n> {
             size: children.len() as u64,
             capacity: 0,
             dirty: false,
+            persisted: false,
         },
         Body::File(file) => Entry {
             name,
@@ -299,6 +350,7 @@ fn entry<'n>(name: &'n str, node: &Node) -> Entry<'n> {
             size: file.size,
             capacity: file.capacity,
             dirty: file.dirty,
+            persisted: on_disk && !file.dirty,
         },
     }
 }

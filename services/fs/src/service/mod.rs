@@ -15,20 +15,22 @@
 //! answer is a message `handle` passes on, so no handler waits. While the
 //! mount runs, client requests are held (up to [`MAX_HELD`], their Reply
 //! capabilities kept) and answered when it ends, in order; past that,
-//! `FsError::NotMounted`. When it ends, each file's
-//! bytes go into a Region the fs allocates (a private copy, as a changed
-//! file gets) and the start line says `mounted disk: N files, generation
-//! G`; a disk that does not mount is one `error:` line, and the fs serves
-//! the boot image instead, as if there were no disk: a disk is never half
-//! trusted.
+//! `FsError::NotMounted`. Each file's bytes go, range by range as the
+//! reads are answered, into a Region the fs allocates (a private copy, as
+//! a changed file gets); when the mount ends the tree is built and the
+//! start line says `mounted disk: N files, generation G, read-write`; a
+//! disk that does not mount is one `error:` line, and the fs serves the
+//! boot image instead, as if there were no disk: a disk is never half
+//! trusted. `Sync` then commits the tree to the disk (`disk_sync.rs`).
 //!
 //! | file | what it holds |
 //! |---|---|
 //! | `mod.rs` | the state ([`Fs`], [`Limits`], [`Mount`]), mounting, `handle` |
 //! | `disk_mount.rs` | mounting the data disk by `block` calls, one answer per message |
+//! | `disk_sync.rs` | `Sync` on the disk: the tree as a `CommitPlan`, its steps as `block` calls |
 //! | `backing.rs` | where a file's bytes live (image pages or a private copy), copying, revoking, the memory and capability bounds |
 //! | `handlers.rs` | one handler per request of the interface (`fs::Server`) |
-//! | `tests.rs` | the service through `FakeContext`, request by request |
+//! | `tests/` | the service through `FakeContext`, request by request; the disk through a fake driver |
 //!
 //! `handle` is `fs::serve`: the interface decodes the request, runs its
 //! handler and sends the answer; a payload that is no fs request is
@@ -36,6 +38,7 @@
 
 mod backing;
 mod disk_mount;
+mod disk_sync;
 mod handlers;
 #[cfg(test)]
 mod tests;
@@ -47,12 +50,16 @@ use mealy_protocol::{
     Outgoing, StateMachine,
 };
 
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+
 use crate::disk::Entry;
 use crate::format::{FormatError, Image, Layout, PAGE};
-use crate::tree::{Body, Tree};
+use crate::tree::{Body, NodeId, ROOT, Tree};
 use backing::Backing;
 pub use disk_mount::{DISK_GRANT, DiskMountError};
 use disk_mount::{DiskMount, MountedDisk, Progress};
+use disk_sync::{Disk, Ended, Snapshot};
 
 /// The name of the grant that holds the image.
 pub const IMAGE_GRANT: &str = "image";
@@ -124,7 +131,9 @@ pub struct Fs {
     max_entries: usize,
     backing: Backing,
     /// The data disk's mount, while it runs.
-    disk: Option<DiskMount>,
+    mounting: Option<DiskMount>,
+    /// The data disk, once mounted: what `Sync` commits to.
+    disk: Option<Disk>,
     /// The boot image, served if the disk does not mount.
     fallback: Option<CapRef>,
     /// Requests that came while the disk was mounting.
@@ -154,6 +163,7 @@ impl Fs {
             tree: Tree::new(),
             max_entries: limits.entries,
             backing: Backing::new(limits),
+            mounting: None,
             disk: None,
             fallback: None,
             held: Vec::new(),
@@ -202,7 +212,7 @@ impl StateMachine for Fs {
             self.fallback = grants.get(IMAGE_GRANT);
             match DiskMount::start(cx, disk) {
                 Ok(mount) => {
-                    self.disk = Some(mount);
+                    self.mounting = Some(mount);
                     self.mount = Mount::MountingDisk;
                     self.writable = true;
                     return Ok(());
@@ -217,57 +227,67 @@ impl StateMachine for Fs {
     }
 
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
-        let Some(disk) = self.disk.as_mut() else {
-            if msg.kind != MessageKind::Request {
-                // A late answer to an abandoned mount's read.
-                return Ok(());
-            }
-            return fs::serve(self, cx, &msg);
-        };
-        match disk.on_message(cx, &msg) {
-            Some(Progress::Done(result)) => {
-                self.disk = None;
-                self.disk_mounted(cx, result);
-                for held in core::mem::take(&mut self.held) {
-                    let replayed = Incoming {
-                        kind: held.kind,
-                        envelope: &held.envelope,
-                        payload: &held.payload,
-                    };
-                    if let Err(error) = fs::serve(self, cx, &replayed) {
-                        cx.log(format_args!("a held request failed: {error:?}"));
+        if let Some(mount) = self.mounting.as_mut() {
+            return match mount.on_message(cx, &mut self.backing, &msg) {
+                Some(Progress::Done(result)) => {
+                    self.mounting = None;
+                    self.disk_mounted(cx, result);
+                    for held in core::mem::take(&mut self.held) {
+                        let replayed = Incoming {
+                            kind: held.kind,
+                            envelope: &held.envelope,
+                            payload: &held.payload,
+                        };
+                        if let Err(error) = fs::serve(self, cx, &replayed) {
+                            cx.log(format_args!("a held request failed: {error:?}"));
+                        }
                     }
+                    Ok(())
                 }
-                Ok(())
-            }
-            Some(Progress::Waiting) => Ok(()),
-            None if msg.kind == MessageKind::Request && self.held.len() < MAX_HELD => {
-                self.held.push(Held {
-                    kind: msg.kind,
-                    envelope: *msg.envelope,
-                    payload: msg.payload.to_vec(),
-                });
-                Ok(())
-            }
-            None => fs::serve(self, cx, &msg),
+                Some(Progress::Waiting) => Ok(()),
+                None if msg.kind == MessageKind::Request && self.held.len() < MAX_HELD => {
+                    self.held.push(Held {
+                        kind: msg.kind,
+                        envelope: *msg.envelope,
+                        payload: msg.payload.to_vec(),
+                    });
+                    Ok(())
+                }
+                None => fs::serve(self, cx, &msg),
+            };
         }
+        if let Some(disk) = self.disk.as_mut()
+            && let Some(ended) = disk.on_message(cx, &msg)
+        {
+            if let Some(ended) = ended {
+                self.commit_ended(cx, ended);
+            }
+            return Ok(());
+        }
+        if msg.kind != MessageKind::Request {
+            // A late answer to an abandoned mount's read.
+            return Ok(());
+        }
+        fs::serve(self, cx, &msg)
     }
 }
 
 impl Fs {
     /// Ends the disk's mount: adopts the disk, or serves the boot image.
     fn disk_mounted(&mut self, cx: &mut dyn Context, result: Result<MountedDisk, DiskMountError>) {
-        let adopted = result.and_then(|disk| {
-            let generation = disk.mounted.committed.generation;
-            self.adopt(cx, disk)
-                .map(|files| (generation, files))
-                .map_err(DiskMountError::Adopt)
-        });
+        let started = result.as_ref().map_or(0, |disk| disk.started_ns);
+        let adopted = result.and_then(|disk| self.adopt(cx, disk).map_err(DiskMountError::Adopt));
         match adopted {
             Ok((generation, files)) => {
                 self.mount = Mount::Disk { generation, files };
+                let elapsed = cx.now_ns().saturating_sub(started);
                 cx.log(format_args!(
-                    "mounted disk: {files} files, generation {generation}"
+                    "mounted disk: {files} files, generation {generation}, {} in {elapsed} ns",
+                    if self.writable {
+                        "read-write"
+                    } else {
+                        "read-only"
+                    }
                 ));
             }
             Err(error) => {
@@ -281,14 +301,30 @@ impl Fs {
     }
 
     /// Puts a mounted disk's catalog into the tree, each file's bytes in
-    /// a private Region: how many files. On an error the tree is left
-    /// empty and every Region made is released.
-    fn adopt(&mut self, cx: &mut dyn Context, disk: MountedDisk) -> Result<usize, FsError> {
+    /// the private Region the mount filled (an empty file gets one now),
+    /// and keeps the disk for `Sync`: its generation and how many files.
+    /// On an error the tree is left empty and every Region is released.
+    fn adopt(&mut self, cx: &mut dyn Context, disk: MountedDisk) -> Result<(u64, usize), FsError> {
+        let MountedDisk {
+            mounted,
+            mut files,
+            endpoint,
+            buffers,
+            read_only,
+            ..
+        } = disk;
+        let committed = mounted.committed;
+        if let Some(rejected) = mounted.fell_back {
+            cx.log(format_args!(
+                "the disk's newest generation {} did not verify ({:?}); mounted the one before",
+                rejected.generation, rejected.error
+            ));
+        }
         let mut tree = Tree::with_root();
-        let mut files = 0;
-        let mut made = alloc::vec::Vec::new();
+        let mut entries = BTreeMap::new();
+        let mut made = Vec::new();
         let mut result = Ok(());
-        for (index, (path, entry)) in disk.mounted.committed.catalog.entries().enumerate() {
+        for (index, (path, entry)) in committed.catalog.entries().enumerate() {
             let step = (|| {
                 let (parent, name) = tree.parent_of(path)?;
                 let body = match entry {
@@ -297,26 +333,28 @@ impl Fs {
                     },
                     Entry::File(entry) => {
                         let index = u32::try_from(index).map_err(|_| FsError::TooManyEntries)?;
-                        let bytes = disk.files.get(&index).map_or(&[][..], |b| b.as_slice());
-                        // One spare page, as the image builder leaves.
-                        let capacity = entry.size.div_ceil(PAGE) * PAGE + PAGE;
-                        let mut file = self.backing.new_file(cx, capacity)?;
+                        let file = match files.remove(&index) {
+                            Some(file) => file,
+                            // Only an empty file has no bytes to read;
+                            // any other without them is not trusted.
+                            None if entry.size == 0 => {
+                                let mut file = self.backing.new_file(cx, PAGE)?;
+                                file.dirty = false;
+                                file
+                            }
+                            None => return Err(FsError::NotMounted),
+                        };
                         made.push(file);
-                        if let crate::tree::Pages::Private { region } = file.pages {
-                            let room = cx.region_mut(region).map_err(|_| FsError::Kernel)?;
-                            room.get_mut(..bytes.len())
-                                .ok_or(FsError::Full)?
-                                .copy_from_slice(bytes);
-                        }
-                        file.size = bytes.len() as u64;
-                        file.dirty = false;
-                        files += 1;
                         Body::File(file)
                     }
                 };
-                tree.insert(parent, name, body)
-                    .map(|_| ())
-                    .ok_or(FsError::TooManyEntries)
+                let id = tree
+                    .insert(parent, name, body)
+                    .ok_or(FsError::TooManyEntries)?;
+                if let Entry::File(entry) = entry {
+                    entries.insert(id, entry.clone());
+                }
+                Ok(())
             })();
             if let Err(error) = step {
                 result = Err(error);
@@ -324,13 +362,166 @@ impl Fs {
             }
         }
         if let Err(error) = result {
-            for file in made {
+            for file in made.into_iter().chain(files.into_values()) {
                 self.backing.release(cx, file);
+            }
+            for buffer in buffers {
+                let _ = cx.drop_cap(buffer);
             }
             return Err(error);
         }
+        let count = made.len();
+        let generation = committed.generation;
         self.tree = tree;
-        Ok(files)
+        self.writable = !read_only;
+        let mut disk = Disk::new(endpoint, buffers, committed, read_only);
+        disk.entries = entries;
+        self.disk = Some(disk);
+        Ok((generation, count))
+    }
+
+    /// Lists the tree for a commit (see `disk_sync.rs`): directories,
+    /// parents first; clean files kept; dirty ones (and any without a
+    /// committed entry) written, their bytes copied now and their dirty
+    /// bits cleared. `None` without a disk.
+    fn snapshot(&mut self, cx: &mut dyn Context) -> Result<Snapshot, FsError> {
+        let disk = self.disk.as_mut().ok_or(FsError::NotMounted)?;
+        let mut snapshot = Snapshot::default();
+        let mut stack: Vec<(NodeId, String)> = Vec::from([(ROOT, String::new())]);
+        while let Some((id, path)) = stack.pop() {
+            let Some(node) = self.tree.get(id) else {
+                continue;
+            };
+            match &node.body {
+                Body::Directory { children } => {
+                    if id != ROOT {
+                        snapshot.mkdir(path.clone());
+                    }
+                    for (name, &child) in children {
+                        let child_path = if path.is_empty() {
+                            name.clone()
+                        } else {
+                            alloc::format!("{path}/{name}")
+                        };
+                        stack.push((child, child_path));
+                    }
+                }
+                Body::File(file) => match disk.entries.get(&id) {
+                    Some(entry) if !file.dirty => snapshot.keep(path, entry.clone()),
+                    _ => {
+                        let size = usize::try_from(file.size).map_err(|_| FsError::Full)?;
+                        let bytes = if size == 0 {
+                            Vec::new()
+                        } else {
+                            self.backing.bytes(&*cx, *file, 0, size)?.to_vec()
+                        };
+                        snapshot.write(id, path, bytes);
+                    }
+                },
+            }
+        }
+        for id in snapshot.written() {
+            if let Some(file) = self.tree.file_mut(id) {
+                file.dirty = false;
+            }
+        }
+        disk.namespace_changed = false;
+        Ok(snapshot)
+    }
+
+    /// Commits the tree for the `Sync`s `answers` (see `disk_sync.rs`);
+    /// when nothing changed since the last commit they are answered at
+    /// once.
+    fn start_commit(
+        &mut self,
+        cx: &mut dyn Context,
+        answers: Vec<mealy_protocol::Answer<fs::Sync>>,
+    ) {
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        let dirty = self.tree.files().any(|file| file.dirty);
+        if !dirty && !disk.namespace_changed {
+            let synced = fs::Synced {
+                files: 0,
+                bytes: 0,
+                generation: Some(disk.committed.generation),
+            };
+            disk.answer(cx, answers, synced);
+            return;
+        }
+        let snapshot = match self.snapshot(cx) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                if let Some(disk) = self.disk.as_mut() {
+                    disk.refuse(cx, answers, error);
+                }
+                return;
+            }
+        };
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        match disk.start(cx, snapshot, answers) {
+            Ok(None) => {}
+            Ok(Some(ended)) => self.commit_ended(cx, ended),
+            Err((snapshot, answers, error)) => {
+                self.unsynced(&snapshot);
+                if let Some(disk) = self.disk.as_mut() {
+                    disk.refuse(cx, answers, error);
+                }
+                cx.log(format_args!("error: sync: {error}"));
+            }
+        }
+    }
+
+    /// A commit ended: on success the start line's counts follow it; on
+    /// a failure what it would have written is dirty again. Then the
+    /// syncs that came meanwhile get a commit of their own.
+    fn commit_ended(&mut self, cx: &mut dyn Context, ended: Ended) {
+        match ended {
+            Ended::Durable { generation, .. } => {
+                let files = self.tree.files().count();
+                self.mount = Mount::Disk { generation, files };
+            }
+            Ended::Failed { snapshot, error } => {
+                self.unsynced(&snapshot);
+                cx.log(format_args!("error: sync: {error}"));
+            }
+        }
+        let queued = self
+            .disk
+            .as_mut()
+            .map(Disk::take_queued)
+            .unwrap_or_default();
+        if !queued.is_empty() {
+            self.start_commit(cx, queued);
+        }
+    }
+
+    /// Marks what `snapshot` would have written dirty again (the commit
+    /// did not land), and the namespace changed.
+    fn unsynced(&mut self, snapshot: &Snapshot) {
+        for id in snapshot.written() {
+            if let Some(file) = self.tree.file_mut(id) {
+                file.dirty = true;
+            }
+        }
+        if let Some(disk) = self.disk.as_mut() {
+            disk.namespace_changed = true;
+        }
+    }
+
+    /// Notes a change to the namespace that no file's dirty bit shows
+    /// (a directory made, or anything removed or moved), so the next
+    /// sync commits it; a removed file's committed entry is forgotten.
+    fn namespace_changed(&mut self, removed: Option<NodeId>) {
+        if let Some(disk) = self.disk.as_mut() {
+            disk.namespace_changed = true;
+            if let Some(id) = removed {
+                disk.entries.remove(&id);
+            }
+        }
     }
 
     /// Mounts the boot image `image` (the start line says how it went).
@@ -361,7 +552,7 @@ impl Fs {
                 self.backing.set_image(image);
                 self.writable = cx.region_mut(image).is_ok();
                 cx.log(format_args!(
-                    "mounted {len} bytes, {} inodes, {} extents, {} in {elapsed} ns",
+                    "mounted the boot image, in RAM only: {len} bytes, {} inodes, {} extents, {} in {elapsed} ns",
                     layout.inode_count,
                     layout.extent_count,
                     if self.writable {

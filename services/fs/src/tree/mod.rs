@@ -182,6 +182,17 @@ impl Tree {
         }
     }
 
+    /// Every file.
+    pub fn files(&self) -> impl Iterator<Item = &File> {
+        self.nodes
+            .iter()
+            .flatten()
+            .filter_map(|node| match &node.body {
+                Body::File(file) => Some(file),
+                Body::Directory { .. } => None,
+            })
+    }
+
     /// Every file, mutably (for `Sync`).
     pub fn files_mut(&mut self) -> impl Iterator<Item = &mut File> {
         self.nodes

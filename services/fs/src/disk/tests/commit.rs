@@ -109,6 +109,36 @@ fn a_plan_writes_then_flushes_then_the_older_slot_then_flushes() {
 }
 
 #[test]
+fn filling_a_write_block_by_block_gives_the_bytes_of_the_whole_write() {
+    let (_, committed) = committed(64, &[]);
+    let changes = [
+        write("a", &pattern(3, 3 * BLOCK + 100)),
+        mkdir("d"),
+        write("d/b", &pattern(4, 10)),
+    ];
+    let borrowed = borrow_all(&changes);
+    let plan = CommitPlan::plan(&committed, &borrowed).unwrap();
+    let mut checked = 0;
+    for step in plan.steps() {
+        let Step::Write(write) = step else { continue };
+        let mut whole = alloc::vec![0xaa; write.blocks as usize * BLOCK];
+        plan.fill(write, &borrowed, &mut whole).unwrap();
+        for index in 0..write.blocks {
+            let one = write.block(index).unwrap();
+            assert_eq!((one.block, one.blocks), (write.block + index, 1));
+            let mut block = alloc::vec![0x55; BLOCK];
+            plan.fill(&one, &borrowed, &mut block).unwrap();
+            let at = index as usize * BLOCK;
+            assert_eq!(block, whole[at..at + BLOCK], "{write:?} block {index}");
+            checked += 1;
+        }
+        assert_eq!(write.block(write.blocks), None);
+    }
+    // Four blocks of `a`, one of `d/b`, the catalog, the superblock.
+    assert!(checked >= 7, "{checked}");
+}
+
+#[test]
 fn formatting_clears_the_other_slot_first() {
     let mut stale = format_image(16, &[]).unwrap();
     // A stale generation 8 of an older fs in slot 0 would win mount.

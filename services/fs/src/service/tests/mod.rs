@@ -8,12 +8,14 @@
 //! - `files.rs`: what each request does when it succeeds;
 //! - `refusals.rs`: mounting, errors, limits, malformed input;
 //! - `model.rs`: random requests against a map of paths to bytes;
-//! - `disk.rs`: mounting the data disk through a fake block driver.
+//! - `disk.rs`: mounting the data disk through a fake block driver;
+//! - `sync.rs`: `Sync` committing to that disk, `Usage`, persisted files.
 
 mod disk;
 mod files;
 mod model;
 mod refusals;
+mod sync;
 
 extern crate std;
 

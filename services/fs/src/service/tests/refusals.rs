@@ -282,7 +282,7 @@ fn malformed_payloads_are_errors_and_the_fs_keeps_answering() {
     let bad_utf8 = [2, 1, 0xff];
     for payload in [
         &[][..],
-        &[11][..],
+        &[12][..],
         &[0xff; 6][..],
         &truncated,
         &trailing,
