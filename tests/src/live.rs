@@ -29,10 +29,19 @@ pub struct LiveRun {
 impl LiveRun {
     /// Boots headless, with QMP on a socket in a scratch directory.
     pub fn boot() -> LiveRun {
+        Self::boot_with_data(None)
+    }
+
+    /// [`LiveRun::boot`] with the data disk `data` (see
+    /// [`crate::boot_with_data`]); `None`: xtask's default.
+    pub fn boot_with_data(data: Option<&Path>) -> LiveRun {
         let scratch = tempfile::tempdir_in(crate::workspace_root().join("target"))
             .expect("a scratch directory");
         let socket = scratch.path().join("qmp.sock");
         let (mut command, _) = xtask_command();
+        if let Some(data) = data {
+            command.env(crate::DATA_ENV, data);
+        }
         let timeout = QEMU_TIMEOUT_SECS.to_string();
         let mut child = command
             .args(["qemu", "--headless", "--timeout", &timeout, "--qmp"])
@@ -124,6 +133,17 @@ impl LiveRun {
         ));
         assert!(answer.contains("\"return\""), "screendump: {answer}");
         parse_ppm(&std::fs::read(path).expect("the screendump file"))
+    }
+
+    /// Cuts the power: QEMU quits at once (QMP `quit`), the guest gets no
+    /// chance to do anything more; then waits for the run to end.
+    pub fn pull_the_plug(&mut self) {
+        let answer = self.qmp(r#"{"execute":"quit"}"#);
+        assert!(
+            answer.contains("\"return\"") || answer.is_empty(),
+            "quit: {answer}"
+        );
+        let _ = self.wait(Duration::from_secs(30));
     }
 
     /// Waits for the run to end; its exit code.
