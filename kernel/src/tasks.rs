@@ -118,6 +118,21 @@ pub static FS_WITH_DISK: &[CapSpec] = &[
         .rights(Rights::WRITE),
 ];
 
+/// What the fs is granted: with a disk, its image and the driver's
+/// endpoint (it mounts the disk, and serves the image if that fails);
+/// under `fs=ro` only the image without WRITE, disk or not, so nothing can
+/// change either; else its image.
+pub fn fs_caps(disk: bool, read_only: bool) -> &'static [CapSpec] {
+    match (disk, read_only) {
+        (_, true) => FS_READ_ONLY_IMAGE,
+        (true, false) => FS_WITH_DISK,
+        (false, false) => FS_IMAGE,
+    }
+}
+
+/// The fs's image, with every right: no disk.
+pub static FS_IMAGE: &[CapSpec] = &[grant(mealy_fs::IMAGE_GRANT).boot_module(FS_MODULE)];
+
 /// Makes the boot list grant the fs its image without WRITE.
 pub fn set_fs_read_only() {
     FS_READ_ONLY.store(true, core::sync::atomic::Ordering::Relaxed);
@@ -177,7 +192,7 @@ pub static TASKS: &[TaskSpec] = &[
         .endpoint_to("echo")
         .rights(Rights::WRITE)
         .badge(1)]),
-    TaskSpec::new("fs", make_fs).caps(&[grant(mealy_fs::IMAGE_GRANT).boot_module(FS_MODULE)]),
+    TaskSpec::new("fs", make_fs).caps(FS_IMAGE),
     // new-service: tasks above this line
 ];
 
@@ -224,14 +239,9 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
     let read_only = FS_READ_ONLY.load(core::sync::atomic::Ordering::Relaxed);
     if let Some(device) = BLOCK_DEVICE.get() {
         list.push(block_driver(*device));
-        // `fs=ro` keeps the fs on its boot image, read-only: the disk is
-        // not granted, so nothing can change it either.
-        if !read_only && let Some(fs) = list.iter_mut().find(|task| task.name == "fs") {
-            fs.caps = FS_WITH_DISK;
-        }
     }
-    if read_only && let Some(fs) = list.iter_mut().find(|task| task.name == "fs") {
-        fs.caps = FS_READ_ONLY_IMAGE;
+    if let Some(fs) = list.iter_mut().find(|task| task.name == "fs") {
+        fs.caps = fs_caps(BLOCK_DEVICE.get().is_some(), read_only);
     }
     list.extend_from_slice(DRIVERS);
     let mut console_caps = Vec::from([
@@ -293,4 +303,27 @@ pub fn boot_stages() -> (Vec<TaskSpec>, Vec<TaskSpec>) {
     let mut services = boot_list();
     let terminal = services.split_off(TASKS.len() + usize::from(BLOCK_DEVICE.get().is_some()));
     (services, terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fs_gets_the_disk_only_when_there_is_one_and_not_under_fs_ro() {
+        let names = |caps: &[CapSpec]| caps.iter().map(|cap| cap.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(fs_caps(true, false)),
+            [mealy_fs::IMAGE_GRANT, mealy_fs::DISK_GRANT]
+        );
+        assert_eq!(names(fs_caps(false, false)), [mealy_fs::IMAGE_GRANT]);
+        assert_eq!(names(fs_caps(true, true)), [mealy_fs::IMAGE_GRANT]);
+        assert_eq!(fs_caps(true, true), FS_READ_ONLY_IMAGE);
+        // With no device found, the list has no driver and the fs no disk.
+        let fs = boot_list_for(None)
+            .into_iter()
+            .find(|task| task.name == "fs")
+            .unwrap();
+        assert_eq!(names(fs.caps), [mealy_fs::IMAGE_GRANT]);
+    }
 }

@@ -32,6 +32,15 @@ impl LiveRun {
         Self::boot_with(&[])
     }
 
+    /// [`LiveRun::boot`] with the data disk `data` (see
+    /// [`crate::boot_with_data`]); `None`: xtask's default.
+    pub fn boot_with_data(data: Option<&Path>) -> LiveRun {
+        match data {
+            Some(data) => Self::boot_with(&["--data", data.to_str().expect("a UTF-8 path")]),
+            None => Self::boot(),
+        }
+    }
+
     /// [`LiveRun::boot`] with more `cargo xtask qemu` arguments (such as
     /// `--data PATH`).
     pub fn boot_with(args: &[&str]) -> LiveRun {

@@ -3,8 +3,13 @@
 //! new generation. A change never synced is wholly absent after
 //! `shutdown` (the fs writes to the disk only when asked to sync), and a
 //! disk that does not mount is one error line, then the boot image in RAM.
+//! The same holds when the machine is switched off (QEMU quits at once)
+//! rather than shut down.
 //! Each test has its own data file (QEMU locks an image per process).
 
+use std::time::Duration;
+
+use mealy_tests::live::LiveRun;
 use mealy_tests::{Run, boot_with_data, workspace_root};
 
 fn scratch_dir() -> tempfile::TempDir {
@@ -118,4 +123,30 @@ fn a_corrupt_disk_is_one_error_line_and_the_boot_image_is_served() {
     run.assert_stdout_has("mealy> df\nno disk: the file system is in RAM only (");
     // The disk was not touched.
     assert_eq!(std::fs::read(&data).unwrap(), bytes);
+}
+
+#[test]
+fn a_synced_file_survives_pulling_the_plug_and_a_later_change_does_not() {
+    let dir = scratch_dir();
+    let data = dir.path().join("data.img");
+    // The data file is made by a first boot, so the live one finds it.
+    let made = boot_with_data(&[], b"shutdown\n", &data);
+    assert_eq!(made.code, Some(0), "{made}");
+
+    let mut live = LiveRun::boot_with_data(Some(&data));
+    let limit = Duration::from_secs(90);
+    live.wait_for("mealy> ", 1, limit);
+    live.type_keys("write kept synced before the cut\n");
+    live.wait_for("wrote 21 bytes to kept", 1, limit);
+    live.type_keys("sync\n");
+    live.wait_for("synced: 1 files, 1 KiB written, generation 2", 1, limit);
+    live.type_keys("write kept changed after\n");
+    live.wait_for("wrote 13 bytes to kept", 1, limit);
+    live.power_cut();
+    drop(live);
+
+    let after = boot_with_data(&[], b"cat kept\nshutdown\n", &data);
+    assert_eq!(after.code, Some(0), "{after}");
+    assert_eq!(mounted_generation(&after), 2);
+    after.assert_stdout_has("mealy> cat kept\nsynced before the cut\nmealy> ");
 }

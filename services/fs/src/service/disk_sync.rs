@@ -246,8 +246,9 @@ impl Disk {
             *busy = false;
         }
         let Some(commit) = self.commit.as_mut().filter(|commit| commit.id == id) else {
-            // An answer to a commit that already failed: its buffer is free.
-            return Some(None);
+            // An answer to a commit that already failed: its buffer is
+            // free, and a commit started since may have waited for it.
+            return Some(self.pump(cx));
         };
         if let Err(error) = outcome {
             return Some(Some(self.fail(cx, call_error(error))));

@@ -453,3 +453,43 @@ fn file_copies_are_made_as_the_reads_come_and_none_outlive_a_refused_disk() {
     assert!(matches!(rig.fs.mount(), Mount::Mounted(_)));
     assert_eq!(rig.fs.backing.held(), (0, 0), "nothing of the disk is kept");
 }
+
+#[test]
+fn a_retry_started_while_a_failed_commits_writes_are_in_flight_lands() {
+    let (mut rig, mut driver) = mounted();
+    // Three blocks of file and a catalog block: four writes at once.
+    let big: Vec<u8> = (0..3 * 4096u32).map(|i| (i % 253) as u8).collect();
+    rig.result(&Create { path: "big" }).unwrap();
+    let (_, region) = rig
+        .open(Open {
+            path: "big",
+            write: true,
+        })
+        .unwrap();
+    rig.write(&region, 0, &big);
+    rig.result(&SetLen {
+        path: "big",
+        len: big.len() as u64,
+    })
+    .unwrap();
+    let first = rig.call(&Sync);
+    let sent = rig.cx.calls.len() - driver.answered;
+    assert_eq!(sent, 4, "four writes in flight");
+    // The first fails; three are still out when the retry starts.
+    assert!(driver.step(&mut rig, &mut |_| Verdict::Refuse(BlockError::Device)));
+    assert_eq!(
+        synced(&rig, first),
+        Some(Err(CallError::Service(FsError::Disk(BlockError::Device))))
+    );
+    let retry = rig.call(&Sync);
+    driver.serve(&mut rig);
+    match synced(&rig, retry) {
+        Some(Ok(synced)) => assert_eq!((synced.files, synced.generation), (1, Some(2))),
+        other => panic!("{other:?}"),
+    }
+    let mounted = mount_image(&driver.disk).unwrap();
+    match mounted.committed.catalog.get("big") {
+        Some(Entry::File(file)) => assert_eq!(read_file(&driver.disk, file).unwrap(), big),
+        other => panic!("{other:?}"),
+    }
+}
