@@ -265,7 +265,8 @@ impl StateMachine for Fs {
             return Ok(());
         }
         if msg.kind != MessageKind::Request {
-            // A late answer to an abandoned mount's read.
+            // A late answer to an abandoned mount's read, or an answer to
+            // no call of the fs's: nothing to do with it.
             return Ok(());
         }
         fs::serve(self, cx, &msg)
@@ -383,7 +384,7 @@ impl Fs {
     /// Lists the tree for a commit (see `disk_sync.rs`): directories,
     /// parents first; clean files kept; dirty ones (and any without a
     /// committed entry) written, their bytes copied now and their dirty
-    /// bits cleared. `None` without a disk.
+    /// bits cleared. `NotMounted` without a disk.
     fn snapshot(&mut self, cx: &mut dyn Context) -> Result<Snapshot, FsError> {
         let disk = self.disk.as_mut().ok_or(FsError::NotMounted)?;
         let mut snapshot = Snapshot::default();
