@@ -11,10 +11,11 @@
 
 use core::fmt;
 
-use mealy_caps::{Badge, CapRef};
+use mealy_caps::{Badge, CapRef, TaskId};
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
+use crate::inspect::ExitCause;
 use crate::kernel::CallFailure;
 
 /// Names one outstanding call of the calling task; unique among the calls
@@ -44,6 +45,15 @@ pub enum MessageKind {
     Interrupt { line: u8 },
     /// A timer armed with `set_timer` expired.
     Timeout,
+    /// The task `task`, which this task supervises (`Context::supervise`),
+    /// ended: how, and the address of its fault (0 if none). Only the
+    /// kernel sets a kind, so no task can forge this notice; a look-alike
+    /// payload arrives as a `Request`.
+    TaskExited {
+        task: TaskId,
+        cause: ExitCause,
+        address: u64,
+    },
 }
 
 /// One message, handed to [`StateMachine::handle`](crate::StateMachine::handle).

@@ -8,6 +8,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use mealy_protocol::inspect::{ExitCause, Fault};
 
 use alloc::string::String;
 use mealy_caps::{Rights, TaskId};
@@ -286,6 +287,9 @@ fn hostile_arguments_come_back_as_errors() {
         Step::Call(Syscall::Mint, [forged, 0x1ff, 0, 0, 0, 0]),
         Step::Call(Syscall::PortRead, [forged, 0x1_0000, 0, 0, 0, 0]),
         Step::Call(Syscall::Drop, [forged, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::RestartTask, [forged, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::Supervise, [forged, forged, 0, 0, 0, 0]),
+        Step::Call(Syscall::RestartTask, [area, 0, 0, 0, 0, 0]),
         // The token cannot go into its read-only message area: the
         // handler ends with that error, which is logged.
         Step::Call(Syscall::CallDone, [forged, 0, 0, 0, 0, area]),
@@ -311,6 +315,9 @@ fn hostile_arguments_come_back_as_errors() {
             offset: 0x1_0000,
             len: 0,
         },
+        IpcError::InvalidCap,
+        IpcError::InvalidCap,
+        IpcError::InvalidCap,
         IpcError::InvalidCap,
     ];
     for (n, error) in expected.iter().enumerate() {
@@ -363,6 +370,14 @@ fn a_fault_stops_only_the_task_with_one_line() {
         .collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("stopped: page fault (#PF) reading 0xffffffff80000000"));
+    // `ps` and a supervisor learn the fault and the address touched.
+    assert_eq!(
+        rig.sched.task_info(rig.user).unwrap().last_fault,
+        Some(Fault {
+            cause: ExitCause::Exception { vector: 14 },
+            address: 0xffff_ffff_8000_0000,
+        })
+    );
     let peer = rig.peer;
     assert!(rig.sched.act_as(peer, |cx| cx.task_id()).is_some());
 }
@@ -374,12 +389,16 @@ fn a_handler_over_its_budget_is_stopped_by_the_timer() {
     assert_eq!(rig.state(), TaskState::Faulted);
     let budget = alloc::format!("over its {} ms budget", USER_BUDGET_NS / 1_000_000);
     assert!(rig.logged(&budget), "{:?}", rig.sched.platform().log_lines);
+    let fault = rig.sched.task_info(rig.user).unwrap().last_fault;
+    assert_eq!(fault.map(|fault| fault.cause), Some(ExitCause::OverBudget));
 }
 
 #[test]
 fn a_panic_ends_the_task_and_a_stop_returns_its_memory() {
     let rig = rig(&[Step::Call(Syscall::Done, [abi::DONE_FATAL, 0, 0, 0, 0, 0])]);
     assert_eq!(rig.state(), TaskState::Faulted);
+    let fault = rig.sched.task_info(rig.user).unwrap().last_fault;
+    assert_eq!(fault.map(|fault| fault.cause), Some(ExitCause::Fatal));
     // Its page tables and regions went back: the same load and stop again
     // ends where it began.
     let before = rig.memory.frame_stats().free;

@@ -96,6 +96,8 @@ impl FakeKernel {
             mailbox_high_water: 0,
             handled: 1,
             time_ns: 700,
+            restarts: 0,
+            last_fault: None,
         }));
         self.fake.answer_inspect(Query::Tasks, Report::Tasks(tasks));
     }

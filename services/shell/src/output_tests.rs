@@ -25,6 +25,8 @@ fn an_overflowing_cell_still_leaves_a_space() {
         mailbox_high_water: 2,
         handled: u64::MAX,
         time_ns: 5,
+        restarts: 0,
+        last_fault: None,
     };
     let text = render(|out| write_tasks(out, &[row]));
     let lines: Vec<&str> = text.lines().collect();

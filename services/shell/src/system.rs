@@ -82,7 +82,10 @@ impl Answer {
                 Some((token, Answer::Reply { payload, caps }))
             }
             MessageKind::CallFailed { token, reason } => Some((token, Answer::Failed(reason))),
-            MessageKind::Request | MessageKind::Timeout | MessageKind::Interrupt { .. } => None,
+            MessageKind::Request
+            | MessageKind::Timeout
+            | MessageKind::Interrupt { .. }
+            | MessageKind::TaskExited { .. } => None,
         }
     }
 }
