@@ -148,6 +148,15 @@ impl Context for FakeKernel {
         Ok(())
     }
 
+    fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        self.fake.restart_task(task)?;
+        if let Some(program) = self.programs.iter_mut().find(|p| p.control == task) {
+            program.stopped = false;
+            self.refresh();
+        }
+        Ok(())
+    }
+
     // Everything else is the FakeContext's.
 
     fn task_id(&self) -> TaskId {

@@ -33,7 +33,7 @@ fn an_overflowing_cell_still_leaves_a_space() {
     assert_eq!(
         lines.get(1).copied(),
         Some(
-            "4000000000 a-very-long-task-name faulted 1     2     18446744073709551615 5             3"
+            "4000000000 a-very-long-task-name faulted 1     2     18446744073709551615 5             3     0         -"
         )
     );
     let fields: Vec<&str> = lines

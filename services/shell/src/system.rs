@@ -116,6 +116,10 @@ pub trait System {
     /// Stops `task` for good and deletes its capabilities.
     fn kill(&mut self, task: &TaskRef) -> Result<(), String>;
 
+    /// Stops `task` if it runs, and starts a fresh instance of it with
+    /// the same id and endpoint (`Context::restart_task`).
+    fn restart(&mut self, task: &TaskRef) -> Result<(), String>;
+
     fn stats(&mut self) -> Result<Stats, String>;
 
     fn bench(&mut self) -> Result<BenchReport, String>;
