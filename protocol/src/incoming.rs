@@ -83,3 +83,16 @@ impl<'a> Incoming<'a> {
         self.envelope.caps.as_slice()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MessageKind;
+
+    /// Every mailbox slot and delivery area holds a kind: the supervisor's
+    /// notice must not make them bigger than the sixteen bytes a failed
+    /// call already took.
+    #[test]
+    fn a_message_kind_is_sixteen_bytes() {
+        assert_eq!(core::mem::size_of::<MessageKind>(), 16);
+    }
+}

@@ -8,11 +8,11 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::RefCell;
-use mealy_protocol::inspect::{ExitCause, Fault};
 
 use alloc::string::String;
 use mealy_caps::{Rights, TaskId};
 use mealy_protocol::abi::{self, Syscall, page};
+use mealy_protocol::inspect::{ExitCause, Fault};
 use mealy_protocol::{IpcError, StateMachine};
 use x86_64::structures::paging::{Page, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
@@ -523,4 +523,71 @@ fn inspect_writes_the_report_where_the_task_can_write_and_refuses_the_rest() {
         }
         other => panic!("not a task list: {other:?}"),
     }
+}
+
+/// A ring-0 task that fails fatally on any message.
+struct Crashy;
+
+impl StateMachine for Crashy {
+    fn name(&self) -> &'static str {
+        "crashy"
+    }
+
+    fn handle(
+        &mut self,
+        _: &mut dyn mealy_protocol::Context,
+        _: mealy_protocol::Incoming<'_>,
+    ) -> Result<(), mealy_protocol::HandleError> {
+        Err(mealy_protocol::HandleError::Fatal("asked to crash"))
+    }
+}
+
+#[test]
+fn a_ring_3_supervisor_reads_a_task_exited_notice_from_its_message_area() {
+    const VICTIM: TaskSpec = TaskSpec::new("victim", unused);
+    const BOSS: TaskSpec = TaskSpec::new("boss", unused).caps(&[
+        grant("victim").control_of("victim"),
+        grant("to-victim").endpoint_to("victim"),
+        grant("to-user").endpoint_to("user").badge(9),
+    ]);
+    let mut rig = rig(&[]);
+    let ids = rig
+        .sched
+        .spawn_all_with(&[VICTIM, BOSS], |spec| {
+            if spec.name == "victim" {
+                Box::new(Crashy)
+            } else {
+                unused()
+            }
+        })
+        .expect("spawns");
+    let (victim, boss) = (ids[0], ids[1]);
+    let cap = |rig: &Rig, name: &str| {
+        rig.sched
+            .grants(boss)
+            .iter()
+            .find(|grant| grant.name == name)
+            .unwrap()
+            .cap
+    };
+    let (task, to_victim, to_user) = (
+        cap(&rig, "victim"),
+        cap(&rig, "to-victim"),
+        cap(&rig, "to-user"),
+    );
+    let done = rig.sched.act_as(boss, |cx| {
+        cx.supervise(task, to_user)?;
+        cx.send(to_victim, b"crash", &[])
+    });
+    assert_eq!(done, Some(Ok(())));
+    rig.sched.run_until_idle(100);
+    assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_TASK_EXITED);
+    assert_eq!(rig.field(page::DETAIL) as u32, victim.0);
+    assert_eq!(rig.field(page::TOKEN), 0, "no address");
+    assert_eq!(rig.field(page::BADGE), 9);
+    assert_eq!(
+        abi::decode_cause(rig.field(page::CAUSE) as u32),
+        Some(ExitCause::Fatal)
+    );
+    assert_eq!(rig.state(), TaskState::Idle, "the supervisor goes on");
 }
