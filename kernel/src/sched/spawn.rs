@@ -228,8 +228,12 @@ impl<P: Platform> Scheduler<P> {
             }
             if !self.kernel.lifecycle.spawned.is_empty() {
                 let (id, machine) = self.kernel.lifecycle.spawned.remove(0);
-                self.machines.set(id, Some(machine));
-                self.start(id);
+                // Stopped again in the handler that made it (a spawn or
+                // restart, then a kill): it never starts.
+                if self.kernel.task(id).is_ok_and(|task| task.state.is_alive()) {
+                    self.machines.set(id, Some(machine));
+                    self.start(id);
+                }
             }
         }
     }

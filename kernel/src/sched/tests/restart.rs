@@ -354,3 +354,28 @@ fn a_supervised_program_that_faults_keeps_its_identity_until_let_go() {
     );
     let _ = peer;
 }
+
+#[test]
+fn a_task_restarted_then_stopped_in_one_handler_never_starts() {
+    let mut w = office(Behaviour::Record);
+    let task = w.grant(BOSS, "task");
+    let done = w.act(BOSS, |cx| {
+        cx.restart_task(task)?;
+        cx.stop_task(task)
+    });
+    assert_eq!(done, Ok(()));
+    w.run();
+    let info = w.sched.task_info(SERVER).unwrap();
+    assert_eq!((info.state, info.restarts), (TaskState::Stopped, 1));
+    assert!(
+        matches!(w.sched.machines.get(SERVER), Some(None)),
+        "no machine was taken in for the dead task"
+    );
+    // Its grants went with the instance, and nothing answers.
+    assert!(w.sched.grants(SERVER).is_empty());
+    let endpoint = w.grant(CLIENT, "server");
+    assert_eq!(
+        w.act(CLIENT, |cx| cx.send(endpoint, b"x", &[])),
+        Err(IpcError::DeadTask)
+    );
+}
