@@ -472,26 +472,33 @@ fn machine_platform(handover: &BootHandover) -> MachinePlatform {
 /// for the ones `BOOT_PROGRAMS` lists, if the file is there and loads;
 /// otherwise (and for every other task) the service linked into the
 /// kernel, with one line saying why.
-fn boot_task(spec: &TaskSpec, handover: &BootHandover, id: u64) -> Box<dyn StateMachine> {
+///
+/// A program comes with its file, which a restart loads again.
+fn boot_task(
+    spec: &TaskSpec,
+    handover: &BootHandover,
+    id: u64,
+) -> (Box<dyn StateMachine>, Option<&'static [u8]>) {
     static CPU: ArchCpu = ArchCpu;
     let (Some(path), Some(memory)) = (boot_files::path_of(spec.name), handover.memory) else {
-        return (spec.factory)();
+        return ((spec.factory)(), None);
     };
     let loaded = boot_files::read(handover.fs_image, path)
         .map_err(|error| alloc::format!("{error}"))
         .and_then(|file| {
             UserTask::load(spec.name, file, memory, memory, &CPU, Owner(id))
+                .map(|task| (task, file))
                 .map_err(|error| alloc::format!("{error}"))
         });
     match loaded {
-        Ok(task) => {
+        Ok((task, file)) => {
             let (base, len) = task.image();
             log::info!("{}: ring 3, {path} at {base:#x} ({len} bytes)", spec.name);
-            Box::new(task)
+            (Box::new(task), Some(file))
         }
         Err(error) => {
             log::warn!("{}: {path}: {error}; running the ring-0 service", spec.name);
-            (spec.factory)()
+            ((spec.factory)(), None)
         }
     }
 }
@@ -550,12 +557,22 @@ fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>, handover: &BootH
     let (services, terminal) = tasks::boot_stages();
     let first = scheduler.tasks().count() as u64;
     let mut index = 0;
+    let mut files = Vec::new();
     let spawned = scheduler.spawn_all_with(&services, |spec| {
         index += 1;
-        boot_task(spec, handover, first + index - 1)
+        let (machine, file) = boot_task(spec, handover, first + index - 1);
+        files.push(file);
+        machine
     });
     match spawned {
-        Ok(ids) => log::info!("scheduler: started {} services", ids.len()),
+        Ok(ids) => {
+            for (&id, file) in ids.iter().zip(files) {
+                if let Some(file) = file {
+                    scheduler.keep_program_image(id, file);
+                }
+            }
+            log::info!("scheduler: started {} services", ids.len())
+        }
         Err(error) => log::error!("scheduler: task list: {error}"),
     }
     scheduler.run_until_idle(usize::MAX);

@@ -56,6 +56,8 @@ fn tasks(kernel: &KernelState) -> Vec<TaskRow> {
                 mailbox_high_water: info.mailbox_high_water,
                 handled: info.counters.handled,
                 time_ns: info.counters.busy_ns,
+                restarts: info.restarts,
+                last_fault: info.last_fault,
             }
         })
         .collect()

@@ -239,11 +239,17 @@ fn ps_reads_the_task_table_through_the_inspect_capability() {
     for name in ["echo", "pinger", "console", mealy_shell::NAME] {
         assert!(out.contains(name), "{out}");
     }
-    // Every boot task runs in ring 0, the last column.
+    // Every boot task runs in ring 0, has not been restarted, and has not
+    // faulted: the last three columns.
     let mut lines = out.lines();
-    assert!(lines.next().is_some_and(|header| header.ends_with(" RING")));
+    assert!(
+        lines
+            .next()
+            .is_some_and(|header| header.ends_with(" RING  RESTARTS  LAST_FAULT"))
+    );
     for row in lines {
-        assert_eq!(row.split_whitespace().last(), Some("0"), "{row}");
+        let last: Vec<&str> = row.split_whitespace().rev().take(3).collect();
+        assert_eq!(last, ["-", "0", "0"], "{row}");
     }
     // Take the Inspect capability away: ps fails with the cap error.
     let slot = terminal.original_of(mealy_shell::INSPECT);
@@ -279,6 +285,35 @@ fn kill_goes_through_a_task_capability_and_its_peers_get_errors() {
     let out = terminal.run("kill pinger");
     assert_eq!(out, "error: kill: invalid or stale capability\n");
     assert!(terminal.sched.task_by_name("pinger").is_some());
+}
+
+#[test]
+fn restart_brings_a_killed_task_back_behind_the_same_endpoint() {
+    let mut terminal = Terminal::boot_list();
+    assert_eq!(terminal.run("kill echo"), "killed echo\n");
+    let pinger = terminal.sched.task_by_name("pinger").unwrap();
+    let endpoint = terminal.sched.grants(pinger)[0].cap;
+    let send = |terminal: &mut Terminal| {
+        terminal
+            .sched
+            .act_as(pinger, |cx| cx.send(endpoint, b"x", &[]))
+            .unwrap()
+    };
+    assert_eq!(send(&mut terminal), Err(IpcError::DeadTask));
+    assert_eq!(terminal.run("restart echo"), "restarted echo\n");
+    // The pinger's old capability reaches the new instance.
+    assert_eq!(send(&mut terminal), Ok(()));
+    let echo = terminal.sched.task_by_name("echo").unwrap();
+    assert_eq!(terminal.sched.task_info(echo).unwrap().restarts, 1);
+    let out = terminal.run("ps");
+    let row = out
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some("echo"))
+        .unwrap();
+    let last: Vec<&str> = row.split_whitespace().rev().take(2).collect();
+    assert_eq!(last, ["-", "1"], "{row}");
+    let out = terminal.run("restart kernel");
+    assert_eq!(out, "error: restart: the kernel cannot be restarted\n");
 }
 
 #[test]

@@ -109,11 +109,15 @@ pub enum Syscall {
     /// records ([`encode_grant`]): each a copy of a capability of the
     /// caller's (which needs GRANT on it), named for the new task.
     Spawn = 23,
+    /// `(task)`: `Context::restart_task`.
+    RestartTask = 24,
+    /// `(task, endpoint)`: `Context::supervise`.
+    Supervise = 25,
 }
 
 impl Syscall {
     /// Every call, in number order.
-    pub const ALL: [Syscall; 24] = [
+    pub const ALL: [Syscall; 26] = [
         Syscall::Done,
         Syscall::TaskId,
         Syscall::Send,
@@ -138,6 +142,8 @@ impl Syscall {
         Syscall::ReplyDone,
         Syscall::CallDone,
         Syscall::Spawn,
+        Syscall::RestartTask,
+        Syscall::Supervise,
     ];
 
     /// The call numbered `number`, if there is one.
@@ -163,6 +169,36 @@ pub const UPCALL_REPLY: u32 = 2;
 pub const UPCALL_CALL_FAILED: u32 = 3;
 pub const UPCALL_INTERRUPT: u32 = 4;
 pub const UPCALL_TIMEOUT: u32 = 5;
+/// `MessageKind::TaskExited`: `detail` is the task id, `token` the
+/// fault's address, and [`page::CAUSE`] the cause ([`encode_cause`]).
+pub const UPCALL_TASK_EXITED: u32 = 6;
+
+/// An [`ExitCause`](crate::inspect::ExitCause) as the message page's
+/// `CAUSE` word: the kind in the low byte, an exception's vector above.
+pub fn encode_cause(cause: crate::inspect::ExitCause) -> u32 {
+    use crate::inspect::ExitCause;
+    match cause {
+        ExitCause::Stopped => 0,
+        ExitCause::Exception { vector } => 1 | (u32::from(vector) << 8),
+        ExitCause::OverBudget => 2,
+        ExitCause::Fatal => 3,
+        ExitCause::BadFrame => 4,
+    }
+}
+
+/// The cause [`encode_cause`] wrote; `None` for any other word.
+pub fn decode_cause(word: u32) -> Option<crate::inspect::ExitCause> {
+    use crate::inspect::ExitCause;
+    let vector = u8::try_from(word >> 8).ok()?;
+    Some(match (word & 0xff, vector) {
+        (0, 0) => ExitCause::Stopped,
+        (1, vector) => ExitCause::Exception { vector },
+        (2, 0) => ExitCause::OverBudget,
+        (3, 0) => ExitCause::Fatal,
+        (4, 0) => ExitCause::BadFrame,
+        _ => return None,
+    })
+}
 
 /// `CallFailed`'s reason in the page's `detail`.
 pub const FAILED_MALFORMED: u32 = 0;
@@ -187,6 +223,9 @@ pub mod page {
     pub const PAYLOAD_LEN: usize = 36;
     /// `[u64; MAX_CAPS]` (`crate::MAX_CAPS`): transferred CapRefs.
     pub const CAPS: usize = 40;
+    /// `u32`: a `TaskExited` notice's cause (`super::encode_cause`),
+    /// after the CAPS array.
+    pub const CAUSE: usize = CAPS + 8 * crate::MAX_CAPS;
     /// The payload, up to [`crate::MAX_PAYLOAD`] bytes: it starts on the
     /// page after the header, so the two pages hold a whole message.
     pub const PAYLOAD: usize = 4096;
@@ -390,6 +429,26 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(Syscall::ALL.len() as u64), None);
         assert_eq!(Syscall::from_number(u64::MAX), None);
+    }
+
+    #[test]
+    fn every_exit_cause_survives_the_page_and_other_words_name_none() {
+        use crate::inspect::ExitCause;
+        let causes = [
+            ExitCause::Stopped,
+            ExitCause::Exception { vector: 0 },
+            ExitCause::Exception { vector: 14 },
+            ExitCause::Exception { vector: 255 },
+            ExitCause::OverBudget,
+            ExitCause::Fatal,
+            ExitCause::BadFrame,
+        ];
+        for cause in causes {
+            assert_eq!(decode_cause(encode_cause(cause)), Some(cause));
+        }
+        for word in [5, 0x100, 0x203, 0x1_0001, u32::MAX] {
+            assert_eq!(decode_cause(word), None, "{word:#x}");
+        }
     }
 
     #[test]

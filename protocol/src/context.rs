@@ -188,4 +188,34 @@ pub trait Context {
     fn regions_withdrawn(&self) -> Option<u64> {
         None
     }
+
+    /// Restarts the task the Task capability `task` controls (needs
+    /// WRITE), in place: its current instance, if alive, is stopped as
+    /// `stop_task` would (callers with calls in flight get `CallFailed {
+    /// PeerDied }`, its capabilities are deleted, queued messages
+    /// dropped); then a fresh instance with the same `TaskId` and the same
+    /// Endpoint object, so every client's endpoint capability reaches it,
+    /// gets fresh copies of its original grants and a fresh machine (its
+    /// factory, or its program file loaded again), and its `start` runs.
+    /// Errors: the capability's (`InvalidCap`, `WrongKind`,
+    /// `MissingRights`); `Unsupported` for the kernel, the caller itself
+    /// or a task the kernel cannot remake; `DeadTask` for one whose
+    /// objects are gone; a load failure's error, with the old instance
+    /// left as it was.
+    fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        let _ = task;
+        Err(IpcError::Unsupported)
+    }
+
+    /// Makes the holder of the Endpoint `endpoint` (needs WRITE on it)
+    /// the supervisor of the task `task` controls (needs WRITE): whenever
+    /// an instance of that task faults or is stopped, the kernel queues
+    /// that endpoint's task a [`MessageKind::TaskExited`](crate::MessageKind::TaskExited)
+    /// notice, with the endpoint capability's badge. A supervised task
+    /// that dies keeps its identity (id, Endpoint, Task object) so it can
+    /// be restarted. Replaces any earlier supervisor.
+    fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
+        let _ = (task, endpoint);
+        Err(IpcError::Unsupported)
+    }
 }

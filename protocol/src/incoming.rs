@@ -11,10 +11,11 @@
 
 use core::fmt;
 
-use mealy_caps::{Badge, CapRef};
+use mealy_caps::{Badge, CapRef, TaskId};
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
+use crate::inspect::ExitCause;
 use crate::kernel::CallFailure;
 
 /// Names one outstanding call of the calling task; unique among the calls
@@ -44,6 +45,15 @@ pub enum MessageKind {
     Interrupt { line: u8 },
     /// A timer armed with `set_timer` expired.
     Timeout,
+    /// The task `task`, which this task supervises (`Context::supervise`),
+    /// ended: how, and the address of its fault (0 if none). Only the
+    /// kernel sets a kind, so no task can forge this notice; a look-alike
+    /// payload arrives as a `Request`.
+    TaskExited {
+        task: TaskId,
+        cause: ExitCause,
+        address: u64,
+    },
 }
 
 /// One message, handed to [`StateMachine::handle`](crate::StateMachine::handle).
@@ -71,5 +81,18 @@ impl<'a> Incoming<'a> {
     /// The capabilities moved to this task with the message.
     pub fn caps(&self) -> &'a [CapRef] {
         self.envelope.caps.as_slice()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageKind;
+
+    /// Every mailbox slot and delivery area holds a kind: the supervisor's
+    /// notice must not make them bigger than the sixteen bytes a failed
+    /// call already took.
+    #[test]
+    fn a_message_kind_is_sixteen_bytes() {
+        assert_eq!(core::mem::size_of::<MessageKind>(), 16);
     }
 }

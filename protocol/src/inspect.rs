@@ -94,6 +94,65 @@ pub struct TaskRow {
     pub handled: u64,
     /// Time spent in its handler, in nanoseconds.
     pub time_ns: u64,
+    /// Times it was restarted in place (`Context::restart_task`).
+    pub restarts: u32,
+    /// How its last instance to fault ended, if one did.
+    pub last_fault: Option<Fault>,
+}
+
+/// Why a task's instance ended, as the kernel saw it: what a supervisor's
+/// [`MessageKind::TaskExited`](crate::MessageKind::TaskExited) notice and
+/// `ps`'s LAST FAULT column say. Two bytes, so the notice fits the same
+/// sixteen bytes as every other [`MessageKind`](crate::MessageKind).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ExitCause {
+    /// Stopped by a holder of its Task capability (`stop_task`): no fault.
+    Stopped,
+    /// A CPU exception in ring 3, by vector (14 is a page fault).
+    Exception { vector: u8 },
+    /// Its handler ran past its budget and was preempted.
+    OverBudget,
+    /// A ring-0 handler returned `HandleError::Fatal`, or a program
+    /// panicked or ended its handler as fatal.
+    Fatal,
+    /// The kernel could not resume it (a corrupt trap frame).
+    BadFrame,
+}
+
+/// One fault: its cause and the address it names (for a page fault the
+/// address touched, for other exceptions and a budget overrun the
+/// instruction; 0 where there is none).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Fault {
+    pub cause: ExitCause,
+    pub address: u64,
+}
+
+impl fmt::Display for ExitCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitCause::Stopped => f.write_str("stopped"),
+            ExitCause::Exception { vector: 0 } => f.write_str("#DE"),
+            ExitCause::Exception { vector: 6 } => f.write_str("#UD"),
+            ExitCause::Exception { vector: 13 } => f.write_str("#GP"),
+            ExitCause::Exception { vector: 14 } => f.write_str("#PF"),
+            ExitCause::Exception { vector } => write!(f, "exception {vector}"),
+            ExitCause::OverBudget => f.write_str("budget"),
+            ExitCause::Fatal => f.write_str("fatal"),
+            ExitCause::BadFrame => f.write_str("bad-frame"),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    /// `#PF@0x1000`; a fault with no address is its cause alone.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.address == 0 {
+            write!(f, "{}", self.cause)
+        } else {
+            write!(f, "{}@{:#x}", self.cause, self.address)
+        }
+    }
 }
 
 /// One Region object, for `mem`.

@@ -63,6 +63,14 @@ pub trait StateMachine {
         0
     }
 
+    /// The fault its last handler ended with, if it ended with
+    /// `HandleError::Stopped` after one: what the kernel reports to a
+    /// supervisor and in `ps`. Only a ring-3 program knows more than the
+    /// error it returned.
+    fn fault(&self) -> Option<crate::inspect::Fault> {
+        None
+    }
+
     /// Reacts to one message, to completion. See [`HandleError`] for what
     /// the kernel does with an error.
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError>;

@@ -43,7 +43,7 @@ fn a_piped_session_runs_every_line_and_shutdown_exits_zero() {
     assert_eq!(run.code, Some(0), "shutdown powers off cleanly\n{run}");
     run.assert_stdout_has("Mealy debug shell; type 'help' for commands\n");
     run.assert_stdout_has(
-        "mealy> ps\nID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING\n0    echo ",
+        "mealy> ps\nID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING  RESTARTS  LAST_FAULT\n0    echo ",
     );
     let pinger = run.line_starting("1    pinger ");
     assert!(

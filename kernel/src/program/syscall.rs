@@ -219,6 +219,8 @@ fn serve_other(
         Syscall::NowNs => Ok((cx.now_ns(), 0)),
         Syscall::Log => log(task, cx, a0, a1).map(|()| (0, 0)),
         Syscall::Spawn => spawn(task, cx, cap(a0), (a1, a2), (a3, a4)).map(|new| (new.to_raw(), 0)),
+        Syscall::RestartTask => cx.restart_task(cap(a0)).map(|()| (0, 0)),
+        Syscall::Supervise => cx.supervise(cap(a0), cap(a1)).map(|()| (0, 0)),
         // Served by `serve` itself.
         Syscall::Done
         | Syscall::Send

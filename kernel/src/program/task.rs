@@ -32,6 +32,7 @@ use core::fmt;
 
 use mealy_caps::CapRef;
 use mealy_protocol::abi::{self, page};
+use mealy_protocol::inspect::{ExitCause, Fault};
 use mealy_protocol::{
     CallFailure, Context, Grants, HandleError, Incoming, MAX_PAYLOAD, MessageKind, StateMachine,
 };
@@ -138,6 +139,9 @@ pub struct UserTask<'m> {
     pub(super) payload: Box<[u8; MAX_PAYLOAD]>,
     /// Regions it allocated, with their length, for [`USER_REGION_QUOTA`].
     pub(super) allocated: Vec<(CapRef, u64)>,
+    /// The fault that stopped it, for the scheduler's report
+    /// (`StateMachine::fault`).
+    fault: Option<Fault>,
 }
 
 fn frames_of<'r>(region: &'r Region<'_>) -> impl Iterator<Item = (Page, PhysFrame)> + 'r {
@@ -238,6 +242,7 @@ impl<'m> UserTask<'m> {
             budget_ns: USER_BUDGET_NS,
             payload: Box::new([0; MAX_PAYLOAD]),
             allocated: Vec::new(),
+            fault: None,
         })
     }
 
@@ -363,7 +368,7 @@ impl<'m> UserTask<'m> {
                                 self.symbols.describe(frame.rip)
                             ),
                         );
-                        return Err(HandleError::Stopped);
+                        return Err(self.stopped(ExitCause::OverBudget, frame.rip));
                     }
                 }
                 // An NMI is not the task's doing.
@@ -374,17 +379,29 @@ impl<'m> UserTask<'m> {
                     cr2,
                 } => {
                     self.report_exception(cx, &frame, vector, error_code, cr2);
-                    return Err(HandleError::Stopped);
+                    let address = if vector == crate::trap::PAGE_FAULT {
+                        cr2
+                    } else {
+                        frame.rip
+                    };
+                    let vector = u8::try_from(vector).unwrap_or(u8::MAX);
+                    return Err(self.stopped(ExitCause::Exception { vector }, address));
                 }
                 Exit::BadFrame => {
                     self.report(
                         cx,
                         format_args!("stopped: cannot resume at {:#x}", frame.rip),
                     );
-                    return Err(HandleError::Stopped);
+                    return Err(self.stopped(ExitCause::BadFrame, frame.rip));
                 }
             }
         }
+    }
+
+    /// Records the fault that stops the task, and the error that says so.
+    fn stopped(&mut self, cause: ExitCause, address: u64) -> HandleError {
+        self.fault = Some(Fault { cause, address });
+        HandleError::Stopped
     }
 
     fn report(&self, cx: &mut dyn Context, line: fmt::Arguments<'_>) {
@@ -504,6 +521,10 @@ impl StateMachine for UserTask<'_> {
         3
     }
 
+    fn fault(&self) -> Option<Fault> {
+        self.fault
+    }
+
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
         let mut payload = Vec::new();
         for grant in grants.iter() {
@@ -531,9 +552,20 @@ impl StateMachine for UserTask<'_> {
             ),
             MessageKind::Interrupt { line } => (abi::UPCALL_INTERRUPT, u32::from(line), 0),
             MessageKind::Timeout => (abi::UPCALL_TIMEOUT, 0, 0),
+            MessageKind::TaskExited { task, address, .. } => {
+                (abi::UPCALL_TASK_EXITED, task.0, address)
+            }
         };
         self.deliver(kind, detail, token, Some(&msg), msg.payload)
             .ok_or(HandleError::Fatal("the message area is not writable"))?;
+        if let MessageKind::TaskExited { cause, .. } = msg.kind {
+            let word = abi::encode_cause(cause).to_le_bytes();
+            self.messages
+                .page_mut(0)
+                .and_then(|header| header.get_mut(page::CAUSE..page::CAUSE + 4))
+                .ok_or(HandleError::Fatal("the message area is not writable"))?
+                .copy_from_slice(&word);
+        }
         self.upcall(cx)
     }
 }

@@ -12,6 +12,7 @@ use core::cell::RefCell;
 use alloc::string::String;
 use mealy_caps::{Rights, TaskId};
 use mealy_protocol::abi::{self, Syscall, page};
+use mealy_protocol::inspect::{ExitCause, Fault};
 use mealy_protocol::{IpcError, StateMachine};
 use x86_64::structures::paging::{Page, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
@@ -286,6 +287,9 @@ fn hostile_arguments_come_back_as_errors() {
         Step::Call(Syscall::Mint, [forged, 0x1ff, 0, 0, 0, 0]),
         Step::Call(Syscall::PortRead, [forged, 0x1_0000, 0, 0, 0, 0]),
         Step::Call(Syscall::Drop, [forged, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::RestartTask, [forged, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::Supervise, [forged, forged, 0, 0, 0, 0]),
+        Step::Call(Syscall::RestartTask, [area, 0, 0, 0, 0, 0]),
         // The token cannot go into its read-only message area: the
         // handler ends with that error, which is logged.
         Step::Call(Syscall::CallDone, [forged, 0, 0, 0, 0, area]),
@@ -311,6 +315,9 @@ fn hostile_arguments_come_back_as_errors() {
             offset: 0x1_0000,
             len: 0,
         },
+        IpcError::InvalidCap,
+        IpcError::InvalidCap,
+        IpcError::InvalidCap,
         IpcError::InvalidCap,
     ];
     for (n, error) in expected.iter().enumerate() {
@@ -363,6 +370,14 @@ fn a_fault_stops_only_the_task_with_one_line() {
         .collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("stopped: page fault (#PF) reading 0xffffffff80000000"));
+    // `ps` and a supervisor learn the fault and the address touched.
+    assert_eq!(
+        rig.sched.task_info(rig.user).unwrap().last_fault,
+        Some(Fault {
+            cause: ExitCause::Exception { vector: 14 },
+            address: 0xffff_ffff_8000_0000,
+        })
+    );
     let peer = rig.peer;
     assert!(rig.sched.act_as(peer, |cx| cx.task_id()).is_some());
 }
@@ -374,12 +389,16 @@ fn a_handler_over_its_budget_is_stopped_by_the_timer() {
     assert_eq!(rig.state(), TaskState::Faulted);
     let budget = alloc::format!("over its {} ms budget", USER_BUDGET_NS / 1_000_000);
     assert!(rig.logged(&budget), "{:?}", rig.sched.platform().log_lines);
+    let fault = rig.sched.task_info(rig.user).unwrap().last_fault;
+    assert_eq!(fault.map(|fault| fault.cause), Some(ExitCause::OverBudget));
 }
 
 #[test]
 fn a_panic_ends_the_task_and_a_stop_returns_its_memory() {
     let rig = rig(&[Step::Call(Syscall::Done, [abi::DONE_FATAL, 0, 0, 0, 0, 0])]);
     assert_eq!(rig.state(), TaskState::Faulted);
+    let fault = rig.sched.task_info(rig.user).unwrap().last_fault;
+    assert_eq!(fault.map(|fault| fault.cause), Some(ExitCause::Fatal));
     // Its page tables and regions went back: the same load and stop again
     // ends where it began.
     let before = rig.memory.frame_stats().free;
@@ -504,4 +523,71 @@ fn inspect_writes_the_report_where_the_task_can_write_and_refuses_the_rest() {
         }
         other => panic!("not a task list: {other:?}"),
     }
+}
+
+/// A ring-0 task that fails fatally on any message.
+struct Crashy;
+
+impl StateMachine for Crashy {
+    fn name(&self) -> &'static str {
+        "crashy"
+    }
+
+    fn handle(
+        &mut self,
+        _: &mut dyn mealy_protocol::Context,
+        _: mealy_protocol::Incoming<'_>,
+    ) -> Result<(), mealy_protocol::HandleError> {
+        Err(mealy_protocol::HandleError::Fatal("asked to crash"))
+    }
+}
+
+#[test]
+fn a_ring_3_supervisor_reads_a_task_exited_notice_from_its_message_area() {
+    const VICTIM: TaskSpec = TaskSpec::new("victim", unused);
+    const BOSS: TaskSpec = TaskSpec::new("boss", unused).caps(&[
+        grant("victim").control_of("victim"),
+        grant("to-victim").endpoint_to("victim"),
+        grant("to-user").endpoint_to("user").badge(9),
+    ]);
+    let mut rig = rig(&[]);
+    let ids = rig
+        .sched
+        .spawn_all_with(&[VICTIM, BOSS], |spec| {
+            if spec.name == "victim" {
+                Box::new(Crashy)
+            } else {
+                unused()
+            }
+        })
+        .expect("spawns");
+    let (victim, boss) = (ids[0], ids[1]);
+    let cap = |rig: &Rig, name: &str| {
+        rig.sched
+            .grants(boss)
+            .iter()
+            .find(|grant| grant.name == name)
+            .unwrap()
+            .cap
+    };
+    let (task, to_victim, to_user) = (
+        cap(&rig, "victim"),
+        cap(&rig, "to-victim"),
+        cap(&rig, "to-user"),
+    );
+    let done = rig.sched.act_as(boss, |cx| {
+        cx.supervise(task, to_user)?;
+        cx.send(to_victim, b"crash", &[])
+    });
+    assert_eq!(done, Some(Ok(())));
+    rig.sched.run_until_idle(100);
+    assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_TASK_EXITED);
+    assert_eq!(rig.field(page::DETAIL) as u32, victim.0);
+    assert_eq!(rig.field(page::TOKEN), 0, "no address");
+    assert_eq!(rig.field(page::BADGE), 9);
+    assert_eq!(
+        abi::decode_cause(rig.field(page::CAUSE) as u32),
+        Some(ExitCause::Fatal)
+    );
+    assert_eq!(rig.state(), TaskState::Idle, "the supervisor goes on");
 }

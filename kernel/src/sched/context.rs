@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_caps::{Badge, CapError, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
-use mealy_protocol::inspect::{Query, Report};
+use mealy_protocol::inspect::{ExitCause, Fault, Query, Report};
 use mealy_protocol::mmio::Width;
 use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
 
@@ -19,7 +19,7 @@ use super::reply::{PendingReply, is_reply_ref};
 use super::scheduler::KERNEL_TASK;
 use super::spec::{DEFAULT_CSPACE_SLOTS, DEFAULT_MAILBOX};
 use super::state::{KernelState, TaskShape};
-use super::task::TaskState;
+use super::task::{KeptGrant, Origin, Supervisor, TaskState};
 
 /// Most capabilities one `spawn` may grant.
 pub const MAX_SPAWN_GRANTS: usize = 8;
@@ -95,14 +95,29 @@ impl<P: Platform> TaskContext<'_, P> {
         grants: &[(&'static str, CapRef)],
     ) -> Result<CapRef, IpcError> {
         let target = self.kernel.task(id)?.cspace;
+        let kernel_cspace = self.kernel.kernel_cspace;
         for &(name, cap) in grants {
             let copy = self.kernel.caps.copy(caller, cap, target)?;
             self.kernel
                 .task_mut(id)?
                 .grants
                 .push(mealy_protocol::Grant { name, cap: copy });
+            // What a restart grants again: a child of the spawner's, so
+            // its revoke still reaches every later instance.
+            let source = self.kernel.caps.copy(caller, cap, kernel_cspace)?;
+            let rights = self
+                .kernel
+                .caps
+                .lookup(kernel_cspace, source, Rights::empty())?
+                .rights;
+            self.kernel.task_mut(id)?.kept.push(KeptGrant {
+                name,
+                source,
+                rights,
+                badge: None,
+                own: true,
+            });
         }
-        let kernel_cspace = self.kernel.kernel_cspace;
         let original = self
             .kernel
             .caps
@@ -120,6 +135,30 @@ impl<P: Platform> TaskContext<'_, P> {
             Rights::READ | Rights::WRITE,
             None,
         )?)
+    }
+
+    /// Makes the kernel a Region object of its own over the program file
+    /// at `base .. base + len` (sharing its memory), for restarts of the
+    /// task `id` (`restart.rs`).
+    fn keep_file(&mut self, id: TaskId, base: u64, len: u64) -> Result<(), IpcError> {
+        if !self.platform.share_region(base, len) {
+            return Err(IpcError::Unsupported);
+        }
+        let kernel_cspace = self.kernel.kernel_cspace;
+        match self
+            .kernel
+            .caps
+            .create_object(kernel_cspace, Object::Region { base, len })
+        {
+            Ok(file) => {
+                self.kernel.task_mut(id)?.origin = Origin::Program { file };
+                Ok(())
+            }
+            Err(error) => {
+                self.platform.free_region(base, len);
+                Err(error.into())
+            }
+        }
     }
 
     /// The task a Task capability controls (needs WRITE).
@@ -271,9 +310,49 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         } else if self.kernel.task(target)?.state.is_alive() {
             self.kernel
                 .kill(target, TaskState::Stopped, &mut *self.platform);
+            self.kernel.report_exit(
+                target,
+                Fault {
+                    cause: ExitCause::Stopped,
+                    address: 0,
+                },
+            );
+        } else if self
+            .kernel
+            .task(target)
+            .is_ok_and(|task| task.reusable && task.supervisor.is_some())
+        {
+            // A dead supervised program kept for a restart: let it go.
+            self.kernel.forget_identity(target, &mut *self.platform);
         } else {
             return Err(IpcError::DeadTask);
         }
+        Ok(())
+    }
+
+    fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        let target = self.controlled_task(task)?;
+        if target == KERNEL_TASK || target == self.task {
+            return Err(IpcError::Unsupported);
+        }
+        self.kernel.restart(target, &mut *self.platform)
+    }
+
+    fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
+        let target = self.controlled_task(task)?;
+        if target == KERNEL_TASK {
+            return Err(IpcError::Unsupported);
+        }
+        let (found, object) = self.object_of(endpoint, ObjectKind::Endpoint, Rights::WRITE)?;
+        let Object::Endpoint { task: holder } = object else {
+            return Err(IpcError::WrongKind {
+                found: object.kind(),
+            });
+        };
+        self.kernel.task_mut(target)?.supervisor = Some(Supervisor {
+            task: holder,
+            badge: found.badge,
+        });
         Ok(())
     }
 
@@ -327,7 +406,9 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         })?;
         // From here on a failure stops the half-made task, which gives
         // back everything it got.
-        let result = self.equip(id, cspace, &named);
+        let result = self
+            .keep_file(id, base, len)
+            .and_then(|()| self.equip(id, cspace, &named));
         match result {
             Ok(task_cap) => {
                 self.kernel.lifecycle.spawned.push((id, machine));

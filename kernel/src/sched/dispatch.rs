@@ -23,6 +23,7 @@
 //! cut a dispatch from about 180 to about 125 instructions on the host.
 
 use mealy_caps::TaskId;
+use mealy_protocol::inspect::{ExitCause, Fault};
 use mealy_protocol::{CallFailure, CapRef, HandleError, MessageKind};
 
 use super::context::TaskContext;
@@ -225,10 +226,22 @@ impl<P: Platform> Scheduler<P> {
             }
             HandleError::Ipc(_) => {}
             HandleError::Fatal(_) | HandleError::Stopped => {
+                // A program knows its fault; for anything else the error
+                // is all there is.
+                let fault = self
+                    .machines
+                    .get(id)
+                    .and_then(|machine| machine.as_ref())
+                    .and_then(|machine| machine.fault())
+                    .unwrap_or(Fault {
+                        cause: ExitCause::Fatal,
+                        address: 0,
+                    });
                 self.kernel.kill(id, TaskState::Faulted, &mut self.platform);
                 if let Some(machine) = self.machines.get_mut(id) {
                     *machine = None;
                 }
+                self.kernel.report_exit(id, fault);
             }
         }
     }

@@ -168,6 +168,16 @@ impl Platform for HostPlatform {
         loader(file)
     }
 
+    fn load_program_file(
+        &mut self,
+        _name: &'static str,
+        file: &'static [u8],
+        _owner: mealy_caps::TaskId,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        let loader = self.program_loader.ok_or(IpcError::Unsupported)?;
+        loader(file)
+    }
+
     fn idle(&mut self, _pending: &PendingInterrupts, next_deadline_ns: Option<u64>) {
         self.idle_calls += 1;
         // Nothing can interrupt a host test: jump to the next deadline.

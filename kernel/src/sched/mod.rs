@@ -24,6 +24,7 @@
 //! | `handoff.rs` | the delivery areas, and handing a message to the next task |
 //! | `reply.rs` | reply capabilities: a callee's table of calls to answer |
 //! | `state.rs` | the kernel tables handlers act on; task death |
+//! | `restart.rs` | restart in place (a task's identity outlives its instances), supervisors' fault notices |
 //! | `context.rs` | the `Context` handlers get |
 //! | `subregion.rs` | Region capabilities for page-aligned sub-ranges |
 //! | `pending.rs` | interrupts posted from trap context |
@@ -47,6 +48,7 @@ pub(crate) mod mailbox;
 mod pending;
 mod platform;
 pub(crate) mod reply;
+mod restart;
 pub(crate) mod run_queue;
 mod scheduler;
 mod spawn;

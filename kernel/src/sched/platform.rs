@@ -129,6 +129,19 @@ pub trait Platform {
         let _ = (name, base, len, owner);
         Err(IpcError::Unsupported)
     }
+
+    /// Like `load_program`, from a file's bytes the kernel holds for good
+    /// (a boot program, restarted: `restart.rs`).
+    fn load_program_file(
+        &mut self,
+        name: &'static str,
+        file: &'static [u8],
+        owner: TaskId,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        let _ = (name, file, owner);
+        Err(IpcError::Unsupported)
+    }
+
     // Device drivers (issue 17).
 
     /// Reads the device register of `width` at physical `phys`. The caller

@@ -14,6 +14,7 @@ use super::scheduler::{KERNEL_TASK, Scheduler};
 use super::spec::{CapSource, CapSpec, KERNEL_NAME, SpawnError, TaskSpec, new_object};
 use super::state::IrqRoute;
 use super::state::TaskShape;
+use super::task::{KeptGrant, Origin};
 
 impl<P: Platform> Scheduler<P> {
     /// Creates, equips and starts every task in `specs`; returns their ids
@@ -57,7 +58,7 @@ impl<P: Platform> Scheduler<P> {
         }
         for (spec, &id) in specs.iter().zip(&ids) {
             for cap in spec.caps {
-                let Some(granted) = self.grant(spec.name, id, cap)? else {
+                let Some((granted, kept)) = self.grant(spec.name, id, cap)? else {
                     continue;
                 };
                 if let Some(task) = self.kernel.tasks.get_mut(id) {
@@ -65,6 +66,7 @@ impl<P: Platform> Scheduler<P> {
                         name: cap.name,
                         cap: granted,
                     });
+                    task.kept.push(kept);
                 }
             }
         }
@@ -100,17 +102,28 @@ impl<P: Platform> Scheduler<P> {
                 error,
             })?;
         self.machines.set(id, Some(machine));
+        self.kernel.tasks[id].origin = Origin::Factory(spec.factory);
         Ok(id)
     }
 
-    /// Places the capability `cap` describes in task `id`'s CSpace; `None`
-    /// for a boot module the platform does not have.
+    /// Says that boot task `id` runs the program in `file` (a boot
+    /// module's bytes, which nothing writes) rather than its factory's
+    /// machine: a restart loads it again (`restart.rs`).
+    pub fn keep_program_image(&mut self, id: TaskId, file: &'static [u8]) {
+        if let Some(task) = self.kernel.tasks.get_mut(id) {
+            task.origin = Origin::Image(file);
+        }
+    }
+
+    /// Places the capability `cap` describes in task `id`'s CSpace, and
+    /// says how to grant it again on restart; `None` for a boot module the
+    /// platform does not have.
     fn grant(
         &mut self,
         name: &'static str,
         id: TaskId,
         cap: &CapSpec,
-    ) -> Result<Option<CapRef>, SpawnError> {
+    ) -> Result<Option<(CapRef, KeptGrant)>, SpawnError> {
         let failed = |error: IpcError| SpawnError::Capability {
             task: name,
             cap: cap.name,
@@ -184,7 +197,14 @@ impl<P: Platform> Scheduler<P> {
                 badge: cap.badge,
             });
         }
-        Ok(Some(granted))
+        let kept = KeptGrant {
+            name: cap.name,
+            source: original,
+            rights,
+            badge: cap.badge,
+            own: false,
+        };
+        Ok(Some((granted, kept)))
     }
 
     fn create_original(&mut self, object: Object) -> Result<CapRef, IpcError> {
@@ -208,8 +228,12 @@ impl<P: Platform> Scheduler<P> {
             }
             if !self.kernel.lifecycle.spawned.is_empty() {
                 let (id, machine) = self.kernel.lifecycle.spawned.remove(0);
-                self.machines.set(id, Some(machine));
-                self.start(id);
+                // Stopped again in the handler that made it (a spawn or
+                // restart, then a kill): it never starts.
+                if self.kernel.task(id).is_ok_and(|task| task.state.is_alive()) {
+                    self.machines.set(id, Some(machine));
+                    self.start(id);
+                }
             }
         }
     }

@@ -148,7 +148,10 @@ impl KernelState {
         self.tasks
             .iter()
             .find(|task| {
-                task.reusable && !task.state.is_alive() && !self.lifecycle.killed.contains(&task.id)
+                task.reusable
+                    && !task.state.is_alive()
+                    && task.supervisor.is_none()
+                    && !self.lifecycle.killed.contains(&task.id)
             })
             .map(|task| task.id)
     }
@@ -187,6 +190,12 @@ impl KernelState {
             ring: shape.ring,
             control: None,
             reusable: false,
+            mailbox_letters: shape.mailbox,
+            origin: super::task::Origin::Unknown,
+            kept: Vec::new(),
+            restarts: 0,
+            last_fault: None,
+            supervisor: None,
         };
         match slot {
             Some(id) => {
@@ -281,20 +290,43 @@ impl KernelState {
     /// queued messages, deletes every capability it holds (callers whose
     /// requests it held get `CallFailed { PeerDied }`), disarms its timers
     /// and unroutes its interrupts. Its Endpoint stays, so senders get
-    /// `DeadTask` (unless it was spawned at run time: see below).
-    /// Idempotent.
+    /// `DeadTask` (unless it was spawned at run time and has no
+    /// supervisor: see below). Idempotent.
     pub(crate) fn kill<P: Platform>(&mut self, id: TaskId, end: TaskState, platform: &mut P) {
-        let Ok(task) = self.task_mut(id) else {
+        if !self.end_instance(id, end, platform) {
             return;
+        }
+        // A spawned task's Task object dies with it, and so does its
+        // Endpoint: only the kernel ever held that one, so no sender is
+        // left to be told `DeadTask`, and a thousand spawns leave nothing.
+        // (A spawn that failed half-way has an Endpoint and maybe no Task
+        // object yet.) A supervised one keeps them, for its supervisor to
+        // restart it (`restart.rs`).
+        if self
+            .task(id)
+            .is_ok_and(|task| task.reusable && task.supervisor.is_none())
+        {
+            self.forget_identity(id, platform);
+        }
+    }
+
+    /// What `kill` does to the running instance of task `id`, leaving
+    /// its identity (id, Endpoint, Task object, kept grants) alone: what
+    /// a restart stops. `false` if it was not alive.
+    pub(crate) fn end_instance<P: Platform>(
+        &mut self,
+        id: TaskId,
+        end: TaskState,
+        platform: &mut P,
+    ) -> bool {
+        let Ok(task) = self.task_mut(id) else {
+            return false;
         };
         if !task.state.is_alive() {
-            return;
+            return false;
         }
         task.state = end;
         let cspace = task.cspace;
-        let control = task.control.take();
-        let spawned = task.reusable;
-        let endpoint = task.endpoint;
         // Queued messages hold refs into the dying CSpace; deleting the
         // CSpace below deletes what they carried. The mailbox's room goes
         // back to the heap: a dead task keeps only its record.
@@ -329,26 +361,7 @@ impl KernelState {
         for pending in unanswered {
             self.fail_call(pending, CallFailure::PeerDied);
         }
-        // A spawned task's Task object dies with it, and so does its
-        // Endpoint: only the kernel ever held that one, so no sender is
-        // left to be told `DeadTask`, and a thousand spawns leave nothing.
-        // (A spawn that failed half-way has an Endpoint and maybe no Task
-        // object yet.)
-        if spawned {
-            // Its slot will be reused: no callee may answer into it.
-            for other in self.tasks.iter_mut() {
-                other.replies.forget_caller(id);
-            }
-            if let Some(control) = control {
-                let _ = self.caps.destroy(control);
-            }
-            if let Ok(found) =
-                self.caps
-                    .lookup(self.kernel_cspace, endpoint, mealy_caps::Rights::empty())
-            {
-                let _ = self.caps.destroy(found.object);
-            }
-        }
+        true
     }
 
     /// Tells the caller of an unanswered call that it will never be

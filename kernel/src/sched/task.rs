@@ -15,6 +15,7 @@ use core::ops::{Index, IndexMut};
 
 use mealy_caps::{CSpaceId, CapRef, TaskId};
 use mealy_protocol::Grant;
+use mealy_protocol::inspect::Fault;
 
 use super::mailbox::Mailbox;
 use super::reply::ReplyTable;
@@ -84,6 +85,10 @@ pub struct TaskInfo {
     pub mailbox_capacity: usize,
     /// The most letters ever waiting at once.
     pub mailbox_high_water: u32,
+    /// Times it was restarted in place (`restart.rs`).
+    pub restarts: u32,
+    /// How its last instance to fault ended, if one did.
+    pub last_fault: Option<Fault>,
 }
 
 /// The kernel's record of one task.
@@ -113,8 +118,58 @@ pub(crate) struct Task {
     /// when it dies, so no capability outlives the task it controls.
     pub(crate) control: Option<mealy_caps::ObjectId>,
     /// Spawned at run time: once dead, nothing names it any more, and its
-    /// slot (and id) goes to the next task spawned.
+    /// slot (and id) goes to the next task spawned (unless it is
+    /// supervised: `restart.rs`).
     pub(crate) reusable: bool,
+    /// Its mailbox's capacity when alive (a dead task's shrinks to one).
+    pub(crate) mailbox_letters: u32,
+    /// How a restart makes its state machine again.
+    pub(crate) origin: Origin,
+    /// What a restart grants it again: its original grants, as
+    /// capabilities the kernel's CSpace holds.
+    pub(crate) kept: Vec<KeptGrant>,
+    pub(crate) restarts: u32,
+    pub(crate) last_fault: Option<Fault>,
+    /// Who is told when an instance of it ends (`Context::supervise`).
+    pub(crate) supervisor: Option<Supervisor>,
+}
+
+/// How a task's state machine is made again on restart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Origin {
+    /// Made by a test's own closure, or half-spawned: cannot be remade.
+    Unknown,
+    /// A boot task linked into the kernel: its factory.
+    Factory(super::spec::Factory),
+    /// A boot program: its ELF file in the boot module the loader handed
+    /// over, which nothing writes, so a restart loads what boot loaded.
+    Image(&'static [u8]),
+    /// A spawned program: a Region object over its file, made for the
+    /// kernel's CSpace (its memory shared, not copied), so a restart does
+    /// not depend on the spawner still holding the file.
+    Program { file: CapRef },
+}
+
+/// One grant a restart gives again: minted from `source` (in the kernel's
+/// CSpace) with `rights` and `badge` (`None`: the source's), under `name`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeptGrant {
+    pub(crate) name: &'static str,
+    pub(crate) source: CapRef,
+    pub(crate) rights: mealy_caps::Rights,
+    pub(crate) badge: Option<mealy_caps::Badge>,
+    /// The kernel made `source` for this grant alone (a spawned task's
+    /// copy of its spawner's capability): deleted when the task is gone
+    /// for good. A boot task's sources are the task list's originals.
+    pub(crate) own: bool,
+}
+
+/// The supervisor of a task: the task behind the Endpoint it was named
+/// by, and that capability's badge (which the notice carries).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Supervisor {
+    pub(crate) task: TaskId,
+    pub(crate) badge: Option<mealy_caps::Badge>,
 }
 
 impl Task {
@@ -128,6 +183,8 @@ impl Task {
             queued: self.mailbox.len(),
             mailbox_capacity: self.mailbox.capacity(),
             mailbox_high_water: self.mailbox.high_water(),
+            restarts: self.restarts,
+            last_fault: self.last_fault,
         }
     }
 }

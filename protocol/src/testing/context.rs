@@ -259,6 +259,17 @@ impl Context for FakeContext {
         Ok(())
     }
 
+    fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        let (_, found) = self.checked(task, ObjectKind::Task, Rights::WRITE)?;
+        let name = match found.object {
+            FakeObject::Task(name) => name,
+            _ => return Err(IpcError::InvalidCap),
+        };
+        self.injected(Operation::RestartTask)?;
+        self.restarted.push(name);
+        Ok(())
+    }
+
     fn spawn(
         &mut self,
         program: CapRef,

@@ -197,6 +197,7 @@ pub enum Operation {
     SetTimer,
     Inspect,
     StopTask,
+    RestartTask,
     RevokeIn,
     Spawn,
     MmioRead,
@@ -236,6 +237,8 @@ pub struct FakeContext {
     pub port_writes: Vec<(u16, u8)>,
     /// Tasks stopped through a Task capability, by name.
     pub stopped: Vec<&'static str>,
+    /// Tasks restarted through a Task capability, by name.
+    pub restarted: Vec<&'static str>,
     /// Every query an Inspect capability answered, in order.
     pub queries: Vec<Query>,
     /// `(task, slot)` of every `revoke_in` that succeeded: the task by the
@@ -295,6 +298,7 @@ impl FakeContext {
             irq_acks: Vec::new(),
             port_writes: Vec::new(),
             stopped: Vec::new(),
+            restarted: Vec::new(),
             spawned: Vec::new(),
             queries: Vec::new(),
             revoked_in: Vec::new(),

@@ -101,6 +101,19 @@ fn stop_task_can_be_made_to_fail_and_then_stops_nothing() {
 }
 
 #[test]
+fn restart_task_records_the_task_and_can_be_made_to_fail() {
+    let mut cx = FakeContext::new();
+    let task = cx.task("echo");
+    cx.fail(Operation::RestartTask, IpcError::DeadTask);
+    assert_eq!(cx.restart_task(task), Err(IpcError::DeadTask));
+    assert!(cx.restarted.is_empty());
+    cx.heal();
+    assert_eq!(cx.restart_task(task), Ok(()));
+    assert_eq!(cx.restarted, ["echo"]);
+    assert!(cx.stopped.is_empty(), "a restart is not a stop");
+}
+
+#[test]
 fn the_task_id_can_be_chosen() {
     assert_eq!(FakeContext::new().task_id(), TaskId(1));
     assert_eq!(

@@ -33,7 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "ps",
         "ps",
-        "tasks: id, name, state, mailbox, messages, time, ring",
+        "tasks: id, name, state, mailbox, messages, time, ring, restarts, last fault",
     ),
     spec(
         "caps",
@@ -96,6 +96,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "kill",
         "kill <task>",
         "stop a task and delete its capabilities",
+    ),
+    spec(
+        "restart",
+        "restart <task>",
+        "stop a task if running, start it afresh",
     ),
     spec("stats", "stats", "system-wide counters"),
     spec("bench", "bench", "measure the IPC round trip in the guest"),
@@ -196,6 +201,9 @@ pub enum Command {
         slot: SlotRef,
     },
     Kill {
+        task: TaskRef,
+    },
+    Restart {
         task: TaskRef,
     },
     Stats,
@@ -449,6 +457,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
             Command::Revoke { task, slot }
         }
         "kill" => Command::Kill {
+            task: words.task()?,
+        },
+        "restart" => Command::Restart {
             task: words.task()?,
         },
         "stats" => Command::Stats,

@@ -325,6 +325,27 @@ impl System for ContextSystem<'_> {
         })
     }
 
+    fn restart(&mut self, task: &TaskRef) -> Result<(), String> {
+        let (id, name) = self.resolve(task)?;
+        if id == TaskId::KERNEL {
+            return Err("the kernel cannot be restarted".into());
+        }
+        if id == self.cx.task_id() {
+            return Err("the shell cannot restart itself".into());
+        }
+        // A boot task's Task capability outlives its instances; a program
+        // killed before was let go of then.
+        let control = match self.control(id, &name) {
+            Ok(control) => control,
+            Err(_) if self.has_stopped(id) => return Err("it is gone for good".into()),
+            Err(error) => return Err(error),
+        };
+        self.cx.restart_task(control).map_err(|error| match error {
+            IpcError::DeadTask | IpcError::InvalidCap => "it is gone for good".to_string(),
+            other => other.to_string(),
+        })
+    }
+
     fn stats(&mut self) -> Result<Stats, String> {
         match self.inspect(Query::Stats)? {
             Report::Stats(stats) => Ok(stats),

@@ -96,6 +96,8 @@ impl FakeKernel {
             mailbox_high_water: 0,
             handled: 1,
             time_ns: 700,
+            restarts: 0,
+            last_fault: None,
         }));
         self.fake.answer_inspect(Query::Tasks, Report::Tasks(tasks));
     }
@@ -141,6 +143,15 @@ impl Context for FakeKernel {
         self.fake.stop_task(task)?;
         if let Some(index) = program {
             self.programs[index].stopped = true;
+            self.refresh();
+        }
+        Ok(())
+    }
+
+    fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        self.fake.restart_task(task)?;
+        if let Some(program) = self.programs.iter_mut().find(|p| p.control == task) {
+            program.stopped = false;
             self.refresh();
         }
         Ok(())

@@ -223,6 +223,8 @@ pub fn sample_tasks() -> Vec<TaskRow> {
             mailbox_high_water: 3,
             handled: 1024,
             time_ns: 51_200,
+            restarts: 0,
+            last_fault: None,
         },
         TaskRow {
             id: 2,
@@ -233,6 +235,8 @@ pub fn sample_tasks() -> Vec<TaskRow> {
             mailbox_high_water: 1,
             handled: 1025,
             time_ns: 80_000,
+            restarts: 0,
+            last_fault: None,
         },
     ]
 }
@@ -254,6 +258,8 @@ fn fs_task() -> TaskRow {
         mailbox_high_water: 1,
         handled: 12,
         time_ns: 9_000,
+        restarts: 0,
+        last_fault: None,
     }
 }
 

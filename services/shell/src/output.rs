@@ -32,9 +32,12 @@ pub const PS_COLUMNS: &[Column] = &[
     ("HIGH", 6),
     ("HANDLED", 12),
     ("TIME_NS", 14),
-    // Last, so scripts that read the columns before it by position still
-    // work: it came with programs (issue 15).
-    ("RING", 0),
+    // After the columns scripts read by position, so those still work:
+    // RING came with programs (issue 15), RESTARTS and LAST_FAULT with
+    // restarts (issue 16).
+    ("RING", 6),
+    ("RESTARTS", 10),
+    ("LAST_FAULT", 0),
 ];
 
 pub const CAPS_COLUMNS: &[Column] = &[
@@ -128,10 +131,24 @@ pub fn write_tasks(out: &mut dyn Write, rows: &[TaskRow]) -> fmt::Result {
                 &row.handled,
                 &row.time_ns,
                 &row.ring,
+                &row.restarts,
+                &FaultCell(row.last_fault),
             ],
         )?;
     }
     Ok(())
+}
+
+/// The last-fault column: the cause and address (`#PF@0x1000`), or `-`.
+struct FaultCell(Option<mealy_protocol::inspect::Fault>);
+
+impl fmt::Display for FaultCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(fault) => write!(f, "{fault}"),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// The badge column: the badge in hex, or `-`.
@@ -513,6 +530,11 @@ pub fn write_started(out: &mut dyn Write, name: &str, started: Started) -> fmt::
 /// `kill`.
 pub fn write_killed(out: &mut dyn Write, task: &TaskRef) -> fmt::Result {
     writeln!(out, "killed {task}")
+}
+
+/// `restart`: which task started afresh.
+pub fn write_restarted(out: &mut dyn Write, task: &TaskRef) -> fmt::Result {
+    writeln!(out, "restarted {task}")
 }
 
 /// An error as the shell prints it: `error: ` and the reason on one line

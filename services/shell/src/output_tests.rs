@@ -25,13 +25,15 @@ fn an_overflowing_cell_still_leaves_a_space() {
         mailbox_high_water: 2,
         handled: u64::MAX,
         time_ns: 5,
+        restarts: 0,
+        last_fault: None,
     };
     let text = render(|out| write_tasks(out, &[row]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.get(1).copied(),
         Some(
-            "4000000000 a-very-long-task-name faulted 1     2     18446744073709551615 5             3"
+            "4000000000 a-very-long-task-name faulted 1     2     18446744073709551615 5             3     0         -"
         )
     );
     let fields: Vec<&str> = lines

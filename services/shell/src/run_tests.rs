@@ -75,15 +75,21 @@ fn ps_shows_a_program_in_ring_3() {
     let lines = respond(&mut shell, &mut rig, "ps");
     assert_eq!(
         lines.first().map(String::as_str),
-        Some("ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING")
+        Some(
+            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING  RESTARTS  LAST_FAULT"
+        )
     );
     assert_eq!(
         lines.get(1).map(String::as_str),
-        Some("1    echo            idle    0     3     1024        51200         0")
+        Some(
+            "1    echo            idle    0     3     1024        51200         0     0         -"
+        )
     );
     assert_eq!(
         lines.last().map(String::as_str),
-        Some("5    hello           idle    0     0     1           700           3")
+        Some(
+            "5    hello           idle    0     0     1           700           3     0         -"
+        )
     );
 }
 
@@ -112,6 +118,24 @@ fn kill_stops_a_program_through_the_capability_run_kept_and_drops_it() {
         &respond(&mut shell, &mut rig, "kill hello"),
         &["error: kill: it is not running"],
     );
+}
+
+#[test]
+fn restart_reaches_a_program_through_the_capability_run_kept_until_it_is_killed() {
+    let mut rig = rig();
+    let mut shell = Shell::new();
+    respond(&mut shell, &mut rig, "run /bin/hello");
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart hello"),
+        &["restarted hello"],
+    );
+    assert_eq!(rig.cx.restarted, ["hello"]);
+    respond(&mut shell, &mut rig, "kill hello");
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart hello"),
+        &["error: restart: it is gone for good"],
+    );
+    assert_eq!(rig.cx.restarted, ["hello"]);
 }
 
 #[test]

@@ -325,6 +325,10 @@ impl Shell {
                 failed("kill", system.kill(task))?;
                 output::write_killed(text, task)
             }
+            Command::Restart { task } => {
+                failed("restart", system.restart(task))?;
+                output::write_restarted(text, task)
+            }
             Command::Stats => output::write_stats(text, &failed("stats", system.stats())?),
             Command::Bench => output::write_bench(text, &failed("bench", system.bench())?),
             Command::Uptime => output::write_uptime(text, failed("uptime", system.uptime_ns())?),

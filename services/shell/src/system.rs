@@ -82,7 +82,10 @@ impl Answer {
                 Some((token, Answer::Reply { payload, caps }))
             }
             MessageKind::CallFailed { token, reason } => Some((token, Answer::Failed(reason))),
-            MessageKind::Request | MessageKind::Timeout | MessageKind::Interrupt { .. } => None,
+            MessageKind::Request
+            | MessageKind::Timeout
+            | MessageKind::Interrupt { .. }
+            | MessageKind::TaskExited { .. } => None,
         }
     }
 }
@@ -112,6 +115,10 @@ pub trait System {
 
     /// Stops `task` for good and deletes its capabilities.
     fn kill(&mut self, task: &TaskRef) -> Result<(), String>;
+
+    /// Stops `task` if it runs, and starts a fresh instance of it with
+    /// the same id and endpoint (`Context::restart_task`).
+    fn restart(&mut self, task: &TaskRef) -> Result<(), String>;
 
     fn stats(&mut self) -> Result<Stats, String>;
 

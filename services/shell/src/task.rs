@@ -195,7 +195,8 @@ impl StateMachine for ShellTask {
                     out
                 });
             }
-            MessageKind::Interrupt { .. } => {}
+            // The shell supervises no task.
+            MessageKind::Interrupt { .. } | MessageKind::TaskExited { .. } => {}
         }
         Ok(())
     }

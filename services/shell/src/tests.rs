@@ -196,7 +196,7 @@ fn help_lists_every_command() {
         &run("help"),
         &[
             "help [command]          list the commands, or show one",
-            "ps                      tasks: id, name, state, mailbox, messages, time, ring",
+            "ps                      tasks: id, name, state, mailbox, messages, time, ring, restarts, last fault",
             "caps [task]             capabilities: task, slot, rights, badge, object",
             "graph [--dot [--slots]] the capability graph (tree, DOT, DOT per slot)",
             "mem                     frames, heap and regions",
@@ -215,6 +215,7 @@ fn help_lists_every_command() {
             "send <task> <message>   send a text command to a service",
             "revoke <task> <slot>    delete every capability derived from one",
             "kill <task>             stop a task and delete its capabilities",
+            "restart <task>          stop a task if running, start it afresh",
             "stats                   system-wide counters",
             "bench                   measure the IPC round trip in the guest",
             "uptime                  time since boot",
@@ -230,14 +231,19 @@ fn help_lists_every_command() {
 #[test]
 fn ps() {
     let mut rig = Rig::new();
-    rig.cx
-        .answer_inspect(Query::Tasks, Report::Tasks(sample_tasks()));
+    let mut tasks = sample_tasks();
+    tasks[0].restarts = 2;
+    tasks[0].last_fault = Some(mealy_protocol::inspect::Fault {
+        cause: mealy_protocol::inspect::ExitCause::Exception { vector: 14 },
+        address: 0x1000,
+    });
+    rig.cx.answer_inspect(Query::Tasks, Report::Tasks(tasks));
     assert_lines(
         &respond(&mut Shell::new(), &mut rig, "ps"),
         &[
-            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING",
-            "1    echo            idle    0     3     1024        51200         0",
-            "2    pinger          queued  1     1     1025        80000         0",
+            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING  RESTARTS  LAST_FAULT",
+            "1    echo            idle    0     3     1024        51200         0     2         #PF@0x1000",
+            "2    pinger          queued  1     1     1025        80000         0     0         -",
         ],
     );
 }
@@ -456,6 +462,42 @@ fn revoke_and_kill() {
 }
 
 #[test]
+fn restart_goes_through_the_tasks_capability_and_refuses_the_kernel_and_the_shell() {
+    let mut rig = Rig::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart echo"),
+        &["restarted echo"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart 2"),
+        &["restarted 2"],
+    );
+    assert_eq!(rig.cx.restarted, ["echo", "pinger"]);
+    assert!(rig.cx.stopped.is_empty(), "a restart is not a kill");
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart kernel"),
+        &["error: restart: the kernel cannot be restarted"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart nobody"),
+        &["error: restart: there is no task `nobody`"],
+    );
+    rig.cx.fail(Operation::RestartTask, IpcError::DeadTask);
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart echo"),
+        &["error: restart: it is gone for good"],
+    );
+    rig.cx.heal();
+    rig.cx.fail(Operation::RestartTask, IpcError::Malformed);
+    assert_lines(
+        &respond(&mut shell, &mut rig, "restart echo"),
+        &[&format!("error: restart: {}", IpcError::Malformed)],
+    );
+    assert_eq!(rig.cx.restarted, ["echo", "pinger"]);
+}
+
+#[test]
 fn shutdown_stops_the_shell() {
     let mut rig = Rig::new();
     let mut shell = Shell::new();
@@ -493,6 +535,7 @@ fn every_system_failure_is_one_error_line() {
         Operation::Inspect,
         Operation::Call,
         Operation::StopTask,
+        Operation::RestartTask,
         Operation::RevokeIn,
     ] {
         rig.cx.fail(operation, IpcError::InvalidCap);
@@ -508,6 +551,7 @@ fn every_system_failure_is_one_error_line() {
         ("send echo x", "send"),
         ("revoke echo 1", "revoke"),
         ("kill echo", "kill"),
+        ("restart echo", "restart"),
         ("stats", "stats"),
         ("bench", "bench"),
         ("shutdown", "shutdown"),

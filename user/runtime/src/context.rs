@@ -257,6 +257,19 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
             .map(drop)
     }
 
+    fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
+        self.call(Syscall::RestartTask, [task.to_raw(), 0, 0, 0, 0, 0])
+            .map(drop)
+    }
+
+    fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
+        self.call(
+            Syscall::Supervise,
+            [task.to_raw(), endpoint.to_raw(), 0, 0, 0, 0],
+        )
+        .map(drop)
+    }
+
     /// Asks with a page of room, and once more with the room the kernel
     /// says the report needs (it may have grown meanwhile: then again).
     fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {

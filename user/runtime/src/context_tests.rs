@@ -184,6 +184,8 @@ fn inspect_decodes_the_report_and_asks_again_with_the_room_it_needs() {
             mailbox_high_water: 1,
             handled: 2,
             time_ns: 3,
+            restarts: 0,
+            last_fault: None,
         })
         .collect();
     let report = Report::Tasks(rows);
@@ -208,5 +210,26 @@ fn inspect_decodes_the_report_and_asks_again_with_the_room_it_needs() {
     assert_eq!(
         cx.inspect(CapRef::from_raw(5), Query::Stats),
         Err(IpcError::Malformed)
+    );
+}
+
+#[test]
+fn restart_and_supervise_pass_their_caps_and_decode_errors() {
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    assert_eq!(cx.restart_task(CapRef::from_raw(7)), Ok(()));
+    assert_eq!(
+        kernel.calls.borrow()[0],
+        (Syscall::RestartTask, [7, 0, 0, 0, 0, 0])
+    );
+    kernel.answer(Raw::error(IpcError::DeadTask));
+    assert_eq!(
+        cx.supervise(CapRef::from_raw(7), CapRef::from_raw(8)),
+        Err(IpcError::DeadTask)
+    );
+    assert_eq!(
+        kernel.calls.borrow()[1],
+        (Syscall::Supervise, [7, 8, 0, 0, 0, 0])
     );
 }

@@ -16,7 +16,7 @@ use core::fmt;
 use mealy_protocol::abi::{self, page};
 use mealy_protocol::{
     Badge, CallFailure, CallToken, CapList, CapRef, Envelope, Grant, MAX_CAPS, MAX_PAYLOAD,
-    MessageKind,
+    MessageKind, TaskId,
 };
 
 /// The whole message area: a header page and a payload page.
@@ -47,6 +47,8 @@ pub enum PageError {
     GrantsTruncated(usize),
     /// Grant record `index` has an empty or non-UTF-8 name.
     BadGrant(usize),
+    /// A `TaskExited` notice's cause word names no cause.
+    UnknownCause(u32),
 }
 
 impl fmt::Display for PageError {
@@ -63,6 +65,7 @@ impl fmt::Display for PageError {
                 write!(f, "start payload of {len} bytes is not whole grant records")
             }
             Self::BadGrant(index) => write!(f, "grant record {index} has a bad name"),
+            Self::UnknownCause(word) => write!(f, "unknown exit cause {word:#x}"),
         }
     }
 }
@@ -106,6 +109,14 @@ pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
             line: u8::try_from(detail).map_err(|_| PageError::BadInterruptLine(detail))?,
         },
         abi::UPCALL_TIMEOUT => MessageKind::Timeout,
+        abi::UPCALL_TASK_EXITED => {
+            let word = u32_at(area, page::CAUSE);
+            MessageKind::TaskExited {
+                task: TaskId(detail),
+                cause: abi::decode_cause(word).ok_or(PageError::UnknownCause(word))?,
+                address: token.0,
+            }
+        }
         other => return Err(PageError::UnknownKind(other)),
     };
     let count = u32_at(area, page::CAP_COUNT);
@@ -277,6 +288,32 @@ mod tests {
         }
         put32(&mut a, page::PAYLOAD_LEN, MAX_PAYLOAD as u32);
         assert!(decode(&a).is_ok(), "a full payload page is fine");
+        put32(&mut a, page::KIND, abi::UPCALL_TASK_EXITED);
+        put32(&mut a, page::CAUSE, 0x99);
+        assert_eq!(decode(&a), Err(PageError::UnknownCause(0x99)));
+    }
+
+    #[test]
+    fn a_task_exited_notice_names_the_task_the_cause_and_the_address() {
+        use mealy_protocol::inspect::ExitCause;
+        let mut a = area();
+        put64(&mut a, page::REPLY, abi::NO_CAP);
+        put32(&mut a, page::KIND, abi::UPCALL_TASK_EXITED);
+        put32(&mut a, page::DETAIL, 5);
+        put64(&mut a, page::TOKEN, 0xdead_b000);
+        let cause = ExitCause::Exception { vector: 14 };
+        put32(&mut a, page::CAUSE, abi::encode_cause(cause));
+        match decode(&a) {
+            Ok(Upcall::Message { kind, .. }) => assert_eq!(
+                kind,
+                MessageKind::TaskExited {
+                    task: TaskId(5),
+                    cause,
+                    address: 0xdead_b000,
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -120,6 +120,45 @@ impl MachinePlatform {
     }
 }
 
+impl MachinePlatform {
+    /// A load's outcome as `Platform::load_program` reports it, with one
+    /// line saying why a file did not load.
+    fn loaded(
+        &mut self,
+        name: &'static str,
+        loaded: Result<UserTask<'static>, LoadError>,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        match loaded {
+            Ok(task) => Ok(Box::new(task)),
+            Err(LoadError::Elf(error)) => {
+                self.log("kernel", format_args!("{name}: not a program: {error}"));
+                Err(IpcError::Malformed)
+            }
+            Err(error) => {
+                self.log("kernel", format_args!("{name}: cannot load: {error}"));
+                Err(IpcError::OutOfResources)
+            }
+        }
+    }
+}
+
+/// Loads the ELF `file` as the program of task `owner`.
+fn load_elf(
+    name: &'static str,
+    file: &[u8],
+    memory: &'static KernelMemory,
+    owner: TaskId,
+) -> Result<UserTask<'static>, LoadError> {
+    UserTask::load(
+        name,
+        file,
+        memory,
+        memory,
+        &ARCH_CPU,
+        Owner(u64::from(owner.0)),
+    )
+}
+
 impl Platform for MachinePlatform {
     fn now_ns(&self) -> u64 {
         clock::now_nanos()
@@ -301,24 +340,19 @@ impl Platform for MachinePlatform {
     ) -> Result<Box<dyn StateMachine>, IpcError> {
         let memory = self.memory.ok_or(IpcError::Unsupported)?;
         let file = self.region_bytes(base, len).ok_or(IpcError::InvalidCap)?;
-        match UserTask::load(
-            name,
-            file,
-            memory,
-            memory,
-            &ARCH_CPU,
-            Owner(u64::from(owner.0)),
-        ) {
-            Ok(task) => Ok(Box::new(task)),
-            Err(LoadError::Elf(error)) => {
-                self.log("kernel", format_args!("{name}: not a program: {error}"));
-                Err(IpcError::Malformed)
-            }
-            Err(error) => {
-                self.log("kernel", format_args!("{name}: cannot load: {error}"));
-                Err(IpcError::OutOfResources)
-            }
-        }
+        let loaded = load_elf(name, file, memory, owner);
+        self.loaded(name, loaded)
+    }
+
+    fn load_program_file(
+        &mut self,
+        name: &'static str,
+        file: &'static [u8],
+        owner: TaskId,
+    ) -> Result<Box<dyn StateMachine>, IpcError> {
+        let memory = self.memory.ok_or(IpcError::Unsupported)?;
+        let loaded = load_elf(name, file, memory, owner);
+        self.loaded(name, loaded)
     }
 
     fn mmio_read(&mut self, phys: u64, width: Width) -> Option<u64> {

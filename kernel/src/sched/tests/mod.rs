@@ -20,6 +20,7 @@ mod kernel_events;
 mod mailbox;
 mod properties;
 mod replies;
+mod restart;
 mod spawn;
 mod transfer;
 

@@ -14,7 +14,7 @@ use crate::sched::TaskState;
 
 /// Files starting with `PROG` load as a recorder; anything else is not a
 /// program.
-fn loader(file: &[u8]) -> Result<Box<dyn StateMachine>, IpcError> {
+pub(super) fn loader(file: &[u8]) -> Result<Box<dyn StateMachine>, IpcError> {
     if file.starts_with(b"PROG") {
         Ok(Box::new(Recorder {
             log: Log::default(),
@@ -25,12 +25,12 @@ fn loader(file: &[u8]) -> Result<Box<dyn StateMachine>, IpcError> {
     }
 }
 
-const SPAWNER_CAPS: &[crate::sched::CapSpec] = &[crate::sched::grant("peer")
+pub(super) const SPAWNER_CAPS: &[crate::sched::CapSpec] = &[crate::sched::grant("peer")
     .endpoint_to("peer")
     .rights(Rights::WRITE.union(Rights::DERIVE).union(Rights::GRANT))];
 
 /// A world with a spawner and a peer it has an endpoint to.
-fn spawner() -> World {
+pub(super) fn spawner() -> World {
     let mut world = world(&[
         (recorder("peer"), Behaviour::Record),
         (recorder("spawner").caps(SPAWNER_CAPS), Behaviour::Record),
@@ -40,7 +40,7 @@ fn spawner() -> World {
 }
 
 /// A region holding `bytes`, in the spawner's CSpace.
-fn file(world: &mut World, bytes: &[u8]) -> mealy_caps::CapRef {
+pub(super) fn file(world: &mut World, bytes: &[u8]) -> mealy_caps::CapRef {
     let spawner = world.sched.task_by_name("spawner").unwrap();
     world
         .sched

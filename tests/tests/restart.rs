@@ -1,0 +1,83 @@
+//! Restart in place (issue 16), the way a person does it: `kill echo`
+//! leaves echo dead, `restart echo` brings a fresh instance back behind
+//! the same endpoint (echo is a ring-3 program loaded from /bin at boot,
+//! so the restart loads its ELF again), and a pinger run afterwards makes
+//! its calls through the shell's old endpoint capability; `ps` counts the
+//! restart, and shows a program's fault.
+
+use mealy_tests::boot;
+
+#[test]
+fn kill_echo_then_restart_echo_and_calls_work_again() {
+    let input = [
+        "kill echo",
+        "send echo hi",
+        "restart echo",
+        "send echo hi",
+        "run /bin/pinger echo",
+        "run /bin/read-kernel",
+        "ps",
+        "shutdown",
+    ]
+    .join("\n")
+        + "\n";
+    let run = boot(&[], input.as_bytes());
+    assert_eq!(run.code, Some(0), "the session ends with shutdown\n{run}");
+    run.assert_stdout_has("echo: ring 3, /bin/echo at 0x");
+    run.assert_stdout_has("mealy> kill echo\nkilled echo\n");
+    // Dead: the shell's endpoint reaches no one.
+    run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: receiver is not running\n");
+    run.assert_stdout_has("mealy> restart echo\nrestarted echo\n");
+    // Alive again behind the same endpoint: it answers (a text line is not
+    // a request echo understands, so the answer is a rejection, which the
+    // kernel logs, possibly in the middle of the echoed command line).
+    run.assert_stdout_has("\nerror: send: echo: the callee rejected a malformed request\n");
+    run.assert_stdout_has("[kernel] echo: malformed message");
+    assert_eq!(
+        run.stdout.matches("receiver is not running").count(),
+        1,
+        "only the send before the restart fails\n{run}"
+    );
+    // A program given a copy of the shell's endpoint makes all its calls.
+    let pinged = run
+        .stdout
+        .matches("[pinger] 100 round trips, 0 mismatches")
+        .count();
+    assert_eq!(pinged, 2, "the boot pinger and the one run later\n{run}");
+    let table = run
+        .stdout
+        .split("mealy> ps\n")
+        .nth(1)
+        .expect("a ps table")
+        .split("mealy> ")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        table.starts_with(
+            "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING  RESTARTS  LAST_FAULT\n"
+        ),
+        "{table}"
+    );
+    let row = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|row| row.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}\n{table}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    // ID NAME STATE MBOX HIGH HANDLED TIME_NS RING RESTARTS LAST_FAULT
+    let echo = row("echo");
+    assert!(
+        !["faulted", "stopped"].contains(&echo[2].as_str()),
+        "{echo:?}"
+    );
+    assert_eq!(echo[7..], ["3", "1", "-"], "ring 3, one restart, no fault");
+    let pinger = row("pinger");
+    assert_eq!(pinger[8..], ["0", "-"], "{pinger:?}");
+    let faulted = row("read-kernel");
+    assert_eq!(faulted[2], "faulted", "{faulted:?}");
+    assert_eq!(faulted[9], "#PF@0xffffffff80000000", "{faulted:?}");
+}
