@@ -81,6 +81,17 @@ impl Run {
             .map(str::to_string)
             .unwrap_or_else(|| panic!("no line starting with {prefix:?}\n{self}"))
     }
+
+    /// What the shell printed for the first `command` typed, up to the
+    /// next prompt, or a panic with the output.
+    pub fn shell_output(&self, command: &str) -> String {
+        self.stdout
+            .split(&format!("mealy> {command}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("mealy> ").next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no output of {command:?}\n{self}"))
+    }
 }
 
 impl std::fmt::Display for Run {

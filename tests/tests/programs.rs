@@ -89,15 +89,7 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
     // ps: a stopped program's slot goes to the next one run, so of the
     // faulted programs only the last is still listed: faulted, in ring 3.
     // Everything else runs.
-    let table = run
-        .stdout
-        .split("mealy> ps\n")
-        .nth(1)
-        .expect("a ps table")
-        .split("mealy> ")
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let table = run.shell_output("ps");
     let row = table
         .lines()
         .find(|row| row.split_whitespace().nth(1) == Some("panic"))

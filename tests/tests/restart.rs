@@ -44,15 +44,7 @@ fn kill_echo_then_restart_echo_and_calls_work_again() {
         .matches("[pinger] 100 round trips, 0 mismatches")
         .count();
     assert_eq!(pinged, 2, "the boot pinger and the one run later\n{run}");
-    let table = run
-        .stdout
-        .split("mealy> ps\n")
-        .nth(1)
-        .expect("a ps table")
-        .split("mealy> ")
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let table = run.shell_output("ps");
     assert!(
         table.starts_with(
             "ID   NAME            STATE   MBOX  HIGH  HANDLED     TIME_NS       RING  RESTARTS  LAST_FAULT\n"
