@@ -157,6 +157,19 @@ impl<P: Platform> Scheduler<P> {
                 self.create_original(Object::Region { base, len })
                     .map_err(failed)?
             }
+            CapSource::Bytes { bytes } => {
+                let (base, len) = self
+                    .platform
+                    .allocate_region(bytes.len().max(1) as u64)
+                    .map_err(failed)?;
+                let Some(target) = self.platform.region_bytes_mut(base, len) else {
+                    self.platform.free_region(base, len);
+                    return Err(failed(IpcError::BadAddress));
+                };
+                target[..bytes.len()].copy_from_slice(bytes);
+                self.create_original(Object::Region { base, len })
+                    .map_err(failed)?
+            }
             CapSource::BootModule { cmdline } => {
                 let Some((base, len)) = self.platform.boot_module(cmdline) else {
                     return Ok(None);

@@ -121,6 +121,11 @@ pub enum CapSource {
     /// Region whose physical addresses its holder may learn
     /// (`Context::region_phys`), for a device driver.
     Dma { len: u64 },
+    /// A fresh region holding a copy of `bytes` (zero after them), granted
+    /// READ only: how a task is configured (a geometry, a policy table)
+    /// the same way whether it runs in ring 0 or ring 3, since either
+    /// reads its grants and nothing else.
+    Bytes { bytes: &'static [u8] },
 }
 
 /// One capability a task starts with. Written with [`grant`], which
@@ -219,6 +224,11 @@ impl NamedGrant {
     pub const fn dma(self, len: u64) -> CapSpec {
         self.to(CapSource::Dma { len })
     }
+
+    /// A fresh region holding `bytes`, READ only: configuration.
+    pub const fn bytes(self, bytes: &'static [u8]) -> CapSpec {
+        self.to(CapSource::Bytes { bytes }).rights(Rights::READ)
+    }
 }
 
 impl CapSpec {
@@ -291,7 +301,8 @@ pub(crate) fn new_object(source: CapSource) -> Option<Object> {
         | CapSource::Framebuffer
         | CapSource::Task { .. }
         | CapSource::BootModule { .. }
-        | CapSource::Dma { .. } => None,
+        | CapSource::Dma { .. }
+        | CapSource::Bytes { .. } => None,
     }
 }
 

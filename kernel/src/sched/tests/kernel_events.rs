@@ -89,6 +89,24 @@ fn regions_are_allocated_read_and_written_through_caps() {
     );
 }
 
+static CONFIG_CAPS: &[CapSpec] = &[grant("config").bytes(b"width=640")];
+
+#[test]
+fn a_bytes_grant_is_a_read_only_region_holding_them() {
+    let mut w = world(&[(recorder("user").caps(CONFIG_CAPS), Behaviour::Record)]);
+    let config = w.grant(TaskId(0), "config");
+    let read = w.act(TaskId(0), |cx| {
+        cx.region(config).map(|bytes| bytes.to_vec())
+    });
+    let read = read.unwrap();
+    assert_eq!(&read[..9], b"width=640");
+    assert!(read[9..].iter().all(|&byte| byte == 0));
+    assert!(matches!(
+        w.act(TaskId(0), |cx| cx.region_mut(config).map(|_| ())),
+        Err(IpcError::MissingRights { .. })
+    ));
+}
+
 static PORT_CAPS: &[CapSpec] = &[
     grant("ports").device(mealy_caps::DeviceRange::Ports {
         base: 0x3f8,
