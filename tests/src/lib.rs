@@ -175,6 +175,104 @@ pub fn cargo_in(dir: &Path, target_dir: &Path, args: &[&str]) -> Run {
     run_in(&mut command, dir, b"", BUILD_WATCHDOG)
 }
 
+/// The build directories a checkout's `cargo xtask test` leaves: the
+/// host's, the kernel's, the loader's and the programs'.
+const BUILD_DIRS: [&str; 4] = [
+    "debug",
+    "x86_64-unknown-none",
+    "x86_64-unknown-uefi",
+    "programs",
+];
+
+/// A target directory `target/NAME` for a build in a [`copy_of_checkout`],
+/// seeded (once; it is kept between runs) with hard links to what this
+/// checkout's build compiled of its dependencies from the registry, so
+/// the copy compiles only the workspace's own crates. Those are left out
+/// on purpose: their sources are elsewhere in the copy, and some hold
+/// their own directory (`env!("CARGO_MANIFEST_DIR")`), so the copy must
+/// build its own. A registry crate's outputs are never written again by
+/// the copy (they are fresh), so a file both share keeps its contents.
+pub fn seeded_target_dir(name: &str) -> PathBuf {
+    let target = workspace_root().join("target");
+    let seeded = target.join(name);
+    for dir in BUILD_DIRS {
+        let (from, to) = (target.join(dir), seeded.join(dir));
+        if from.is_dir() && !to.exists() {
+            link_dependencies(&from, &to).expect("the build can be linked into the copy's target");
+        }
+    }
+    seeded
+}
+
+/// Whether a cargo unit directory or file name belongs to this
+/// workspace's own crates.
+fn is_workspace_unit(name: &str) -> bool {
+    name.starts_with("mealy") || name.starts_with("xtask")
+}
+
+/// Links the registry dependencies' outputs under `from` (a target
+/// directory, or a part of one) into `to`. A profile directory (one with
+/// `.fingerprint`) keeps only the units not of this workspace; the
+/// outputs of those are found by the hash in their names. Incremental
+/// caches and the files cargo copies up to the profile's top are left out.
+fn link_dependencies(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let fingerprints = from.join(".fingerprint");
+    if !fingerprints.is_dir() {
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                link_dependencies(&entry.path(), &to.join(entry.file_name()))?;
+            }
+        }
+        return Ok(());
+    }
+    let mut own_hashes = Vec::new();
+    for entry in std::fs::read_dir(&fingerprints)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if is_workspace_unit(&name)
+            && let Some((_, hash)) = name.rsplit_once('-')
+        {
+            own_hashes.push(hash.to_owned());
+        }
+    }
+    for part in [".fingerprint", "deps", "build"] {
+        let (from, to) = (from.join(part), to.join(part));
+        if !from.is_dir() {
+            continue;
+        }
+        std::fs::create_dir_all(&to)?;
+        for entry in std::fs::read_dir(&from)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_workspace_unit(&name)
+                || own_hashes.iter().any(|hash| name.contains(hash.as_str()))
+            {
+                continue;
+            }
+            link_tree(&entry.path(), &to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Hard-links `from` (a file, or a directory and everything in it) to `to`.
+fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let kind = std::fs::symlink_metadata(from)?.file_type();
+    if kind.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            link_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+    } else if kind.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+    } else {
+        std::fs::hard_link(from, to)?;
+    }
+    Ok(())
+}
+
 /// A copy of this checkout's files (tracked, and untracked but not
 /// ignored) in a scratch directory, for tests that change the tree.
 pub fn copy_of_checkout() -> tempfile::TempDir {

@@ -2,13 +2,16 @@
 //! service must build, pass its own unit tests, boot and answer a ping
 //! with no edits at all.
 
-use mealy_tests::{QEMU_TIMEOUT_SECS, cargo_in, cargo_xtask_in, copy_of_checkout, workspace_root};
+use mealy_tests::{
+    QEMU_TIMEOUT_SECS, cargo_in, cargo_xtask_in, copy_of_checkout, seeded_target_dir,
+};
 
 #[test]
 fn a_new_service_builds_boots_and_answers_a_ping_with_no_edits() {
     let copy = copy_of_checkout();
-    // Kept between runs, so only the first one builds everything.
-    let target = workspace_root().join("target/new-service-test");
+    // Starts from this checkout's build, so the copy compiles only what
+    // the new service changes.
+    let target = seeded_target_dir("new-service-test");
 
     let made = cargo_xtask_in(copy.path(), &target, &["new-service", "hello-world"]);
     assert_eq!(made.code, Some(0), "{made}");
