@@ -154,7 +154,8 @@ fn make_pinger() -> Box<dyn StateMachine> {
     Box::new(Pinger::new(PINGER_ROUNDS, PINGER_PAYLOAD))
 }
 
-fn make_fs() -> Box<dyn StateMachine> {
+/// The fs with its default limits (others come in a `mealy_fs::LIMITS_GRANT`).
+pub fn make_fs() -> Box<dyn StateMachine> {
     Box::new(Fs::new())
 }
 
