@@ -487,7 +487,12 @@ fn boot_task(
         .map_err(|error| alloc::format!("{error}"))
         .and_then(|file| {
             UserTask::load(spec.name, file, memory, memory, &CPU, Owner(id))
-                .map(|task| (task, file))
+                .map(|task| {
+                    (
+                        task.with_region_quota(boot_files::region_quota(spec.name)),
+                        file,
+                    )
+                })
                 .map_err(|error| alloc::format!("{error}"))
         });
     match loaded {

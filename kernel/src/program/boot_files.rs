@@ -8,7 +8,29 @@ use mealy_fs::format::{Image, Kind};
 /// Boot tasks that run as ring-3 programs, and the file each comes from.
 /// If the file is missing or does not load, the task runs as the ring-0
 /// service of the same name instead, and one line says why.
-pub const BOOT_PROGRAMS: &[(&str, &str)] = &[("echo", "/bin/echo"), ("pinger", "/bin/pinger")];
+pub const BOOT_PROGRAMS: &[(&str, &str)] = &[
+    ("echo", "/bin/echo"),
+    ("pinger", "/bin/pinger"),
+    ("fs", "/bin/fs"),
+    ("virtio-blk", "/bin/virtio-blk"),
+];
+
+/// Bytes of Regions the fs may allocate in ring 3: its private copies
+/// (`mealy_fs::Limits::DEFAULT.private_bytes`), as much again for a
+/// `Sync`'s snapshot of dirty files (copied onto its heap), and 16 MiB of
+/// heap and block buffers besides. A ring-0 fs allocates the same from
+/// the kernel heap, unbounded.
+pub const FS_REGION_QUOTA: u64 = 2 * mealy_fs::Limits::DEFAULT.private_bytes + (16 << 20);
+
+/// Bytes of Regions boot program `name` may allocate itself: more than a
+/// program's [`USER_REGION_QUOTA`](super::task::USER_REGION_QUOTA) for
+/// the fs, which holds the files in memory.
+pub fn region_quota(name: &str) -> u64 {
+    match name {
+        "fs" => FS_REGION_QUOTA,
+        _ => super::task::USER_REGION_QUOTA,
+    }
+}
 
 /// Why a boot program's file could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,5 +116,9 @@ mod tests {
         );
         assert_eq!(path_of("echo"), Some("/bin/echo"));
         assert_eq!(path_of("shell"), None);
+        assert_eq!(path_of("fs"), Some("/bin/fs"));
+        assert_eq!(path_of("virtio-blk"), Some("/bin/virtio-blk"));
+        assert!(region_quota("fs") > 2 * mealy_fs::Limits::DEFAULT.private_bytes);
+        assert_eq!(region_quota("echo"), super::super::task::USER_REGION_QUOTA);
     }
 }
