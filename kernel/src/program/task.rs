@@ -139,6 +139,8 @@ pub struct UserTask<'m> {
     pub(super) payload: Box<[u8; MAX_PAYLOAD]>,
     /// Regions it allocated, with their length, for its quota.
     pub(super) allocated: Vec<(CapRef, u64)>,
+    /// `regions_withdrawn` when `allocated` was last looked over.
+    allocated_checked_at: Option<u64>,
     /// Bytes of Regions it may allocate ([`USER_REGION_QUOTA`] unless
     /// [`UserTask::with_region_quota`] says otherwise).
     region_quota: u64,
@@ -245,6 +247,7 @@ impl<'m> UserTask<'m> {
             budget_ns: USER_BUDGET_NS,
             payload: Box::new([0; MAX_PAYLOAD]),
             allocated: Vec::new(),
+            allocated_checked_at: None,
             region_quota: USER_REGION_QUOTA,
             fault: None,
         })
@@ -476,7 +479,13 @@ impl<'m> UserTask<'m> {
         cx: &mut dyn Context,
         len: u64,
     ) -> Result<CapRef, mealy_protocol::IpcError> {
-        self.allocated.retain(|(cap, _)| cx.region(*cap).is_ok());
+        // Look the list over again only when a Region left its CSpace
+        // since the last look: creating many files stays linear.
+        let epoch = cx.regions_withdrawn();
+        if epoch.is_none() || epoch != self.allocated_checked_at {
+            self.allocated.retain(|(cap, _)| cx.region(*cap).is_ok());
+            self.allocated_checked_at = epoch;
+        }
         let held: u64 = self.allocated.iter().map(|(_, len)| len).sum();
         let rounded = len.div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE);
         if held.saturating_add(rounded) > self.region_quota {
