@@ -82,6 +82,12 @@ fn u64_at(area: &Area, offset: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// The token the handler's next call takes (`page::NEXT_TOKEN`); 0 if
+/// the kernel did not say.
+pub fn next_token(area: &Area) -> u64 {
+    u64_at(area, page::NEXT_TOKEN)
+}
+
 /// Reads the upcall in `area`.
 pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
     let kind = u32_at(area, page::KIND);
@@ -102,6 +108,7 @@ pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
                 abi::FAILED_MALFORMED => CallFailure::Malformed,
                 abi::FAILED_PEER_DIED => CallFailure::PeerDied,
                 abi::FAILED_DROPPED => CallFailure::Dropped,
+                abi::FAILED_NOT_SENT => CallFailure::NotSent,
                 other => return Err(PageError::UnknownFailure(other)),
             },
         },
