@@ -306,11 +306,19 @@ impl<'m> UserTask<'m> {
     /// withdrawn since the last look ([`Context::regions_withdrawn`]).
     /// The TLB: the domain's root is loaded again before the task runs,
     /// and without PCID that write flushes every translation it had.
+    #[inline(always)]
     pub(super) fn forget_revoked(&mut self, cx: &mut dyn Context) {
         let epoch = cx.regions_withdrawn();
         if epoch.is_some() && epoch == self.checked_at {
             return;
         }
+        self.recheck_granted(cx, epoch);
+    }
+
+    /// [`Self::forget_revoked`]'s look at each mapping, out of line: the
+    /// upcall's common case is the one compare.
+    #[inline(never)]
+    fn recheck_granted(&mut self, cx: &mut dyn Context, epoch: Option<u64>) {
         self.checked_at = epoch;
         let mut index = 0;
         while index < self.granted.len() {
