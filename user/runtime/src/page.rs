@@ -255,6 +255,14 @@ mod tests {
                     reason: CallFailure::Dropped,
                 },
             ),
+            (
+                abi::UPCALL_CALL_FAILED,
+                abi::FAILED_NOT_SENT,
+                MessageKind::CallFailed {
+                    token: CallToken(9),
+                    reason: CallFailure::NotSent,
+                },
+            ),
             (abi::UPCALL_INTERRUPT, 4, MessageKind::Interrupt { line: 4 }),
             (abi::UPCALL_TIMEOUT, 0, MessageKind::Timeout),
         ];
@@ -270,6 +278,15 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_next_token_is_read_from_its_own_field() {
+        let mut a = area();
+        assert_eq!(next_token(&a), 0, "none said: calls are not deferred");
+        put64(&mut a, page::NEXT_TOKEN, 0x1_0000_0002);
+        assert_eq!(next_token(&a), 0x1_0000_0002);
+        const { assert!(page::NEXT_TOKEN >= page::CAUSE + 4 && page::NEXT_TOKEN + 8 <= page::PAYLOAD) };
     }
 
     #[test]
