@@ -55,7 +55,12 @@ pub enum Syscall {
     /// `(to, payload, payload_len, caps, caps_len)`. `caps` points at
     /// `caps_len` raw CapRefs (`u64`).
     Send = 2,
-    /// As `Send`; `-> call token`.
+    /// As `Send`, with `r9` 0; `-> call token`. A *deferred* call has in
+    /// `r9` the token the caller already handed out (nonzero; the page's
+    /// [`page::NEXT_TOKEN`], counted on): it is made only if that is the
+    /// token it would take, and any failure (the call's error, a wrong
+    /// token) also comes back as a `CallFailed { NotSent }` message
+    /// with that token ([`Context::fail_deferred_call`](crate::Context::fail_deferred_call)).
     Call = 3,
     /// `(reply, payload, payload_len, caps, caps_len)`.
     Reply = 4,
@@ -100,8 +105,9 @@ pub enum Syscall {
     /// As `Reply`, then `Done` with the outcome in `r9`. A failed reply
     /// is logged by the kernel.
     ReplyDone = 21,
-    /// As `Call`, with `r9` the address where the kernel writes the
-    /// token (8 bytes), then `Done`. A failed call is logged.
+    /// A deferred `Call` (`r9` the token handed out), then `Done` with
+    /// `DONE_OK`. A failed call is logged, and the caller gets its
+    /// `CallFailed { NotSent }`.
     CallDone = 22,
     /// `(program, name, name_len, grants, grants_len) -> Task CapRef`:
     /// starts the static-PIE ELF in the Region `program` as a new ring-3
@@ -230,6 +236,7 @@ pub fn decode_cause(word: u32) -> Option<crate::inspect::ExitCause> {
 pub const FAILED_MALFORMED: u32 = 0;
 pub const FAILED_PEER_DIED: u32 = 1;
 pub const FAILED_DROPPED: u32 = 2;
+pub const FAILED_NOT_SENT: u32 = 3;
 
 /// Field offsets in the message page.
 pub mod page {
@@ -252,6 +259,11 @@ pub mod page {
     /// `u32`: a `TaskExited` notice's cause (`super::encode_cause`),
     /// after the CAPS array.
     pub const CAUSE: usize = CAPS + 8 * crate::MAX_CAPS;
+    /// `u64`: the token the task's next call will take, as the upcall
+    /// starts (`Context::next_call_token`; 0 if the kernel cannot say).
+    /// A runtime that defers a call to the handler's end
+    /// ([`super::Syscall::CallDone`]) hands this token out at once.
+    pub const NEXT_TOKEN: usize = CAUSE + 8;
     /// The payload, up to [`crate::MAX_PAYLOAD`] bytes: it starts on the
     /// page after the header, so the two pages hold a whole message.
     pub const PAYLOAD: usize = 4096;

@@ -29,6 +29,17 @@ pub trait Context {
     /// Like `send`, and gives the receiver a one-shot Reply capability.
     /// The answer arrives later as a [`MessageKind::Reply`](crate::MessageKind::Reply)
     /// message with the returned token (or `CallFailed`).
+    ///
+    /// A Context may defer the call (the ring-3 runtime makes it at the
+    /// handler's end, so the call and the handler's `done` are one kernel
+    /// crossing): it then checks only what it can alone (payload size,
+    /// capability count), returns the token the call will take, and an
+    /// error the kernel finds later arrives as `CallFailed { token,
+    /// reason: NotSent }` instead (the error itself is logged). A handler
+    /// that treats an `Err` from `call` and a `CallFailed` for its token
+    /// alike behaves the same either way. Order is kept: a deferred call
+    /// is made before anything else the handler does that another task
+    /// could see. The kernel's own Context never defers.
     fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError>;
 
     /// Answers a call through its Reply capability, which this consumes
@@ -218,5 +229,25 @@ pub trait Context {
     fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
         let _ = (task, endpoint);
         Err(IpcError::Unsupported)
+    }
+
+    // Deferred calls (see `call`): what a Context that defers needs from
+    // the one beneath it.
+
+    /// The token this task's next `call` will take, if the Context can
+    /// say; `None`, the default, if it cannot. The kernel can: tokens come
+    /// from one counter, and on one core only the running handler's calls
+    /// take them, so the answer holds until this handler calls.
+    fn next_call_token(&self) -> Option<CallToken> {
+        None
+    }
+
+    /// A call this task deferred under `token` (handed out as
+    /// `next_call_token` said) could not be made: queues the task a
+    /// `CallFailed { token, reason: NotSent }` notice, and if `token` is
+    /// still the next one, uses it up, so the tokens handed out after it
+    /// stay right. Nothing else changes. The default does nothing.
+    fn fail_deferred_call(&mut self, token: CallToken) {
+        let _ = token;
     }
 }

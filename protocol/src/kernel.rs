@@ -20,6 +20,11 @@ pub enum CallFailure {
     PeerDied,
     /// The callee dropped the reply capability without answering.
     Dropped,
+    /// The call was never made: a call a ring-3 runtime deferred to the
+    /// end of its handler (`Context::call`) failed when the kernel made
+    /// it (a stale or forged endpoint, a full mailbox, a dead callee, a
+    /// bad buffer). The error itself went to the log.
+    NotSent,
 }
 
 impl fmt::Display for CallFailure {
@@ -28,6 +33,7 @@ impl fmt::Display for CallFailure {
             CallFailure::Malformed => f.write_str("the callee rejected a malformed request"),
             CallFailure::PeerDied => f.write_str("the callee died before answering"),
             CallFailure::Dropped => f.write_str("the callee dropped the reply capability"),
+            CallFailure::NotSent => f.write_str("the call could not be made"),
         }
     }
 }

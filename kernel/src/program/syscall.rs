@@ -15,7 +15,7 @@
 
 use mealy_caps::{Badge, CapRef, Rights};
 use mealy_protocol::abi::{self, Syscall};
-use mealy_protocol::{Context, HandleError, IpcError, MAX_CAPS, MAX_PAYLOAD};
+use mealy_protocol::{CallToken, Context, HandleError, IpcError, MAX_CAPS, MAX_PAYLOAD};
 
 use super::task::{Granted, UserTask};
 use crate::trap::TrapFrame;
@@ -141,9 +141,10 @@ pub(super) fn serve(
         Syscall::Send => copy_message(task, a1, a2, a3, a4)
             .and_then(|message| cx.send(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|()| (0, 0)),
-        Syscall::Call => copy_message(task, a1, a2, a3, a4)
+        Syscall::Call if a5 == 0 => copy_message(task, a1, a2, a3, a4)
             .and_then(|message| cx.call(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|token| (token.0, 0)),
+        Syscall::Call => deferred_call(task, cx, args).map(|token| (token.0, 0)),
         Syscall::Reply => copy_message(task, a1, a2, a3, a4)
             .and_then(|message| cx.reply(cap(a0), &task.payload[..message.len], message.caps()))
             .map(|()| (0, 0)),
@@ -157,19 +158,8 @@ pub(super) fn serve(
             });
         }
         Syscall::CallDone => {
-            let result = task
-                .domain
-                .translate(a5, true)
-                .and(task.domain.translate(a5.saturating_add(7), true))
-                .ok_or(IpcError::BadAddress)
-                .and_then(|_| copy_message(task, a1, a2, a3, a4))
-                .and_then(|message| cx.call(cap(a0), &task.payload[..message.len], message.caps()))
-                .and_then(|token| {
-                    task.domain
-                        .copy_out(a5, &token.0.to_le_bytes())
-                        .map_err(|_| IpcError::BadAddress)
-                });
-            return Outcome::Done(result.map_err(HandleError::Ipc));
+            let result = deferred_call(task, cx, args);
+            return Outcome::Done(result.map(drop).map_err(HandleError::Ipc));
         }
         _ => serve_other(task, cx, call, args),
     };
@@ -181,6 +171,35 @@ pub(super) fn serve(
         task.forget_revoked(cx);
     }
     resume(frame, result)
+}
+
+/// A deferred call (`Call` with a token in `r9`, or `CallDone`): made
+/// only if the token the task handed out is the one the call takes; any
+/// failure, that one included, is also the task's `CallFailed { NotSent }`
+/// for that token, since the handler that deferred the call was told it
+/// was made.
+#[inline(always)]
+fn deferred_call(
+    task: &mut UserTask<'_>,
+    cx: &mut dyn Context,
+    [a0, a1, a2, a3, a4, a5]: [u64; 6],
+) -> Result<CallToken, IpcError> {
+    let token = CallToken(a5);
+    let result = if cx.next_call_token() == Some(token) {
+        copy_message(task, a1, a2, a3, a4).and_then(|message| {
+            cx.call(
+                CapRef::from_raw(a0),
+                &task.payload[..message.len],
+                message.caps(),
+            )
+        })
+    } else {
+        Err(IpcError::Malformed)
+    };
+    if result.is_err() {
+        cx.fail_deferred_call(token);
+    }
+    result
 }
 
 /// Every system call off the message path.

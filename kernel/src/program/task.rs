@@ -277,9 +277,8 @@ impl<'m> UserTask<'m> {
     /// a page; the syscall layer never accepts more) on the second page.
     fn deliver(
         &mut self,
-        kind: u32,
-        detail: u32,
-        token: u64,
+        (kind, detail, token): (u32, u32, u64),
+        next_token: u64,
         msg: Option<&Incoming<'_>>,
         payload: &[u8],
     ) -> Option<()> {
@@ -306,6 +305,7 @@ impl<'m> UserTask<'m> {
         put(page::REPLY, &reply.to_le_bytes());
         put(page::CAP_COUNT, &(caps.len() as u32).to_le_bytes());
         put(page::PAYLOAD_LEN, &(payload.len() as u32).to_le_bytes());
+        put(page::NEXT_TOKEN, &next_token.to_le_bytes());
         for (index, cap) in caps.iter().enumerate() {
             put(page::CAPS + 8 * index, &cap.to_raw().to_le_bytes());
         }
@@ -321,11 +321,19 @@ impl<'m> UserTask<'m> {
     /// withdrawn since the last look ([`Context::regions_withdrawn`]).
     /// The TLB: the domain's root is loaded again before the task runs,
     /// and without PCID that write flushes every translation it had.
+    #[inline(always)]
     pub(super) fn forget_revoked(&mut self, cx: &mut dyn Context) {
         let epoch = cx.regions_withdrawn();
         if epoch.is_some() && epoch == self.checked_at {
             return;
         }
+        self.recheck_granted(cx, epoch);
+    }
+
+    /// [`Self::forget_revoked`]'s look at each mapping, out of line: the
+    /// upcall's common case is the one compare.
+    #[inline(never)]
+    fn recheck_granted(&mut self, cx: &mut dyn Context, epoch: Option<u64>) {
         self.checked_at = epoch;
         let mut index = 0;
         while index < self.granted.len() {
@@ -554,7 +562,8 @@ impl StateMachine for UserTask<'_> {
                 payload.extend_from_slice(&record);
             }
         }
-        self.deliver(abi::UPCALL_START, 0, 0, None, &payload)
+        let next_token = cx.next_call_token().map_or(0, |token| token.0);
+        self.deliver((abi::UPCALL_START, 0, 0), next_token, None, &payload)
             .ok_or(HandleError::Fatal("the message area is not writable"))?;
         self.upcall(cx)
     }
@@ -569,6 +578,7 @@ impl StateMachine for UserTask<'_> {
                     CallFailure::Malformed => abi::FAILED_MALFORMED,
                     CallFailure::PeerDied => abi::FAILED_PEER_DIED,
                     CallFailure::Dropped => abi::FAILED_DROPPED,
+                    CallFailure::NotSent => abi::FAILED_NOT_SENT,
                 },
                 token.0,
             ),
@@ -578,7 +588,8 @@ impl StateMachine for UserTask<'_> {
                 (abi::UPCALL_TASK_EXITED, task.0, address)
             }
         };
-        self.deliver(kind, detail, token, Some(&msg), msg.payload)
+        let next_token = cx.next_call_token().map_or(0, |token| token.0);
+        self.deliver((kind, detail, token), next_token, Some(&msg), msg.payload)
             .ok_or(HandleError::Fatal("the message area is not writable"))?;
         if let MessageKind::TaskExited { cause, .. } = msg.kind {
             let word = abi::encode_cause(cause).to_le_bytes();

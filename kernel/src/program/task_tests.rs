@@ -295,8 +295,8 @@ fn hostile_arguments_come_back_as_errors() {
         Step::Call(Syscall::RestartTask, [forged, 0, 0, 0, 0, 0]),
         Step::Call(Syscall::Supervise, [forged, forged, 0, 0, 0, 0]),
         Step::Call(Syscall::RestartTask, [area, 0, 0, 0, 0, 0]),
-        // The token cannot go into its read-only message area: the
-        // handler ends with that error, which is logged.
+        // A deferred call under a token that is not the next one: never
+        // made; the handler ends with that error, which is logged.
         Step::Call(Syscall::CallDone, [forged, 0, 0, 0, 0, area]),
     ];
     let rig = rig(&steps);
@@ -331,8 +331,9 @@ fn hostile_arguments_come_back_as_errors() {
     // Nothing but the results comes back: the scratch registers are zero.
     let after = rig.cpu.seen.borrow()[1];
     assert_eq!((after.rdi, after.r8, after.r9, after.r10), (0, 0, 0, 0));
-    assert_eq!(rig.state(), TaskState::Idle);
-    assert!(rig.logged("an address the task's domain does not map"));
+    // The failed deferred call's notice waits for it.
+    assert_eq!(rig.state(), TaskState::Queued);
+    assert!(rig.logged("user: malformed payload"));
 }
 
 #[test]
@@ -711,4 +712,67 @@ fn mmio_and_region_phys_calls_check_every_argument() {
         assert_eq!(rig.error(n), Some(*error), "call {n}: {call:?} {args:x?}");
     }
     assert_eq!(rig.state(), TaskState::Idle, "no argument faults the task");
+}
+
+/// The token the user task's first call takes in a fresh rig.
+fn first_token() -> u64 {
+    let rig = rig(&[]);
+    let token = rig.field(page::NEXT_TOKEN);
+    assert_ne!(token, 0, "the kernel says which token comes next");
+    token
+}
+
+#[test]
+fn call_done_makes_the_call_under_the_token_handed_out_in_one_crossing() {
+    let (area, peer) = layout();
+    let token = first_token();
+    let mut rig = rig(&[Step::Call(
+        Syscall::CallDone,
+        [peer, area + PAYLOAD, 0, 0, 0, token],
+    )]);
+    assert_eq!(rig.cpu.seen.borrow().len(), 1, "one crossing: no resume");
+    assert_eq!(rig.state(), TaskState::Idle);
+    rig.sched.run_until_idle(100);
+    // The peer (echo) got the call and failed it as malformed (an empty
+    // payload): the answer names the token handed out.
+    assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_CALL_FAILED);
+    assert_eq!(rig.field(page::DETAIL) as u32, abi::FAILED_MALFORMED);
+    assert_eq!(rig.field(page::TOKEN), token);
+    assert_eq!(rig.field(page::NEXT_TOKEN), token + 1);
+}
+
+#[test]
+fn a_deferred_call_that_fails_comes_back_as_not_sent_and_uses_up_its_token() {
+    let (area, peer) = layout();
+    let token = first_token();
+    let forged = 0xdead_0000_0007;
+    let mut rig = rig(&[
+        // A deferred call (not the end): a forged endpoint.
+        Step::Call(Syscall::Call, [forged, area + PAYLOAD, 0, 0, 0, token]),
+        // The next token, with a buffer the task cannot read.
+        Step::Call(
+            Syscall::Call,
+            [peer, 0xffff_8000_0000_0000, 16, 0, 0, token + 1],
+        ),
+        // A token that is not the next one: never made.
+        Step::Call(
+            Syscall::CallDone,
+            [peer, area + PAYLOAD, 0, 0, 0, token + 7],
+        ),
+    ]);
+    assert_eq!(rig.error(0), Some(IpcError::InvalidCap));
+    assert_eq!(rig.error(1), Some(IpcError::BadAddress));
+    assert!(rig.logged("user: malformed payload"));
+    let peer_id = rig.peer;
+    let handled = |rig: &Rig| rig.sched.task_info(peer_id).expect("peer").counters.handled;
+    rig.sched.run_until_idle(100);
+    assert_eq!(handled(&rig), 0, "no call reached the peer");
+    // Three notices, one upcall each after the first's three crossings;
+    // the last is for the wrong token, and the two tokens the failed
+    // calls were handed are used up.
+    assert_eq!(rig.cpu.seen.borrow().len(), 3 + 3);
+    assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_CALL_FAILED);
+    assert_eq!(rig.field(page::DETAIL) as u32, abi::FAILED_NOT_SENT);
+    assert_eq!(rig.field(page::TOKEN), token + 7, "the last notice");
+    assert_eq!(rig.field(page::NEXT_TOKEN), token + 2);
 }

@@ -549,6 +549,22 @@ impl<P: Platform> Context for TaskContext<'_, P> {
     fn regions_withdrawn(&self) -> Option<u64> {
         self.kernel.caps.regions_withdrawn_from(self.cspace().ok()?)
     }
+
+    #[inline]
+    fn next_call_token(&self) -> Option<CallToken> {
+        Some(CallToken(self.kernel.last_call.wrapping_add(1)))
+    }
+
+    fn fail_deferred_call(&mut self, token: CallToken) {
+        if self.kernel.last_call.wrapping_add(1) == token.0 {
+            self.kernel.last_call = token.0;
+        }
+        let kind = mealy_protocol::MessageKind::CallFailed {
+            token,
+            reason: CallFailure::NotSent,
+        };
+        self.kernel.notify(self.task, kind, None);
+    }
 }
 
 impl<P: Platform> TaskContext<'_, P> {

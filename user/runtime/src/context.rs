@@ -3,19 +3,31 @@
 //!
 //! Each operation is one system call (`abi::Syscall`), its slices passed
 //! as address and length, its CapRefs raw, its error decoded with
-//! `abi::decode_error`. Two exceptions:
+//! `abi::decode_error`. Exceptions:
 //!
 //! - **The deferred reply.** `reply` does not enter the kernel: it copies
-//!   the answer into a buffer ([`PendingReply`]) and returns `Ok(())`. The
+//!   the answer into a buffer ([`Deferred`]) and returns `Ok(())`. The
 //!   handler's end then sends it with `ReplyDone`, so a call answered by a
-//!   ring-3 service costs two kernel crossings (the caller's `Call`, the
-//!   callee's `ReplyDone`), not three. Order is kept: any later operation
-//!   that another task or a device could observe sends the buffered reply
-//!   first (every call except `TaskId`, `NowNs`, `RegionPhys` and
-//!   `Region`), and so does
-//!   a second `reply`. The price: a deferred reply's error (a stale Reply,
-//!   a dead caller) cannot be `reply`'s return value. When flushed early
-//!   it goes to the log; at the end the kernel logs `ReplyDone`'s failure.
+//!   ring-3 service costs two kernel crossings (the caller's `CallDone`,
+//!   the callee's `ReplyDone`), not three. The price: a deferred reply's
+//!   error (a stale Reply, a dead caller) cannot be `reply`'s return
+//!   value. When flushed early it goes to the log; at the end the kernel
+//!   logs `ReplyDone`'s failure.
+//! - **The deferred call.** Likewise `call` buffers the call and returns
+//!   at once the token it will take (the message area's `NEXT_TOKEN`,
+//!   counted on for each call), and the handler's end makes it with
+//!   `CallDone`. The kernel makes it only under that token, and any error
+//!   (which `call` could no longer return) comes back as a `CallFailed {
+//!   NotSent }` message for the token, as `Context::call` allows. Only
+//!   what the runtime can check alone (payload size, capability count)
+//!   is `call`'s error. A handler that ends with an error sends the call
+//!   first and then `Done`s with its outcome. If the area has no token
+//!   (0), calls are made at once, as before.
+//!
+//! Order is kept: one message at most waits in the buffer, and any later
+//! operation that another task or a device could observe sends it first
+//! (every call except `TaskId`, `NowNs`, `RegionPhys` and `Region`), and
+//! so does a second `reply` or `call`.
 //! - **`inspect`** gets its report postcard-encoded into a heap buffer of
 //!   a page, or of the size the kernel says it needs if that is more.
 //!
@@ -42,21 +54,30 @@ use crate::syscall::Kernel;
 /// The longest log line, in bytes; longer ones are cut and marked.
 pub const LOG_LINE: usize = 512;
 
-/// A reply waiting for the handler's end (see the module docs). It lives
-/// in the runtime's static state, not on the handler's stack, so
-/// `ReplyDone` can point at it after the context is gone.
-pub struct PendingReply {
-    reply: Option<CapRef>,
+/// What waits in the [`Deferred`] buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// A reply through this Reply capability.
+    Reply(CapRef),
+    /// A call to this endpoint, under this token.
+    Call { to: CapRef, token: u64 },
+}
+
+/// A reply or call waiting for the handler's end (see the module docs).
+/// It lives in the runtime's static state, not on the handler's stack, so
+/// `ReplyDone` and `CallDone` can point at it after the context is gone.
+pub struct Deferred {
+    held: Option<Held>,
     payload: [u8; MAX_PAYLOAD],
     len: usize,
     caps: [u64; MAX_CAPS],
     cap_count: usize,
 }
 
-impl PendingReply {
+impl Deferred {
     pub const fn new() -> Self {
         Self {
-            reply: None,
+            held: None,
             payload: [0; MAX_PAYLOAD],
             len: 0,
             caps: [0; MAX_CAPS],
@@ -64,15 +85,25 @@ impl PendingReply {
         }
     }
 
-    /// The buffered answer's bytes.
+    /// The buffered message's bytes.
     pub fn payload(&self) -> &[u8] {
         &self.payload[..self.len]
     }
 
-    /// `Reply`'s arguments for the buffered answer.
-    fn args(&self, reply: CapRef) -> [u64; 5] {
+    /// Buffers `payload` and `caps` (checked by the caller) as `held`.
+    fn hold(&mut self, held: Held, payload: &[u8], caps: [u64; MAX_CAPS], cap_count: usize) {
+        self.payload[..payload.len()].copy_from_slice(payload);
+        self.len = payload.len();
+        self.caps = caps;
+        self.cap_count = cap_count;
+        self.held = Some(held);
+    }
+
+    /// `Reply`'s or `Call`'s first five arguments for the buffered
+    /// message to `to`.
+    fn args(&self, to: CapRef) -> [u64; 5] {
         [
-            reply.to_raw(),
+            to.to_raw(),
             self.payload.as_ptr() as u64,
             self.len as u64,
             self.caps.as_ptr() as u64,
@@ -81,7 +112,7 @@ impl PendingReply {
     }
 }
 
-impl Default for PendingReply {
+impl Default for Deferred {
     fn default() -> Self {
         Self::new()
     }
@@ -91,18 +122,26 @@ impl Default for PendingReply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
     Done(u64),
-    /// `Reply`'s five arguments (pointing into the [`PendingReply`]), then
-    /// `Done(outcome)`.
+    /// `Reply`'s five arguments (pointing into the [`Deferred`] buffer),
+    /// then `Done(outcome)`.
     ReplyDone {
         args: [u64; 5],
         outcome: u64,
+    },
+    /// `Call`'s five arguments (pointing into the [`Deferred`] buffer)
+    /// and the token handed out, then `Done(DONE_OK)`.
+    CallDone {
+        args: [u64; 5],
+        token: u64,
     },
 }
 
 /// The `Context` of one upcall.
 pub struct SyscallContext<'p, K: Kernel> {
     kernel: K,
-    pending: &'p mut PendingReply,
+    pending: &'p mut Deferred,
+    /// The token the next call takes; 0: calls are not deferred.
+    next_token: u64,
 }
 
 /// `caps` as raw CapRefs; more than the ABI carries is the error the
@@ -125,41 +164,69 @@ fn count(value: u64) -> usize {
 }
 
 impl<'p, K: Kernel> SyscallContext<'p, K> {
-    /// A context for one upcall; `pending` starts empty.
-    pub fn new(kernel: K, pending: &'p mut PendingReply) -> Self {
-        pending.reply = None;
-        Self { kernel, pending }
+    /// A context for one upcall; `pending` starts empty, and calls are
+    /// made at once.
+    pub fn new(kernel: K, pending: &'p mut Deferred) -> Self {
+        pending.held = None;
+        Self {
+            kernel,
+            pending,
+            next_token: 0,
+        }
     }
 
-    fn call(&mut self, call: Syscall, args: [u64; 6]) -> Result<(u64, u64), IpcError> {
+    /// Defers calls to the handler's end, handing out `next_token` (the
+    /// message area's `NEXT_TOKEN`) and the ones after it; 0 defers
+    /// nothing.
+    pub fn deferring_calls(mut self, next_token: u64) -> Self {
+        self.next_token = next_token;
+        self
+    }
+
+    fn syscall(&mut self, call: Syscall, args: [u64; 6]) -> Result<(u64, u64), IpcError> {
         self.flush();
         self.kernel.syscall(call, args).result()
     }
 
-    /// Sends the buffered reply now, if there is one; its error goes to
-    /// the log.
+    /// Sends the buffered reply or call now, if there is one; its error
+    /// goes to the log (a call's also comes back as its `CallFailed`).
     pub fn flush(&mut self) {
-        let Some(reply) = self.pending.reply.take() else {
+        let Some(held) = self.pending.held.take() else {
             return;
         };
-        let [a, b, c, d, e] = self.pending.args(reply);
-        if let Err(error) = self
-            .kernel
-            .syscall(Syscall::Reply, [a, b, c, d, e, 0])
-            .result()
-        {
-            self.log(format_args!("deferred reply failed: {error}"));
+        let (call, to, token, what) = match held {
+            Held::Reply(reply) => (Syscall::Reply, reply, 0, "reply"),
+            Held::Call { to, token } => (Syscall::Call, to, token, "call"),
+        };
+        let [a, b, c, d, e] = self.pending.args(to);
+        if let Err(error) = self.kernel.syscall(call, [a, b, c, d, e, token]).result() {
+            self.log(format_args!("deferred {what} failed: {error}"));
         }
     }
 
     /// The system call that ends this upcall with `outcome`: `ReplyDone`
-    /// if a reply is buffered, else `Done`.
-    pub fn finish(self, outcome: u64) -> Ending {
-        match self.pending.reply.take() {
-            Some(reply) => Ending::ReplyDone {
-                args: self.pending.args(reply),
-                outcome,
-            },
+    /// if a reply is buffered, `CallDone` if a call is (and the handler
+    /// succeeded; else the call is made first), else `Done`.
+    pub fn finish(mut self, outcome: u64) -> Ending {
+        match self.pending.held {
+            Some(Held::Reply(reply)) => {
+                self.pending.held = None;
+                Ending::ReplyDone {
+                    args: self.pending.args(reply),
+                    outcome,
+                }
+            }
+            Some(Held::Call { to, token }) if outcome == abi::DONE_OK => {
+                self.pending.held = None;
+                Ending::CallDone {
+                    args: self.pending.args(to),
+                    token,
+                }
+            }
+            Some(Held::Call { .. }) => {
+                self.flush();
+                Ending::Done(outcome)
+            }
             None => Ending::Done(outcome),
         }
     }
@@ -180,7 +247,7 @@ impl<'p, K: Kernel> SyscallContext<'p, K> {
             cap_count as u64,
             0,
         ];
-        self.call(call, args).map(|(value, _)| value)
+        self.syscall(call, args).map(|(value, _)| value)
     }
 }
 
@@ -196,20 +263,27 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
     }
 
     fn call(&mut self, to: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<CallToken, IpcError> {
-        self.message(Syscall::Call, to, payload, caps)
-            .map(CallToken)
+        if self.next_token == 0 {
+            return self
+                .message(Syscall::Call, to, payload, caps)
+                .map(CallToken);
+        }
+        mealy_protocol::check_payload(payload.len())?;
+        let (raw, cap_count) = raw_caps(caps)?;
+        self.flush();
+        let token = self.next_token;
+        self.next_token = token.wrapping_add(1);
+        self.pending
+            .hold(Held::Call { to, token }, payload, raw, cap_count);
+        Ok(CallToken(token))
     }
 
     fn reply(&mut self, reply: CapRef, payload: &[u8], caps: &[CapRef]) -> Result<(), IpcError> {
         mealy_protocol::check_payload(payload.len())?;
         let (raw, cap_count) = raw_caps(caps)?;
         self.flush();
-        let pending = &mut *self.pending;
-        pending.payload[..payload.len()].copy_from_slice(payload);
-        pending.len = payload.len();
-        pending.caps = raw;
-        pending.cap_count = cap_count;
-        pending.reply = Some(reply);
+        self.pending
+            .hold(Held::Reply(reply), payload, raw, cap_count);
         Ok(())
     }
 
@@ -227,27 +301,27 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
             0,
             0,
         ];
-        self.call(Syscall::Mint, args)
+        self.syscall(Syscall::Mint, args)
             .map(|(raw, _)| CapRef::from_raw(raw))
     }
 
     fn copy(&mut self, cap: CapRef) -> Result<CapRef, IpcError> {
-        self.call(Syscall::Copy, [cap.to_raw(), 0, 0, 0, 0, 0])
+        self.syscall(Syscall::Copy, [cap.to_raw(), 0, 0, 0, 0, 0])
             .map(|(raw, _)| CapRef::from_raw(raw))
     }
 
     fn drop_cap(&mut self, cap: CapRef) -> Result<(), IpcError> {
-        self.call(Syscall::Drop, [cap.to_raw(), 0, 0, 0, 0, 0])
+        self.syscall(Syscall::Drop, [cap.to_raw(), 0, 0, 0, 0, 0])
             .map(drop)
     }
 
     fn revoke(&mut self, cap: CapRef) -> Result<usize, IpcError> {
-        self.call(Syscall::Revoke, [cap.to_raw(), 0, 0, 0, 0, 0])
+        self.syscall(Syscall::Revoke, [cap.to_raw(), 0, 0, 0, 0, 0])
             .map(|(n, _)| count(n))
     }
 
     fn revoke_in(&mut self, task: CapRef, slot: CapRef) -> Result<usize, IpcError> {
-        self.call(
+        self.syscall(
             Syscall::RevokeIn,
             [task.to_raw(), slot.to_raw(), 0, 0, 0, 0],
         )
@@ -255,17 +329,17 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
     }
 
     fn stop_task(&mut self, task: CapRef) -> Result<(), IpcError> {
-        self.call(Syscall::StopTask, [task.to_raw(), 0, 0, 0, 0, 0])
+        self.syscall(Syscall::StopTask, [task.to_raw(), 0, 0, 0, 0, 0])
             .map(drop)
     }
 
     fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
-        self.call(Syscall::RestartTask, [task.to_raw(), 0, 0, 0, 0, 0])
+        self.syscall(Syscall::RestartTask, [task.to_raw(), 0, 0, 0, 0, 0])
             .map(drop)
     }
 
     fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
-        self.call(
+        self.syscall(
             Syscall::Supervise,
             [task.to_raw(), endpoint.to_raw(), 0, 0, 0, 0],
         )
@@ -303,7 +377,7 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
     }
 
     fn alloc_region(&mut self, len: usize) -> Result<CapRef, IpcError> {
-        self.call(Syscall::AllocRegion, [len as u64, 0, 0, 0, 0, 0])
+        self.syscall(Syscall::AllocRegion, [len as u64, 0, 0, 0, 0, 0])
             .map(|(raw, _)| CapRef::from_raw(raw))
     }
 
@@ -315,7 +389,7 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
         rights: Rights,
     ) -> Result<CapRef, IpcError> {
         let args = [cap.to_raw(), offset, len, u64::from(rights.bits()), 0, 0];
-        self.call(Syscall::Subregion, args)
+        self.syscall(Syscall::Subregion, args)
             .map(|(raw, _)| CapRef::from_raw(raw))
     }
 
@@ -329,7 +403,7 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
     }
 
     fn port_read(&mut self, device: CapRef, offset: u16) -> Result<u8, IpcError> {
-        self.call(
+        self.syscall(
             Syscall::PortRead,
             [device.to_raw(), u64::from(offset), 0, 0, 0, 0],
         )
@@ -345,12 +419,13 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
             0,
             0,
         ];
-        self.call(Syscall::PortWrite, args).map(drop)
+        self.syscall(Syscall::PortWrite, args).map(drop)
     }
 
     fn mmio_read(&mut self, device: CapRef, offset: u64, width: Width) -> Result<u64, IpcError> {
         let args = [device.to_raw(), offset, abi::encode_width(width), 0, 0, 0];
-        self.call(Syscall::MmioRead, args).map(|(value, _)| value)
+        self.syscall(Syscall::MmioRead, args)
+            .map(|(value, _)| value)
     }
 
     fn mmio_write(
@@ -368,7 +443,7 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
             0,
             0,
         ];
-        self.call(Syscall::MmioWrite, args).map(drop)
+        self.syscall(Syscall::MmioWrite, args).map(drop)
     }
 
     /// Learning an address is nothing another task or a device observes,
@@ -381,12 +456,12 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
     }
 
     fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError> {
-        self.call(Syscall::IrqAck, [irq.to_raw(), 0, 0, 0, 0, 0])
+        self.syscall(Syscall::IrqAck, [irq.to_raw(), 0, 0, 0, 0, 0])
             .map(drop)
     }
 
     fn set_timer(&mut self, timer: CapRef, after_ns: u64) -> Result<(), IpcError> {
-        self.call(Syscall::SetTimer, [timer.to_raw(), after_ns, 0, 0, 0, 0])
+        self.syscall(Syscall::SetTimer, [timer.to_raw(), after_ns, 0, 0, 0, 0])
             .map(drop)
     }
 
@@ -399,7 +474,7 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
         let line = Line::<LOG_LINE>::format(line);
         let text = line.as_bytes();
         // A log line that cannot be written has nowhere else to go.
-        let _ = self.call(
+        let _ = self.syscall(
             Syscall::Log,
             [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0],
         );

@@ -11,7 +11,7 @@ use crate::syscall::fake::FakeKernel;
 #[test]
 fn send_passes_payload_and_raw_caps() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     let caps = [CapRef::from_raw(3), CapRef::from_raw(4)];
     cx.send(CapRef::from_raw(9), b"hi", &caps).unwrap();
@@ -32,7 +32,7 @@ fn send_passes_payload_and_raw_caps() {
 #[test]
 fn errors_and_results_come_back_decoded() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     kernel.answer(Raw::error(IpcError::RightsEscalation {
         excess: Rights::WRITE,
@@ -70,7 +70,7 @@ fn errors_and_results_come_back_decoded() {
 #[test]
 fn a_reply_waits_for_the_end_and_goes_out_with_reply_done() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     cx.reply(CapRef::from_raw(42), b"answer", &[CapRef::from_raw(6)])
         .unwrap();
@@ -91,7 +91,7 @@ fn a_reply_waits_for_the_end_and_goes_out_with_reply_done() {
 #[test]
 fn a_later_operation_sends_the_reply_first() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     cx.reply(CapRef::from_raw(1), b"first", &[]).unwrap();
     cx.send(CapRef::from_raw(2), b"second", &[]).unwrap();
@@ -103,7 +103,7 @@ fn a_later_operation_sends_the_reply_first() {
 #[test]
 fn a_second_reply_sends_the_first_and_a_flush_error_is_logged() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     cx.reply(CapRef::from_raw(1), b"one", &[]).unwrap();
     kernel.answer(Raw::error(IpcError::InvalidCap));
@@ -121,7 +121,7 @@ fn a_second_reply_sends_the_first_and_a_flush_error_is_logged() {
 #[test]
 fn an_oversized_reply_is_refused_at_once() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     let big = [0u8; MAX_PAYLOAD + 1];
     assert!(matches!(
@@ -134,7 +134,7 @@ fn an_oversized_reply_is_refused_at_once() {
 #[test]
 fn regions_are_the_mapped_bytes() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     assert_eq!(cx.region(CapRef::from_raw(1)).unwrap().len(), 8192);
     cx.region_mut(CapRef::from_raw(1)).unwrap()[0] = 1;
@@ -160,7 +160,7 @@ fn regions_are_the_mapped_bytes() {
 #[test]
 fn log_lines_are_formatted_and_cut() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     cx.log(format_args!("{} ring {}", "hello from", 3));
     cx.log(format_args!("{:0width$}", 0, width = LOG_LINE * 2));
@@ -192,7 +192,7 @@ fn inspect_decodes_the_report_and_asks_again_with_the_room_it_needs() {
     let encoded = report.encode().unwrap();
     assert!(encoded.len() > 4096, "more than the first try's page");
     *kernel.report.borrow_mut() = encoded.clone();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     assert_eq!(cx.inspect(CapRef::from_raw(5), Query::Tasks), Ok(report));
     let asks: alloc::vec::Vec<[u64; 6]> = kernel
@@ -216,7 +216,7 @@ fn inspect_decodes_the_report_and_asks_again_with_the_room_it_needs() {
 #[test]
 fn restart_and_supervise_pass_their_caps_and_decode_errors() {
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     assert_eq!(cx.restart_task(CapRef::from_raw(7)), Ok(()));
     assert_eq!(
@@ -238,7 +238,7 @@ fn restart_and_supervise_pass_their_caps_and_decode_errors() {
 fn mmio_and_region_phys_pass_their_arguments_and_decode_errors() {
     use mealy_protocol::mmio::Width;
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     kernel.answer(Raw {
         code: 0,
@@ -289,7 +289,7 @@ fn mmio_and_region_phys_pass_their_arguments_and_decode_errors() {
 fn a_register_write_sends_the_reply_first_and_region_phys_does_not() {
     use mealy_protocol::mmio::Width;
     let kernel = FakeKernel::new();
-    let mut pending = PendingReply::new();
+    let mut pending = Deferred::new();
     let mut cx = SyscallContext::new(&kernel, &mut pending);
     cx.reply(CapRef::from_raw(42), b"done", &[]).unwrap();
     let _ = cx.region_phys(CapRef::from_raw(5), 0);
@@ -300,4 +300,113 @@ fn a_register_write_sends_the_reply_first_and_region_phys_does_not() {
         [Syscall::RegionPhys, Syscall::Reply, Syscall::MmioWrite],
         "the device sees the write after the client has its answer"
     );
+}
+
+#[test]
+fn a_call_waits_for_the_end_and_goes_out_with_call_done_under_the_token_handed_out() {
+    let kernel = FakeKernel::new();
+    let mut pending = Deferred::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending).deferring_calls(40);
+    let token = cx
+        .call(CapRef::from_raw(9), b"ping", &[CapRef::from_raw(3)])
+        .unwrap();
+    assert_eq!(token, mealy_protocol::CallToken(40));
+    assert!(kernel.calls().is_empty(), "no crossing yet");
+    let _ = cx.now_ns();
+    assert_eq!(kernel.calls(), [Syscall::NowNs], "reads do not flush");
+    let Ending::CallDone { args, token } = cx.finish(abi::DONE_OK) else {
+        panic!("the call was lost");
+    };
+    assert_eq!(token, 40);
+    assert_eq!((args[0], args[2], args[4]), (9, 4, 1));
+    assert_eq!(pending.payload(), b"ping");
+}
+
+#[test]
+fn a_later_operation_makes_the_call_first_under_its_token_and_the_next_call_takes_the_next() {
+    let kernel = FakeKernel::new();
+    let mut pending = Deferred::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending).deferring_calls(7);
+    assert_eq!(cx.call(CapRef::from_raw(1), b"a", &[]).unwrap().0, 7);
+    cx.send(CapRef::from_raw(2), b"b", &[]).unwrap();
+    assert_eq!(cx.call(CapRef::from_raw(1), b"c", &[]).unwrap().0, 8);
+    // A reply after a call sends the call first, and is deferred itself.
+    cx.reply(CapRef::from_raw(5), b"d", &[]).unwrap();
+    let calls = kernel.calls.borrow().clone();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|(call, _)| *call)
+            .collect::<alloc::vec::Vec<_>>(),
+        [Syscall::Call, Syscall::Send, Syscall::Call]
+    );
+    assert_eq!(
+        (calls[0].1[0], calls[0].1[5]),
+        (1, 7),
+        "deferred: token in r9"
+    );
+    assert_eq!(calls[2].1[5], 8);
+    assert_eq!(kernel.bytes.borrow()[..3], [b"a", b"b", b"c"]);
+    assert!(matches!(cx.finish(abi::DONE_OK), Ending::ReplyDone { args, .. } if args[0] == 5));
+}
+
+#[test]
+fn a_handler_that_fails_makes_its_call_then_ends_with_its_outcome() {
+    let kernel = FakeKernel::new();
+    let mut pending = Deferred::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending).deferring_calls(3);
+    cx.call(CapRef::from_raw(1), b"x", &[]).unwrap();
+    assert_eq!(
+        cx.finish(abi::DONE_MALFORMED),
+        Ending::Done(abi::DONE_MALFORMED)
+    );
+    assert_eq!(
+        kernel.calls.borrow()[0],
+        (Syscall::Call, kernel.calls.borrow()[0].1)
+    );
+    assert_eq!(kernel.calls.borrow()[0].1[5], 3);
+}
+
+#[test]
+fn a_deferred_calls_error_is_logged_and_only_local_checks_are_calls_errors() {
+    let kernel = FakeKernel::new();
+    let mut pending = Deferred::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending).deferring_calls(1);
+    let big = [0u8; MAX_PAYLOAD + 1];
+    assert!(matches!(
+        cx.call(CapRef::from_raw(1), &big, &[]),
+        Err(IpcError::PayloadTooLarge { .. })
+    ));
+    let five = [CapRef::from_raw(1); 5];
+    assert_eq!(
+        cx.call(CapRef::from_raw(1), b"", &five),
+        Err(IpcError::TooManyCaps { count: 5 })
+    );
+    // A forged endpoint is the kernel's to find: later, as CallFailed.
+    assert_eq!(cx.call(CapRef::from_raw(99), b"x", &[]).unwrap().0, 1);
+    kernel.answer(Raw::error(IpcError::InvalidCap));
+    cx.log(format_args!("after"));
+    assert_eq!(kernel.calls(), [Syscall::Call, Syscall::Log, Syscall::Log]);
+    assert!(kernel.logs()[0].contains("deferred call failed"));
+    assert_eq!(cx.finish(abi::DONE_OK), Ending::Done(abi::DONE_OK));
+}
+
+#[test]
+fn without_a_token_calls_are_made_at_once() {
+    let kernel = FakeKernel::new();
+    let mut pending = Deferred::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    kernel.answer(Raw {
+        code: 0,
+        value: 12,
+        second: 0,
+    });
+    assert_eq!(cx.call(CapRef::from_raw(1), b"x", &[]).unwrap().0, 12);
+    assert_eq!(kernel.calls.borrow()[0].1[5], 0, "r9 0: not deferred");
+    kernel.answer(Raw::error(IpcError::InvalidCap));
+    assert_eq!(
+        cx.call(CapRef::from_raw(1), b"x", &[]),
+        Err(IpcError::InvalidCap)
+    );
+    assert_eq!(cx.finish(abi::DONE_OK), Ending::Done(abi::DONE_OK));
 }

@@ -24,21 +24,21 @@ use alloc::boxed::Box;
 use mealy_protocol::abi::{DONE_FAILED, DONE_FATAL, DONE_MALFORMED, DONE_OK};
 use mealy_protocol::{Context, Grants, HandleError, Incoming, StateMachine};
 
-use crate::context::{Ending, PendingReply, SyscallContext};
+use crate::context::{Deferred, Ending, SyscallContext};
 use crate::page::{self, Area, Upcall};
 use crate::syscall::Kernel;
 
 /// What a program keeps between upcalls, besides its own statics.
 pub struct Runtime {
     machine: Option<Box<dyn StateMachine>>,
-    pending: PendingReply,
+    pending: Deferred,
 }
 
 impl Runtime {
     pub const fn new() -> Self {
         Self {
             machine: None,
-            pending: PendingReply::new(),
+            pending: Deferred::new(),
         }
     }
 }
@@ -56,7 +56,8 @@ pub fn upcall<K: Kernel>(
     area: &Area,
     make: fn() -> Box<dyn StateMachine>,
 ) -> Ending {
-    let mut cx = SyscallContext::new(kernel, &mut runtime.pending);
+    let mut cx =
+        SyscallContext::new(kernel, &mut runtime.pending).deferring_calls(page::next_token(area));
     let outcome = match page::decode(area) {
         Err(error) => fatal(&mut cx, format_args!("bad message area: {error}")),
         Ok(Upcall::Start { records }) => {

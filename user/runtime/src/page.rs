@@ -82,6 +82,12 @@ fn u64_at(area: &Area, offset: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// The token the handler's next call takes (`page::NEXT_TOKEN`); 0 if
+/// the kernel did not say.
+pub fn next_token(area: &Area) -> u64 {
+    u64_at(area, page::NEXT_TOKEN)
+}
+
 /// Reads the upcall in `area`.
 pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
     let kind = u32_at(area, page::KIND);
@@ -102,6 +108,7 @@ pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
                 abi::FAILED_MALFORMED => CallFailure::Malformed,
                 abi::FAILED_PEER_DIED => CallFailure::PeerDied,
                 abi::FAILED_DROPPED => CallFailure::Dropped,
+                abi::FAILED_NOT_SENT => CallFailure::NotSent,
                 other => return Err(PageError::UnknownFailure(other)),
             },
         },
@@ -248,6 +255,14 @@ mod tests {
                     reason: CallFailure::Dropped,
                 },
             ),
+            (
+                abi::UPCALL_CALL_FAILED,
+                abi::FAILED_NOT_SENT,
+                MessageKind::CallFailed {
+                    token: CallToken(9),
+                    reason: CallFailure::NotSent,
+                },
+            ),
             (abi::UPCALL_INTERRUPT, 4, MessageKind::Interrupt { line: 4 }),
             (abi::UPCALL_TIMEOUT, 0, MessageKind::Timeout),
         ];
@@ -263,6 +278,15 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_next_token_is_read_from_its_own_field() {
+        let mut a = area();
+        assert_eq!(next_token(&a), 0, "none said: calls are not deferred");
+        put64(&mut a, page::NEXT_TOKEN, 0x1_0000_0002);
+        assert_eq!(next_token(&a), 0x1_0000_0002);
+        const { assert!(page::NEXT_TOKEN >= page::CAUSE + 4 && page::NEXT_TOKEN + 8 <= page::PAYLOAD) };
     }
 
     #[test]

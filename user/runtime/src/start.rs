@@ -20,7 +20,7 @@ use crate::entry::{Runtime, upcall};
 use crate::heap::{KernelRegions, LockedHeap};
 use crate::line::Line;
 use crate::page::Area;
-use crate::syscall::{Kernel, Trap, done, reply_done};
+use crate::syscall::{Kernel, Trap, call_done, done, reply_done};
 
 static RUNTIME: UpcallCell<Runtime> = UpcallCell::new(Runtime::new());
 
@@ -42,6 +42,7 @@ pub fn enter(area: usize, make: fn() -> Box<dyn StateMachine>) -> ! {
         // The arguments point into `RUNTIME`'s pending reply, which no
         // reference borrows any more.
         Some(Ending::ReplyDone { args, outcome }) => reply_done(args, outcome),
+        Some(Ending::CallDone { args, token }) => call_done(args, token),
         None => {
             log_raw(b"mealy-user: an upcall while another runs");
             done(DONE_FATAL)

@@ -8,8 +8,8 @@
 //! Safety: the kernel checks every argument and never faults on a bad
 //! one, so a system call cannot break this program's memory except where
 //! the kernel writes through a pointer it was given: `Inspect`'s output
-//! buffer and `CallDone`'s token. [`Kernel::syscall`] (safe) refuses
-//! those two and the three calls that end the handler;
+//! buffer. [`Kernel::syscall`] (safe) refuses it and the three calls that
+//! end the handler;
 //! [`Kernel::inspect`] makes `Inspect` safely (the buffer is a `&mut`
 //! borrow); [`raw`] (unsafe) makes any call.
 //!
@@ -111,9 +111,8 @@ unsafe impl Kernel for Trap {
 /// Makes any system call.
 ///
 /// # Safety
-/// For `Inspect` and `CallDone`, the output pointer must be valid for the
-/// kernel to write (`out_len` bytes; 8 bytes) and not aliased by a live
-/// reference. `Done`, `ReplyDone` and `CallDone` do not return.
+/// For `Inspect`, the output pointer must be valid for the kernel to
+/// write (`out_len` bytes) and not aliased by a live reference. `Done`, `ReplyDone` and `CallDone` do not return.
 #[cfg(target_os = "none")]
 pub unsafe fn raw(call: Syscall, args: [u64; 6]) -> Raw {
     let (code, value, second);
@@ -186,6 +185,28 @@ pub fn reply_done(args: [u64; 5], outcome: u64) -> ! {
             in("r10") args[3],
             in("r8") args[4],
             in("r9") outcome,
+            options(noreturn, nostack),
+        )
+    }
+}
+
+/// Makes the deferred call in `args` (`Call`'s five arguments) under
+/// `token`, which goes in `r9`, and ends the handler with `DONE_OK`.
+#[cfg(target_os = "none")]
+pub fn call_done(args: [u64; 5], token: u64) -> ! {
+    // SAFETY: `CallDone` only reads the payload and caps `args` point at
+    // (checked by the kernel) and never returns; `ud2` as in `done`.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "ud2",
+            in("rax") Syscall::CallDone as u64,
+            in("rdi") args[0],
+            in("rsi") args[1],
+            in("rdx") args[2],
+            in("r10") args[3],
+            in("r8") args[4],
+            in("r9") token,
             options(noreturn, nostack),
         )
     }

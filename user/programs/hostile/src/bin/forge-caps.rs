@@ -3,9 +3,10 @@
 //! dropped Region, also after its slot is reused). Every use must fail
 //! with `InvalidCap`; logs `forge-caps: ok` if each did.
 //!
-//! A reply through a forged ref is made with the raw `Reply` call: the
-//! runtime's `Context::reply` defers the reply to the handler's end, where
-//! its error could only reach the kernel's log.
+//! A reply or call through a forged ref is made with the raw `Reply` or
+//! `Call`: the runtime's `Context::reply` and `Context::call` defer them to
+//! the handler's end, where a reply's error could only reach the kernel's
+//! log and a call's comes back as `CallFailed { NotSent }`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
@@ -29,7 +30,9 @@ fn start(cx: &mut dyn Context, _: Grants<'_>) -> Result<(), HandleError> {
     for cap in forged {
         let got = cx.send(cap, b"forged", &[]);
         checks.expect(cx, "send through a forged ref", got, invalid);
-        let got = cx.call(cap, b"forged", &[]);
+        let got = Trap
+            .syscall(Syscall::Call, [cap.to_raw(), 0, 0, 0, 0, 0])
+            .result();
         checks.expect(cx, "call through a forged ref", got, invalid);
         let got = cx.copy(cap);
         checks.expect(cx, "copy of a forged ref", got, invalid);
