@@ -97,6 +97,8 @@ fn copy_message(
             word.copy_from_slice(bytes);
             *cap = CapRef::from_raw(u64::from_le_bytes(word));
         }
+        task.moved = message.caps;
+        task.moved_count = message.cap_count;
     }
     Ok(message)
 }
@@ -136,6 +138,11 @@ pub(super) fn serve(
     let Some(call) = Syscall::from_number(frame.rax) else {
         return resume(frame, Err(IpcError::UnknownSyscall));
     };
+    let gives_up = gives_up_capabilities(call, a4);
+    let was_current = gives_up && task.view_current(cx);
+    if gives_up {
+        task.moved_count = 0;
+    }
     let result: Result<(u64, u64), IpcError> = match call {
         Syscall::Done => return Outcome::Done(handler_result(a0)),
         Syscall::Send => copy_message(task, a1, a2, a3, a4)
@@ -152,6 +159,9 @@ pub(super) fn serve(
             let result = copy_message(task, a1, a2, a3, a4).and_then(|message| {
                 cx.reply(cap(a0), &task.payload[..message.len], message.caps())
             });
+            if gives_up {
+                forget_given_up(task, cx, call, a0, was_current);
+            }
             return Outcome::Done(match result {
                 Ok(()) => handler_result(a5),
                 Err(error) => Err(HandleError::Ipc(error)),
@@ -159,6 +169,9 @@ pub(super) fn serve(
         }
         Syscall::CallDone => {
             let result = deferred_call(task, cx, args);
+            if gives_up {
+                forget_given_up(task, cx, call, a0, was_current);
+            }
             return Outcome::Done(result.map(drop).map_err(HandleError::Ipc));
         }
         _ => serve_other(task, cx, call, args),
@@ -167,10 +180,32 @@ pub(super) fn serve(
     // message) takes its Region out of the domain before the task runs
     // another instruction; others' revocations are caught before its
     // next upcall (one core: it cannot run meanwhile).
-    if gives_up_capabilities(call, a4) {
-        task.forget_revoked(cx);
+    if gives_up {
+        forget_given_up(task, cx, call, a0, was_current);
     }
     resume(frame, result)
+}
+
+/// After `call`, which [`gives_up_capabilities`]: a drop or a message
+/// can take away only the capabilities it names, so only mappings by
+/// those are looked at again (if the rest were current before); a revoke
+/// or a stop can reach anything, so every mapping is.
+#[inline(never)]
+fn forget_given_up(
+    task: &mut UserTask<'_>,
+    cx: &mut dyn Context,
+    call: Syscall,
+    a0: u64,
+    was_current: bool,
+) {
+    match call {
+        Syscall::Drop => task.forget_given_up(cx, &[CapRef::from_raw(a0)], was_current),
+        Syscall::Send | Syscall::Call | Syscall::Reply | Syscall::ReplyDone | Syscall::CallDone => {
+            let moved = task.moved;
+            task.forget_given_up(cx, &moved[..task.moved_count], was_current);
+        }
+        _ => task.forget_revoked(cx),
+    }
 }
 
 /// A deferred call (`Call` with a token in `r9`, or `CallDone`): made
@@ -267,7 +302,9 @@ fn serve_other(
 fn gives_up_capabilities(call: Syscall, cap_count: u64) -> bool {
     match call {
         Syscall::Drop | Syscall::Revoke | Syscall::RevokeIn | Syscall::StopTask => true,
-        Syscall::Send | Syscall::Call | Syscall::Reply => cap_count > 0,
+        Syscall::Send | Syscall::Call | Syscall::Reply | Syscall::ReplyDone | Syscall::CallDone => {
+            cap_count > 0
+        }
         _ => false,
     }
 }

@@ -133,6 +133,10 @@ pub struct UserTask<'m> {
     pub(super) granted: Vec<Granted>,
     /// `regions_withdrawn` when `granted` was last checked.
     checked_at: Option<u64>,
+    /// The capabilities the last message this task sent named (moved
+    /// away if it was sent): `forget_given_up` looks only at those.
+    pub(super) moved: [CapRef; mealy_protocol::MAX_CAPS],
+    pub(super) moved_count: usize,
     budget_ns: u64,
     /// Where a system call's payload is copied in (made once: a page of
     /// zeroes per call would cost more than the copy).
@@ -244,6 +248,8 @@ impl<'m> UserTask<'m> {
             symbols,
             granted: Vec::new(),
             checked_at: None,
+            moved: [CapRef::from_raw(0); mealy_protocol::MAX_CAPS],
+            moved_count: 0,
             budget_ns: USER_BUDGET_NS,
             payload: Box::new([0; MAX_PAYLOAD]),
             allocated: Vec::new(),
@@ -330,6 +336,70 @@ impl<'m> UserTask<'m> {
         self.recheck_granted(cx, epoch);
     }
 
+    /// Whether the mappings were checked since the last Region left this
+    /// task's CSpace.
+    pub(super) fn view_current(&self, cx: &dyn Context) -> bool {
+        let epoch = cx.regions_withdrawn();
+        epoch.is_some() && epoch == self.checked_at
+    }
+
+    /// [`Self::forget_revoked`] after a system call that can take away
+    /// only the capabilities it names (`Drop`, or a message's moved
+    /// capabilities): if the mappings were current before it
+    /// (`was_current`), only mappings by `named` can have gone, and only
+    /// those are looked up again; otherwise every one is. A service that
+    /// lends a buffer per request (the fs's block writes) so pays for
+    /// what it lends, not for every Region it has mapped.
+    pub(super) fn forget_given_up(
+        &mut self,
+        cx: &mut dyn Context,
+        named: &[CapRef],
+        was_current: bool,
+    ) {
+        let epoch = cx.regions_withdrawn();
+        if epoch.is_some() && epoch == self.checked_at {
+            return;
+        }
+        if !was_current || epoch.is_none() {
+            return self.recheck_granted(cx, epoch);
+        }
+        self.checked_at = epoch;
+        let mut index = 0;
+        while index < self.granted.len() {
+            let granted = self.granted[index];
+            if !named.contains(&granted.cap) || self.still_grants(cx, granted) {
+                index += 1;
+                continue;
+            }
+            self.granted.swap_remove(index);
+            self.unmap_unless_granted(granted);
+        }
+    }
+
+    /// Whether `granted`'s capability still grants what it mapped.
+    fn still_grants(&self, cx: &mut dyn Context, granted: Granted) -> bool {
+        let still = if granted.writable {
+            cx.region_mut(granted.cap)
+                .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))
+        } else {
+            cx.region(granted.cap)
+                .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))
+        };
+        still == Ok((granted.base, granted.len))
+    }
+
+    /// Unmaps what `granted` mapped, unless another grant maps the same
+    /// Region.
+    fn unmap_unless_granted(&mut self, granted: Granted) {
+        if self.granted.iter().any(|g| g.base == granted.base) {
+            return;
+        }
+        for page in 0..granted.len.div_ceil(PAGE_SIZE) {
+            let at = VirtAddr::new(granted.base + page * PAGE_SIZE);
+            self.domain.unmap(Page::containing_address(at));
+        }
+    }
+
     /// [`Self::forget_revoked`]'s look at each mapping, out of line: the
     /// upcall's common case is the one compare.
     #[inline(never)]
@@ -338,25 +408,12 @@ impl<'m> UserTask<'m> {
         let mut index = 0;
         while index < self.granted.len() {
             let granted = self.granted[index];
-            let still = if granted.writable {
-                cx.region_mut(granted.cap)
-                    .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))
-            } else {
-                cx.region(granted.cap)
-                    .map(|bytes| (bytes.as_ptr() as u64, bytes.len() as u64))
-            };
-            if still == Ok((granted.base, granted.len)) {
+            if self.still_grants(cx, granted) {
                 index += 1;
                 continue;
             }
             self.granted.swap_remove(index);
-            let still_mapped = |base: u64| self.granted.iter().any(|g| g.base == base);
-            if !still_mapped(granted.base) {
-                for page in 0..granted.len.div_ceil(PAGE_SIZE) {
-                    let at = VirtAddr::new(granted.base + page * PAGE_SIZE);
-                    self.domain.unmap(Page::containing_address(at));
-                }
-            }
+            self.unmap_unless_granted(granted);
         }
     }
 

@@ -485,6 +485,36 @@ fn a_region_revoked_while_the_task_waits_is_unmapped_before_its_next_upcall() {
 }
 
 #[test]
+fn a_region_the_task_drops_is_unmapped_at_once_and_its_others_stay() {
+    let alloc = Step::Call(Syscall::AllocRegion, [4096, 0, 0, 0, 0, 0]);
+    let dry = rig(&[alloc, alloc]);
+    let (kept, dropped) = (dry.result(0).1, dry.result(1).1);
+    let log_from = |from| Step::CallWithResult {
+        call: Syscall::Log,
+        from,
+        args: [4, 0, 0, 0, 0],
+    };
+    let rig = rig(&[
+        alloc,
+        alloc,
+        Step::Call(Syscall::Region, [kept, 1, 0, 0, 0, 0]),
+        Step::Call(Syscall::Region, [dropped, 1, 0, 0, 0, 0]),
+        log_from(3),
+        Step::Call(Syscall::Drop, [dropped, 0, 0, 0, 0, 0]),
+        log_from(2),
+        log_from(3),
+    ]);
+    assert_eq!(rig.error(4), None, "mapped before the drop");
+    assert_eq!(rig.error(5), None);
+    assert_eq!(rig.error(6), None, "the Region it kept stays mapped");
+    assert_eq!(
+        rig.error(7),
+        Some(IpcError::BadAddress),
+        "the dropped one is gone before the next instruction"
+    );
+}
+
+#[test]
 fn inspect_writes_the_report_where_the_task_can_write_and_refuses_the_rest() {
     let (area, _) = layout();
     let dry = rig(&[]);
