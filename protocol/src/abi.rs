@@ -113,11 +113,15 @@ pub enum Syscall {
     RestartTask = 24,
     /// `(task, endpoint)`: `Context::supervise`.
     Supervise = 25,
+    /// `(task, kind)`: `Context::inject_fault`; `kind` is a
+    /// [`FaultKind`](crate::supervision::FaultKind) number (another is
+    /// `Malformed`). 26 to 28 are the MMIO calls'.
+    InjectFault = 29,
 }
 
 impl Syscall {
     /// Every call, in number order.
-    pub const ALL: [Syscall; 26] = [
+    pub const ALL: [Syscall; 27] = [
         Syscall::Done,
         Syscall::TaskId,
         Syscall::Send,
@@ -144,11 +148,21 @@ impl Syscall {
         Syscall::Spawn,
         Syscall::RestartTask,
         Syscall::Supervise,
+        Syscall::InjectFault,
     ];
 
-    /// The call numbered `number`, if there is one.
+    /// The call numbered `number`, if there is one. Numbers may have gaps:
+    /// a call is usually at its own index in [`Syscall::ALL`], and looked
+    /// for past that only when not.
     pub fn from_number(number: u64) -> Option<Syscall> {
-        Self::ALL.get(usize::try_from(number).ok()?).copied()
+        let index = usize::try_from(number).ok()?;
+        match Self::ALL.get(index) {
+            Some(&call) if call as u64 == number => Some(call),
+            _ => Self::ALL
+                .iter()
+                .copied()
+                .find(|&call| call as u64 == number),
+        }
     }
 }
 
@@ -172,6 +186,10 @@ pub const UPCALL_TIMEOUT: u32 = 5;
 /// `MessageKind::TaskExited`: `detail` is the task id, `token` the
 /// fault's address, and [`page::CAUSE`] the cause ([`encode_cause`]).
 pub const UPCALL_TASK_EXITED: u32 = 6;
+/// `MessageKind::InjectFault`: `detail` is the
+/// [`FaultKind`](crate::supervision::FaultKind) number. The runtime
+/// commits that fault itself; the program's handler never sees it.
+pub const UPCALL_INJECT_FAULT: u32 = 7;
 
 /// An [`ExitCause`](crate::inspect::ExitCause) as the message page's
 /// `CAUSE` word: the kind in the low byte, an exception's vector above.
@@ -422,13 +440,22 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_their_position() {
-        for (number, call) in Syscall::ALL.iter().enumerate() {
-            assert_eq!(*call as u64, number as u64);
-            assert_eq!(Syscall::from_number(number as u64), Some(*call));
+    fn every_call_is_found_by_its_number_in_order_and_gaps_are_none() {
+        for call in Syscall::ALL {
+            assert_eq!(Syscall::from_number(call as u64), Some(call));
         }
-        assert_eq!(Syscall::from_number(Syscall::ALL.len() as u64), None);
-        assert_eq!(Syscall::from_number(u64::MAX), None);
+        assert!(
+            Syscall::ALL
+                .windows(2)
+                .all(|w| (w[0] as u64) < (w[1] as u64))
+        );
+        assert_eq!(
+            Syscall::from_number(Syscall::InjectFault as u64),
+            Some(Syscall::InjectFault)
+        );
+        for gap in [26, 27, 28, 30, u64::MAX] {
+            assert_eq!(Syscall::from_number(gap), None);
+        }
     }
 
     #[test]

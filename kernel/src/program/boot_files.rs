@@ -8,7 +8,11 @@ use mealy_fs::format::{Image, Kind};
 /// Boot tasks that run as ring-3 programs, and the file each comes from.
 /// If the file is missing or does not load, the task runs as the ring-0
 /// service of the same name instead, and one line says why.
-pub const BOOT_PROGRAMS: &[(&str, &str)] = &[("echo", "/bin/echo"), ("pinger", "/bin/pinger")];
+pub const BOOT_PROGRAMS: &[(&str, &str)] = &[
+    ("echo", "/bin/echo"),
+    ("pinger", "/bin/pinger"),
+    ("supervisor", "/bin/supervisor"),
+];
 
 /// Why a boot program's file could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -221,6 +221,10 @@ fn serve_other(
         Syscall::Spawn => spawn(task, cx, cap(a0), (a1, a2), (a3, a4)).map(|new| (new.to_raw(), 0)),
         Syscall::RestartTask => cx.restart_task(cap(a0)).map(|()| (0, 0)),
         Syscall::Supervise => cx.supervise(cap(a0), cap(a1)).map(|()| (0, 0)),
+        Syscall::InjectFault => mealy_protocol::supervision::FaultKind::from_number(a1)
+            .ok_or(IpcError::Malformed)
+            .and_then(|kind| cx.inject_fault(cap(a0), kind))
+            .map(|()| (0, 0)),
         // Served by `serve` itself.
         Syscall::Done
         | Syscall::Send

@@ -555,6 +555,9 @@ impl StateMachine for UserTask<'_> {
             MessageKind::TaskExited { task, address, .. } => {
                 (abi::UPCALL_TASK_EXITED, task.0, address)
             }
+            MessageKind::InjectFault { kind } => {
+                (abi::UPCALL_INJECT_FAULT, u32::from(kind as u8), 0)
+            }
         };
         self.deliver(kind, detail, token, Some(&msg), msg.payload)
             .ok_or(HandleError::Fatal("the message area is not writable"))?;

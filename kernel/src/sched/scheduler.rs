@@ -89,6 +89,8 @@ impl<P: Platform> Scheduler<P> {
                 irq_routes: vec![None; 256],
                 stats: SchedStats::default(),
                 power_off_requested: false,
+                reboot_requested: false,
+                fault_at_start: None,
                 last_call: 0,
                 lifecycle: Default::default(),
                 pending,
@@ -128,6 +130,25 @@ impl<P: Platform> Scheduler<P> {
     /// nothing is runnable.
     pub fn power_off_requested(&self) -> bool {
         self.kernel.power_off_requested
+    }
+
+    /// Makes the ring-3 task `name` commit the fault `kind` right after
+    /// each start, at boot and after every restart (the command line's
+    /// `fault=NAME:KIND`): a crash loop on demand, for tests.
+    pub fn fault_at_every_start(
+        &mut self,
+        name: &'static str,
+        kind: mealy_protocol::supervision::FaultKind,
+    ) {
+        self.kernel.fault_at_start = Some((name, kind));
+    }
+
+    /// Whether a task restarted the kernel (`Context::restart_task` on a
+    /// Task capability to the kernel), or a fault of an unsupervised task
+    /// whose policy is `Reboot` asked for it: the machine should reset
+    /// once nothing is runnable, as for a power-off.
+    pub fn reboot_requested(&self) -> bool {
+        self.kernel.reboot_requested
     }
 
     /// Whether to power off now, for a stop requested with

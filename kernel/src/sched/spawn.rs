@@ -103,6 +103,7 @@ impl<P: Platform> Scheduler<P> {
             })?;
         self.machines.set(id, Some(machine));
         self.kernel.tasks[id].origin = Origin::Factory(spec.factory);
+        self.kernel.tasks[id].unsupervised = spec.unsupervised;
         Ok(id)
     }
 
@@ -267,6 +268,30 @@ impl<P: Platform> Scheduler<P> {
         let result = machine.start(&mut cx, Grants(&grants));
         if let Err(error) = result {
             self.handler_failed(id, error, None);
+            return;
+        }
+        self.fault_if_asked(id);
+    }
+
+    /// `fault=NAME:KIND`: queues the fault notice for a ring-3 task named
+    /// NAME that just started (`Scheduler::fault_at_every_start`).
+    fn fault_if_asked(&mut self, id: TaskId) {
+        let Some((name, kind)) = self.kernel.fault_at_start else {
+            return;
+        };
+        let Some(task) = self.kernel.tasks.get_mut(id) else {
+            return;
+        };
+        if task.name != name || task.ring != 3 || !task.state.is_alive() {
+            return;
+        }
+        let notice = mealy_protocol::MessageKind::InjectFault { kind };
+        if task
+            .mailbox
+            .push_notice(notice, mealy_protocol::Envelope::default())
+            .is_ok()
+        {
+            self.kernel.make_ready(id);
         }
     }
 }

@@ -146,11 +146,7 @@ fn restart_needs_write_and_refuses_the_kernel_itself_and_forgeries() {
         w.act(BOSS, |cx| cx.restart_task(me)),
         Err(IpcError::Unsupported)
     );
-    let kernel = w.grant(BOSS, "kernel");
-    assert_eq!(
-        w.act(BOSS, |cx| cx.restart_task(kernel)),
-        Err(IpcError::Unsupported)
-    );
+    // Restarting the kernel is a reboot (`restarting_the_kernel_asks_for_a_reboot`).
     let endpoint = w.grant(CLIENT, "server");
     assert!(matches!(
         w.act(CLIENT, |cx| cx.restart_task(endpoint)),
@@ -378,4 +374,85 @@ fn a_task_restarted_then_stopped_in_one_handler_never_starts() {
         w.act(CLIENT, |cx| cx.send(endpoint, b"x", &[])),
         Err(IpcError::DeadTask)
     );
+}
+
+static WATCHER_CAPS: &[CapSpec] = &[
+    grant("supervisor").endpoint_to("supervisor"),
+    grant("task").control_of("supervisor"),
+];
+
+#[test]
+fn an_unsupervised_task_that_faults_gets_its_own_policy_and_a_stop_does_not() {
+    use mealy_protocol::supervision::UnsupervisedPolicy;
+    for (policy, reboot, power_off) in [
+        (UnsupervisedPolicy::Reboot, true, false),
+        (UnsupervisedPolicy::PowerOff, false, true),
+    ] {
+        let mut w = world(&[
+            (
+                super::recorder("supervisor").unsupervised(policy),
+                Behaviour::Crash,
+            ),
+            (
+                super::recorder("client").caps(WATCHER_CAPS),
+                Behaviour::Record,
+            ),
+        ]);
+        let endpoint = w.grant(TaskId(1), "supervisor");
+        w.act(TaskId(1), |cx| cx.send(endpoint, b"crash", &[]))
+            .unwrap();
+        w.run();
+        assert_eq!(
+            (w.sched.reboot_requested(), w.sched.power_off_requested()),
+            (reboot, power_off)
+        );
+    }
+    // A stop by a Task capability's holder is not a fault: nothing happens.
+    let mut w = world(&[
+        (
+            super::recorder("supervisor").unsupervised(UnsupervisedPolicy::Reboot),
+            Behaviour::Record,
+        ),
+        (
+            super::recorder("client").caps(WATCHER_CAPS),
+            Behaviour::Record,
+        ),
+    ]);
+    let task = w.grant(TaskId(1), "task");
+    assert_eq!(w.act(TaskId(1), |cx| cx.stop_task(task)), Ok(()));
+    w.run();
+    assert!(!w.sched.reboot_requested() && !w.sched.power_off_requested());
+}
+
+#[test]
+fn restarting_the_kernel_asks_for_a_reboot() {
+    let mut w = office(Behaviour::Record);
+    let kernel = w.grant(BOSS, "kernel");
+    assert!(!w.sched.reboot_requested());
+    assert_eq!(w.act(BOSS, |cx| cx.restart_task(kernel)), Ok(()));
+    assert!(w.sched.reboot_requested());
+    assert!(!w.sched.power_off_requested());
+}
+
+#[test]
+fn supervising_a_task_that_already_died_sends_the_notice_at_once() {
+    let mut w = office(Behaviour::Crash);
+    let endpoint = w.grant(CLIENT, "server");
+    w.act(CLIENT, |cx| cx.send(endpoint, b"crash", &[]))
+        .unwrap();
+    w.run();
+    assert_eq!(w.sched.task_info(SERVER).unwrap().state, TaskState::Faulted);
+    let (task, me) = (w.grant(BOSS, "task"), w.grant(BOSS, "me"));
+    assert_eq!(w.act(BOSS, |cx| cx.supervise(task, me)), Ok(()));
+    w.run();
+    let notice = w.received(2).last().cloned().expect("a notice");
+    assert_eq!(
+        notice.kind,
+        MessageKind::TaskExited {
+            task: SERVER,
+            cause: ExitCause::Fatal,
+            address: 0
+        }
+    );
+    assert_eq!(notice.badge, Badge::new(7));
 }
