@@ -179,6 +179,20 @@ impl<P: Platform> Scheduler<P> {
     }
 
     /// The live task named `name`.
+    /// The task named `name` that a task list may name as a peer: a live
+    /// one, or a dead one that keeps its identity (a boot task, or a
+    /// supervised program) and so can still be restarted. A boot task
+    /// that faulted at its first start is still a peer of later stages.
+    pub(crate) fn peer_by_name(&self, name: &str) -> Option<TaskId> {
+        self.task_by_name(name).or_else(|| {
+            self.kernel
+                .tasks
+                .iter()
+                .find(|task| task.name == name && (!task.reusable || task.supervisor.is_some()))
+                .map(|task| task.id)
+        })
+    }
+
     pub fn task_by_name(&self, name: &str) -> Option<TaskId> {
         self.kernel
             .tasks

@@ -134,7 +134,7 @@ impl<P: Platform> Scheduler<P> {
         let original = match cap.source {
             CapSource::Endpoint { peer } => {
                 let peer_id = self
-                    .task_by_name(peer)
+                    .peer_by_name(peer)
                     .ok_or(SpawnError::UnknownPeer { task: name, peer })?;
                 self.kernel.tasks[peer_id].endpoint
             }
@@ -142,7 +142,7 @@ impl<P: Platform> Scheduler<P> {
                 let peer_id = if peer == KERNEL_NAME {
                     KERNEL_TASK
                 } else {
-                    self.task_by_name(peer)
+                    self.peer_by_name(peer)
                         .ok_or(SpawnError::UnknownPeer { task: name, peer })?
                 };
                 self.create_original(Object::Task { task: peer_id })

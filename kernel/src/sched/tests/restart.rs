@@ -456,3 +456,34 @@ fn supervising_a_task_that_already_died_sends_the_notice_at_once() {
     );
     assert_eq!(notice.badge, Badge::new(7));
 }
+
+#[test]
+fn a_later_stage_may_name_a_boot_task_that_died_at_its_first_start() {
+    static LATE: &[CapSpec] = &[
+        grant("server").endpoint_to("server"),
+        grant("task").control_of("server"),
+    ];
+    let mut w = office(Behaviour::Crash);
+    let endpoint = w.grant(CLIENT, "server");
+    w.act(CLIENT, |cx| cx.send(endpoint, b"crash", &[]))
+        .unwrap();
+    w.run();
+    assert_eq!(w.sched.task_by_name("server"), None, "dead");
+    let late = w
+        .sched
+        .spawn_all(&[super::recorder("late").caps(LATE)])
+        .expect("a dead boot task is still a peer");
+    let task = w
+        .sched
+        .grants(late[0])
+        .iter()
+        .find(|grant| grant.name == "task")
+        .unwrap()
+        .cap;
+    assert_eq!(
+        w.sched.act_as(late[0], |cx| cx.restart_task(task)),
+        Some(Ok(()))
+    );
+    w.run();
+    assert_eq!(w.sched.task_by_name("server"), Some(SERVER));
+}
