@@ -487,3 +487,48 @@ fn a_later_stage_may_name_a_boot_task_that_died_at_its_first_start() {
     w.run();
     assert_eq!(w.sched.task_by_name("server"), Some(SERVER));
 }
+
+#[test]
+fn fault_at_every_start_sends_the_named_ring_3_task_the_fault_after_its_start() {
+    use mealy_protocol::supervision::FaultKind;
+    let run = |behaviour: Behaviour| {
+        let mut sched = super::new_scheduler();
+        sched.fault_at_every_start("server", FaultKind::InvalidOpcode);
+        let logs = [Log::default(), Log::default()];
+        let mut next = 0;
+        sched
+            .spawn_all_with(
+                &[super::recorder("server"), super::recorder("other")],
+                |_| {
+                    next += 1;
+                    Box::new(Recorder {
+                        log: logs[next - 1].clone(),
+                        behaviour: if next == 1 {
+                            behaviour
+                        } else {
+                            Behaviour::User
+                        },
+                    })
+                },
+            )
+            .unwrap();
+        sched.run_until_idle(100);
+        logs.map(|log| {
+            log.borrow()
+                .iter()
+                .filter(|got| {
+                    got.kind
+                        == MessageKind::InjectFault {
+                            kind: FaultKind::InvalidOpcode,
+                        }
+                })
+                .count()
+        })
+    };
+    assert_eq!(run(Behaviour::User), [1, 0], "only the task named");
+    assert_eq!(
+        run(Behaviour::Record),
+        [0, 0],
+        "a ring-0 task is never sent it"
+    );
+}
