@@ -431,6 +431,14 @@ fn run_tasks(handover: &BootHandover) -> ! {
     let mut scheduler = start_scheduler(platform);
     // COM1's input belongs to the serial task from here on.
     serial::hand_over_input();
+    if let Some(fault) = handover.options.fault_at_start {
+        let name: &'static str = alloc::string::String::leak(fault.name().into());
+        log::warn!(
+            "cmdline: {name} faults ({}) after every start",
+            fault.kind.name()
+        );
+        scheduler.fault_at_every_start(name, fault.kind);
+    }
     start_boot_tasks(&mut scheduler, handover);
     crate::run_loop::run(scheduler)
 }
@@ -560,29 +568,38 @@ fn start_scheduler(platform: MachinePlatform) -> Scheduler<MachinePlatform> {
 /// the terminal (drivers, console, shell).
 fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>, handover: &BootHandover) {
     let (services, terminal) = tasks::boot_stages();
+    match spawn_stage(scheduler, &services, handover) {
+        Ok(count) => log::info!("scheduler: started {count} services"),
+        Err(error) => log::error!("scheduler: task list: {error}"),
+    }
+    scheduler.run_until_idle(usize::MAX);
+    // The terminal stage ends with the supervisor, a ring-3 program too.
+    match spawn_stage(scheduler, &terminal, handover) {
+        Ok(count) => log::info!("scheduler: started {count} terminal tasks"),
+        Err(error) => log::error!("scheduler: terminal: {error}"),
+    }
+}
+
+/// Spawns one stage of the boot list, each task from its program file
+/// when it has one (`boot_task`); returns how many started.
+fn spawn_stage(
+    scheduler: &mut Scheduler<MachinePlatform>,
+    specs: &[crate::sched::TaskSpec],
+    handover: &BootHandover,
+) -> Result<usize, crate::sched::SpawnError> {
     let first = scheduler.tasks().count() as u64;
     let mut index = 0;
     let mut files = Vec::new();
-    let spawned = scheduler.spawn_all_with(&services, |spec| {
+    let ids = scheduler.spawn_all_with(specs, |spec| {
         index += 1;
         let (machine, file) = boot_task(spec, handover, first + index - 1);
         files.push(file);
         machine
-    });
-    match spawned {
-        Ok(ids) => {
-            for (&id, file) in ids.iter().zip(files) {
-                if let Some(file) = file {
-                    scheduler.keep_program_image(id, file);
-                }
-            }
-            log::info!("scheduler: started {} services", ids.len())
+    })?;
+    for (&id, file) in ids.iter().zip(files) {
+        if let Some(file) = file {
+            scheduler.keep_program_image(id, file);
         }
-        Err(error) => log::error!("scheduler: task list: {error}"),
     }
-    scheduler.run_until_idle(usize::MAX);
-    match scheduler.spawn_all(&terminal) {
-        Ok(ids) => log::info!("scheduler: started {} terminal tasks", ids.len()),
-        Err(error) => log::error!("scheduler: terminal: {error}"),
-    }
+    Ok(ids.len())
 }

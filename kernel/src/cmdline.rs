@@ -1,8 +1,16 @@
 //! The kernel command line: space-separated `key=value` words from the
 //! `cmdline:` line of limine.conf.
 //!
+//! | word | effect |
+//! |---|---|
+//! | `test=NAME` | run scenario NAME instead of a normal boot |
+//! | `fs=ro` / `fs=rw` | mount the file system read-only / read-write |
+//! | `fault=NAME:KIND` | ring-3 task NAME commits fault KIND (`pf gp ud de stack panic loop`) right after every start: a crash loop, for the supervisor's tests |
+//!
 //! Only what the kernel acts on is parsed; other words are kept for the
 //! banner and ignored, the way Linux treats options it does not know.
+
+use mealy_protocol::supervision::FaultKind;
 
 /// A scenario the kernel runs instead of a normal boot, chosen with
 /// `test=NAME`. Each one ends QEMU with a status, so a host test can tell
@@ -47,11 +55,14 @@ pub enum TestScenario {
     /// Write a block through the virtio-blk driver, flush, read it back,
     /// and say what the last boot left there.
     Disk,
+    /// Call ring-3 echo at full rate while it is killed or made to fault
+    /// 100 times; nothing lost, memory back at its baseline.
+    Soak,
 }
 
 impl TestScenario {
     /// Every scenario, with the name `test=` takes.
-    pub const ALL: [(&'static str, TestScenario); 15] = [
+    pub const ALL: [(&'static str, TestScenario); 16] = [
         ("boot", TestScenario::Boot),
         ("panic", TestScenario::Panic),
         ("echo", TestScenario::Echo),
@@ -67,6 +78,7 @@ impl TestScenario {
         ("user", TestScenario::User),
         ("churn", TestScenario::Churn),
         ("disk", TestScenario::Disk),
+        ("soak", TestScenario::Soak),
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -84,6 +96,9 @@ pub enum CmdlineError<'a> {
     UnknownTest(&'a str),
     /// `fs=` with a value other than `ro` or `rw`.
     BadFsMode(&'a str),
+    /// `fault=` not of the form `NAME:KIND`, or with a KIND that is not a
+    /// `FaultKind` name.
+    BadFault(&'a str),
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -99,6 +114,13 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::BadFsMode(mode) => {
                 write!(f, "fs={mode}: the file system is mounted `ro` or `rw`")
             }
+            CmdlineError::BadFault(value) => {
+                write!(f, "fault={value}: expected NAME:KIND, KIND one of")?;
+                for kind in FaultKind::ALL {
+                    write!(f, " {}", kind.name())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -110,6 +132,45 @@ pub struct KernelOptions {
     /// `fs=ro`: the fs gets its image without WRITE, so every write is
     /// refused (the default is `fs=rw`).
     pub fs_read_only: bool,
+    /// `fault=NAME:KIND`: the ring-3 task NAME commits the fault KIND
+    /// right after each start (boot and every restart), for the
+    /// crash-loop test. A test facility; nothing else can set it.
+    pub fault_at_start: Option<FaultAtStart>,
+}
+
+/// The longest task name `fault=` takes.
+pub const FAULT_NAME_MAX: usize = 24;
+
+/// `fault=NAME:KIND`, kept without borrowing the command line (which is
+/// reclaimed after boot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultAtStart {
+    name: [u8; FAULT_NAME_MAX],
+    len: u8,
+    pub kind: FaultKind,
+}
+
+impl FaultAtStart {
+    fn parse(value: &str) -> Option<Self> {
+        let (name, kind) = value.split_once(':')?;
+        let kind = FaultKind::parse(kind)?;
+        if name.is_empty() || name.len() > FAULT_NAME_MAX {
+            return None;
+        }
+        let mut bytes = [0u8; FAULT_NAME_MAX];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Some(Self {
+            name: bytes,
+            len: name.len() as u8,
+            kind,
+        })
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        // Copied from a `&str` whole, so it is UTF-8.
+        core::str::from_utf8(&self.name[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 impl KernelOptions {
@@ -128,6 +189,9 @@ impl KernelOptions {
                     "rw" => false,
                     other => return Err(CmdlineError::BadFsMode(other)),
                 };
+            } else if let Some(value) = word.strip_prefix("fault=") {
+                options.fault_at_start =
+                    Some(FaultAtStart::parse(value).ok_or(CmdlineError::BadFault(value))?);
             }
         }
         Ok(options)
@@ -161,6 +225,30 @@ mod tests {
     }
 
     #[test]
+    fn fault_names_a_task_and_a_kind_and_anything_else_is_an_error() {
+        let options = KernelOptions::parse("fault=echo:pf").unwrap();
+        let fault = options.fault_at_start.unwrap();
+        assert_eq!((fault.name(), fault.kind), ("echo", FaultKind::PageFault));
+        for bad in [
+            "fault=echo",
+            "fault=:pf",
+            "fault=echo:segv",
+            "fault=a-name-longer-than-24-bytes:pf",
+        ] {
+            assert!(
+                matches!(KernelOptions::parse(bad), Err(CmdlineError::BadFault(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            KernelOptions::parse("fault=echo:x")
+                .unwrap_err()
+                .to_string(),
+            "fault=echo:x: expected NAME:KIND, KIND one of pf gp ud de stack panic loop"
+        );
+    }
+
+    #[test]
     fn last_test_word_wins() {
         let options = KernelOptions::parse("test=panic test=echo").unwrap();
         assert_eq!(options.test, Some(TestScenario::Echo));
@@ -172,7 +260,7 @@ mod tests {
         assert_eq!(error, CmdlineError::UnknownTest("reboot"));
         assert_eq!(
             error.to_string(),
-            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user churn disk)"
+            "unknown test scenario `reboot` (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user churn disk soak)"
         );
     }
 }

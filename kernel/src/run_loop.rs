@@ -1,7 +1,9 @@
 //! The kernel's loop once boot is done: dispatch every waiting message,
 //! power off when the kernel's Task capability was used to stop it (the
 //! shell's `shutdown`) and nothing is left to deliver, else sleep until
-//! the next interrupt or timer. Output still waiting on a retry timer gets
+//! the next interrupt or timer. A restart of the kernel's task (or an
+//! unsupervised fault whose policy says so) resets the machine the same
+//! way. Output still waiting on a retry timer gets
 //! up to [`SHUTDOWN_GRACE_NS`] to go out before the power goes
 //! (`Scheduler::may_power_off`).
 //!
@@ -29,6 +31,13 @@ pub fn run(mut scheduler: Scheduler<MachinePlatform>) -> ! {
     loop {
         scheduler.run_until_idle(usize::MAX);
         let now = clock::now_nanos();
+        if scheduler.reboot_requested()
+            && scheduler.may_power_off(now, *power_off_by.get_or_insert(now + SHUTDOWN_GRACE_NS))
+        {
+            acpi::reboot();
+            serial::write_str("error: reboot: the machine did not reset\n");
+            cpu_halt();
+        }
         if scheduler.power_off_requested()
             && !power_off_failed
             && scheduler.may_power_off(now, *power_off_by.get_or_insert(now + SHUTDOWN_GRACE_NS))
@@ -40,4 +49,8 @@ pub fn run(mut scheduler: Scheduler<MachinePlatform>) -> ! {
         }
         scheduler.idle();
     }
+}
+
+fn cpu_halt() -> ! {
+    crate::arch::x86_64::cpu::halt_forever()
 }

@@ -17,8 +17,13 @@ use mealy_fs::Fs;
 use mealy_keyboard::Keyboard;
 use mealy_pinger::Pinger;
 use mealy_protocol::StateMachine;
+use mealy_protocol::supervision::{
+    POLICY_GRANT, PolicyEntry, PolicyTable, RestartPolicy, SELF_GRANT, SUPERVISOR_NAME,
+    UnsupervisedPolicy,
+};
 use mealy_serial::Serial;
 use mealy_shell::ShellTask;
+use mealy_supervisor::Supervisor;
 use mealy_virtio_blk::VirtioBlk;
 use spin::Once;
 
@@ -186,15 +191,22 @@ fn make_shell() -> Box<dyn StateMachine> {
     Box::new(ShellTask::new())
 }
 
+fn make_supervisor() -> Box<dyn StateMachine> {
+    Box::new(Supervisor::new())
+}
+
 // new-service: factories above this line
 
 /// The services started at boot.
 pub static TASKS: &[TaskSpec] = &[
     TaskSpec::new("echo", make_echo),
-    TaskSpec::new("pinger", make_pinger).caps(&[grant("echo")
-        .endpoint_to("echo")
-        .rights(Rights::WRITE)
-        .badge(1)]),
+    // A one-shot measurement at boot: a restart would only run it again.
+    TaskSpec::new("pinger", make_pinger)
+        .restart(RestartPolicy::Never)
+        .caps(&[grant("echo")
+            .endpoint_to("echo")
+            .rights(Rights::WRITE)
+            .badge(1)]),
     TaskSpec::new("fs", make_fs).caps(FS_IMAGE),
     // new-service: tasks above this line
 ];
@@ -258,7 +270,13 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
         console_caps.push(grant("fbcon").endpoint_to("fbcon").rights(Rights::WRITE));
     }
     list.push(TaskSpec::new("console", make_console).caps(Vec::leak(console_caps)));
+    // The supervisor comes last: it is started after every task it
+    // supervises. The shell controls it too, so it is named in the
+    // shell's capabilities before it is built.
+    let supervisor_placeholder = TaskSpec::new(SUPERVISOR_NAME, make_supervisor);
+    list.push(supervisor_placeholder);
     let mut caps = shell_caps(&list);
+    list.pop();
     caps.push(
         grant(mealy_shell::TERMINAL)
             .endpoint_to("console")
@@ -271,7 +289,46 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
             .caps(Vec::leak(caps))
             .budget(SHELL_BUDGET_NS),
     );
+    let supervisor = supervisor_spec(&list);
+    list.push(supervisor);
     list
+}
+
+/// What the supervisor does when it faults itself: no one supervises it,
+/// so the kernel applies this, after one report line.
+pub const SUPERVISOR_POLICY: UnsupervisedPolicy = UnsupervisedPolicy::Reboot;
+
+/// The supervisor's entry over the boot list `tasks`: a Task capability
+/// for each (`task:<name>`) and for the kernel (a `Reboot` policy restarts
+/// it), an endpoint to itself to name in `supervise`, and the policy
+/// table (each task's [`TaskSpec::restart`]) as a `bytes` grant.
+pub fn supervisor_spec(tasks: &[TaskSpec]) -> TaskSpec {
+    let table = PolicyTable {
+        entries: tasks
+            .iter()
+            .map(|task| PolicyEntry {
+                task: task.name,
+                policy: task.restart,
+            })
+            .collect(),
+    };
+    // Encoding a list of names and small enums into a Vec cannot fail
+    // but for the heap; an empty table then says so in the supervisor's
+    // one error line.
+    let bytes: &'static [u8] = Vec::leak(postcard::to_allocvec(&table).unwrap_or_default());
+    let mut caps = Vec::from([
+        grant(POLICY_GRANT).bytes(bytes),
+        grant(SELF_GRANT)
+            .endpoint_to(SUPERVISOR_NAME)
+            .rights(Rights::WRITE.union(Rights::DERIVE)),
+    ]);
+    for name in tasks.iter().map(|task| task.name).chain([KERNEL_NAME]) {
+        let grant_name: &'static str = alloc::string::String::leak(mealy_shell::task_grant(name));
+        caps.push(grant(grant_name).control_of(name));
+    }
+    TaskSpec::new(SUPERVISOR_NAME, make_supervisor)
+        .caps(Vec::leak(caps))
+        .unsupervised(SUPERVISOR_POLICY)
 }
 
 /// The capabilities the shell's task holds over the boot list `tasks`:

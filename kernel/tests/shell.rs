@@ -21,6 +21,7 @@ use mealy_kernel::sched::{
     HostPlatform, KERNEL_TASK, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
 use mealy_kernel::tasks::{self, shell_caps};
+use mealy_protocol::supervision::SUPERVISOR_NAME;
 
 const SCREEN: &str = "screen";
 
@@ -140,7 +141,17 @@ impl Terminal {
     }
 
     /// The whole boot list (without its own shell), on an idle host.
+    /// The boot list without its supervisor, so a `kill` stays a kill.
     fn boot_list() -> Self {
+        let list: Vec<TaskSpec> = tasks::boot_list()
+            .into_iter()
+            .filter(|task| task.name != mealy_shell::NAME && task.name != SUPERVISOR_NAME)
+            .collect();
+        Self::boot(&list, host_platform())
+    }
+
+    /// The whole boot list, supervisor included.
+    fn supervised() -> Self {
         let list: Vec<TaskSpec> = tasks::boot_list()
             .into_iter()
             .filter(|task| task.name != mealy_shell::NAME)
@@ -285,6 +296,31 @@ fn kill_goes_through_a_task_capability_and_its_peers_get_errors() {
     let out = terminal.run("kill pinger");
     assert_eq!(out, "error: kill: invalid or stale capability\n");
     assert!(terminal.sched.task_by_name("pinger").is_some());
+}
+
+#[test]
+fn kill_of_a_supervised_task_brings_it_back_and_kill_of_a_never_task_leaves_it_down() {
+    let mut terminal = Terminal::supervised();
+    let echo = terminal.sched.task_by_name("echo").unwrap();
+    assert_eq!(terminal.run("kill echo"), "killed echo\n");
+    // The supervisor's policy for echo (always) restarted it in place.
+    assert_eq!(terminal.sched.task_by_name("echo"), Some(echo));
+    assert_eq!(terminal.sched.task_info(echo).unwrap().restarts, 1);
+    assert!(
+        terminal
+            .sched
+            .platform()
+            .logged("echo: restarted after stopped (1 in 10 s)")
+    );
+    // pinger's policy is never: it stays down, and the supervisor says so.
+    assert_eq!(terminal.run("kill pinger"), "killed pinger\n");
+    assert_eq!(terminal.sched.task_by_name("pinger"), None);
+    assert!(
+        terminal
+            .sched
+            .platform()
+            .logged("pinger: ended (stopped); policy never: it stays down")
+    );
 }
 
 #[test]

@@ -128,11 +128,15 @@ pub enum Syscall {
     MmioWrite = 27,
     /// `(region, offset) -> physical address`: `Context::region_phys`.
     RegionPhys = 28,
+    /// `(task, kind)`: `Context::inject_fault`; `kind` is a
+    /// [`FaultKind`](crate::supervision::FaultKind) number (another is
+    /// `Malformed`).
+    InjectFault = 29,
 }
 
 impl Syscall {
     /// Every call, in number order.
-    pub const ALL: [Syscall; 29] = [
+    pub const ALL: [Syscall; 30] = [
         Syscall::Done,
         Syscall::TaskId,
         Syscall::Send,
@@ -162,11 +166,18 @@ impl Syscall {
         Syscall::MmioRead,
         Syscall::MmioWrite,
         Syscall::RegionPhys,
+        Syscall::InjectFault,
     ];
 
-    /// The call numbered `number`, if there is one.
+    /// The call numbered `number`, if there is one. Numbers may have gaps:
+    /// a call is usually at its own index in [`Syscall::ALL`], and looked
+    /// for past that only when not.
     pub fn from_number(number: u64) -> Option<Syscall> {
-        Self::ALL.get(usize::try_from(number).ok()?).copied()
+        let index = usize::try_from(number).ok()?;
+        Self::ALL
+            .get(index)
+            .copied()
+            .filter(|&call| call as u64 == number)
     }
 }
 
@@ -204,6 +215,10 @@ pub const UPCALL_TIMEOUT: u32 = 5;
 /// `MessageKind::TaskExited`: `detail` is the task id, `token` the
 /// fault's address, and [`page::CAUSE`] the cause ([`encode_cause`]).
 pub const UPCALL_TASK_EXITED: u32 = 6;
+/// `MessageKind::InjectFault`: `detail` is the
+/// [`FaultKind`](crate::supervision::FaultKind) number. The runtime
+/// commits that fault itself; the program's handler never sees it.
+pub const UPCALL_INJECT_FAULT: u32 = 7;
 
 /// An [`ExitCause`](crate::inspect::ExitCause) as the message page's
 /// `CAUSE` word: the kind in the low byte, an exception's vector above.
@@ -460,13 +475,22 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_their_position() {
-        for (number, call) in Syscall::ALL.iter().enumerate() {
-            assert_eq!(*call as u64, number as u64);
-            assert_eq!(Syscall::from_number(number as u64), Some(*call));
+    fn every_call_is_found_by_its_number_in_order_and_others_are_none() {
+        for call in Syscall::ALL {
+            assert_eq!(Syscall::from_number(call as u64), Some(call));
         }
-        assert_eq!(Syscall::from_number(Syscall::ALL.len() as u64), None);
-        assert_eq!(Syscall::from_number(u64::MAX), None);
+        assert!(
+            Syscall::ALL
+                .windows(2)
+                .all(|w| (w[0] as u64) < (w[1] as u64))
+        );
+        assert_eq!(
+            Syscall::from_number(Syscall::InjectFault as u64),
+            Some(Syscall::InjectFault)
+        );
+        for gap in [Syscall::ALL.len() as u64, 30, u64::MAX] {
+            assert_eq!(Syscall::from_number(gap), None);
+        }
     }
 
     #[test]

@@ -209,8 +209,10 @@ pub trait Context {
     /// Endpoint object, so every client's endpoint capability reaches it,
     /// gets fresh copies of its original grants and a fresh machine (its
     /// factory, or its program file loaded again), and its `start` runs.
-    /// Errors: the capability's (`InvalidCap`, `WrongKind`,
-    /// `MissingRights`); `Unsupported` for the kernel, the caller itself
+    /// On a Task capability to the kernel it reboots the machine, once
+    /// every message already sent is handled (as `stop_task` on it powers
+    /// off). Errors: the capability's (`InvalidCap`, `WrongKind`,
+    /// `MissingRights`); `Unsupported` for the caller itself
     /// or a task the kernel cannot remake; `DeadTask` for one whose
     /// objects are gone; a load failure's error, with the old instance
     /// left as it was.
@@ -225,7 +227,8 @@ pub trait Context {
     /// that endpoint's task a [`MessageKind::TaskExited`](crate::MessageKind::TaskExited)
     /// notice, with the endpoint capability's badge. A supervised task
     /// that dies keeps its identity (id, Endpoint, Task object) so it can
-    /// be restarted. Replaces any earlier supervisor.
+    /// be restarted. Replaces any earlier supervisor. A task already dead
+    /// (it faulted before its supervisor started) is reported at once.
     fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
         let _ = (task, endpoint);
         Err(IpcError::Unsupported)
@@ -249,5 +252,25 @@ pub trait Context {
     /// stay right. Nothing else changes. The default does nothing.
     fn fail_deferred_call(&mut self, token: CallToken) {
         let _ = token;
+    }
+
+    /// Makes the ring-3 task `task` controls (needs WRITE) commit the
+    /// fault `kind` in its own context when it handles this notice (a
+    /// [`MessageKind::InjectFault`](crate::MessageKind::InjectFault) the
+    /// kernel queues it): a test's way to crash a chosen service a chosen
+    /// way. Only holders of Task capabilities (the shell, the supervisor)
+    /// can.
+    ///
+    /// Errors, in order: the capability's errors (`InvalidCap`,
+    /// `WrongKind`, `MissingRights`); `Unsupported` for the kernel or a
+    /// ring-0 task; `DeadTask`; the mailbox's (`MailboxFull`). A task may
+    /// name itself: it faults after the current handler.
+    fn inject_fault(
+        &mut self,
+        task: CapRef,
+        kind: crate::supervision::FaultKind,
+    ) -> Result<(), IpcError> {
+        let _ = (task, kind);
+        Err(IpcError::Unsupported)
     }
 }

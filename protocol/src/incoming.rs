@@ -54,6 +54,11 @@ pub enum MessageKind {
         cause: ExitCause,
         address: u64,
     },
+    /// Commit the fault `kind` now, in this task's own context
+    /// (`Context::inject_fault`; only a ring-3 task gets it, and its
+    /// runtime, not its handler, acts on it). Only the kernel sets a kind,
+    /// so no task can forge it.
+    InjectFault { kind: crate::supervision::FaultKind },
 }
 
 /// One message, handed to [`StateMachine::handle`](crate::StateMachine::handle).

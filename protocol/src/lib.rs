@@ -48,6 +48,7 @@ pub mod kernel;
 pub mod mmio;
 pub mod ping;
 pub mod pinger;
+pub mod supervision;
 pub mod terminal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

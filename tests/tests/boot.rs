@@ -83,7 +83,7 @@ fn unknown_test_scenario_is_one_clear_error() {
     assert_eq!(run.code, Some(1), "{run}");
     run.assert_stdout_has(
         "cmdline: unknown test scenario `nonsense` \
-         (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user churn disk)",
+         (known: boot panic echo page-fault divide-error invalid-opcode timer exhaust shutdown ipc ping bench user churn disk soak)",
     );
 }
 

@@ -1,19 +1,22 @@
-//! Restart in place (issue 16), the way a person does it: `kill echo`
-//! leaves echo dead, `restart echo` brings a fresh instance back behind
-//! the same endpoint (echo is a ring-3 program loaded from /bin at boot,
-//! so the restart loads its ELF again), and a pinger run afterwards makes
-//! its calls through the shell's old endpoint capability; `ps` counts the
-//! restart, and shows a program's fault.
+//! Restart in place (issue 16), the way a person does it: `kill pinger`
+//! leaves pinger dead (its restart policy is `never`), `restart pinger`
+//! brings a fresh instance back behind the same endpoint (pinger is a
+//! ring-3 program loaded from /bin at boot, so the restart loads its ELF
+//! again, and it measures again); a pinger run afterwards makes its calls
+//! through the shell's endpoint to echo; `ps` counts the restart, and
+//! shows a program's fault.
 
 use mealy_tests::boot;
 
 #[test]
-fn kill_echo_then_restart_echo_and_calls_work_again() {
+fn kill_pinger_then_restart_pinger_and_calls_work_again() {
+    // pinger's policy is `never`, so the supervisor leaves it down after
+    // a kill (echo's is `always`: tests/tests/supervise.rs).
     let input = [
-        "kill echo",
-        "send echo hi",
-        "restart echo",
-        "send echo hi",
+        "kill pinger",
+        "send pinger hi",
+        "restart pinger",
+        "send pinger hi",
         "run /bin/pinger echo",
         "run /bin/read-kernel",
         "ps",
@@ -24,15 +27,15 @@ fn kill_echo_then_restart_echo_and_calls_work_again() {
     let run = boot(&[], input.as_bytes());
     assert_eq!(run.code, Some(0), "the session ends with shutdown\n{run}");
     run.assert_stdout_has("echo: ring 3, /bin/echo at 0x");
-    run.assert_stdout_has("mealy> kill echo\nkilled echo\n");
+    run.assert_stdout_has("kill pinger\nkilled pinger\n");
     // Dead: the shell's endpoint reaches no one.
-    run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: receiver is not running\n");
-    run.assert_stdout_has("mealy> restart echo\nrestarted echo\n");
+    run.assert_stdout_has("send pinger hi\nerror: send: pinger: receiver is not running\n");
+    run.assert_stdout_has("restart pinger\nrestarted pinger\n");
     // Alive again behind the same endpoint: it answers (a text line is not
     // a request echo understands, so the answer is a rejection, which the
     // kernel logs, possibly in the middle of the echoed command line).
-    run.assert_stdout_has("\nerror: send: echo: the callee rejected a malformed request\n");
-    run.assert_stdout_has("[kernel] echo: malformed message");
+    run.assert_stdout_has("\nerror: send: pinger: the callee rejected a malformed request\n");
+    run.assert_stdout_has("[kernel] pinger: malformed message");
     assert_eq!(
         run.stdout.matches("receiver is not running").count(),
         1,
@@ -43,7 +46,10 @@ fn kill_echo_then_restart_echo_and_calls_work_again() {
         .stdout
         .matches("[pinger] 100 round trips, 0 mismatches")
         .count();
-    assert_eq!(pinged, 2, "the boot pinger and the one run later\n{run}");
+    assert_eq!(
+        pinged, 3,
+        "the boot pinger, its restart and the one run later\n{run}"
+    );
     let table = run.shell_output("ps");
     assert!(
         table.starts_with(
@@ -66,9 +72,13 @@ fn kill_echo_then_restart_echo_and_calls_work_again() {
         !["faulted", "stopped"].contains(&echo[2].as_str()),
         "{echo:?}"
     );
-    assert_eq!(echo[7..], ["3", "1", "-"], "ring 3, one restart, no fault");
+    assert_eq!(echo[7..], ["3", "0", "-"], "ring 3, no restart, no fault");
     let pinger = row("pinger");
-    assert_eq!(pinger[8..], ["0", "-"], "{pinger:?}");
+    assert_eq!(
+        pinger[7..],
+        ["3", "1", "-"],
+        "ring 3, one restart: {pinger:?}"
+    );
     let faulted = row("read-kernel");
     assert_eq!(faulted[2], "faulted", "{faulted:?}");
     assert_eq!(faulted[9], "#PF@0xffffffff80000000", "{faulted:?}");

@@ -13,6 +13,7 @@ pub const BOOT_PROGRAMS: &[(&str, &str)] = &[
     ("pinger", "/bin/pinger"),
     ("fs", "/bin/fs"),
     ("virtio-blk", "/bin/virtio-blk"),
+    ("supervisor", "/bin/supervisor"),
 ];
 
 /// Bytes of Regions the fs may allocate in ring 3: its private copies

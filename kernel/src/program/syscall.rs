@@ -287,6 +287,10 @@ fn serve_other(
             .and_then(|width| cx.mmio_write(cap(a0), a1, width, a3))
             .map(|()| (0, 0)),
         Syscall::RegionPhys => cx.region_phys(cap(a0), a1).map(|phys| (phys, 0)),
+        Syscall::InjectFault => mealy_protocol::supervision::FaultKind::from_number(a1)
+            .ok_or(IpcError::Malformed)
+            .and_then(|kind| cx.inject_fault(cap(a0), kind))
+            .map(|()| (0, 0)),
         // Served by `serve` itself.
         Syscall::Done
         | Syscall::Send

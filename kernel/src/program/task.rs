@@ -644,6 +644,9 @@ impl StateMachine for UserTask<'_> {
             MessageKind::TaskExited { task, address, .. } => {
                 (abi::UPCALL_TASK_EXITED, task.0, address)
             }
+            MessageKind::InjectFault { kind } => {
+                (abi::UPCALL_INJECT_FAULT, u32::from(kind as u8), 0)
+            }
         };
         let next_token = cx.next_call_token().map_or(0, |token| token.0);
         self.deliver((kind, detail, token), next_token, Some(&msg), msg.payload)

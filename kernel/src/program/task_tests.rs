@@ -297,6 +297,11 @@ fn hostile_arguments_come_back_as_errors() {
         Step::Call(Syscall::RestartTask, [area, 0, 0, 0, 0, 0]),
         // A deferred call under a token that is not the next one: never
         // made; the handler ends with that error, which is logged.
+        Step::Call(Syscall::InjectFault, [forged, 0, 0, 0, 0, 0]),
+        Step::Call(Syscall::InjectFault, [forged, 7, 0, 0, 0, 0]),
+        Step::Call(Syscall::InjectFault, [forged, u64::MAX, 0, 0, 0, 0]),
+        // The token cannot go into its read-only message area: the
+        // handler ends with that error, which is logged.
         Step::Call(Syscall::CallDone, [forged, 0, 0, 0, 0, area]),
     ];
     let rig = rig(&steps);
@@ -324,6 +329,10 @@ fn hostile_arguments_come_back_as_errors() {
         IpcError::InvalidCap,
         IpcError::InvalidCap,
         IpcError::InvalidCap,
+        IpcError::InvalidCap,
+        // A kind number that names no fault, checked before the cap.
+        IpcError::Malformed,
+        IpcError::Malformed,
     ];
     for (n, error) in expected.iter().enumerate() {
         assert_eq!(rig.error(n), Some(*error), "call {n}: {:?}", steps[n]);
@@ -805,4 +814,68 @@ fn a_deferred_call_that_fails_comes_back_as_not_sent_and_uses_up_its_token() {
     assert_eq!(rig.field(page::DETAIL) as u32, abi::FAILED_NOT_SENT);
     assert_eq!(rig.field(page::TOKEN), token + 7, "the last notice");
     assert_eq!(rig.field(page::NEXT_TOKEN), token + 2);
+}
+
+#[test]
+fn an_injected_fault_reaches_a_ring_3_task_as_its_own_upcall_and_a_ring_0_one_refuses() {
+    use mealy_protocol::supervision::FaultKind;
+    const VICTIM: TaskSpec = TaskSpec::new("victim", unused);
+    const BOSS: TaskSpec = TaskSpec::new("boss", unused).caps(&[
+        grant("user").control_of("user"),
+        grant("victim").control_of("victim"),
+        grant("weak").control_of("user").rights(Rights::READ),
+        grant("to-user").endpoint_to("user"),
+        grant("kernel").control_of(crate::sched::KERNEL_NAME),
+    ]);
+    let mut rig = rig(&[]);
+    let ids = rig
+        .sched
+        .spawn_all_with(&[VICTIM, BOSS], |_| unused())
+        .expect("spawns");
+    let boss = ids[1];
+    let cap = |rig: &Rig, name: &str| {
+        rig.sched
+            .grants(boss)
+            .iter()
+            .find(|grant| grant.name == name)
+            .unwrap()
+            .cap
+    };
+    let (user, victim, weak, to_user, kernel) = (
+        cap(&rig, "user"),
+        cap(&rig, "victim"),
+        cap(&rig, "weak"),
+        cap(&rig, "to-user"),
+        cap(&rig, "kernel"),
+    );
+    let inject = |rig: &mut Rig, task| {
+        rig.sched
+            .act_as(boss, |cx| cx.inject_fault(task, FaultKind::DivideError))
+            .unwrap()
+    };
+    assert_eq!(
+        inject(&mut rig, victim),
+        Err(IpcError::Unsupported),
+        "ring 0"
+    );
+    assert_eq!(inject(&mut rig, kernel), Err(IpcError::Unsupported));
+    assert!(matches!(
+        inject(&mut rig, weak),
+        Err(IpcError::MissingRights { .. })
+    ));
+    assert!(matches!(
+        inject(&mut rig, to_user),
+        Err(IpcError::WrongKind { .. })
+    ));
+    assert_eq!(
+        inject(&mut rig, mealy_caps::CapRef::from_raw(0xdead_0000_0003)),
+        Err(IpcError::InvalidCap)
+    );
+    assert_eq!(inject(&mut rig, user), Ok(()));
+    rig.sched.run_until_idle(100);
+    assert_eq!(rig.field(page::KIND) as u32, abi::UPCALL_INJECT_FAULT);
+    assert_eq!(
+        rig.field(page::DETAIL) as u32,
+        FaultKind::DivideError as u32
+    );
 }

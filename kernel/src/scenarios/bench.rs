@@ -5,7 +5,9 @@
 //! a file against reading its bytes, mapped or copied
 //! (`mealy_fs::bench::ReadBench`, over an image in memory), and, when a
 //! data disk is attached, mounting it, writing a large file and creating
-//! many small ones, each then synced (`mealy_fs::bench::WriteBench`).
+//! many small ones, each then synced (`mealy_fs::bench::WriteBench`);
+//! and the time a supervised restart takes, from an injected fault to the
+//! first call the new instance answers ([`measure_restart`]).
 //! The fs and the disk driver are the ring-3 programs `/bin/fs` and
 //! `/bin/virtio-blk` of the boot image, as at boot.
 //!
@@ -64,6 +66,12 @@ pub(super) fn run(memory: Option<&'static KernelMemory>, fs_image: Option<&'stat
             "user-roundtrip: {ticks} guest instructions per call+reply between two ring-3 tasks in different domains (mean of {rounds}; TLB refills after each CR3 write are not instructions)"
         ),
         Err(why) => fail(format_args!("user round trip: {why}")),
+    }
+    match measure_restart(require_memory(memory), fs_image) {
+        Ok(ticks) => println!(
+            "restart: {ticks} instructions from fault to first answered call (ring-3 echo made to #PF, restarted by the ring-3 supervisor, called again by a ring-0 client; includes the fault report on serial)"
+        ),
+        Err(why) => fail(format_args!("restart: {why}")),
     }
     match measure_fs_read(require_memory(memory), fs_image) {
         Ok(read) => print_read(read),
@@ -430,4 +438,186 @@ fn unbounded() -> SchedConfig {
         budget_ns: u64::MAX,
         ..SchedConfig::default()
     }
+}
+
+/// A client that calls echo until one call is answered: after a
+/// `CallFailed` or a refused call, it sends itself a message and tries
+/// again once what is queued (the supervisor's restart) has run.
+struct FirstAnswer {
+    echo: Option<mealy_caps::CapRef>,
+    me: Option<mealy_caps::CapRef>,
+    answered: alloc::rc::Rc<core::cell::Cell<bool>>,
+}
+
+impl FirstAnswer {
+    fn call(&mut self, cx: &mut dyn mealy_protocol::Context) {
+        let mut buffer = [0u8; 32];
+        let Ok(bytes) = mealy_protocol::encode(
+            &mealy_protocol::echo::Request {
+                seq: 1,
+                data: b"again",
+            },
+            &mut buffer,
+        ) else {
+            return;
+        };
+        let (Some(echo), Some(me)) = (self.echo, self.me) else {
+            return;
+        };
+        if cx.call(echo, bytes, &[]).is_err() {
+            let _ = cx.send(me, b"retry", &[]);
+        }
+    }
+}
+
+impl mealy_protocol::StateMachine for FirstAnswer {
+    fn name(&self) -> &'static str {
+        "restart-probe"
+    }
+
+    fn start(
+        &mut self,
+        _: &mut dyn mealy_protocol::Context,
+        grants: mealy_protocol::Grants<'_>,
+    ) -> Result<(), mealy_protocol::HandleError> {
+        self.echo = grants.get("echo");
+        self.me = grants.get("self");
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        cx: &mut dyn mealy_protocol::Context,
+        msg: mealy_protocol::Incoming<'_>,
+    ) -> Result<(), mealy_protocol::HandleError> {
+        match msg.kind {
+            mealy_protocol::MessageKind::Reply { .. } => self.answered.set(true),
+            _ => self.call(cx),
+        }
+        Ok(())
+    }
+}
+
+/// Ring-3 echo and supervisor from `/bin`, a ring-0 client: the client
+/// injects a page fault into echo and calls it at once (that call gets
+/// `PeerDied`), then calls again until one is answered. Returns the TSC
+/// ticks from the injection to the answer.
+fn measure_restart(
+    memory: &'static KernelMemory,
+    fs_image: Option<&'static [u8]>,
+) -> Result<u64, &'static str> {
+    use mealy_caps::Rights;
+    use mealy_protocol::supervision::{
+        FaultKind, POLICY_GRANT, PolicyEntry, PolicyTable, RestartPolicy, SELF_GRANT,
+    };
+    static CPU: ArchCpu = ArchCpu;
+    static PROBE_CAPS: &[CapSpec] = &[
+        grant("echo").endpoint_to("echo").rights(Rights::WRITE),
+        grant("task:echo").control_of("echo"),
+        grant("self")
+            .endpoint_to("restart-probe")
+            .rights(Rights::WRITE),
+    ];
+    fn unused() -> Box<dyn mealy_protocol::StateMachine> {
+        Box::new(mealy_echo::Echo::new())
+    }
+    let echo_file = boot_files::read(fs_image, "/bin/echo").map_err(|_| "no /bin/echo")?;
+    let supervisor_file =
+        boot_files::read(fs_image, "/bin/supervisor").map_err(|_| "no /bin/supervisor")?;
+    let table = PolicyTable {
+        entries: alloc::vec![PolicyEntry {
+            task: "echo",
+            policy: RestartPolicy::Always {
+                max_restarts: 5,
+                window_ns: 10_000_000_000,
+            },
+        }],
+    };
+    let bytes: &'static [u8] =
+        Vec::leak(postcard::to_allocvec(&table).map_err(|_| "no policy table")?);
+    let supervisor_caps = Vec::leak(alloc::vec![
+        grant(POLICY_GRANT).bytes(bytes),
+        grant(SELF_GRANT)
+            .endpoint_to("supervisor")
+            .rights(Rights::WRITE.union(Rights::DERIVE)),
+        grant("task:echo").control_of("echo"),
+    ]);
+    let specs = [
+        TaskSpec::new("echo", unused),
+        TaskSpec::new("supervisor", unused).caps(supervisor_caps),
+        TaskSpec::new("restart-probe", unused).caps(PROBE_CAPS),
+    ];
+    let platform = MachinePlatform::new(Some(memory)).quiet();
+    let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, unbounded())
+        .map_err(|_| "the scheduler could not be built")?;
+    let answered = alloc::rc::Rc::new(core::cell::Cell::new(false));
+    let mut failed = false;
+    let ids = scheduler
+        .spawn_all_with(&specs, |spec| {
+            let file = match spec.name {
+                "echo" => echo_file,
+                "supervisor" => supervisor_file,
+                _ => {
+                    return Box::new(FirstAnswer {
+                        echo: None,
+                        me: None,
+                        answered: alloc::rc::Rc::clone(&answered),
+                    });
+                }
+            };
+            match UserTask::load(spec.name, file, memory, memory, &CPU, Owner(0)) {
+                Ok(task) => Box::new(task),
+                Err(_) => {
+                    failed = true;
+                    unused()
+                }
+            }
+        })
+        .map_err(|_| "the tasks could not be spawned")?;
+    if failed {
+        return Err("a program did not load");
+    }
+    scheduler.keep_program_image(ids[0], echo_file);
+    scheduler.keep_program_image(ids[1], supervisor_file);
+    scheduler.run_until_idle(usize::MAX);
+    let probe = ids[2];
+    let grant_of = |scheduler: &Scheduler<MachinePlatform>, name: &str| {
+        scheduler
+            .grants(probe)
+            .iter()
+            .find(|grant| grant.name == name)
+            .map(|grant| grant.cap)
+    };
+    let (Some(task), Some(me)) = (
+        grant_of(&scheduler, "task:echo"),
+        grant_of(&scheduler, "self"),
+    ) else {
+        return Err("the probe has no grants");
+    };
+    let start = cpu::rdtsc();
+    let injected = scheduler.act_as(probe, |cx| {
+        cx.inject_fault(task, FaultKind::PageFault)?;
+        // The probe calls echo when it gets this: after the fault
+        // notice, which comes first in echo's mailbox.
+        cx.send(me, b"go", &[])
+    });
+    if !matches!(injected, Some(Ok(()))) {
+        return Err("the fault could not be injected");
+    }
+    let mut steps = 0u64;
+    while !answered.get() {
+        if scheduler.run_until_idle(1) == 0 {
+            return Err("the system went idle before echo answered");
+        }
+        steps += 1;
+        if steps > 1_000_000 {
+            return Err("no answer after a million messages");
+        }
+    }
+    let ticks = cpu::rdtsc().wrapping_sub(start);
+    let restarts = scheduler.task_info(ids[0]).map_or(0, |info| info.restarts);
+    if restarts != 1 {
+        return Err("echo was not restarted exactly once");
+    }
+    Ok(ticks)
 }

@@ -15,12 +15,14 @@
 //! | `probe.rs` | the probe task `ping` spawns (portable, host-tested too) |
 //! | `disk.rs` | `disk`: the virtio-blk driver and the disk check |
 //! | `disk_check.rs` | the task `disk` spawns: write, flush, read back (portable, host-tested) |
+//! | `soak.rs` | `soak`: echo killed or faulted 100 times under a full-rate caller; nothing lost, memory back at baseline |
 //!
 //! The measurement `ipc` and `bench` print is the product's own
 //! (`crate::bench`), which the shell's `bench` runs too.
 
 pub mod disk_check;
 pub mod probe;
+pub mod soak;
 
 #[cfg(target_os = "none")]
 mod bench;
@@ -66,6 +68,7 @@ pub fn run(
         TestScenario::User => user::run_raw_program(memory),
         TestScenario::Churn => user::spawn_and_stop_many(memory, fs_image),
         TestScenario::Disk => disk::check(memory),
+        TestScenario::Soak => soak::run(memory, fs_image),
     }
 }
 

@@ -11,7 +11,8 @@ use core::fmt;
 use mealy_caps::{Badge, CapError, CapRef, DeviceRange, Object, ObjectKind, Rights, TaskId};
 use mealy_protocol::inspect::{ExitCause, Fault, Query, Report};
 use mealy_protocol::mmio::Width;
-use mealy_protocol::{CallFailure, CallToken, Context, IpcError};
+use mealy_protocol::supervision::FaultKind;
+use mealy_protocol::{CallFailure, CallToken, Context, Envelope, IpcError, MessageKind};
 
 use super::handoff::Delivery;
 use super::platform::Platform;
@@ -332,10 +333,38 @@ impl<P: Platform> Context for TaskContext<'_, P> {
 
     fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
         let target = self.controlled_task(task)?;
-        if target == KERNEL_TASK || target == self.task {
+        if target == KERNEL_TASK {
+            // Restarting the kernel is a reboot, once what was sent is
+            // handled (as `stop_task` on it powers off).
+            self.kernel.reboot_requested = true;
+            return Ok(());
+        }
+        if target == self.task {
             return Err(IpcError::Unsupported);
         }
         self.kernel.restart(target, &mut *self.platform)
+    }
+
+    fn inject_fault(&mut self, task: CapRef, kind: FaultKind) -> Result<(), IpcError> {
+        let target = self.controlled_task(task)?;
+        // A task may fault itself (the notice comes after this handler).
+        if target == KERNEL_TASK {
+            return Err(IpcError::Unsupported);
+        }
+        let found = self.kernel.task_mut(target)?;
+        if !found.state.is_alive() {
+            return Err(IpcError::DeadTask);
+        }
+        // Only a ring-3 program's runtime knows how to commit a fault in
+        // its own context; a ring-0 task's fault is the kernel's.
+        if found.ring != 3 {
+            return Err(IpcError::Unsupported);
+        }
+        found
+            .mailbox
+            .push_notice(MessageKind::InjectFault { kind }, Envelope::default())?;
+        self.kernel.make_ready(target);
+        Ok(())
     }
 
     fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
@@ -349,10 +378,25 @@ impl<P: Platform> Context for TaskContext<'_, P> {
                 found: object.kind(),
             });
         };
-        self.kernel.task_mut(target)?.supervisor = Some(Supervisor {
+        let supervised = self.kernel.task_mut(target)?;
+        supervised.supervisor = Some(Supervisor {
             task: holder,
             badge: found.badge,
         });
+        // One that died before it was supervised (a boot task that
+        // faulted before the supervisor started): the notice comes now.
+        if !supervised.state.is_alive() {
+            let fault = supervised.last_fault.unwrap_or(Fault {
+                cause: ExitCause::Stopped,
+                address: 0,
+            });
+            let notice = MessageKind::TaskExited {
+                task: target,
+                cause: fault.cause,
+                address: fault.address,
+            };
+            self.kernel.notify(holder, notice, found.badge);
+        }
         Ok(())
     }
 

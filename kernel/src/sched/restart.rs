@@ -45,6 +45,7 @@ use alloc::vec::Vec;
 
 use mealy_caps::{Object, Rights, TaskId};
 use mealy_protocol::inspect::{ExitCause, Fault};
+use mealy_protocol::supervision::UnsupervisedPolicy;
 use mealy_protocol::{Grant, IpcError, MessageKind, StateMachine};
 
 use super::mailbox::Mailbox;
@@ -182,6 +183,23 @@ impl KernelState {
                 address: fault.address,
             };
             self.notify(supervisor.task, notice, supervisor.badge);
+        } else if fault.cause != ExitCause::Stopped
+            && let Some(policy) = task.unsupervised
+        {
+            let name = task.name;
+            // No one above it (the supervisor itself): the kernel applies
+            // its policy, after one report line.
+            let action = match policy {
+                UnsupervisedPolicy::Reboot => {
+                    self.reboot_requested = true;
+                    "rebooting"
+                }
+                UnsupervisedPolicy::PowerOff => {
+                    self.power_off_requested = true;
+                    "powering off"
+                }
+            };
+            log::error!("{name}: unsupervised task ended ({fault}); its policy: {action}");
         }
     }
 

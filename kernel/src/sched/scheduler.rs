@@ -89,6 +89,8 @@ impl<P: Platform> Scheduler<P> {
                 irq_routes: vec![None; 256],
                 stats: SchedStats::default(),
                 power_off_requested: false,
+                reboot_requested: false,
+                fault_at_start: None,
                 last_call: 0,
                 lifecycle: Default::default(),
                 pending,
@@ -130,6 +132,25 @@ impl<P: Platform> Scheduler<P> {
         self.kernel.power_off_requested
     }
 
+    /// Makes the ring-3 task `name` commit the fault `kind` right after
+    /// each start, at boot and after every restart (the command line's
+    /// `fault=NAME:KIND`): a crash loop on demand, for tests.
+    pub fn fault_at_every_start(
+        &mut self,
+        name: &'static str,
+        kind: mealy_protocol::supervision::FaultKind,
+    ) {
+        self.kernel.fault_at_start = Some((name, kind));
+    }
+
+    /// Whether a task restarted the kernel (`Context::restart_task` on a
+    /// Task capability to the kernel), or a fault of an unsupervised task
+    /// whose policy is `Reboot` asked for it: the machine should reset
+    /// once nothing is runnable, as for a power-off.
+    pub fn reboot_requested(&self) -> bool {
+        self.kernel.reboot_requested
+    }
+
     /// Whether to power off now, for a stop requested with
     /// [`Scheduler::power_off_requested`] and nothing left to dispatch:
     /// yes unless a timer falls due before `deadline_ns`. Such a timer is
@@ -158,6 +179,20 @@ impl<P: Platform> Scheduler<P> {
     }
 
     /// The live task named `name`.
+    /// The task named `name` that a task list may name as a peer: a live
+    /// one, or a dead one that keeps its identity (a boot task, or a
+    /// supervised program) and so can still be restarted. A boot task
+    /// that faulted at its first start is still a peer of later stages.
+    pub(crate) fn peer_by_name(&self, name: &str) -> Option<TaskId> {
+        self.task_by_name(name).or_else(|| {
+            self.kernel
+                .tasks
+                .iter()
+                .find(|task| task.name == name && (!task.reusable || task.supervisor.is_some()))
+                .map(|task| task.id)
+        })
+    }
+
     pub fn task_by_name(&self, name: &str) -> Option<TaskId> {
         self.kernel
             .tasks

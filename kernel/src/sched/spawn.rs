@@ -103,6 +103,7 @@ impl<P: Platform> Scheduler<P> {
             })?;
         self.machines.set(id, Some(machine));
         self.kernel.tasks[id].origin = Origin::Factory(spec.factory);
+        self.kernel.tasks[id].unsupervised = spec.unsupervised;
         Ok(id)
     }
 
@@ -133,7 +134,7 @@ impl<P: Platform> Scheduler<P> {
         let original = match cap.source {
             CapSource::Endpoint { peer } => {
                 let peer_id = self
-                    .task_by_name(peer)
+                    .peer_by_name(peer)
                     .ok_or(SpawnError::UnknownPeer { task: name, peer })?;
                 self.kernel.tasks[peer_id].endpoint
             }
@@ -141,7 +142,7 @@ impl<P: Platform> Scheduler<P> {
                 let peer_id = if peer == KERNEL_NAME {
                     KERNEL_TASK
                 } else {
-                    self.task_by_name(peer)
+                    self.peer_by_name(peer)
                         .ok_or(SpawnError::UnknownPeer { task: name, peer })?
                 };
                 self.create_original(Object::Task { task: peer_id })
@@ -267,6 +268,30 @@ impl<P: Platform> Scheduler<P> {
         let result = machine.start(&mut cx, Grants(&grants));
         if let Err(error) = result {
             self.handler_failed(id, error, None);
+            return;
+        }
+        self.fault_if_asked(id);
+    }
+
+    /// `fault=NAME:KIND`: queues the fault notice for a ring-3 task named
+    /// NAME that just started (`Scheduler::fault_at_every_start`).
+    fn fault_if_asked(&mut self, id: TaskId) {
+        let Some((name, kind)) = self.kernel.fault_at_start else {
+            return;
+        };
+        let Some(task) = self.kernel.tasks.get_mut(id) else {
+            return;
+        };
+        if task.name != name || task.ring != 3 || !task.state.is_alive() {
+            return;
+        }
+        let notice = mealy_protocol::MessageKind::InjectFault { kind };
+        if task
+            .mailbox
+            .push_notice(notice, mealy_protocol::Envelope::default())
+            .is_ok()
+        {
+            self.kernel.make_ready(id);
         }
     }
 }

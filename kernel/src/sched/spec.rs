@@ -25,6 +25,7 @@ use alloc::boxed::Box;
 use core::fmt;
 
 use mealy_caps::{Badge, DeviceRange, Object, Rights};
+use mealy_protocol::supervision::{DEFAULT_POLICY, RestartPolicy, UnsupervisedPolicy};
 use mealy_protocol::{IpcError, StateMachine};
 
 /// Builds a task's state machine.
@@ -55,6 +56,12 @@ pub struct TaskSpec {
     /// (the shell's `graph`, `bench`) says so here rather than being
     /// reported on each.
     pub budget_ns: Option<u64>,
+    /// What its supervisor does when it faults or is stopped (the
+    /// supervisor's policy table is built from these).
+    pub restart: RestartPolicy,
+    /// What the kernel does when it faults with no supervisor (given to
+    /// the supervisor itself); `None`: it stays down.
+    pub unsupervised: Option<UnsupervisedPolicy>,
 }
 
 impl TaskSpec {
@@ -67,7 +74,21 @@ impl TaskSpec {
             cspace_slots: DEFAULT_CSPACE_SLOTS,
             caps: &[],
             budget_ns: None,
+            restart: DEFAULT_POLICY,
+            unsupervised: None,
         }
+    }
+
+    /// What its supervisor does when it ends.
+    pub const fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
+    /// What the kernel does when it faults and nothing supervises it.
+    pub const fn unsupervised(mut self, policy: UnsupervisedPolicy) -> Self {
+        self.unsupervised = Some(policy);
+        self
     }
 
     pub const fn caps(mut self, caps: &'static [CapSpec]) -> Self {

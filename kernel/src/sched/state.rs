@@ -68,6 +68,12 @@ pub(crate) struct KernelState {
     pub(crate) stats: SchedStats,
     /// A task stopped the kernel: power off once nothing is runnable.
     pub(crate) power_off_requested: bool,
+    /// A task restarted the kernel, or the unsupervised-fault policy
+    /// said reboot: reset once nothing is runnable.
+    pub(crate) reboot_requested: bool,
+    /// `fault=NAME:KIND`: the ring-3 task NAME is sent the fault KIND
+    /// right after each start (`Scheduler::fault_at_every_start`).
+    pub(crate) fault_at_start: Option<(&'static str, mealy_protocol::supervision::FaultKind)>,
     /// The token of the last call made: each call takes the next, so a
     /// token names one call for ever.
     pub(crate) last_call: u64,
@@ -196,6 +202,7 @@ impl KernelState {
             restarts: 0,
             last_fault: None,
             supervisor: None,
+            unsupervised: None,
         };
         match slot {
             Some(id) => {

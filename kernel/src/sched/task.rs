@@ -132,6 +132,10 @@ pub(crate) struct Task {
     pub(crate) last_fault: Option<Fault>,
     /// Who is told when an instance of it ends (`Context::supervise`).
     pub(crate) supervisor: Option<Supervisor>,
+    /// What the kernel does when this task faults and no one supervises
+    /// it (the supervisor's own policy, from the task list); `None`: it
+    /// stays down.
+    pub(crate) unsupervised: Option<mealy_protocol::supervision::UnsupervisedPolicy>,
 }
 
 /// How a task's state machine is made again on restart.

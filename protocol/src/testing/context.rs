@@ -270,6 +270,34 @@ impl Context for FakeContext {
         Ok(())
     }
 
+    fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {
+        let (_, found) = self.checked(task, ObjectKind::Task, Rights::WRITE)?;
+        let name = match found.object {
+            FakeObject::Task(name) => name,
+            _ => return Err(IpcError::InvalidCap),
+        };
+        let (_, endpoint) = self.checked(endpoint, ObjectKind::Endpoint, Rights::WRITE)?;
+        let badge = endpoint.badge;
+        self.injected(Operation::Supervise)?;
+        self.supervised.push((name, badge));
+        Ok(())
+    }
+
+    fn inject_fault(
+        &mut self,
+        task: CapRef,
+        kind: crate::supervision::FaultKind,
+    ) -> Result<(), IpcError> {
+        let (_, found) = self.checked(task, ObjectKind::Task, Rights::WRITE)?;
+        let name = match found.object {
+            FakeObject::Task(name) => name,
+            _ => return Err(IpcError::InvalidCap),
+        };
+        self.injected(Operation::InjectFault)?;
+        self.injected_faults.push((name, kind));
+        Ok(())
+    }
+
     fn spawn(
         &mut self,
         program: CapRef,

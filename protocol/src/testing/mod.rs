@@ -198,6 +198,8 @@ pub enum Operation {
     Inspect,
     StopTask,
     RestartTask,
+    Supervise,
+    InjectFault,
     RevokeIn,
     Spawn,
     MmioRead,
@@ -239,6 +241,10 @@ pub struct FakeContext {
     pub stopped: Vec<&'static str>,
     /// Tasks restarted through a Task capability, by name.
     pub restarted: Vec<&'static str>,
+    /// `(task, badge of the endpoint)` of every `supervise`.
+    pub supervised: Vec<(&'static str, Option<Badge>)>,
+    /// `(task, kind)` of every `inject_fault`.
+    pub injected_faults: Vec<(&'static str, crate::supervision::FaultKind)>,
     /// Every query an Inspect capability answered, in order.
     pub queries: Vec<Query>,
     /// `(task, slot)` of every `revoke_in` that succeeded: the task by the
@@ -299,6 +305,8 @@ impl FakeContext {
             port_writes: Vec::new(),
             stopped: Vec::new(),
             restarted: Vec::new(),
+            supervised: Vec::new(),
+            injected_faults: Vec::new(),
             spawned: Vec::new(),
             queries: Vec::new(),
             revoked_in: Vec::new(),

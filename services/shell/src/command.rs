@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use mealy_caps::DotDetail;
+use mealy_protocol::supervision::FaultKind;
 
 pub use crate::names::{MAX_GRANTS, SlotRef, TaskRef};
 use crate::names::{program_name, run_grants};
@@ -101,6 +102,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         "restart",
         "restart <task>",
         "stop a task if running, start it afresh",
+    ),
+    spec(
+        "fault",
+        "fault <task> <kind>",
+        "make a ring-3 task fault: pf gp ud de stack panic loop",
     ),
     spec("stats", "stats", "system-wide counters"),
     spec("bench", "bench", "measure the IPC round trip in the guest"),
@@ -205,6 +211,10 @@ pub enum Command {
     },
     Restart {
         task: TaskRef,
+    },
+    Fault {
+        task: TaskRef,
+        kind: FaultKind,
     },
     Stats,
     Bench,
@@ -462,6 +472,16 @@ pub fn parse(line: &str) -> Result<Option<Command>, CommandError> {
         "restart" => Command::Restart {
             task: words.task()?,
         },
+        "fault" => {
+            let task = words.task()?;
+            let word = words.required("<kind>")?;
+            let kind = FaultKind::parse(word).ok_or_else(|| CommandError::BadArgument {
+                command: spec.name,
+                text: word.to_string(),
+                why: "is not a fault (pf, gp, ud, de, stack, panic, loop)",
+            })?;
+            Command::Fault { task, kind }
+        }
         "stats" => Command::Stats,
         "bench" => Command::Bench,
         "uptime" => Command::Uptime,

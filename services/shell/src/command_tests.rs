@@ -58,7 +58,8 @@ fn every_listed_command_parses() {
             .replace("<task>", "echo")
             .replace("<message>", "hello")
             .replace("[grant...]", "echo fs")
-            .replace("<slot>", "3");
+            .replace("<slot>", "3")
+            .replace("<kind>", "pf");
         assert!(matches!(parse(&line), Ok(Some(_))), "{line}");
     }
 }

@@ -346,6 +346,25 @@ impl System for ContextSystem<'_> {
         })
     }
 
+    fn fault(
+        &mut self,
+        task: &TaskRef,
+        kind: mealy_protocol::supervision::FaultKind,
+    ) -> Result<(), String> {
+        let (id, name) = self.resolve(task)?;
+        if id == TaskId::KERNEL {
+            return Err("only a ring-3 task can be made to fault".into());
+        }
+        let control = self.control(id, &name)?;
+        self.cx
+            .inject_fault(control, kind)
+            .map_err(|error| match error {
+                IpcError::DeadTask => "it is not running".to_string(),
+                IpcError::Unsupported => "only a ring-3 task can be made to fault".to_string(),
+                other => other.to_string(),
+            })
+    }
+
     fn stats(&mut self) -> Result<Stats, String> {
         match self.inspect(Query::Stats)? {
             Report::Stats(stats) => Ok(stats),

@@ -157,6 +157,14 @@ impl Context for FakeKernel {
         Ok(())
     }
 
+    fn inject_fault(
+        &mut self,
+        task: CapRef,
+        kind: mealy_protocol::supervision::FaultKind,
+    ) -> Result<(), IpcError> {
+        self.fake.inject_fault(task, kind)
+    }
+
     // Everything else is the FakeContext's.
 
     fn task_id(&self) -> TaskId {

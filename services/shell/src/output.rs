@@ -537,6 +537,14 @@ pub fn write_restarted(out: &mut dyn Write, task: &TaskRef) -> fmt::Result {
     writeln!(out, "restarted {task}")
 }
 
+pub fn write_fault_sent(
+    out: &mut dyn Write,
+    task: &TaskRef,
+    kind: mealy_protocol::supervision::FaultKind,
+) -> fmt::Result {
+    writeln!(out, "{task}: fault {} sent", kind.name())
+}
+
 /// An error as the shell prints it: `error: ` and the reason on one line
 /// (line breaks and other control characters become spaces).
 pub fn write_error(out: &mut dyn Write, reason: &dyn fmt::Display) -> fmt::Result {

@@ -329,6 +329,10 @@ impl Shell {
                 failed("restart", system.restart(task))?;
                 output::write_restarted(text, task)
             }
+            Command::Fault { task, kind } => {
+                failed("fault", system.fault(task, *kind))?;
+                output::write_fault_sent(text, task, *kind)
+            }
             Command::Stats => output::write_stats(text, &failed("stats", system.stats())?),
             Command::Bench => output::write_bench(text, &failed("bench", system.bench())?),
             Command::Uptime => output::write_uptime(text, failed("uptime", system.uptime_ns())?),

@@ -85,7 +85,8 @@ impl Answer {
             MessageKind::Request
             | MessageKind::Timeout
             | MessageKind::Interrupt { .. }
-            | MessageKind::TaskExited { .. } => None,
+            | MessageKind::TaskExited { .. }
+            | MessageKind::InjectFault { .. } => None,
         }
     }
 }
@@ -119,6 +120,14 @@ pub trait System {
     /// Stops `task` if it runs, and starts a fresh instance of it with
     /// the same id and endpoint (`Context::restart_task`).
     fn restart(&mut self, task: &TaskRef) -> Result<(), String>;
+
+    /// Makes the ring-3 task `task` commit the fault `kind`
+    /// (`Context::inject_fault`).
+    fn fault(
+        &mut self,
+        task: &TaskRef,
+        kind: mealy_protocol::supervision::FaultKind,
+    ) -> Result<(), String>;
 
     fn stats(&mut self) -> Result<Stats, String>;
 

@@ -196,7 +196,9 @@ impl StateMachine for ShellTask {
                 });
             }
             // The shell supervises no task.
-            MessageKind::Interrupt { .. } | MessageKind::TaskExited { .. } => {}
+            MessageKind::Interrupt { .. }
+            | MessageKind::TaskExited { .. }
+            | MessageKind::InjectFault { .. } => {}
         }
         Ok(())
     }

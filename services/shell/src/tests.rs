@@ -216,6 +216,7 @@ fn help_lists_every_command() {
             "revoke <task> <slot>    delete every capability derived from one",
             "kill <task>             stop a task and delete its capabilities",
             "restart <task>          stop a task if running, start it afresh",
+            "fault <task> <kind>     make a ring-3 task fault: pf gp ud de stack panic loop",
             "stats                   system-wide counters",
             "bench                   measure the IPC round trip in the guest",
             "uptime                  time since boot",
@@ -459,6 +460,41 @@ fn revoke_and_kill() {
     let slot = sample_graph().caps[0].at.cap;
     assert_eq!(rig.cx.revoked_in, [("echo", slot)]);
     assert_eq!(rig.cx.stopped, ["pinger"]);
+}
+
+#[test]
+fn fault_goes_through_the_tasks_capability_and_names_the_kind() {
+    use mealy_protocol::supervision::FaultKind;
+    let mut rig = Rig::new();
+    let mut shell = Shell::new();
+    assert_lines(
+        &respond(&mut shell, &mut rig, "fault echo pf"),
+        &["echo: fault pf sent"],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "fault echo loop"),
+        &["echo: fault loop sent"],
+    );
+    assert_eq!(
+        rig.cx.injected_faults,
+        [("echo", FaultKind::PageFault), ("echo", FaultKind::Loop)]
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "fault echo segv"),
+        &[
+            "error: fault: 'segv' is not a fault (pf, gp, ud, de, stack, panic, loop); usage: fault <task> <kind> (type 'help fault')",
+        ],
+    );
+    assert_lines(
+        &respond(&mut shell, &mut rig, "fault kernel pf"),
+        &["error: fault: only a ring-3 task can be made to fault"],
+    );
+    rig.cx.fail(Operation::InjectFault, IpcError::Unsupported);
+    assert_lines(
+        &respond(&mut shell, &mut rig, "fault echo ud"),
+        &["error: fault: only a ring-3 task can be made to fault"],
+    );
+    assert_eq!(rig.cx.injected_faults.len(), 2);
 }
 
 #[test]

@@ -346,6 +346,18 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
         .map(drop)
     }
 
+    fn inject_fault(
+        &mut self,
+        task: CapRef,
+        kind: mealy_protocol::supervision::FaultKind,
+    ) -> Result<(), IpcError> {
+        self.syscall(
+            Syscall::InjectFault,
+            [task.to_raw(), kind as u64, 0, 0, 0, 0],
+        )
+        .map(drop)
+    }
+
     /// Asks with a page of room, and once more with the room the kernel
     /// says the report needs (it may have grown meanwhile: then again).
     fn inspect(&mut self, inspect: CapRef, query: Query) -> Result<Report, IpcError> {

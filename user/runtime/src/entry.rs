@@ -74,6 +74,12 @@ pub fn upcall<K: Kernel>(
                 }
             }
         }
+        // Only the kernel sets this kind: the fault is committed here, in
+        // the task's own context, and the handler never sees it.
+        Ok(Upcall::Message {
+            kind: mealy_protocol::MessageKind::InjectFault { kind },
+            ..
+        }) => crate::fault::commit(kind),
         Ok(Upcall::Message {
             kind,
             envelope,

@@ -178,3 +178,24 @@ fn bad_pages_and_out_of_order_upcalls_are_fatal() {
     assert!(logs[2].contains("second start"));
     assert!(logs[3].contains("unknown upcall kind 42"));
 }
+
+#[test]
+fn an_inject_fault_upcall_commits_the_fault_before_the_handler_sees_it() {
+    let kernel = FakeKernel::new();
+    let mut runtime = Runtime::new();
+    upcall(&mut runtime, &kernel, &start_area(&[]), make_probe);
+    let mut a = area();
+    put32(&mut a, page::KIND, abi::UPCALL_INJECT_FAULT);
+    put32(&mut a, page::DETAIL, 4);
+    put64(&mut a, page::REPLY, abi::NO_CAP);
+    let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        upcall(&mut runtime, &kernel, &a, make_probe)
+    }));
+    let why = committed.expect_err("the fault is committed");
+    assert_eq!(
+        why.downcast_ref::<alloc::string::String>()
+            .map(|s| s.as_str()),
+        Some("injected fault: stack")
+    );
+    assert!(kernel.logs().is_empty(), "the handler never ran");
+}

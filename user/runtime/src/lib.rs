@@ -18,6 +18,7 @@
 //! | `cell.rs` | the static state lent to one upcall at a time |
 //! | `start.rs` | machine only: `enter`, the `#[global_allocator]`, the panic handler |
 //! | `line.rs` | fixed-size log lines |
+//! | `fault.rs` | injected faults: the real fault, committed on an `InjectFault` upcall |
 //!
 //! `#![no_std]`; depends on `mealy-protocol`, `talc` and `spin`. Builds
 //! and tests on the host: the machine-only parts (`start.rs`, the
@@ -26,7 +27,7 @@
 //!
 //! `unsafe` is denied except in `syscall.rs` (the instruction),
 //! `mapped.rs` (a mapped Region as a slice), `heap.rs` (the allocator),
-//! `cell.rs` (the static state) and `start.rs` (the message area's
+//! `cell.rs` (the static state), `fault.rs` (the deliberate faults) and `start.rs` (the message area's
 //! address as a reference); each block says why it holds.
 #![no_std]
 #![deny(unsafe_code)]
@@ -39,6 +40,8 @@ extern crate std;
 pub mod cell;
 pub mod context;
 pub mod entry;
+#[allow(unsafe_code)]
+pub mod fault;
 #[allow(unsafe_code)]
 pub mod heap;
 pub mod line;

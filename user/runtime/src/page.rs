@@ -49,6 +49,8 @@ pub enum PageError {
     BadGrant(usize),
     /// A `TaskExited` notice's cause word names no cause.
     UnknownCause(u32),
+    /// An `InjectFault` notice names no fault kind.
+    UnknownFault(u32),
 }
 
 impl fmt::Display for PageError {
@@ -66,6 +68,7 @@ impl fmt::Display for PageError {
             }
             Self::BadGrant(index) => write!(f, "grant record {index} has a bad name"),
             Self::UnknownCause(word) => write!(f, "unknown exit cause {word:#x}"),
+            Self::UnknownFault(kind) => write!(f, "unknown fault kind {kind}"),
         }
     }
 }
@@ -124,6 +127,10 @@ pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
                 address: token.0,
             }
         }
+        abi::UPCALL_INJECT_FAULT => MessageKind::InjectFault {
+            kind: mealy_protocol::supervision::FaultKind::from_number(u64::from(detail))
+                .ok_or(PageError::UnknownFault(detail))?,
+        },
         other => return Err(PageError::UnknownKind(other)),
     };
     let count = u32_at(area, page::CAP_COUNT);
@@ -315,6 +322,19 @@ mod tests {
         put32(&mut a, page::KIND, abi::UPCALL_TASK_EXITED);
         put32(&mut a, page::CAUSE, 0x99);
         assert_eq!(decode(&a), Err(PageError::UnknownCause(0x99)));
+        put32(&mut a, page::KIND, abi::UPCALL_INJECT_FAULT);
+        put32(&mut a, page::DETAIL, 7);
+        assert_eq!(decode(&a), Err(PageError::UnknownFault(7)));
+        put32(&mut a, page::DETAIL, 3);
+        assert!(matches!(
+            decode(&a),
+            Ok(Upcall::Message {
+                kind: MessageKind::InjectFault {
+                    kind: mealy_protocol::supervision::FaultKind::DivideError
+                },
+                ..
+            })
+        ));
     }
 
     #[test]

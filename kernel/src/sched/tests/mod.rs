@@ -45,6 +45,9 @@ pub(super) enum Behaviour {
     Strict,
     /// Fail fatally.
     Crash,
+    /// As `Record`, but says it runs in ring 3 (the kernel then treats it
+    /// as a program: `inject_fault` reaches it).
+    User,
 }
 
 pub(super) type Log = Rc<RefCell<Vec<Received>>>;
@@ -59,6 +62,14 @@ impl StateMachine for Recorder {
         "recorder"
     }
 
+    fn ring(&self) -> u8 {
+        if self.behaviour == Behaviour::User {
+            3
+        } else {
+            0
+        }
+    }
+
     fn handle(&mut self, cx: &mut dyn Context, msg: Incoming<'_>) -> Result<(), HandleError> {
         self.log.borrow_mut().push(Received {
             kind: msg.kind,
@@ -68,7 +79,7 @@ impl StateMachine for Recorder {
             payload: msg.payload.to_vec(),
         });
         match self.behaviour {
-            Behaviour::Record => Ok(()),
+            Behaviour::Record | Behaviour::User => Ok(()),
             Behaviour::Echo => {
                 if let Some(reply) = msg.reply() {
                     cx.reply(reply, msg.payload, &[])?;

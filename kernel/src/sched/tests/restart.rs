@@ -146,11 +146,7 @@ fn restart_needs_write_and_refuses_the_kernel_itself_and_forgeries() {
         w.act(BOSS, |cx| cx.restart_task(me)),
         Err(IpcError::Unsupported)
     );
-    let kernel = w.grant(BOSS, "kernel");
-    assert_eq!(
-        w.act(BOSS, |cx| cx.restart_task(kernel)),
-        Err(IpcError::Unsupported)
-    );
+    // Restarting the kernel is a reboot (`restarting_the_kernel_asks_for_a_reboot`).
     let endpoint = w.grant(CLIENT, "server");
     assert!(matches!(
         w.act(CLIENT, |cx| cx.restart_task(endpoint)),
@@ -377,5 +373,162 @@ fn a_task_restarted_then_stopped_in_one_handler_never_starts() {
     assert_eq!(
         w.act(CLIENT, |cx| cx.send(endpoint, b"x", &[])),
         Err(IpcError::DeadTask)
+    );
+}
+
+static WATCHER_CAPS: &[CapSpec] = &[
+    grant("supervisor").endpoint_to("supervisor"),
+    grant("task").control_of("supervisor"),
+];
+
+#[test]
+fn an_unsupervised_task_that_faults_gets_its_own_policy_and_a_stop_does_not() {
+    use mealy_protocol::supervision::UnsupervisedPolicy;
+    for (policy, reboot, power_off) in [
+        (UnsupervisedPolicy::Reboot, true, false),
+        (UnsupervisedPolicy::PowerOff, false, true),
+    ] {
+        let mut w = world(&[
+            (
+                super::recorder("supervisor").unsupervised(policy),
+                Behaviour::Crash,
+            ),
+            (
+                super::recorder("client").caps(WATCHER_CAPS),
+                Behaviour::Record,
+            ),
+        ]);
+        let endpoint = w.grant(TaskId(1), "supervisor");
+        w.act(TaskId(1), |cx| cx.send(endpoint, b"crash", &[]))
+            .unwrap();
+        w.run();
+        assert_eq!(
+            (w.sched.reboot_requested(), w.sched.power_off_requested()),
+            (reboot, power_off)
+        );
+    }
+    // A stop by a Task capability's holder is not a fault: nothing happens.
+    let mut w = world(&[
+        (
+            super::recorder("supervisor").unsupervised(UnsupervisedPolicy::Reboot),
+            Behaviour::Record,
+        ),
+        (
+            super::recorder("client").caps(WATCHER_CAPS),
+            Behaviour::Record,
+        ),
+    ]);
+    let task = w.grant(TaskId(1), "task");
+    assert_eq!(w.act(TaskId(1), |cx| cx.stop_task(task)), Ok(()));
+    w.run();
+    assert!(!w.sched.reboot_requested() && !w.sched.power_off_requested());
+}
+
+#[test]
+fn restarting_the_kernel_asks_for_a_reboot() {
+    let mut w = office(Behaviour::Record);
+    let kernel = w.grant(BOSS, "kernel");
+    assert!(!w.sched.reboot_requested());
+    assert_eq!(w.act(BOSS, |cx| cx.restart_task(kernel)), Ok(()));
+    assert!(w.sched.reboot_requested());
+    assert!(!w.sched.power_off_requested());
+}
+
+#[test]
+fn supervising_a_task_that_already_died_sends_the_notice_at_once() {
+    let mut w = office(Behaviour::Crash);
+    let endpoint = w.grant(CLIENT, "server");
+    w.act(CLIENT, |cx| cx.send(endpoint, b"crash", &[]))
+        .unwrap();
+    w.run();
+    assert_eq!(w.sched.task_info(SERVER).unwrap().state, TaskState::Faulted);
+    let (task, me) = (w.grant(BOSS, "task"), w.grant(BOSS, "me"));
+    assert_eq!(w.act(BOSS, |cx| cx.supervise(task, me)), Ok(()));
+    w.run();
+    let notice = w.received(2).last().cloned().expect("a notice");
+    assert_eq!(
+        notice.kind,
+        MessageKind::TaskExited {
+            task: SERVER,
+            cause: ExitCause::Fatal,
+            address: 0
+        }
+    );
+    assert_eq!(notice.badge, Badge::new(7));
+}
+
+#[test]
+fn a_later_stage_may_name_a_boot_task_that_died_at_its_first_start() {
+    static LATE: &[CapSpec] = &[
+        grant("server").endpoint_to("server"),
+        grant("task").control_of("server"),
+    ];
+    let mut w = office(Behaviour::Crash);
+    let endpoint = w.grant(CLIENT, "server");
+    w.act(CLIENT, |cx| cx.send(endpoint, b"crash", &[]))
+        .unwrap();
+    w.run();
+    assert_eq!(w.sched.task_by_name("server"), None, "dead");
+    let late = w
+        .sched
+        .spawn_all(&[super::recorder("late").caps(LATE)])
+        .expect("a dead boot task is still a peer");
+    let task = w
+        .sched
+        .grants(late[0])
+        .iter()
+        .find(|grant| grant.name == "task")
+        .unwrap()
+        .cap;
+    assert_eq!(
+        w.sched.act_as(late[0], |cx| cx.restart_task(task)),
+        Some(Ok(()))
+    );
+    w.run();
+    assert_eq!(w.sched.task_by_name("server"), Some(SERVER));
+}
+
+#[test]
+fn fault_at_every_start_sends_the_named_ring_3_task_the_fault_after_its_start() {
+    use mealy_protocol::supervision::FaultKind;
+    let run = |behaviour: Behaviour| {
+        let mut sched = super::new_scheduler();
+        sched.fault_at_every_start("server", FaultKind::InvalidOpcode);
+        let logs = [Log::default(), Log::default()];
+        let mut next = 0;
+        sched
+            .spawn_all_with(
+                &[super::recorder("server"), super::recorder("other")],
+                |_| {
+                    next += 1;
+                    Box::new(Recorder {
+                        log: logs[next - 1].clone(),
+                        behaviour: if next == 1 {
+                            behaviour
+                        } else {
+                            Behaviour::User
+                        },
+                    })
+                },
+            )
+            .unwrap();
+        sched.run_until_idle(100);
+        logs.map(|log| {
+            log.borrow()
+                .iter()
+                .filter(|got| {
+                    got.kind
+                        == MessageKind::InjectFault {
+                            kind: FaultKind::InvalidOpcode,
+                        }
+                })
+                .count()
+        })
+    };
+    assert_eq!(run(Behaviour::User), [1, 0], "only the task named");
+    assert_eq!(
+        run(Behaviour::Record),
+        [0, 0],
+        "a ring-0 task is never sent it"
     );
 }
