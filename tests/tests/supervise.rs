@@ -30,7 +30,9 @@ fn fault_echo(kinds: &[&str]) -> LiveRun {
 }
 
 fn ps_row(output: &str, name: &str) -> Vec<String> {
-    let table = &output[output.rfind("mealy> ps").expect("a ps")..];
+    // From the last table's header: log lines may come between the
+    // prompt and the command's echo.
+    let table = &output[output.rfind("ID   NAME").expect("a ps table")..];
     table
         .lines()
         .find(|row| row.split_whitespace().nth(1) == Some(name))
