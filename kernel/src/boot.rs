@@ -35,6 +35,7 @@ use crate::banner::{
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryRange, Owner, Permissions, Region};
+use crate::program::task::USER_BUDGET_NS;
 use crate::program::{UserTask, boot_files};
 use crate::scenarios;
 use crate::sched::{SchedConfig, Scheduler, TaskSpec};
@@ -487,7 +488,7 @@ fn boot_task(
         .map_err(|error| alloc::format!("{error}"))
         .and_then(|file| {
             UserTask::load(spec.name, file, memory, memory, &CPU, Owner(id))
-                .map(|task| (task, file))
+                .map(|task| (task.with_budget(user_budget(spec)), file))
                 .map_err(|error| alloc::format!("{error}"))
         });
     match loaded {
@@ -501,6 +502,14 @@ fn boot_task(
             ((spec.factory)(), None)
         }
     }
+}
+
+/// How long one handler of boot program `spec` may run before it is
+/// stopped: the task list's budget for it (the shell's), never less than
+/// every program gets.
+fn user_budget(spec: &TaskSpec) -> u64 {
+    spec.budget_ns
+        .map_or(USER_BUDGET_NS, |ns| ns.max(USER_BUDGET_NS))
 }
 
 /// Readies the first virtio-blk device for its driver
@@ -552,13 +561,27 @@ fn start_scheduler(platform: MachinePlatform) -> Scheduler<MachinePlatform> {
 
 /// The task list in its two stages (`tasks::boot_stages`): the services,
 /// run until idle so what they say at start comes before the prompt; then
-/// the terminal (drivers, console, shell).
+/// the terminal (drivers, console, shell). Both stages load their programs
+/// the same way (`start_stage`).
 fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>, handover: &BootHandover) {
     let (services, terminal) = tasks::boot_stages();
+    start_stage(scheduler, handover, &services, "services");
+    scheduler.run_until_idle(usize::MAX);
+    start_stage(scheduler, handover, &terminal, "terminal tasks");
+}
+
+/// Starts the tasks of `specs`, each from its program file if it has one
+/// (`boot_task`), and keeps each program's file for its restarts.
+fn start_stage(
+    scheduler: &mut Scheduler<MachinePlatform>,
+    handover: &BootHandover,
+    specs: &[TaskSpec],
+    what: &str,
+) {
     let first = scheduler.tasks().count() as u64;
     let mut index = 0;
     let mut files = Vec::new();
-    let spawned = scheduler.spawn_all_with(&services, |spec| {
+    let spawned = scheduler.spawn_all_with(specs, |spec| {
         index += 1;
         let (machine, file) = boot_task(spec, handover, first + index - 1);
         files.push(file);
@@ -571,13 +594,8 @@ fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>, handover: &BootH
                     scheduler.keep_program_image(id, file);
                 }
             }
-            log::info!("scheduler: started {} services", ids.len())
+            log::info!("scheduler: started {} {what}", ids.len())
         }
-        Err(error) => log::error!("scheduler: task list: {error}"),
-    }
-    scheduler.run_until_idle(usize::MAX);
-    match scheduler.spawn_all(&terminal) {
-        Ok(ids) => log::info!("scheduler: started {} terminal tasks", ids.len()),
-        Err(error) => log::error!("scheduler: terminal: {error}"),
+        Err(error) => log::error!("scheduler: {what}: {error}"),
     }
 }

@@ -8,7 +8,15 @@ use mealy_fs::format::{Image, Kind};
 /// Boot tasks that run as ring-3 programs, and the file each comes from.
 /// If the file is missing or does not load, the task runs as the ring-0
 /// service of the same name instead, and one line says why.
-pub const BOOT_PROGRAMS: &[(&str, &str)] = &[("echo", "/bin/echo"), ("pinger", "/bin/pinger")];
+pub const BOOT_PROGRAMS: &[(&str, &str)] = &[
+    ("echo", "/bin/echo"),
+    ("pinger", "/bin/pinger"),
+    ("serial", "/bin/serial"),
+    ("keyboard", "/bin/keyboard"),
+    ("fbcon", "/bin/fbcon"),
+    ("console", "/bin/console"),
+    ("shell", "/bin/shell"),
+];
 
 /// Why a boot program's file could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +101,7 @@ mod tests {
             Err(FileError::BadImage)
         );
         assert_eq!(path_of("echo"), Some("/bin/echo"));
-        assert_eq!(path_of("shell"), None);
+        assert_eq!(path_of("shell"), Some("/bin/shell"));
+        assert_eq!(path_of("kernel"), None);
     }
 }
