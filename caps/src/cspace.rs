@@ -80,13 +80,17 @@ struct Slot {
 pub(crate) struct CSpace {
     owner: TaskId,
     slots: Arena<Slot, CapRef>,
+    /// The system's withdrawal count when a Region capability last left
+    /// this CSpace, or when it was made (`CapSystem::regions_withdrawn`).
+    pub(crate) regions_withdrawn: u64,
 }
 
 impl CSpace {
-    fn new(owner: TaskId, capacity: u32) -> Result<Self, CapError> {
+    fn new(owner: TaskId, capacity: u32, stamp: u64) -> Result<Self, CapError> {
         Ok(Self {
             owner,
             slots: Arena::new(capacity)?,
+            regions_withdrawn: stamp,
         })
     }
 
@@ -160,11 +164,16 @@ impl Arena<CSpace, CSpaceId> {
     ///
     /// Errors, in order: `TooManyCSpaces`; `OutOfMemory` if the slot array
     /// cannot be reserved.
-    pub(crate) fn create(&mut self, owner: TaskId, slots: u32) -> Result<CSpaceId, CapError> {
+    pub(crate) fn create(
+        &mut self,
+        owner: TaskId,
+        slots: u32,
+        stamp: u64,
+    ) -> Result<CSpaceId, CapError> {
         if !self.has_room() {
             return Err(CapError::TooManyCSpaces);
         }
-        let space = CSpace::new(owner, slots)?;
+        let space = CSpace::new(owner, slots, stamp)?;
         self.insert(space).ok_or(CapError::TooManyCSpaces)
     }
 }

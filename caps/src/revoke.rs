@@ -138,10 +138,10 @@ impl CapSystem {
         self.nodes.reparent_children(index);
         self.nodes.unlink_from_parent(index);
         let (remaining, kind) = self.nodes.unlink_object(&mut self.objects, index);
-        if kind == Some(ObjectKind::Region) {
-            self.regions_withdrawn = self.regions_withdrawn.wrapping_add(1);
-        }
         let node = self.nodes.remove(index)?;
+        if kind == Some(ObjectKind::Region) {
+            self.region_left(node.cspace);
+        }
         if let Some(space) = self.cspaces.get_at_mut(node.cspace) {
             space.remove(node.slot);
         }

@@ -97,13 +97,33 @@ impl CapSystem {
 
     /// How many times a Region capability has left a CSpace: deleted
     /// (dropped, revoked, consumed with its task) or moved (to another
-    /// CSpace, or to another slot, which makes its old ref stale). A
-    /// holder of a cached view of Region capabilities (the kernel's
-    /// mappings of a ring-3 task's Regions) checks them again only when
-    /// this changed: one compare instead of one lookup per Region. It
-    /// wraps, and is only ever compared for equality.
+    /// CSpace, or to another slot, which makes its old ref stale), plus
+    /// one per CSpace made. It wraps, and is only ever compared for
+    /// equality.
     pub fn regions_withdrawn(&self) -> u64 {
         self.regions_withdrawn
+    }
+
+    /// A number that changes whenever a Region capability leaves `cspace`
+    /// (as counted by [`regions_withdrawn`](Self::regions_withdrawn)),
+    /// and only then; `None` if `cspace` is gone. A holder of a cached
+    /// view of the Region capabilities in one CSpace (the kernel's
+    /// mappings of a ring-3 task's Regions) checks them again only when
+    /// this changed: one compare instead of one lookup per Region, and
+    /// what other tasks drop does not count. Values are never reused by
+    /// another CSpace.
+    pub fn regions_withdrawn_from(&self, cspace: CSpaceId) -> Option<u64> {
+        self.cspaces
+            .get(cspace)
+            .map(|space| space.regions_withdrawn)
+    }
+
+    /// Counts a Region capability leaving the CSpace at index `space`.
+    pub(crate) fn region_left(&mut self, space: u32) {
+        self.regions_withdrawn = self.regions_withdrawn.wrapping_add(1);
+        if let Some(space) = self.cspaces.get_at_mut(space) {
+            space.regions_withdrawn = self.regions_withdrawn;
+        }
     }
 
     /// The limits this system was created with.
@@ -129,7 +149,10 @@ impl CapSystem {
         if slots == 0 || slots > self.limits.max_cspace_slots {
             return Err(CapError::InvalidCapacity);
         }
-        self.cspaces.create(owner, slots)
+        // A fresh stamp: a new CSpace in a reused slot never matches what
+        // a holder saw of the old one.
+        self.regions_withdrawn = self.regions_withdrawn.wrapping_add(1);
+        self.cspaces.create(owner, slots, self.regions_withdrawn)
     }
 
     /// How many capabilities `cspace` holds, if it is live. O(1): the
@@ -285,7 +308,7 @@ impl CapSystem {
             .object(held.object)
             .is_some_and(|o| o.kind() == ObjectKind::Region)
         {
-            self.regions_withdrawn = self.regions_withdrawn.wrapping_add(1);
+            self.region_left(cspace.index());
         }
         if let Some(node) = self.nodes.get_mut(index) {
             node.cspace = dest.index();

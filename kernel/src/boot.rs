@@ -488,7 +488,12 @@ fn boot_task(
         .map_err(|error| alloc::format!("{error}"))
         .and_then(|file| {
             UserTask::load(spec.name, file, memory, memory, &CPU, Owner(id))
-                .map(|task| (task.with_budget(user_budget(spec)), file))
+                .map(|task| {
+                    let task = task
+                        .with_region_quota(boot_files::region_quota(spec.name))
+                        .with_budget(user_budget(spec));
+                    (task, file)
+                })
                 .map_err(|error| alloc::format!("{error}"))
         });
     match loaded {

@@ -76,24 +76,26 @@ pub fn block_device() -> Option<BlockDevice> {
 }
 
 /// The disk driver's entry for `device`: three MMIO Device capabilities
-/// (registers it may read and write), the Irq of its MSI-X line, and its
-/// DMA memory.
+/// (registers it may read and write), the Irq of its MSI-X line, its
+/// DMA memory, and its configuration (the notify multiplier) as bytes.
 pub fn block_driver(device: BlockDevice) -> TaskSpec {
+    let config = mealy_virtio_blk::Config {
+        notify_multiplier: device.notify_multiplier,
+    };
+    let config: &'static [u8] = Vec::leak(config.encode().to_vec());
     let caps = Vec::from([
         grant(mealy_virtio_blk::GRANT_COMMON).device(device.common),
         grant(mealy_virtio_blk::GRANT_NOTIFY).device(device.notify),
         grant(mealy_virtio_blk::GRANT_DEVICE).device(device.device),
         grant(mealy_virtio_blk::GRANT_IRQ).irq(device.line),
         grant(mealy_virtio_blk::GRANT_DMA).dma((mealy_virtio_blk::DMA_PAGES * 4096) as u64),
+        grant(mealy_virtio_blk::GRANT_CONFIG).bytes(config),
     ]);
     TaskSpec::new(mealy_virtio_blk::NAME, make_virtio_blk).caps(Vec::leak(caps))
 }
 
 fn make_virtio_blk() -> Box<dyn StateMachine> {
-    let multiplier = BLOCK_DEVICE
-        .get()
-        .map_or(0, |device| device.notify_multiplier);
-    Box::new(VirtioBlk::new(multiplier))
+    Box::new(VirtioBlk::new())
 }
 
 /// The framebuffer's geometry, when the loader set one up (`set_display`).
@@ -152,7 +154,8 @@ fn make_pinger() -> Box<dyn StateMachine> {
     Box::new(Pinger::new(PINGER_ROUNDS, PINGER_PAYLOAD))
 }
 
-fn make_fs() -> Box<dyn StateMachine> {
+/// The fs with its default limits (others come in a `mealy_fs::LIMITS_GRANT`).
+pub fn make_fs() -> Box<dyn StateMachine> {
     Box::new(Fs::new())
 }
 
@@ -331,5 +334,41 @@ mod tests {
             .find(|task| task.name == "fs")
             .unwrap();
         assert_eq!(names(fs.caps), [mealy_fs::IMAGE_GRANT]);
+    }
+
+    #[test]
+    fn the_disk_driver_is_told_its_notify_multiplier_in_a_bytes_grant() {
+        let device = BlockDevice {
+            common: DeviceRange::Mmio {
+                base: 0xfe00_0000,
+                len: 0x1000,
+            },
+            notify: DeviceRange::Mmio {
+                base: 0xfe00_3000,
+                len: 0x1000,
+            },
+            device: DeviceRange::Mmio {
+                base: 0xfe00_2000,
+                len: 0x1000,
+            },
+            notify_multiplier: 4,
+            line: 16,
+        };
+        let driver = block_driver(device);
+        let config = driver
+            .caps
+            .iter()
+            .find(|cap| cap.name == mealy_virtio_blk::GRANT_CONFIG)
+            .expect("a config grant");
+        let crate::sched::CapSource::Bytes { bytes } = config.source else {
+            panic!("not bytes: {:?}", config.source);
+        };
+        assert_eq!(
+            mealy_virtio_blk::Config::decode(bytes),
+            Ok(mealy_virtio_blk::Config {
+                notify_multiplier: 4
+            })
+        );
+        assert_eq!(config.rights, Some(Rights::READ), "read-only");
     }
 }

@@ -113,11 +113,20 @@ pub enum Syscall {
     RestartTask = 24,
     /// `(task, endpoint)`: `Context::supervise`.
     Supervise = 25,
+    /// `(device, offset, width) -> value`: `Context::mmio_read`. `width`
+    /// is the access's size in bytes ([`encode_width`]: 1, 2, 4 or 8;
+    /// another is `Malformed`).
+    MmioRead = 26,
+    /// `(device, offset, width, value)`: `Context::mmio_write`, `width`
+    /// as for `MmioRead`.
+    MmioWrite = 27,
+    /// `(region, offset) -> physical address`: `Context::region_phys`.
+    RegionPhys = 28,
 }
 
 impl Syscall {
     /// Every call, in number order.
-    pub const ALL: [Syscall; 26] = [
+    pub const ALL: [Syscall; 29] = [
         Syscall::Done,
         Syscall::TaskId,
         Syscall::Send,
@@ -144,12 +153,29 @@ impl Syscall {
         Syscall::Spawn,
         Syscall::RestartTask,
         Syscall::Supervise,
+        Syscall::MmioRead,
+        Syscall::MmioWrite,
+        Syscall::RegionPhys,
     ];
 
     /// The call numbered `number`, if there is one.
     pub fn from_number(number: u64) -> Option<Syscall> {
         Self::ALL.get(usize::try_from(number).ok()?).copied()
     }
+}
+
+/// A register access's [`Width`](crate::mmio::Width) as `MmioRead`'s and
+/// `MmioWrite`'s `width` argument: its size in bytes.
+pub fn encode_width(width: crate::mmio::Width) -> u64 {
+    width.bytes()
+}
+
+/// The width [`encode_width`] wrote; `None` for any other number.
+pub fn decode_width(bytes: u64) -> Option<crate::mmio::Width> {
+    use crate::mmio::Width;
+    [Width::U8, Width::U16, Width::U32, Width::U64]
+        .into_iter()
+        .find(|width| width.bytes() == bytes)
 }
 
 /// How a handler ended ([`Syscall::Done`]'s argument): as a ring-0
@@ -429,6 +455,17 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(Syscall::ALL.len() as u64), None);
         assert_eq!(Syscall::from_number(u64::MAX), None);
+    }
+
+    #[test]
+    fn widths_are_their_size_in_bytes_and_other_numbers_name_none() {
+        use crate::mmio::Width;
+        for width in [Width::U8, Width::U16, Width::U32, Width::U64] {
+            assert_eq!(decode_width(encode_width(width)), Some(width));
+        }
+        for bad in [0, 3, 5, 16, u64::MAX] {
+            assert_eq!(decode_width(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -179,10 +179,11 @@ pub trait Context {
         Err(IpcError::Unsupported)
     }
 
-    /// A number that changes whenever a Region capability anywhere is
-    /// withdrawn (dropped, revoked, moved, or gone with its task). A view
-    /// of Regions kept by capability, such as the kernel's mappings of a
-    /// ring-3 task's Regions, needs checking again only when it changed.
+    /// A number that changes whenever a Region capability leaves this
+    /// task's CSpace (dropped, revoked, moved, or gone with its task). A
+    /// view of this task's Regions kept by capability, such as the
+    /// kernel's mappings of a ring-3 task's Regions, needs checking again
+    /// only when it changed; what other tasks drop does not change it.
     /// `None`, the default, means the Context cannot tell: check every
     /// time.
     fn regions_withdrawn(&self) -> Option<u64> {

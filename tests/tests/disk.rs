@@ -1,5 +1,5 @@
 //! The data disk in QEMU: PCI finds the virtio-blk device, its driver
-//! starts from the boot list, and `test=disk` writes a block through the
+//! starts from the boot list (a ring-3 program, as is the fs), and `test=disk` writes a block through the
 //! driver, flushes, reads it back; booted again on the same data file it
 //! finds what the first boot wrote. Each test has its own data file
 //! (QEMU locks an image per process).
@@ -43,6 +43,20 @@ fn the_driver_starts_at_boot_and_the_shell_still_works() {
     run.assert_stdout_has("[virtio-blk] disk of 4096 blocks of 4096 bytes, flush");
     let ps = run.line_starting("3    virtio-blk");
     assert!(ps.contains("idle"), "{ps}");
+    // The file system and the disk driver are ring-3 programs from /bin
+    // (issue 16): ps's RING column says so.
+    run.assert_stdout_has("fs: ring 3, /bin/fs at 0x");
+    run.assert_stdout_has("virtio-blk: ring 3, /bin/virtio-blk at 0x");
+    let table = run.shell_output("ps");
+    for name in ["fs", "virtio-blk"] {
+        let row = table
+            .lines()
+            .find(|row| row.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}\n{table}"));
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(fields.get(2), Some(&"idle"), "{row}");
+        assert_eq!(fields.get(7), Some(&"3"), "ring 3: {row}");
+    }
 }
 
 #[test]

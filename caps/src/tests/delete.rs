@@ -221,3 +221,44 @@ fn regions_withdrawn_counts_region_capabilities_leaving_a_cspace_and_nothing_els
     system.drop_cap(a, region).unwrap();
     assert_eq!(system.regions_withdrawn(), start + 4);
 }
+
+#[test]
+fn regions_withdrawn_from_a_cspace_changes_only_when_one_leaves_it() {
+    let (mut system, a, b) = two_spaces();
+    let region = system
+        .create_object(
+            a,
+            Object::Region {
+                base: 0x1000,
+                len: 0x1000,
+            },
+        )
+        .unwrap();
+    let seen_a = system.regions_withdrawn_from(a).unwrap();
+    let seen_b = system.regions_withdrawn_from(b).unwrap();
+    assert_ne!(seen_a, seen_b, "two CSpaces never share a value");
+    // b drops a copy of its own: a's view stays valid.
+    let copy = system.copy(a, region, b).unwrap();
+    system.drop_cap(b, copy).unwrap();
+    assert_eq!(system.regions_withdrawn_from(a), Some(seen_a));
+    let seen_b_after = system.regions_withdrawn_from(b).unwrap();
+    assert_ne!(seen_b_after, seen_b);
+    // A move out of a, and a revoke reaching into b, each count where the
+    // capability left.
+    let copy = system.copy(a, region, a).unwrap();
+    let moved = system.move_cap(a, copy, b).unwrap();
+    let seen_a_after = system.regions_withdrawn_from(a).unwrap();
+    assert_ne!(seen_a_after, seen_a);
+    assert_eq!(system.regions_withdrawn_from(b), Some(seen_b_after));
+    assert_eq!(system.revoke(a, region), Ok(1));
+    assert_eq!(system.regions_withdrawn_from(a), Some(seen_a_after));
+    assert_ne!(system.regions_withdrawn_from(b), Some(seen_b_after));
+    let _ = moved;
+    // A CSpace made again in a freed slot starts at a value never seen.
+    let before = system.regions_withdrawn_from(b).unwrap();
+    system.destroy_cspace(b, |_| {}).unwrap();
+    assert_eq!(system.regions_withdrawn_from(b), None);
+    let again = system.create_cspace(TaskId(9), 8).unwrap();
+    let fresh = system.regions_withdrawn_from(again).unwrap();
+    assert!(![seen_a, seen_a_after, seen_b, seen_b_after, before].contains(&fresh));
+}

@@ -11,12 +11,31 @@ use mealy_fs::format::{Image, Kind};
 pub const BOOT_PROGRAMS: &[(&str, &str)] = &[
     ("echo", "/bin/echo"),
     ("pinger", "/bin/pinger"),
+    ("fs", "/bin/fs"),
+    ("virtio-blk", "/bin/virtio-blk"),
     ("serial", "/bin/serial"),
     ("keyboard", "/bin/keyboard"),
     ("fbcon", "/bin/fbcon"),
     ("console", "/bin/console"),
     ("shell", "/bin/shell"),
 ];
+
+/// Bytes of Regions the fs may allocate in ring 3: its private copies
+/// (`mealy_fs::Limits::DEFAULT.private_bytes`), as much again for a
+/// `Sync`'s snapshot of dirty files (copied onto its heap), and 16 MiB of
+/// heap and block buffers besides. A ring-0 fs allocates the same from
+/// the kernel heap, unbounded.
+pub const FS_REGION_QUOTA: u64 = 2 * mealy_fs::Limits::DEFAULT.private_bytes + (16 << 20);
+
+/// Bytes of Regions boot program `name` may allocate itself: more than a
+/// program's [`USER_REGION_QUOTA`](super::task::USER_REGION_QUOTA) for
+/// the fs, which holds the files in memory.
+pub fn region_quota(name: &str) -> u64 {
+    match name {
+        "fs" => FS_REGION_QUOTA,
+        _ => super::task::USER_REGION_QUOTA,
+    }
+}
 
 /// Why a boot program's file could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,5 +122,9 @@ mod tests {
         assert_eq!(path_of("echo"), Some("/bin/echo"));
         assert_eq!(path_of("shell"), Some("/bin/shell"));
         assert_eq!(path_of("kernel"), None);
+        assert_eq!(path_of("fs"), Some("/bin/fs"));
+        assert_eq!(path_of("virtio-blk"), Some("/bin/virtio-blk"));
+        assert!(region_quota("fs") > 2 * mealy_fs::Limits::DEFAULT.private_bytes);
+        assert_eq!(region_quota("echo"), super::super::task::USER_REGION_QUOTA);
     }
 }

@@ -108,6 +108,11 @@ fn rights(bits: u64) -> Result<Rights, IpcError> {
         .ok_or(IpcError::Malformed)
 }
 
+/// A register access's width from its size in bytes (`abi::encode_width`).
+fn width(bytes: u64) -> Result<mealy_protocol::mmio::Width, IpcError> {
+    abi::decode_width(bytes).ok_or(IpcError::Malformed)
+}
+
 fn port_offset(offset: u64) -> Result<u16, IpcError> {
     u16::try_from(offset).map_err(|_| IpcError::OutOfRange {
         offset: saturate(offset),
@@ -221,6 +226,13 @@ fn serve_other(
         Syscall::Spawn => spawn(task, cx, cap(a0), (a1, a2), (a3, a4)).map(|new| (new.to_raw(), 0)),
         Syscall::RestartTask => cx.restart_task(cap(a0)).map(|()| (0, 0)),
         Syscall::Supervise => cx.supervise(cap(a0), cap(a1)).map(|()| (0, 0)),
+        Syscall::MmioRead => width(a2)
+            .and_then(|width| cx.mmio_read(cap(a0), a1, width))
+            .map(|value| (value, 0)),
+        Syscall::MmioWrite => width(a2)
+            .and_then(|width| cx.mmio_write(cap(a0), a1, width, a3))
+            .map(|()| (0, 0)),
+        Syscall::RegionPhys => cx.region_phys(cap(a0), a1).map(|phys| (phys, 0)),
         // Served by `serve` itself.
         Syscall::Done
         | Syscall::Send

@@ -137,8 +137,13 @@ pub struct UserTask<'m> {
     /// Where a system call's payload is copied in (made once: a page of
     /// zeroes per call would cost more than the copy).
     pub(super) payload: Box<[u8; MAX_PAYLOAD]>,
-    /// Regions it allocated, with their length, for [`USER_REGION_QUOTA`].
+    /// Regions it allocated, with their length, for its quota.
     pub(super) allocated: Vec<(CapRef, u64)>,
+    /// `regions_withdrawn` when `allocated` was last looked over.
+    allocated_checked_at: Option<u64>,
+    /// Bytes of Regions it may allocate ([`USER_REGION_QUOTA`] unless
+    /// [`UserTask::with_region_quota`] says otherwise).
+    region_quota: u64,
     /// The fault that stopped it, for the scheduler's report
     /// (`StateMachine::fault`).
     fault: Option<Fault>,
@@ -242,6 +247,8 @@ impl<'m> UserTask<'m> {
             budget_ns: USER_BUDGET_NS,
             payload: Box::new([0; MAX_PAYLOAD]),
             allocated: Vec::new(),
+            allocated_checked_at: None,
+            region_quota: USER_REGION_QUOTA,
             fault: None,
         })
     }
@@ -249,6 +256,14 @@ impl<'m> UserTask<'m> {
     /// Where the program's image is: base and length.
     pub fn image(&self) -> (u64, u64) {
         (self.image.base().as_u64(), self.image.len_bytes())
+    }
+
+    /// Sets how many bytes of Regions it may allocate itself (a boot
+    /// service may need more than [`USER_REGION_QUOTA`]:
+    /// `boot_files::region_quota`).
+    pub fn with_region_quota(mut self, bytes: u64) -> Self {
+        self.region_quota = bytes;
+        self
     }
 
     /// Sets how long one handler may run before the task is stopped.
@@ -455,7 +470,8 @@ impl<'m> UserTask<'m> {
         self.messages.region().base().as_u64()
     }
 
-    /// `alloc_region` within [`USER_REGION_QUOTA`]: the regions it
+    /// `alloc_region` within its quota ([`USER_REGION_QUOTA`] by
+    /// default): the regions it
     /// allocated and still holds (a capability it dropped or moved away no
     /// longer counts) plus `len` must fit.
     pub(super) fn alloc_region(
@@ -463,10 +479,16 @@ impl<'m> UserTask<'m> {
         cx: &mut dyn Context,
         len: u64,
     ) -> Result<CapRef, mealy_protocol::IpcError> {
-        self.allocated.retain(|(cap, _)| cx.region(*cap).is_ok());
+        // Look the list over again only when a Region left its CSpace
+        // since the last look: creating many files stays linear.
+        let epoch = cx.regions_withdrawn();
+        if epoch.is_none() || epoch != self.allocated_checked_at {
+            self.allocated.retain(|(cap, _)| cx.region(*cap).is_ok());
+            self.allocated_checked_at = epoch;
+        }
         let held: u64 = self.allocated.iter().map(|(_, len)| len).sum();
         let rounded = len.div_ceil(PAGE_SIZE).saturating_mul(PAGE_SIZE);
-        if held.saturating_add(rounded) > USER_REGION_QUOTA {
+        if held.saturating_add(rounded) > self.region_quota {
             return Err(mealy_protocol::IpcError::OutOfResources);
         }
         let cap = cx.alloc_region(usize::try_from(len).unwrap_or(usize::MAX))?;

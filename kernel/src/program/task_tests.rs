@@ -145,6 +145,11 @@ const USER: TaskSpec = TaskSpec::new("user", unused).caps(&[
 /// A world with an echo task (`peer`) and the user task, whose start
 /// upcall plays `start`; the manual clock moves `step_ns` per read.
 fn rig_with(start: &[Step], step_ns: u64) -> Rig {
+    rig_of(USER, start, step_ns)
+}
+
+/// [`rig_with`] for a user task granted what `user` lists.
+fn rig_of(user: TaskSpec, start: &[Step], step_ns: u64) -> Rig {
     let map = [usable(1 << 20, 2048)];
     let allocator = FrameAllocator::new(&map, VecMemory::covering(&map)).expect("frames");
     let memory: &'static TestSystem = Box::leak(Box::new(MemorySystem::new(
@@ -166,7 +171,7 @@ fn rig_with(start: &[Step], step_ns: u64) -> Rig {
     let mut sched = Scheduler::new(platform, pending, SchedConfig::default()).expect("tables");
     let mut message_area = 0;
     let ids = sched
-        .spawn_all_with(&[PEER, USER], |spec| {
+        .spawn_all_with(&[PEER, user], |spec| {
             if spec.name == "user" {
                 let task =
                     UserTask::load("user", PROGRAM, memory, memory, cpu, Owner(2)).expect("loads");
@@ -590,4 +595,120 @@ fn a_ring_3_supervisor_reads_a_task_exited_notice_from_its_message_area() {
         Some(ExitCause::Fatal)
     );
     assert_eq!(rig.state(), TaskState::Idle, "the supervisor goes on");
+}
+
+/// A driver's grants: an MMIO range with every right and read-only, and
+/// two ordinary (not DMA) Regions, one without MAP.
+const DRIVER: TaskSpec = TaskSpec::new("user", unused).caps(&[
+    grant("bar").device(mealy_caps::DeviceRange::Mmio {
+        base: 0xfe00_0000,
+        len: 0x1000,
+    }),
+    grant("bar-ro")
+        .device(mealy_caps::DeviceRange::Mmio {
+            base: 0xfe00_0000,
+            len: 0x1000,
+        })
+        .rights(Rights::READ),
+    grant("region").region(4096),
+    grant("region-no-map")
+        .region(4096)
+        .rights(Rights::READ.union(Rights::WRITE)),
+]);
+
+#[test]
+fn mmio_and_region_phys_calls_check_every_argument() {
+    let granted = rig_of(DRIVER, &[], 1);
+    let cap = |name: &str| {
+        granted
+            .sched
+            .grants(granted.user)
+            .iter()
+            .find(|grant| grant.name == name)
+            .map(|grant| grant.cap.to_raw())
+            .expect("granted")
+    };
+    let (bar, bar_ro) = (cap("bar"), cap("bar-ro"));
+    let (region, no_map) = (cap("region"), cap("region-no-map"));
+    let forged = 0xdead_0000_0007;
+    let out_of_range = |offset| IpcError::OutOfRange {
+        offset,
+        len: 0x1000,
+    };
+    let cases: [(Syscall, [u64; 4], IpcError); 17] = [
+        (Syscall::MmioRead, [forged, 0, 1, 0], IpcError::InvalidCap),
+        (Syscall::MmioRead, [bar, 0, 3, 0], IpcError::Malformed),
+        (Syscall::MmioRead, [bar, 0, 0, 0], IpcError::Malformed),
+        (
+            Syscall::MmioRead,
+            [bar, 0, u64::MAX, 0],
+            IpcError::Malformed,
+        ),
+        (Syscall::MmioRead, [bar, 0x1000, 1, 0], out_of_range(0x1000)),
+        (Syscall::MmioRead, [bar, 0xffc, 8, 0], out_of_range(0xffc)),
+        (Syscall::MmioRead, [bar, 2, 4, 0], out_of_range(2)),
+        (
+            Syscall::MmioRead,
+            [region, 0, 1, 0],
+            IpcError::WrongKind {
+                found: mealy_caps::ObjectKind::Region,
+            },
+        ),
+        // Every check passed: the host platform maps no device memory.
+        (Syscall::MmioRead, [bar, 0x14, 1, 0], IpcError::Unsupported),
+        (
+            Syscall::MmioWrite,
+            [bar_ro, 0, 1, 1],
+            IpcError::MissingRights {
+                missing: Rights::WRITE,
+            },
+        ),
+        (Syscall::MmioWrite, [bar, 0, 7, 0], IpcError::Malformed),
+        (
+            Syscall::MmioWrite,
+            [bar, 0, 1, 0x100],
+            IpcError::OutOfRange {
+                offset: 0x100,
+                len: 0xff,
+            },
+        ),
+        (Syscall::RegionPhys, [forged, 0, 0, 0], IpcError::InvalidCap),
+        (
+            Syscall::RegionPhys,
+            [region, 4096, 0, 0],
+            IpcError::OutOfRange {
+                offset: 4096,
+                len: 4096,
+            },
+        ),
+        (
+            Syscall::RegionPhys,
+            [no_map, 0, 0, 0],
+            IpcError::MissingRights {
+                missing: Rights::MAP,
+            },
+        ),
+        (
+            Syscall::RegionPhys,
+            [bar, 0, 0, 0],
+            IpcError::WrongKind {
+                found: mealy_caps::ObjectKind::Device,
+            },
+        ),
+        // Not DMA memory: no physical address to learn.
+        (
+            Syscall::RegionPhys,
+            [region, 0, 0, 0],
+            IpcError::Unsupported,
+        ),
+    ];
+    let steps: Vec<Step> = cases
+        .iter()
+        .map(|(call, [a, b, c, d], _)| Step::Call(*call, [*a, *b, *c, *d, 0, 0]))
+        .collect();
+    let rig = rig_of(DRIVER, &steps, 1);
+    for (n, (call, args, error)) in cases.iter().enumerate() {
+        assert_eq!(rig.error(n), Some(*error), "call {n}: {call:?} {args:x?}");
+    }
+    assert_eq!(rig.state(), TaskState::Idle, "no argument faults the task");
 }

@@ -6,6 +6,8 @@
 //! (`mealy_fs::bench::ReadBench`, over an image in memory), and, when a
 //! data disk is attached, mounting it, writing a large file and creating
 //! many small ones, each then synced (`mealy_fs::bench::WriteBench`).
+//! The fs and the disk driver are the ring-3 programs `/bin/fs` and
+//! `/bin/virtio-blk` of the boot image, as at boot.
 //!
 //! Waiting for the disk is not work: the CPU halts until the driver's
 //! interrupt, and under `-icount` QEMU advances the TSC over a halt by the
@@ -63,11 +65,11 @@ pub(super) fn run(memory: Option<&'static KernelMemory>, fs_image: Option<&'stat
         ),
         Err(why) => fail(format_args!("user round trip: {why}")),
     }
-    match measure_fs_read(memory) {
+    match measure_fs_read(require_memory(memory), fs_image) {
         Ok(read) => print_read(read),
         Err(why) => fail(format_args!("fs read: {why}")),
     }
-    match measure_fs_write(require_memory(memory)) {
+    match measure_fs_write(require_memory(memory), fs_image) {
         Ok(Some(result)) => print_write(result),
         Ok(None) => println!("fs-mount: no data disk attached; the disk figures are skipped"),
         Err(why) => fail(format_args!("fs write: {why}")),
@@ -136,6 +138,23 @@ fn measure_user_round_trip(
         return Err("echo answered nothing");
     }
     Ok((ticks / rounds, rounds))
+}
+
+/// Boot program `name` (`/bin/NAME` of the boot image), loaded as a
+/// ring-3 task that may allocate `quota` bytes of Regions: the fs and the
+/// disk driver are measured as they run at boot.
+fn ring_3(
+    memory: &'static KernelMemory,
+    fs_image: Option<&'static [u8]>,
+    name: &'static str,
+    quota: u64,
+) -> Result<Box<dyn mealy_protocol::StateMachine>, &'static str> {
+    static CPU: ArchCpu = ArchCpu;
+    let path = boot_files::path_of(name).ok_or("not a boot program")?;
+    let file = boot_files::read(fs_image, path).map_err(|_| "a program is not in /bin")?;
+    let task = UserTask::load(name, file, memory, memory, &CPU, Owner(0))
+        .map_err(|_| "a program did not load")?;
+    Ok(Box::new(task.with_region_quota(quota)))
 }
 
 /// The size of the region [`region_map_unmap`] maps, and how many times.
@@ -244,7 +263,8 @@ fn halts() -> u64 {
 /// Region, and copying it through `Read` calls. Both reads must sum the
 /// same.
 fn measure_fs_read(
-    memory: Option<&'static KernelMemory>,
+    memory: &'static KernelMemory,
+    fs_image: Option<&'static [u8]>,
 ) -> Result<&'static ReadResult, &'static str> {
     static RESULT: ReadResult = ReadResult::new();
     static FS_ENDPOINT: &[CapSpec] = &[grant(mealy_fs::bench::FS_GRANT)
@@ -257,7 +277,7 @@ fn measure_fs_read(
     let empty = mealy_fs::format::Node::empty_dir();
     let image = mealy_fs::format::build(&empty, mealy_fs::format::BuildOptions::default())
         .map_err(|_| "the benchmark image could not be built")?;
-    let mut platform = MachinePlatform::new(memory);
+    let mut platform = MachinePlatform::new(Some(memory));
     platform
         .add_boot_module(tasks::FS_MODULE, &image)
         .map_err(|_| "no memory for the benchmark image")?;
@@ -269,8 +289,17 @@ fn measure_fs_read(
         .copied()
         .collect();
     list.push(TaskSpec::new("fs-bench", make_bench).caps(FS_ENDPOINT));
+    let mut fs = Some(ring_3(
+        memory,
+        fs_image,
+        "fs",
+        boot_files::region_quota("fs"),
+    )?);
     scheduler
-        .spawn_all(&list)
+        .spawn_all_with(&list, |spec| match fs.take() {
+            Some(fs) if spec.name == "fs" => fs,
+            _ => (spec.factory)(),
+        })
         .map_err(|_| "the task list could not be spawned")?;
     scheduler.run_until_idle(usize::MAX);
     if RESULT.failed.load(Relaxed) || !RESULT.done.load(Relaxed) {
@@ -316,14 +345,13 @@ const WRITE_FS_LIMITS: mealy_fs::Limits = mealy_fs::Limits {
 /// clock. `None` without a data disk.
 fn measure_fs_write(
     memory: &'static KernelMemory,
+    fs_image: Option<&'static [u8]>,
 ) -> Result<Option<&'static WriteResult>, &'static str> {
     static RESULT: WriteResult = WriteResult::new();
     static CLIENT_CAPS: &[CapSpec] = &[grant(mealy_fs::bench::FS_GRANT)
         .endpoint_to("fs")
         .rights(mealy_caps::Rights::WRITE)];
-    static FS_CAPS: &[CapSpec] = &[grant(mealy_fs::DISK_GRANT)
-        .endpoint_to(mealy_virtio_blk::NAME)
-        .rights(mealy_caps::Rights::WRITE)];
+
     fn make_bench() -> Box<dyn mealy_protocol::StateMachine> {
         let clock = Clock {
             ticks: busy_ticks,
@@ -331,26 +359,49 @@ fn measure_fs_write(
         };
         Box::new(WriteBench::new(clock, WRITE_WORKLOAD, &RESULT))
     }
-    fn make_fs() -> Box<dyn mealy_protocol::StateMachine> {
-        Box::new(mealy_fs::Fs::with_limits(WRITE_FS_LIMITS))
-    }
 
     crate::boot::start_block_device(memory);
     let Some(driver) = tasks::block_device().map(tasks::block_driver) else {
         return Ok(None);
     };
+    // The fs's limits, as a bytes grant: a ring-3 fs reads nothing else.
+    let limits: &'static [u8] = Vec::leak(WRITE_FS_LIMITS.encode().to_vec());
+    let fs_caps: &'static [CapSpec] = Vec::leak(Vec::from([
+        grant(mealy_fs::DISK_GRANT)
+            .endpoint_to(mealy_virtio_blk::NAME)
+            .rights(mealy_caps::Rights::WRITE),
+        grant(mealy_fs::LIMITS_GRANT).bytes(limits),
+    ]));
     let list = [
         driver,
         TaskSpec::new("fs-write-bench", make_bench).caps(CLIENT_CAPS),
-        TaskSpec::new("fs", make_fs)
-            .caps(FS_CAPS)
+        TaskSpec::new("fs", tasks::make_fs)
+            .caps(fs_caps)
             .cspace_slots(2 * WRITE_FS_LIMITS.held_caps as u32),
+    ];
+    // Room for twice its copies (a Sync's snapshot is on its heap).
+    let fs_quota = 2 * WRITE_FS_LIMITS.private_bytes + (16 << 20);
+    let mut programs = [
+        Some(ring_3(
+            memory,
+            fs_image,
+            mealy_virtio_blk::NAME,
+            boot_files::region_quota(mealy_virtio_blk::NAME),
+        )?),
+        Some(ring_3(memory, fs_image, "fs", fs_quota)?),
     ];
     let platform = MachinePlatform::new(Some(memory));
     let mut scheduler = Scheduler::new(platform, &interrupts::PENDING, unbounded())
         .map_err(|_| "the scheduler could not be built")?;
     scheduler
-        .spawn_all(&list)
+        .spawn_all_with(&list, |spec| {
+            let program = match spec.name {
+                mealy_virtio_blk::NAME => programs[0].take(),
+                "fs" => programs[1].take(),
+                _ => None,
+            };
+            program.unwrap_or_else(|| (spec.factory)())
+        })
         .map_err(|_| "the task list could not be spawned")?;
     interrupts::enable();
     let deadline = clock::now_nanos() + WRITE_DEADLINE_NS;

@@ -547,7 +547,7 @@ impl<P: Platform> Context for TaskContext<'_, P> {
     }
 
     fn regions_withdrawn(&self) -> Option<u64> {
-        Some(self.kernel.caps.regions_withdrawn())
+        self.kernel.caps.regions_withdrawn_from(self.cspace().ok()?)
     }
 }
 

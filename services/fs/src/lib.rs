@@ -22,5 +22,6 @@ mod service;
 mod tree;
 
 pub use service::{
-    CREATE_CAPACITY, DISK_GRANT, DiskMountError, Fs, IMAGE_GRANT, Limits, MAX_CAPACITY, Mount,
+    CREATE_CAPACITY, DISK_GRANT, DiskMountError, Fs, IMAGE_GRANT, LIMITS_GRANT, LIMITS_LEN,
+    LIMITS_TAG, Limits, MAX_CAPACITY, Mount,
 };

@@ -8,7 +8,10 @@
 //! [`GRANT_DEVICE`]), the Irq of the MSI-X vector the kernel programmed
 //! into the device's table entry 0 ([`GRANT_IRQ`]), and [`DMA_PAGES`]
 //! pages of DMA memory ([`GRANT_DMA`]), a Region whose physical addresses
-//! it may learn (`Context::region_phys`). Every register access is
+//! it may learn (`Context::region_phys`), and its [`Config`] as bytes in
+//! a read-only Region ([`GRANT_CONFIG`]), read at start: a ring-3
+//! program gets nothing but its grants, so the same crate is configured
+//! the same way in ring 0 and ring 3. Every register access is
 //! `Context::mmio_read`/`mmio_write`, checked against the capability;
 //! the queue lives in the DMA Region and is read and written as bytes
 //! (`queue.rs`), so the crate is `#![forbid(unsafe_code)]`.
@@ -67,6 +70,79 @@ pub const GRANT_NOTIFY: &str = "notify";
 pub const GRANT_DEVICE: &str = "device";
 pub const GRANT_IRQ: &str = "irq";
 pub const GRANT_DMA: &str = "dma";
+pub const GRANT_CONFIG: &str = "config";
+
+/// What the driver is told about its device besides its registers: the
+/// `notify_off_multiplier` of its notify capability (PCI), which turns the
+/// queue's notify offset into a byte offset of the notify range.
+///
+/// Encoded as [`CONFIG_LEN`] bytes: the tag [`CONFIG_TAG`], then the
+/// multiplier as a little-endian `u32`. Anything after them (the Region
+/// is a page, zero past the bytes) is ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Config {
+    pub notify_multiplier: u32,
+}
+
+/// The bytes a [`Config`] starts with: the version of this layout.
+pub const CONFIG_TAG: [u8; 4] = *b"vbk1";
+/// How many bytes an encoded [`Config`] takes.
+pub const CONFIG_LEN: usize = 8;
+
+/// Why the [`GRANT_CONFIG`] Region does not hold a [`Config`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConfigError {
+    /// Fewer than [`CONFIG_LEN`] bytes.
+    TooShort(usize),
+    /// It does not start with [`CONFIG_TAG`].
+    BadTag([u8; 4]),
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConfigError::TooShort(len) => {
+                write!(
+                    f,
+                    "{len} bytes, fewer than the {CONFIG_LEN} of a configuration"
+                )
+            }
+            ConfigError::BadTag(tag) => write!(
+                f,
+                "it starts with {tag:02x?}, not the tag {:?}",
+                core::str::from_utf8(&CONFIG_TAG).unwrap_or("")
+            ),
+        }
+    }
+}
+
+impl Config {
+    /// The bytes the task list grants under [`GRANT_CONFIG`].
+    pub fn encode(&self) -> [u8; CONFIG_LEN] {
+        let mut bytes = [0; CONFIG_LEN];
+        bytes[..4].copy_from_slice(&CONFIG_TAG);
+        bytes[4..].copy_from_slice(&self.notify_multiplier.to_le_bytes());
+        bytes
+    }
+
+    /// The configuration at the start of `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let Some((head, _)) = bytes.split_first_chunk::<CONFIG_LEN>() else {
+            return Err(ConfigError::TooShort(bytes.len()));
+        };
+        let (tag, multiplier) = head.split_at(4);
+        if tag != CONFIG_TAG {
+            let mut found = [0; 4];
+            found.copy_from_slice(tag);
+            return Err(ConfigError::BadTag(found));
+        }
+        let mut word = [0; 4];
+        word.copy_from_slice(multiplier);
+        Ok(Config {
+            notify_multiplier: u32::from_le_bytes(word),
+        })
+    }
+}
 
 /// The MSI-X table entry the queue's interrupts use (the kernel programs
 /// this one).
@@ -120,6 +196,8 @@ enum InFlight {
 pub enum StartError {
     /// A grant is missing.
     Missing(&'static str),
+    /// The [`GRANT_CONFIG`] Region does not hold a [`Config`].
+    Config(ConfigError),
     /// A capability operation failed.
     Ipc(IpcError),
     /// The device did not read back 0 after a reset.
@@ -144,6 +222,7 @@ impl core::fmt::Display for StartError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             StartError::Missing(name) => write!(f, "no {name:?} capability"),
+            StartError::Config(error) => write!(f, "the {GRANT_CONFIG:?} grant: {error}"),
             StartError::Ipc(error) => write!(f, "{error}"),
             StartError::NoReset => f.write_str("the device did not reset"),
             StartError::NotModern => f.write_str("the device does not offer virtio 1.x"),
@@ -161,7 +240,6 @@ impl core::fmt::Display for StartError {
 
 /// The virtio-blk driver's state.
 pub struct VirtioBlk {
-    notify_multiplier: u32,
     running: Option<Running>,
     slots: [Option<InFlight>; SLOTS],
     /// The next available-ring index to fill.
@@ -177,12 +255,16 @@ pub struct VirtioBlk {
     pub completed: u64,
 }
 
+impl Default for VirtioBlk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl VirtioBlk {
-    /// A driver for a device whose notify capability has this
-    /// `notify_off_multiplier` (from its PCI capability).
-    pub fn new(notify_multiplier: u32) -> Self {
+    /// A driver, told about its device by its grants at start.
+    pub fn new() -> Self {
         Self {
-            notify_multiplier,
             running: None,
             slots: [None; SLOTS],
             next_available: 0,
@@ -210,7 +292,12 @@ impl VirtioBlk {
 
     /// Brings the device up (virtio 3.1.1): reset, acknowledge, features,
     /// the queue, driver OK.
-    fn bring_up(&mut self, cx: &mut dyn Context, caps: Caps) -> Result<Running, StartError> {
+    fn bring_up(
+        &mut self,
+        cx: &mut dyn Context,
+        caps: Caps,
+        config: Config,
+    ) -> Result<Running, StartError> {
         let common = caps.common;
         let status = |cx: &mut dyn Context, value: u64| {
             cx.mmio_write(common, reg::DEVICE_STATUS, Width::U8, value)
@@ -294,7 +381,7 @@ impl VirtioBlk {
                 read_only: chosen & reg::F_RO != 0,
             },
             flush: chosen & reg::F_FLUSH != 0,
-            notify_at: notify_off * u64::from(self.notify_multiplier),
+            notify_at: notify_off * u64::from(config.notify_multiplier),
             header_phys,
             data_phys,
         })
@@ -574,7 +661,13 @@ impl StateMachine for VirtioBlk {
                 dma: found(GRANT_DMA)?,
             })
         })();
-        let started = caps.and_then(|caps| self.bring_up(cx, caps));
+        let config = found(GRANT_CONFIG).and_then(|cap| {
+            let bytes = cx.region(cap)?;
+            Config::decode(bytes).map_err(StartError::Config)
+        });
+        let started = caps
+            .and_then(|caps| Ok((caps, config?)))
+            .and_then(|(caps, config)| self.bring_up(cx, caps, config));
         match started {
             Ok(running) => {
                 cx.log(format_args!(

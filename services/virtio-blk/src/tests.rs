@@ -114,6 +114,10 @@ fn grants(cx: &mut FakeContext) -> (Vec<Grant>, CapRef) {
     let device = cx.mmio_device(DEVICE, 0x1000);
     let irq = cx.irq(LINE);
     let dma = cx.dma_region(DMA_PAGES);
+    let config = Config {
+        notify_multiplier: MULTIPLIER,
+    };
+    let config = cx.region_with(&config.encode(), Rights::READ);
     let grant = |name, cap| Grant { name, cap };
     (
         vec![
@@ -122,6 +126,7 @@ fn grants(cx: &mut FakeContext) -> (Vec<Grant>, CapRef) {
             grant(GRANT_DEVICE, device),
             grant(GRANT_IRQ, irq),
             grant(GRANT_DMA, dma),
+            grant(GRANT_CONFIG, config),
         ],
         dma,
     )
@@ -149,7 +154,7 @@ fn started_with(features: u64) -> Setup {
     let mut cx = FakeContext::new();
     let (grants, dma) = grants(&mut cx);
     device(&mut cx, features, 256);
-    let mut driver = VirtioBlk::new(MULTIPLIER);
+    let mut driver = VirtioBlk::new();
     cx.start(&mut driver, &grants).unwrap();
     Setup {
         cx,
@@ -420,7 +425,7 @@ fn a_used_entry_the_driver_did_not_offer_is_logged_and_skipped() {
 #[test]
 fn without_a_device_every_request_is_not_ready() {
     let mut cx = FakeContext::new();
-    let mut driver = VirtioBlk::new(MULTIPLIER);
+    let mut driver = VirtioBlk::new();
     cx.start(&mut driver, &[]).unwrap();
     assert!(cx.logs.iter().any(|line| line.contains("no disk")));
     let (message, reply) = cx.call_request(&Info);
@@ -437,7 +442,7 @@ fn a_device_that_refuses_is_left_failed() {
         let mut cx = FakeContext::new();
         let (grants, _) = grants(&mut cx);
         device(&mut cx, features, max);
-        let mut driver = VirtioBlk::new(MULTIPLIER);
+        let mut driver = VirtioBlk::new();
         cx.start(&mut driver, &grants).unwrap();
         assert!(
             cx.logs.iter().any(|line| line.contains(expected)),
@@ -455,8 +460,68 @@ fn a_device_that_refuses_is_left_failed() {
     let (grants, _) = grants(&mut cx);
     device(&mut cx, reg::F_VERSION_1, 256);
     cx.fail(Operation::RegionPhys, IpcError::Unsupported);
-    let mut driver = VirtioBlk::new(MULTIPLIER);
+    let mut driver = VirtioBlk::new();
     cx.start(&mut driver, &grants).unwrap();
     assert_eq!(driver.geometry(), None);
     let _ = MessageKind::Request;
+}
+
+#[test]
+fn the_configuration_round_trips_and_a_bad_one_is_refused() {
+    let config = Config {
+        notify_multiplier: 0x1234_5678,
+    };
+    let mut page = vec![0u8; 4096];
+    page[..CONFIG_LEN].copy_from_slice(&config.encode());
+    assert_eq!(
+        Config::decode(&page),
+        Ok(config),
+        "zeros after it are ignored"
+    );
+    assert_eq!(
+        Config::decode(&config.encode()[..5]),
+        Err(ConfigError::TooShort(5))
+    );
+    assert_eq!(Config::decode(&[0; 8]), Err(ConfigError::BadTag([0; 4])));
+}
+
+#[test]
+fn a_missing_or_malformed_configuration_leaves_the_device_alone_with_one_line() {
+    let good = Config {
+        notify_multiplier: MULTIPLIER,
+    }
+    .encode();
+    for (config, expected) in [
+        (None, "no disk: no \"config\" capability"),
+        (
+            Some((&b"nope\x04\0\0\0"[..], Rights::READ)),
+            "no disk: the \"config\" grant: it starts with",
+        ),
+        (Some((&good[..], Rights::WRITE)), "no disk: "),
+    ] {
+        let mut cx = FakeContext::new();
+        let (mut grants, _) = grants(&mut cx);
+        grants.retain(|grant| grant.name != GRANT_CONFIG);
+        if let Some((bytes, rights)) = config {
+            let cap = cx.region_with(bytes, rights);
+            grants.push(Grant {
+                name: GRANT_CONFIG,
+                cap,
+            });
+        }
+        device(&mut cx, reg::F_VERSION_1, 256);
+        let mut driver = VirtioBlk::new();
+        cx.start(&mut driver, &grants).unwrap();
+        assert!(
+            cx.logs.iter().any(|line| line.contains(expected)),
+            "{expected}: {:?}",
+            cx.logs
+        );
+        assert_eq!(driver.geometry(), None);
+        assert!(
+            cx.mmio_writes.is_empty(),
+            "the device is not touched: {:?}",
+            cx.mmio_writes
+        );
+    }
 }

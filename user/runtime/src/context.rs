@@ -11,7 +11,8 @@
 //!   ring-3 service costs two kernel crossings (the caller's `Call`, the
 //!   callee's `ReplyDone`), not three. Order is kept: any later operation
 //!   that another task or a device could observe sends the buffered reply
-//!   first (every call except `TaskId`, `NowNs` and `Region`), and so does
+//!   first (every call except `TaskId`, `NowNs`, `RegionPhys` and
+//!   `Region`), and so does
 //!   a second `reply`. The price: a deferred reply's error (a stale Reply,
 //!   a dead caller) cannot be `reply`'s return value. When flushed early
 //!   it goes to the log; at the end the kernel logs `ReplyDone`'s failure.
@@ -25,6 +26,7 @@ use core::fmt;
 
 use mealy_protocol::abi::{self, Syscall};
 use mealy_protocol::inspect::{Query, Report};
+use mealy_protocol::mmio::Width;
 use mealy_protocol::{
     Badge, CallToken, CapRef, Context, IpcError, MAX_CAPS, MAX_PAYLOAD, Rights, TaskId,
 };
@@ -379,6 +381,38 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
             0,
         ];
         self.call(Syscall::PortWrite, args).map(drop)
+    }
+
+    fn mmio_read(&mut self, device: CapRef, offset: u64, width: Width) -> Result<u64, IpcError> {
+        let args = [device.to_raw(), offset, abi::encode_width(width), 0, 0, 0];
+        self.call(Syscall::MmioRead, args).map(|(value, _)| value)
+    }
+
+    fn mmio_write(
+        &mut self,
+        device: CapRef,
+        offset: u64,
+        width: Width,
+        value: u64,
+    ) -> Result<(), IpcError> {
+        let args = [
+            device.to_raw(),
+            offset,
+            abi::encode_width(width),
+            value,
+            0,
+            0,
+        ];
+        self.call(Syscall::MmioWrite, args).map(drop)
+    }
+
+    /// Learning an address is nothing another task or a device observes,
+    /// so a buffered reply stays buffered (as for `now_ns`).
+    fn region_phys(&self, cap: CapRef, offset: u64) -> Result<u64, IpcError> {
+        self.kernel
+            .syscall(Syscall::RegionPhys, [cap.to_raw(), offset, 0, 0, 0, 0])
+            .result()
+            .map(|(phys, _)| phys)
     }
 
     fn irq_ack(&mut self, irq: CapRef) -> Result<(), IpcError> {

@@ -235,6 +235,74 @@ fn restart_and_supervise_pass_their_caps_and_decode_errors() {
 }
 
 #[test]
+fn mmio_and_region_phys_pass_their_arguments_and_decode_errors() {
+    use mealy_protocol::mmio::Width;
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    kernel.answer(Raw {
+        code: 0,
+        value: 0xbeef,
+        second: 0,
+    });
+    assert_eq!(
+        cx.mmio_read(CapRef::from_raw(3), 0x14, Width::U16),
+        Ok(0xbeef)
+    );
+    cx.mmio_write(CapRef::from_raw(3), 0x20, Width::U32, 0x1234)
+        .unwrap();
+    kernel.answer(Raw {
+        code: 0,
+        value: 0x8_1000,
+        second: 0,
+    });
+    assert_eq!(cx.region_phys(CapRef::from_raw(5), 0x10), Ok(0x8_1000));
+    let calls = kernel.calls.borrow().clone();
+    assert_eq!(calls[0], (Syscall::MmioRead, [3, 0x14, 2, 0, 0, 0]));
+    assert_eq!(calls[1], (Syscall::MmioWrite, [3, 0x20, 4, 0x1234, 0, 0]));
+    assert_eq!(calls[2], (Syscall::RegionPhys, [5, 0x10, 0, 0, 0, 0]));
+    // The kernel's refusals come back as they were sent.
+    for error in [
+        IpcError::InvalidCap,
+        IpcError::Malformed,
+        IpcError::OutOfRange {
+            offset: 0x1000,
+            len: 0x1000,
+        },
+        IpcError::MissingRights {
+            missing: Rights::MAP,
+        },
+    ] {
+        kernel.answer(Raw::error(error));
+        assert_eq!(cx.mmio_read(CapRef::from_raw(3), 0, Width::U8), Err(error));
+        kernel.answer(Raw::error(error));
+        assert_eq!(
+            cx.mmio_write(CapRef::from_raw(3), 0, Width::U8, 0),
+            Err(error)
+        );
+        kernel.answer(Raw::error(error));
+        assert_eq!(cx.region_phys(CapRef::from_raw(5), 0), Err(error));
+    }
+}
+
+#[test]
+fn a_register_write_sends_the_reply_first_and_region_phys_does_not() {
+    use mealy_protocol::mmio::Width;
+    let kernel = FakeKernel::new();
+    let mut pending = PendingReply::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    cx.reply(CapRef::from_raw(42), b"done", &[]).unwrap();
+    let _ = cx.region_phys(CapRef::from_raw(5), 0);
+    assert_eq!(kernel.calls(), [Syscall::RegionPhys]);
+    cx.mmio_write(CapRef::from_raw(3), 0, Width::U8, 1).unwrap();
+    assert_eq!(
+        kernel.calls(),
+        [Syscall::RegionPhys, Syscall::Reply, Syscall::MmioWrite],
+        "the device sees the write after the client has its answer"
+    );
+}
+
+#[test]
 fn spawn_passes_the_name_and_grant_records_and_refuses_what_the_kernel_would() {
     let kernel = FakeKernel::new();
     let mut pending = PendingReply::new();

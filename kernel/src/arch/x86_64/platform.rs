@@ -351,7 +351,9 @@ impl Platform for MachinePlatform {
         owner: TaskId,
     ) -> Result<Box<dyn StateMachine>, IpcError> {
         let memory = self.memory.ok_or(IpcError::Unsupported)?;
-        let loaded = load_elf(name, file, memory, owner);
+        // A boot program's file: it gets its boot quota again.
+        let quota = crate::program::boot_files::region_quota(name);
+        let loaded = load_elf(name, file, memory, owner).map(|task| task.with_region_quota(quota));
         self.loaded(name, loaded)
     }
 

@@ -70,6 +70,11 @@ impl Backing {
         }
     }
 
+    #[cfg(test)]
+    pub(super) fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub(super) fn set_image(&mut self, image: CapRef) {
         self.image = Some(image);
     }

@@ -64,6 +64,11 @@ use disk_sync::{Disk, Ended, Snapshot};
 /// The name of the grant that holds the image.
 pub const IMAGE_GRANT: &str = "image";
 
+/// The name of the optional grant whose bytes are [`Limits`]
+/// ([`Limits::encode`]): how a task list gives the fs other limits than
+/// [`Limits::DEFAULT`], the same way in ring 0 and ring 3.
+pub const LIMITS_GRANT: &str = "limits";
+
 /// The room a `Create`d file gets: its private Region's length.
 pub const CREATE_CAPACITY: u64 = 64 * 1024;
 
@@ -102,6 +107,45 @@ impl Limits {
         private_bytes: 32 * 1024 * 1024,
         held_caps: 192,
     };
+}
+
+/// The tag an encoded [`Limits`] starts with (the layout's version).
+pub const LIMITS_TAG: [u8; 4] = *b"fsl1";
+/// Bytes of an encoded [`Limits`]: the tag, then `entries` (`u32`),
+/// `private_bytes` (`u64`) and `held_caps` (`u32`), little-endian.
+pub const LIMITS_LEN: usize = 20;
+
+impl Limits {
+    /// The bytes of a [`LIMITS_GRANT`].
+    pub fn encode(&self) -> [u8; LIMITS_LEN] {
+        let mut bytes = [0; LIMITS_LEN];
+        bytes[..4].copy_from_slice(&LIMITS_TAG);
+        let entries = u32::try_from(self.entries).unwrap_or(u32::MAX);
+        bytes[4..8].copy_from_slice(&entries.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.private_bytes.to_le_bytes());
+        let caps = u32::try_from(self.held_caps).unwrap_or(u32::MAX);
+        bytes[16..20].copy_from_slice(&caps.to_le_bytes());
+        bytes
+    }
+
+    /// The limits at the start of `bytes` (what follows is ignored), or
+    /// `None` if they are too short or do not start with [`LIMITS_TAG`].
+    pub fn decode(bytes: &[u8]) -> Option<Limits> {
+        let head = bytes.get(..LIMITS_LEN)?;
+        if head[..4] != LIMITS_TAG {
+            return None;
+        }
+        let word = |range: core::ops::Range<usize>| {
+            let mut word = [0u8; 8];
+            word[..range.len()].copy_from_slice(&head[range]);
+            u64::from_le_bytes(word)
+        };
+        Some(Limits {
+            entries: usize::try_from(word(4..8)).ok()?,
+            private_bytes: word(8..16),
+            held_caps: usize::try_from(word(16..20)).ok()?,
+        })
+    }
 }
 
 /// Whether the image mounted.
@@ -208,6 +252,18 @@ impl StateMachine for Fs {
     }
 
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
+        if let Some(limits) = grants.get(LIMITS_GRANT) {
+            match cx.region(limits).ok().and_then(Limits::decode) {
+                // Nothing is held yet, so the limits can still change.
+                Some(limits) => {
+                    self.max_entries = limits.entries;
+                    self.backing = Backing::new(limits);
+                }
+                None => cx.log(format_args!(
+                    "error: the {LIMITS_GRANT:?} grant holds no limits; keeping the defaults"
+                )),
+            }
+        }
         if let Some(disk) = grants.get(DISK_GRANT) {
             self.fallback = grants.get(IMAGE_GRANT);
             match DiskMount::start(cx, disk) {

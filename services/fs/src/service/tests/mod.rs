@@ -30,7 +30,9 @@ use mealy_protocol::fs::{
 use mealy_protocol::testing::{FakeContext, FakeObject, Operation};
 use mealy_protocol::{Call, CallError, CapRef, Context, Grant, HandleError, IpcError, Rights};
 
-use super::{CREATE_CAPACITY, Fs, IMAGE_GRANT, Limits, MAX_CAPACITY, Mount};
+use super::{
+    CREATE_CAPACITY, Fs, IMAGE_GRANT, LIMITS_GRANT, LIMITS_LEN, Limits, MAX_CAPACITY, Mount,
+};
 use crate::format::{BuildOptions, Node, build};
 use crate::tree::{File, Pages};
 

@@ -321,3 +321,45 @@ fn a_request_sent_without_call_is_carried_out_but_hands_out_nothing() {
     let timeout = rig.cx.timeout();
     rig.cx.deliver(&mut rig.fs, &timeout).unwrap();
 }
+
+#[test]
+fn limits_come_from_a_bytes_grant_and_a_bad_one_is_one_error_line() {
+    let limits = Limits {
+        entries: 5,
+        private_bytes: 7 * CREATE_CAPACITY,
+        held_caps: 9,
+    };
+    assert_eq!(Limits::decode(&limits.encode()), Some(limits));
+    assert_eq!(Limits::decode(&limits.encode()[..LIMITS_LEN - 1]), None);
+    assert_eq!(Limits::decode(&[0; LIMITS_LEN]), None, "no tag");
+    for (bytes, expected) in [
+        (limits.encode(), limits),
+        ([7; LIMITS_LEN], Limits::DEFAULT),
+    ] {
+        let mut cx = FakeContext::new();
+        let image = cx.region_with(&sample_image(), Rights::all());
+        let config = cx.region_with(&bytes, Rights::READ);
+        let mut fs = Fs::new();
+        let grants = [
+            Grant {
+                name: IMAGE_GRANT,
+                cap: image,
+            },
+            Grant {
+                name: LIMITS_GRANT,
+                cap: config,
+            },
+        ];
+        cx.start(&mut fs, &grants).unwrap();
+        assert_eq!(fs.max_entries, expected.entries);
+        assert_eq!(fs.backing.limits(), expected);
+        let complained = cx.logs.iter().any(|line| {
+            line == "error: the \"limits\" grant holds no limits; keeping the defaults"
+        });
+        assert_eq!(complained, expected == Limits::DEFAULT, "{:?}", cx.logs);
+        assert!(
+            matches!(fs.mount(), Mount::Mounted(_)),
+            "it mounts either way"
+        );
+    }
+}
