@@ -215,7 +215,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
 fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     let run = boot(
         &[],
-        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 31\nps\nshutdown\n",
+        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 32\nps\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     // Before: the shell's endpoint to echo works (echo takes no text, so
@@ -242,16 +242,16 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     run.assert_stdout_has("\n8     17#0      r---gd  -                   Inspect\n");
     run.assert_stdout_has("mealy> send echo hi\nerror: send: echo: invalid or stale capability\n");
     // The shell reads the kernel's tables only through its Inspect
-    // capability, minted from the kernel's original in slot 31 (after
-    // every task's endpoint, device, line, region, fbcon's geometry and
-    // Task capability):
+    // capability, minted from the kernel's original in slot 32 (after
+    // every task's endpoint, device, line, region, configuration bytes
+    // (the driver's and fbcon's) and Task capability):
     // revoke that and `ps` fails.
     assert_graph_has(
         &run,
-        "  Inspect  [object _]\n    kernel[31#0] r---gd\n      shell[17#0] r---gd\n",
+        "  Inspect  [object _]\n    kernel[32#0] r---gd\n      shell[17#0] r---gd\n",
     );
     run.assert_stdout_has(
-        "mealy> revoke kernel 31\nrevoked 1 capabilities derived from kernel slot 31\n",
+        "mealy> revoke kernel 32\nrevoked 1 capabilities derived from kernel slot 32\n",
     );
     run.assert_stdout_has("mealy> ps\nerror: ps: invalid or stale capability\n");
 }
