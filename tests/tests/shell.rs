@@ -173,18 +173,19 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("    kernel[0#0] -w--gd\n      pinger[0#0] -w---- badge=0x1\n");
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
-    // Every device goes through a capability its driver holds.
+    // Every device goes through a capability its driver holds (the
+    // terminal's after the disk driver's, its notify multiplier included).
     assert_graph_has(
         &run,
-        "  Device ports 0x3f8+0x8  [object _]\n    kernel[15#0] rw--gd\n      serial[0#0] rw--gd\n",
+        "  Device ports 0x3f8+0x8  [object _]\n    kernel[16#0] rw--gd\n      serial[0#0] rw--gd\n",
     );
     assert_graph_has(
         &run,
-        "  Irq 4  [object _]\n    kernel[16#0] -w--gd\n      serial[1#0] -w--gd\n",
+        "  Irq 4  [object _]\n    kernel[17#0] -w--gd\n      serial[1#0] -w--gd\n",
     );
     assert_graph_has(
         &run,
-        "  Timer  [object _]\n    kernel[17#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object _]\n    kernel[18#0] rw--gd\n      keyboard[0#0] rw--gd\n",
+        "  Timer  [object _]\n    kernel[18#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object _]\n    kernel[19#0] rw--gd\n      keyboard[0#0] rw--gd\n",
     );
     run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             9\n");
     // Pinger's 200 messages, then every keystroke and line of output
