@@ -35,6 +35,7 @@ use crate::banner::{
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryRange, Owner, Permissions, Region};
+use crate::program::task::USER_BUDGET_NS;
 use crate::program::{UserTask, boot_files};
 use crate::scenarios;
 use crate::sched::{SchedConfig, Scheduler, TaskSpec};
@@ -496,10 +497,10 @@ fn boot_task(
         .and_then(|file| {
             UserTask::load(spec.name, file, memory, memory, &CPU, Owner(id))
                 .map(|task| {
-                    (
-                        task.with_region_quota(boot_files::region_quota(spec.name)),
-                        file,
-                    )
+                    let task = task
+                        .with_region_quota(boot_files::region_quota(spec.name))
+                        .with_budget(user_budget(spec));
+                    (task, file)
                 })
                 .map_err(|error| alloc::format!("{error}"))
         });
@@ -514,6 +515,14 @@ fn boot_task(
             ((spec.factory)(), None)
         }
     }
+}
+
+/// How long one handler of boot program `spec` may run before it is
+/// stopped: the task list's budget for it (the shell's), never less than
+/// every program gets.
+fn user_budget(spec: &TaskSpec) -> u64 {
+    spec.budget_ns
+        .map_or(USER_BUDGET_NS, |ns| ns.max(USER_BUDGET_NS))
 }
 
 /// Readies the first virtio-blk device for its driver
@@ -565,7 +574,8 @@ fn start_scheduler(platform: MachinePlatform) -> Scheduler<MachinePlatform> {
 
 /// The task list in its two stages (`tasks::boot_stages`): the services,
 /// run until idle so what they say at start comes before the prompt; then
-/// the terminal (drivers, console, shell).
+/// the terminal (drivers, console, shell). Both stages load their programs
+/// the same way (`start_stage`).
 fn start_boot_tasks(scheduler: &mut Scheduler<MachinePlatform>, handover: &BootHandover) {
     let (services, terminal) = tasks::boot_stages();
     match spawn_stage(scheduler, &services, handover) {

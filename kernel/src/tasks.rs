@@ -173,14 +173,8 @@ fn make_keyboard() -> Box<dyn StateMachine> {
 }
 
 fn make_fbcon() -> Box<dyn StateMachine> {
-    // Only in the list once `set_display` ran; a zero geometry would make
-    // it log that it cannot draw, not fail.
-    Box::new(Fbcon::new(DISPLAY.get().copied().unwrap_or(Geometry {
-        width: 0,
-        height: 0,
-        pitch: 0,
-        bpp: 0,
-    })))
+    // Its geometry comes as a grant (`fbcon`), in ring 0 as in ring 3.
+    Box::new(Fbcon::new())
 }
 
 fn make_console() -> Box<dyn StateMachine> {
@@ -233,10 +227,22 @@ static DRIVERS: &[TaskSpec] = &[
     ]),
 ];
 
-static FBCON: TaskSpec =
-    TaskSpec::new("fbcon", make_fbcon).caps(&[grant(mealy_fbcon::GRANT_FRAMEBUFFER)
-        .framebuffer()
-        .rights(Rights::READ.union(Rights::WRITE))]);
+/// `fbcon` for a framebuffer of `geometry`: the geometry as
+/// configuration bytes (`mealy_fbcon::config`'s layout; a geometry whose
+/// fields do not fit is given as no bytes, which fbcon reports), and the
+/// framebuffer's Region.
+fn fbcon(geometry: Geometry) -> TaskSpec {
+    let bytes: &'static [u8] = match geometry.encode() {
+        Some(bytes) => Vec::leak(bytes.to_vec()),
+        None => &[],
+    };
+    TaskSpec::new("fbcon", make_fbcon).caps(Vec::leak(Vec::from([
+        grant(mealy_fbcon::GRANT_GEOMETRY).bytes(bytes),
+        grant(mealy_fbcon::GRANT_FRAMEBUFFER)
+            .framebuffer()
+            .rights(Rights::READ.union(Rights::WRITE)),
+    ])))
+}
 
 /// What the kernel starts: [`TASKS`]; the terminal (the drivers, `fbcon`
 /// when there is a display, and the console that joins them to the
@@ -265,8 +271,8 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
             .rights(Rights::WRITE),
         grant("serial").endpoint_to("serial").rights(Rights::WRITE),
     ]);
-    if display.is_some() {
-        list.push(FBCON);
+    if let Some(geometry) = display {
+        list.push(fbcon(geometry));
         console_caps.push(grant("fbcon").endpoint_to("fbcon").rights(Rights::WRITE));
     }
     list.push(TaskSpec::new("console", make_console).caps(Vec::leak(console_caps)));

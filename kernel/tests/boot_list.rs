@@ -7,7 +7,7 @@ mod common;
 
 use common::host_platform;
 use mealy_caps::{DeviceRange, Rights};
-use mealy_fbcon::{Fbcon, Geometry};
+use mealy_fbcon::Geometry;
 use mealy_kernel::sched::{
     CapSpec, HostPlatform, PendingInterrupts, SchedConfig, Scheduler, TaskSpec, grant,
 };
@@ -245,18 +245,15 @@ fn with_a_display_the_shells_output_is_drawn_by_fbcon_too() {
     let mut platform = host_platform();
     platform.framebuffer_len = Some(256 * 64);
     let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
-    sched
-        .spawn_all_with(&boot_list_for(Some(geometry)), |spec| {
-            if spec.name == "fbcon" {
-                Box::new(Fbcon::new(geometry))
-            } else {
-                (spec.factory)()
-            }
-        })
-        .unwrap();
+    sched.spawn_all(&boot_list_for(Some(geometry))).unwrap();
     sched.run_until_idle(100_000);
     let fbcon = sched.task_by_name("fbcon").unwrap();
-    let framebuffer = sched.grants(fbcon)[0].cap;
+    let framebuffer = sched
+        .grants(fbcon)
+        .iter()
+        .find(|grant| grant.name == mealy_fbcon::GRANT_FRAMEBUFFER)
+        .unwrap()
+        .cap;
     let lit = |sched: &mut Scheduler<mealy_kernel::sched::HostPlatform>| {
         sched
             .act_as(fbcon, |cx| {
@@ -304,15 +301,7 @@ fn the_probe_hears_from_every_boot_task() {
     let mut platform = host_platform();
     platform.framebuffer_len = Some(256 * 64);
     let mut sched = Scheduler::new(platform, &PENDING, SchedConfig::default()).unwrap();
-    sched
-        .spawn_all_with(&list, |spec| {
-            if spec.name == "fbcon" {
-                Box::new(Fbcon::new(geometry))
-            } else {
-                (spec.factory)()
-            }
-        })
-        .unwrap();
+    sched.spawn_all(&list).unwrap();
     sched.run_until_idle(100_000);
     let log = &sched.platform().log_lines;
     // Echo takes a ping for a malformed echo request: an error reply.

@@ -32,21 +32,42 @@ impl StateMachine for Shell {
 }
 
 fn make_fbcon() -> Box<dyn StateMachine> {
-    Box::new(Fbcon::new(GEOMETRY))
+    Box::new(Fbcon::new())
 }
 
-fn make_fbcon_24_bits() -> Box<dyn StateMachine> {
-    Box::new(Fbcon::new(Geometry {
-        bpp: 24,
-        ..GEOMETRY
-    }))
-}
+/// [`GEOMETRY`] as fbcon's configuration bytes (`mealy_fbcon::config`),
+/// spelled out so the task list can be a static; checked against
+/// `Geometry::encode` below.
+const GEOMETRY_BYTES: [u8; 20] = [
+    b'F', b'B', b'G', b'1', 0x40, 1, 0, 0, 200, 0, 0, 0, 0, 5, 0, 0, 32, 0, 0, 0,
+];
+const GEOMETRY_24_BITS_BYTES: [u8; 20] = [
+    b'F', b'B', b'G', b'1', 0x40, 1, 0, 0, 200, 0, 0, 0, 0, 5, 0, 0, 24, 0, 0, 0,
+];
 
 fn make_shell() -> Box<dyn StateMachine> {
     Box::new(Shell)
 }
 
-static FBCON_CAPS: &[CapSpec] = &[grant("framebuffer").region((320 * 4 * 200) as u64)];
+static FBCON_CAPS: &[CapSpec] = &[
+    grant("geometry").bytes(&GEOMETRY_BYTES),
+    grant("framebuffer").region((320 * 4 * 200) as u64),
+];
+
+static FBCON_24_BITS_CAPS: &[CapSpec] = &[
+    grant("geometry").bytes(&GEOMETRY_24_BITS_BYTES),
+    grant("framebuffer").region((320 * 4 * 200) as u64),
+];
+
+#[test]
+fn the_configuration_bytes_are_the_geometrys() {
+    assert_eq!(GEOMETRY.encode(), Some(GEOMETRY_BYTES));
+    let bpp_24 = Geometry {
+        bpp: 24,
+        ..GEOMETRY
+    };
+    assert_eq!(bpp_24.encode(), Some(GEOMETRY_24_BITS_BYTES));
+}
 
 static SHELL_CAPS: &[CapSpec] = &[grant("fbcon").endpoint_to("fbcon").rights(Rights::WRITE)];
 
@@ -158,7 +179,7 @@ fn a_malformed_payload_is_refused_and_the_console_keeps_drawing() {
 #[test]
 fn an_unsupported_depth_is_logged_at_start_and_output_is_ignored() {
     static TASKS_24: &[TaskSpec] = &[
-        TaskSpec::new("fbcon", make_fbcon_24_bits).caps(FBCON_CAPS),
+        TaskSpec::new("fbcon", make_fbcon).caps(FBCON_24_BITS_CAPS),
         TaskSpec::new("shell", make_shell).caps(SHELL_CAPS),
     ];
     let mut sched = world(TASKS_24);

@@ -2,7 +2,8 @@
 //! shell's `run`, piped in. Every hostile program (`user/programs/hostile`)
 //! must get the right errors, or be stopped alone with one line naming
 //! the fault, the address and the symbol, while the shell, the boot
-//! services (echo and pinger in ring 3 among them) keep working. And a
+//! services (echo, pinger and the terminal in ring 3 among them) keep
+//! working. And a
 //! thousand spawns and stops in a row (`test=churn`) end where they began.
 
 use mealy_tests::{Run, boot};
@@ -122,6 +123,20 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
         assert!(
             !row.contains("faulted") && !row.contains("stopped"),
             "{row}"
+        );
+    }
+    // The terminal came from /bin at boot too, and ps shows it in ring 3
+    // (issue 16).
+    for name in ["serial", "keyboard", "fbcon", "console", "shell"] {
+        run.assert_stdout_has(&format!("{name}: ring 3, /bin/{name} at 0x"));
+        let row = table
+            .lines()
+            .find(|row| row.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}\n{table}"));
+        assert_eq!(
+            row.split_whitespace().nth(7),
+            Some("3"),
+            "{name} in ring 3: {row}"
         );
     }
     run.assert_stdout_has("killed hello");

@@ -176,7 +176,8 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     run.assert_stdout_has("    kernel[0#0] -w--gd\n      pinger[0#0] -w---- badge=0x1\n");
     run.assert_stdout_has("mealy> mem\nRESOURCE  TOTAL         USED          FREE\nframes    ");
     run.assert_stdout_has("\nREGION  BASE                LEN\n");
-    // Every device goes through a capability its driver holds.
+    // Every device goes through a capability its driver holds (the
+    // terminal's after the disk driver's, its notify multiplier included).
     assert_graph_has(
         &run,
         "  Device ports 0x3f8+0x8  [object _]\n    kernel[16#0] rw--gd\n      serial[0#0] rw--gd\n",

@@ -13,6 +13,11 @@ pub const BOOT_PROGRAMS: &[(&str, &str)] = &[
     ("pinger", "/bin/pinger"),
     ("fs", "/bin/fs"),
     ("virtio-blk", "/bin/virtio-blk"),
+    ("serial", "/bin/serial"),
+    ("keyboard", "/bin/keyboard"),
+    ("fbcon", "/bin/fbcon"),
+    ("console", "/bin/console"),
+    ("shell", "/bin/shell"),
     ("supervisor", "/bin/supervisor"),
 ];
 
@@ -116,7 +121,8 @@ mod tests {
             Err(FileError::BadImage)
         );
         assert_eq!(path_of("echo"), Some("/bin/echo"));
-        assert_eq!(path_of("shell"), None);
+        assert_eq!(path_of("shell"), Some("/bin/shell"));
+        assert_eq!(path_of("kernel"), None);
         assert_eq!(path_of("fs"), Some("/bin/fs"));
         assert_eq!(path_of("virtio-blk"), Some("/bin/virtio-blk"));
         assert!(region_quota("fs") > 2 * mealy_fs::Limits::DEFAULT.private_bytes);

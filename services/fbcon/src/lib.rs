@@ -3,16 +3,20 @@
 //! scrolling. The drawing is [`screen`], pure and host-tested; this file
 //! is the service around it.
 //!
-//! Built with the framebuffer's [`Geometry`] (`Fbcon::new`), which the
-//! kernel knows from boot. One grant, [`GRANT_FRAMEBUFFER`]: a Region
-//! capability covering at least `pitch * height` bytes, reached with
-//! `cx.region_mut` on every message (no pointer is kept between messages,
-//! so revoking the region takes the screen away). At start it clears the
-//! screen. A missing grant stops the service with a fatal error naming it;
-//! a geometry it cannot draw on (a depth other than 32 bits per pixel, a
-//! region shorter than the geometry) is logged once at start, and from
-//! then on output is counted and ignored: the rest of the system does not
-//! depend on a console that cannot show anything.
+//! Two grants: [`GRANT_GEOMETRY`], the framebuffer's [`Geometry`] as
+//! configuration bytes (a READ-only Region laid out as [`config`] says,
+//! which the kernel writes from what boot found), read once at start; and
+//! [`GRANT_FRAMEBUFFER`], a Region capability covering at least
+//! `pitch * height` bytes, reached with `cx.region_mut` on every message
+//! (no pointer is kept between messages, so revoking the region takes the
+//! screen away). Both come as grants, so the crate runs the same way as a
+//! ring-0 service and as the ring-3 program `/bin/fbcon`. At start it
+//! clears the screen. A missing framebuffer grant stops the service with
+//! a fatal error naming it; a missing or malformed geometry, or one it
+//! cannot draw on (a depth other than 32 bits per pixel, a region shorter
+//! than the geometry), is one line at start, and from then on output is
+//! counted and ignored: the rest of the system does not depend on a
+//! console that cannot show anything.
 //!
 //! Serves the `terminal` interface's `output` (plain sends); `input`, or a
 //! payload that is no terminal message, is `HandleError::Malformed`.
@@ -26,6 +30,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod config;
 pub mod screen;
 
 use mealy_protocol::terminal::{self, Output};
@@ -33,10 +38,15 @@ use mealy_protocol::{
     Badge, CapRef, Context, Grants, HandleError, Incoming, Outgoing, StateMachine,
 };
 
+pub use crate::config::{ConfigError, GEOMETRY_LEN};
 pub use crate::screen::{Geometry, GeometryError, Screen};
 
 /// The grant naming the framebuffer's Region capability.
 pub const GRANT_FRAMEBUFFER: &str = "framebuffer";
+
+/// The grant naming the configuration Region that holds the framebuffer's
+/// [`Geometry`] ([`config`]'s layout).
+pub const GRANT_GEOMETRY: &str = "geometry";
 
 /// What the console has done, for tests and inspection.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
@@ -60,16 +70,14 @@ enum State {
 /// The framebuffer console's state.
 #[derive(Debug)]
 pub struct Fbcon {
-    geometry: Geometry,
     state: State,
     pub stats: FbconStats,
 }
 
 impl Fbcon {
-    /// A console for a framebuffer of `geometry`; checked at start.
-    pub const fn new(geometry: Geometry) -> Self {
+    /// A console; its geometry and framebuffer come as grants at start.
+    pub const fn new() -> Self {
         Self {
-            geometry,
             state: State::Unstarted,
             stats: FbconStats {
                 outputs_shown: 0,
@@ -83,9 +91,18 @@ impl Fbcon {
         matches!(self.state, State::Running { .. })
     }
 
-    /// Checks the geometry and the region, and clears the screen.
-    fn open(&self, cx: &mut dyn Context, framebuffer: CapRef) -> Result<Screen, StartProblem> {
-        let mut screen = Screen::new(self.geometry).map_err(StartProblem::Geometry)?;
+    /// Reads the geometry from its grant, checks it and the region, and
+    /// clears the screen.
+    fn open(
+        &self,
+        cx: &mut dyn Context,
+        geometry: Option<CapRef>,
+        framebuffer: CapRef,
+    ) -> Result<Screen, StartProblem> {
+        let geometry = geometry.ok_or(StartProblem::NoGeometry)?;
+        let bytes = cx.region(geometry).map_err(StartProblem::GeometryRegion)?;
+        let geometry = Geometry::decode(bytes).map_err(StartProblem::Config)?;
+        let mut screen = Screen::new(geometry).map_err(StartProblem::Geometry)?;
         let frame = cx.region_mut(framebuffer).map_err(StartProblem::Region)?;
         screen.clear(frame).map_err(StartProblem::Frame)?;
         Ok(screen)
@@ -139,6 +156,9 @@ impl terminal::Display for Fbcon {
 /// Why the console starts disabled.
 #[derive(Clone, Copy, Debug)]
 enum StartProblem {
+    NoGeometry,
+    GeometryRegion(mealy_protocol::IpcError),
+    Config(ConfigError),
     Geometry(GeometryError),
     Region(mealy_protocol::IpcError),
     Frame(screen::FrameTooSmall),
@@ -147,10 +167,23 @@ enum StartProblem {
 impl core::fmt::Display for StartProblem {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            StartProblem::NoGeometry => write!(f, "no \"{GRANT_GEOMETRY}\" grant"),
+            StartProblem::GeometryRegion(error) => {
+                write!(f, "\"{GRANT_GEOMETRY}\" grant: {error}")
+            }
+            StartProblem::Config(error) => {
+                write!(f, "\"{GRANT_GEOMETRY}\" grant is no geometry: {error}")
+            }
             StartProblem::Geometry(error) => write!(f, "unsupported framebuffer: {error}"),
             StartProblem::Region(error) => write!(f, "framebuffer region: {error}"),
             StartProblem::Frame(error) => write!(f, "framebuffer region: {error}"),
         }
+    }
+}
+
+impl Default for Fbcon {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -168,7 +201,7 @@ impl StateMachine for Fbcon {
                 "no \"framebuffer\" grant (Region capability of pitch * height bytes)",
             ));
         };
-        self.state = match self.open(cx, framebuffer) {
+        self.state = match self.open(cx, grants.get(GRANT_GEOMETRY), framebuffer) {
             Ok(screen) => State::Running {
                 screen,
                 framebuffer,
@@ -206,13 +239,25 @@ mod tests {
     fn fbcon() -> (FakeContext, Fbcon, CapRef) {
         let mut cx = FakeContext::new();
         let framebuffer = cx.region_with(&[0xaa; FRAME], Rights::READ | Rights::WRITE);
-        let mut fbcon = Fbcon::new(GEOMETRY);
-        let grants = [Grant {
-            name: GRANT_FRAMEBUFFER,
-            cap: framebuffer,
-        }];
+        let mut fbcon = Fbcon::new();
+        let grants = grants(&mut cx, &GEOMETRY.encode().unwrap(), framebuffer);
         cx.start(&mut fbcon, &grants).unwrap();
         (cx, fbcon, framebuffer)
+    }
+
+    /// The two grants: `geometry` as a READ-only configuration Region,
+    /// and the framebuffer.
+    fn grants(cx: &mut FakeContext, geometry: &[u8], framebuffer: CapRef) -> [Grant; 2] {
+        [
+            Grant {
+                name: GRANT_GEOMETRY,
+                cap: cx.region_with(geometry, Rights::READ),
+            },
+            Grant {
+                name: GRANT_FRAMEBUFFER,
+                cap: framebuffer,
+            },
+        ]
     }
 
     fn frame(cx: &FakeContext, framebuffer: CapRef) -> std::vec::Vec<u8> {
@@ -269,11 +314,8 @@ mod tests {
     fn a_read_only_framebuffer_disables_the_console() {
         let mut cx = FakeContext::new();
         let framebuffer = cx.region_with(&[0; FRAME], Rights::READ);
-        let mut fbcon = Fbcon::new(GEOMETRY);
-        let grants = [Grant {
-            name: GRANT_FRAMEBUFFER,
-            cap: framebuffer,
-        }];
+        let mut fbcon = Fbcon::new();
+        let grants = grants(&mut cx, &GEOMETRY.encode().unwrap(), framebuffer);
         cx.start(&mut fbcon, &grants).unwrap();
         assert!(!fbcon.is_drawing());
         let msg = cx.request(&Output { text: "A" });
@@ -286,8 +328,41 @@ mod tests {
     fn no_framebuffer_grant_is_fatal() {
         let mut cx = FakeContext::new();
         assert!(matches!(
-            cx.start(&mut Fbcon::new(GEOMETRY), &[]),
+            cx.start(&mut Fbcon::new(), &[]),
             Err(HandleError::Fatal(_))
         ));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_geometry_is_one_line_and_output_is_ignored() {
+        for (geometry, says) in [
+            (None, "no \"geometry\" grant"),
+            (
+                Some(&b"FBG1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01"[..]),
+                "reserved bytes are not zero",
+            ),
+            (Some(&[0u8; 64][..]), "does not start with \"FBG1\""),
+        ] {
+            let mut cx = FakeContext::new();
+            let framebuffer = cx.region_with(&[0xaa; FRAME], Rights::READ | Rights::WRITE);
+            let mut fbcon = Fbcon::new();
+            let grants = grants(&mut cx, geometry.unwrap_or(b""), framebuffer);
+            let grants = if geometry.is_some() {
+                &grants[..]
+            } else {
+                &grants[1..]
+            };
+            cx.start(&mut fbcon, grants).unwrap();
+            assert!(!fbcon.is_drawing());
+            assert_eq!(cx.logs.len(), 1, "{:?}", cx.logs);
+            assert!(cx.logs[0].contains(says), "{:?}", cx.logs);
+            assert!(
+                frame(&cx, framebuffer).iter().all(|&byte| byte == 0xaa),
+                "nothing drawn"
+            );
+            let msg = cx.request(&Output { text: "A" });
+            cx.deliver(&mut fbcon, &msg).unwrap();
+            assert_eq!(fbcon.stats.outputs_ignored, 1);
+        }
     }
 }

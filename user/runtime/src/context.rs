@@ -48,6 +48,9 @@ use crate::line::Line;
 /// How many times `inspect` asks before it gives up on a report that
 /// keeps growing.
 const INSPECT_TRIES: usize = 3;
+/// The most grants a `Spawn` passes: the kernel's `MAX_SPAWN_GRANTS`,
+/// which checks the count again.
+const SPAWN_GRANTS: usize = 8;
 use crate::mapped;
 use crate::syscall::Kernel;
 
@@ -336,6 +339,38 @@ impl<K: Kernel> Context for SyscallContext<'_, K> {
     fn restart_task(&mut self, task: CapRef) -> Result<(), IpcError> {
         self.syscall(Syscall::RestartTask, [task.to_raw(), 0, 0, 0, 0, 0])
             .map(drop)
+    }
+
+    /// `Syscall::Spawn` with the grants as records on the stack; more
+    /// than the kernel takes is `TooManyCaps`, a name a record cannot
+    /// hold `Malformed`, both before the kernel.
+    fn spawn(
+        &mut self,
+        program: CapRef,
+        name: &str,
+        grants: &[(&str, CapRef)],
+    ) -> Result<CapRef, IpcError> {
+        let mut records = [[0u8; abi::GRANT_RECORD]; SPAWN_GRANTS];
+        if grants.len() > SPAWN_GRANTS {
+            return Err(IpcError::TooManyCaps {
+                count: u32::try_from(grants.len()).unwrap_or(u32::MAX),
+            });
+        }
+        for (record, (grant, cap)) in records.iter_mut().zip(grants) {
+            *record = abi::encode_grant(grant, *cap).ok_or(IpcError::Malformed)?;
+        }
+        self.syscall(
+            Syscall::Spawn,
+            [
+                program.to_raw(),
+                name.as_ptr() as u64,
+                name.len() as u64,
+                records.as_ptr() as u64,
+                grants.len() as u64,
+                0,
+            ],
+        )
+        .map(|(task, _)| CapRef::from_raw(task))
     }
 
     fn supervise(&mut self, task: CapRef, endpoint: CapRef) -> Result<(), IpcError> {

@@ -410,3 +410,50 @@ fn without_a_token_calls_are_made_at_once() {
     );
     assert_eq!(cx.finish(abi::DONE_OK), Ending::Done(abi::DONE_OK));
 }
+
+#[test]
+fn spawn_passes_the_name_and_grant_records_and_refuses_what_the_kernel_would() {
+    let kernel = FakeKernel::new();
+    let mut pending = Deferred::new();
+    let mut cx = SyscallContext::new(&kernel, &mut pending);
+    kernel.answer(Raw {
+        code: 0,
+        value: 0x3_0000_0004,
+        second: 0,
+    });
+    let grants = [("echo", CapRef::from_raw(5)), ("fs", CapRef::from_raw(6))];
+    assert_eq!(
+        cx.spawn(CapRef::from_raw(9), "hello", &grants),
+        Ok(CapRef::from_raw(0x3_0000_0004))
+    );
+    let (call, args) = kernel.calls.borrow()[0];
+    assert_eq!(call, Syscall::Spawn);
+    assert_eq!(args[0], 9);
+    assert_eq!((args[2], args[4]), (5, 2));
+    let bytes = kernel.bytes.borrow();
+    assert_eq!(bytes[0], b"hello");
+    let records = &bytes[1];
+    assert_eq!(records.len(), 2 * mealy_protocol::abi::GRANT_RECORD);
+    let first: [u8; mealy_protocol::abi::GRANT_RECORD] = records[..32].try_into().unwrap();
+    assert_eq!(
+        mealy_protocol::abi::decode_grant(&first),
+        Some(("echo", CapRef::from_raw(5)))
+    );
+    drop(bytes);
+    let nine = [("a", CapRef::from_raw(1)); 9];
+    assert_eq!(
+        cx.spawn(CapRef::from_raw(9), "x", &nine),
+        Err(IpcError::TooManyCaps { count: 9 })
+    );
+    let long = [("a-grant-name-longer-than-a-record", CapRef::from_raw(1))];
+    assert_eq!(
+        cx.spawn(CapRef::from_raw(9), "x", &long),
+        Err(IpcError::Malformed)
+    );
+    kernel.answer(Raw::error(IpcError::Malformed));
+    assert_eq!(
+        cx.spawn(CapRef::from_raw(9), "x", &[]),
+        Err(IpcError::Malformed)
+    );
+    assert_eq!(kernel.calls().len(), 2, "two refused before the kernel");
+}

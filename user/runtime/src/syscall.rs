@@ -284,6 +284,19 @@ pub mod fake {
     unsafe impl Kernel for &FakeKernel {
         fn syscall(&self, call: Syscall, args: [u64; 6]) -> Raw {
             self.calls.borrow_mut().push((call, args));
+            if call == Syscall::Spawn {
+                // The name, then the grant records.
+                for (address, len) in [
+                    (args[1], args[2]),
+                    (args[3], args[4] * mealy_protocol::abi::GRANT_RECORD as u64),
+                ] {
+                    // SAFETY: the context passes the address and length of
+                    // slices that are live for the duration of the call.
+                    let bytes =
+                        unsafe { core::slice::from_raw_parts(address as *const u8, len as usize) };
+                    self.bytes.borrow_mut().push(bytes.to_vec());
+                }
+            }
             let (address, len) = match call {
                 Syscall::Log => (args[0], args[1]),
                 Syscall::Send | Syscall::Call | Syscall::Reply => (args[1], args[2]),
