@@ -290,6 +290,10 @@ pub fn boot_list_for(display: Option<Geometry>) -> Vec<TaskSpec> {
             .badge(badge::SHELL),
     );
     caps.push(grant(mealy_shell::TIMER).timer());
+    // Its own too: `fault shell` (a test's crash of the shell) and `kill
+    // shell` name it like any other task; the supervisor brings it back.
+    let own: &'static str = alloc::string::String::leak(mealy_shell::task_grant(mealy_shell::NAME));
+    caps.push(grant(own).control_of(mealy_shell::NAME));
     list.push(
         TaskSpec::new(mealy_shell::NAME, make_shell)
             .caps(Vec::leak(caps))

@@ -221,6 +221,18 @@ pub const UPCALL_TASK_EXITED: u32 = 6;
 pub const UPCALL_INJECT_FAULT: u32 = 7;
 
 /// An [`ExitCause`](crate::inspect::ExitCause) as the message page's
+/// The `CAUSE` word of a `CallFailed` upcall with [`FAILED_NOT_SENT`]: the
+/// error's code in the low byte, its detail in the next
+/// ([`CallFailure::NotSent`](crate::CallFailure::NotSent)).
+pub fn encode_not_sent(code: u8, detail: u8) -> u32 {
+    u32::from(code) | (u32::from(detail) << 8)
+}
+
+/// The code and detail [`encode_not_sent`] wrote.
+pub fn decode_not_sent(word: u32) -> (u8, u8) {
+    (word as u8, (word >> 8) as u8)
+}
+
 /// `CAUSE` word: the kind in the low byte, an exception's vector above.
 pub fn encode_cause(cause: crate::inspect::ExitCause) -> u32 {
     use crate::inspect::ExitCause;
@@ -271,8 +283,9 @@ pub mod page {
     pub const PAYLOAD_LEN: usize = 36;
     /// `[u64; MAX_CAPS]` (`crate::MAX_CAPS`): transferred CapRefs.
     pub const CAPS: usize = 40;
-    /// `u32`: a `TaskExited` notice's cause (`super::encode_cause`),
-    /// after the CAPS array.
+    /// `u32`: a `TaskExited` notice's cause (`super::encode_cause`), or
+    /// a `NotSent` call's error (`super::encode_not_sent`); after the
+    /// CAPS array.
     pub const CAUSE: usize = CAPS + 8 * crate::MAX_CAPS;
     /// `u64`: the token the task's next call will take, as the upcall
     /// starts (`Context::next_call_token`; 0 if the kernel cannot say).

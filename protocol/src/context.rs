@@ -35,7 +35,7 @@ pub trait Context {
     /// crossing): it then checks only what it can alone (payload size,
     /// capability count), returns the token the call will take, and an
     /// error the kernel finds later arrives as `CallFailed { token,
-    /// reason: NotSent }` instead (the error itself is logged). A handler
+    /// reason: NotSent { .. } }` instead, carrying it. A handler
     /// that treats an `Err` from `call` and a `CallFailed` for its token
     /// alike behaves the same either way. Order is kept: a deferred call
     /// is made before anything else the handler does that another task
@@ -250,8 +250,8 @@ pub trait Context {
     /// `CallFailed { token, reason: NotSent }` notice, and if `token` is
     /// still the next one, uses it up, so the tokens handed out after it
     /// stay right. Nothing else changes. The default does nothing.
-    fn fail_deferred_call(&mut self, token: CallToken) {
-        let _ = token;
+    fn fail_deferred_call(&mut self, token: CallToken, error: IpcError) {
+        let _ = (token, error);
     }
 
     /// Makes the ring-3 task `task` controls (needs WRITE) commit the

@@ -42,7 +42,8 @@ impl LiveRun {
     }
 
     /// [`LiveRun::boot`] with more `cargo xtask qemu` arguments (such as
-    /// `--data PATH`).
+    /// `--data PATH`). Without `--data` (or `--no-data`) the run gets a
+    /// fresh data disk of its own in its scratch directory.
     pub fn boot_with(args: &[&str]) -> LiveRun {
         let scratch = tempfile::tempdir_in(crate::workspace_root().join("target"))
             .expect("a scratch directory");
@@ -55,6 +56,14 @@ impl LiveRun {
         // Under `cargo xtask test` everything is built already.
         if prebuilt {
             command.arg("--no-build");
+        }
+        // A data disk of its own unless the test chose one: QEMU locks a
+        // disk image per process, so runs at once cannot share xtask's.
+        if !args
+            .iter()
+            .any(|arg| ["--data", "--no-data", "--fresh-data"].contains(arg))
+        {
+            command.arg("--data").arg(scratch.path().join("data.img"));
         }
         let mut child = command
             .args(args)

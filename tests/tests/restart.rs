@@ -51,14 +51,14 @@ fn kill_pinger_then_restart_pinger_and_calls_work_again() {
     run.assert_stdout_has("[kernel] pinger: malformed message: payload is not a valid encoding\n");
     let session = without_kernel_lines(&run.stdout);
     let has = |text: &str| assert!(session.contains(text), "expected {text:?}\n{run}");
-    has("mealy> kill pinger\nkilled pinger\n");
+    has("kill pinger\nkilled pinger\n");
     // Dead: the shell's endpoint reaches no one.
-    has("mealy> send pinger hi\nerror: send: pinger: receiver is not running\n");
-    has("mealy> restart pinger\nrestarted pinger\n");
+    has("send pinger hi\nerror: send: pinger: receiver is not running\n");
+    has("restart pinger\nrestarted pinger\n");
     // Alive again behind the same endpoint: it answers (a text line is not
     // a request pinger understands, so the answer is a rejection, which the
     // kernel logs).
-    has("mealy> send pinger hi\nerror: send: pinger: the callee rejected a malformed request\n");
+    has("send pinger hi\nerror: send: pinger: the callee rejected a malformed request\n");
     assert_eq!(
         run.stdout.matches("receiver is not running").count(),
         1,
@@ -98,7 +98,7 @@ fn kill_pinger_then_restart_pinger_and_calls_work_again() {
     assert_eq!(echo[7..], ["3", "0", "-"], "ring 3, no restart, no fault");
     // A terminal task is a boot program too (issue 16): its restart loads
     // /bin/keyboard again, in ring 3.
-    has("mealy> restart keyboard\nrestarted keyboard\n");
+    has("restart keyboard\nrestarted keyboard\n");
     let keyboard = row("keyboard");
     assert_eq!(
         keyboard[7..],

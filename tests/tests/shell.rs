@@ -180,15 +180,15 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
     // terminal's after the disk driver's, its notify multiplier included).
     assert_graph_has(
         &run,
-        "  Device ports 0x3f8+0x8  [object _]\n    kernel[16#0] rw--gd\n      serial[0#0] rw--gd\n",
+        "  Device ports 0x3f8+0x8  [object _]\n    kernel[17#0] rw--gd\n      serial[0#0] rw--gd\n",
     );
     assert_graph_has(
         &run,
-        "  Irq 4  [object _]\n    kernel[17#0] -w--gd\n      serial[1#0] -w--gd\n",
+        "  Irq 4  [object _]\n    kernel[18#0] -w--gd\n      serial[1#0] -w--gd\n",
     );
     assert_graph_has(
         &run,
-        "  Timer  [object _]\n    kernel[18#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object _]\n    kernel[19#0] rw--gd\n      keyboard[0#0] rw--gd\n",
+        "  Timer  [object _]\n    kernel[19#0] -w--gd\n      serial[2#0] -w--gd\n  Device ports 0x60+0x5  [object _]\n    kernel[20#0] rw--gd\n      keyboard[0#0] rw--gd\n",
     );
     run.assert_stdout_has("mealy> stats\nCOUNTER           VALUE\ntasks             10\n");
     // Pinger's 200 messages, then every keystroke and line of output
@@ -219,7 +219,7 @@ fn help_graph_mem_stats_and_bench_answer_in_their_formats() {
 fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     let run = boot(
         &[],
-        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 32\nps\nshutdown\n",
+        b"send echo hi\nrevoke kernel 0\ncaps pinger\ncaps shell\nsend echo hi\ngraph\nrevoke kernel 34\nps\nshutdown\n",
     );
     assert_eq!(run.code, Some(0), "{run}");
     // Before: the shell's endpoint to echo works (echo takes no text, so
@@ -251,10 +251,10 @@ fn revoke_removes_a_capability_and_the_holders_next_use_fails() {
     // revoke that and `ps` fails.
     assert_graph_has(
         &run,
-        "  Inspect  [object _]\n    kernel[32#0] r---gd\n      shell[19#0] r---gd\n",
+        "  Inspect  [object _]\n    kernel[34#0] r---gd\n      shell[19#0] r---gd\n",
     );
     run.assert_stdout_has(
-        "mealy> revoke kernel 32\nrevoked 1 capabilities derived from kernel slot 32\n",
+        "mealy> revoke kernel 34\nrevoked 1 capabilities derived from kernel slot 34\n",
     );
     run.assert_stdout_has("mealy> ps\nerror: ps: invalid or stale capability\n");
 }

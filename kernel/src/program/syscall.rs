@@ -231,8 +231,8 @@ fn deferred_call(
     } else {
         Err(IpcError::Malformed)
     };
-    if result.is_err() {
-        cx.fail_deferred_call(token);
+    if let Err(error) = result {
+        cx.fail_deferred_call(token, error);
     }
     result
 }

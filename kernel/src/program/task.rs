@@ -635,7 +635,7 @@ impl StateMachine for UserTask<'_> {
                     CallFailure::Malformed => abi::FAILED_MALFORMED,
                     CallFailure::PeerDied => abi::FAILED_PEER_DIED,
                     CallFailure::Dropped => abi::FAILED_DROPPED,
-                    CallFailure::NotSent => abi::FAILED_NOT_SENT,
+                    CallFailure::NotSent { .. } => abi::FAILED_NOT_SENT,
                 },
                 token.0,
             ),
@@ -651,8 +651,16 @@ impl StateMachine for UserTask<'_> {
         let next_token = cx.next_call_token().map_or(0, |token| token.0);
         self.deliver((kind, detail, token), next_token, Some(&msg), msg.payload)
             .ok_or(HandleError::Fatal("the message area is not writable"))?;
-        if let MessageKind::TaskExited { cause, .. } = msg.kind {
-            let word = abi::encode_cause(cause).to_le_bytes();
+        let cause = match msg.kind {
+            MessageKind::TaskExited { cause, .. } => Some(abi::encode_cause(cause)),
+            MessageKind::CallFailed {
+                reason: CallFailure::NotSent { code, detail },
+                ..
+            } => Some(abi::encode_not_sent(code, detail)),
+            _ => None,
+        };
+        if let Some(word) = cause {
+            let word = word.to_le_bytes();
             self.messages
                 .page_mut(0)
                 .and_then(|header| header.get_mut(page::CAUSE..page::CAUSE + 4))

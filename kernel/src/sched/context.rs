@@ -599,13 +599,13 @@ impl<P: Platform> Context for TaskContext<'_, P> {
         Some(CallToken(self.kernel.last_call.wrapping_add(1)))
     }
 
-    fn fail_deferred_call(&mut self, token: CallToken) {
+    fn fail_deferred_call(&mut self, token: CallToken, error: IpcError) {
         if self.kernel.last_call.wrapping_add(1) == token.0 {
             self.kernel.last_call = token.0;
         }
         let kind = mealy_protocol::MessageKind::CallFailed {
             token,
-            reason: CallFailure::NotSent,
+            reason: CallFailure::not_sent(error),
         };
         self.kernel.notify(self.task, kind, None);
     }

@@ -191,19 +191,22 @@ impl<'p, K: Kernel> SyscallContext<'p, K> {
         self.kernel.syscall(call, args).result()
     }
 
-    /// Sends the buffered reply or call now, if there is one; its error
-    /// goes to the log (a call's also comes back as its `CallFailed`).
+    /// Sends the buffered reply or call now, if there is one. A reply's
+    /// error goes to the log; a call's comes back as its `CallFailed {
+    /// NotSent }`, which carries it.
     pub fn flush(&mut self) {
         let Some(held) = self.pending.held.take() else {
             return;
         };
-        let (call, to, token, what) = match held {
-            Held::Reply(reply) => (Syscall::Reply, reply, 0, "reply"),
-            Held::Call { to, token } => (Syscall::Call, to, token, "call"),
+        let (call, to, token) = match held {
+            Held::Reply(reply) => (Syscall::Reply, reply, 0),
+            Held::Call { to, token } => (Syscall::Call, to, token),
         };
         let [a, b, c, d, e] = self.pending.args(to);
-        if let Err(error) = self.kernel.syscall(call, [a, b, c, d, e, token]).result() {
-            self.log(format_args!("deferred {what} failed: {error}"));
+        if let Err(error) = self.kernel.syscall(call, [a, b, c, d, e, token]).result()
+            && call == Syscall::Reply
+        {
+            self.log(format_args!("deferred reply failed: {error}"));
         }
     }
 

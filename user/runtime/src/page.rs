@@ -111,7 +111,10 @@ pub fn decode(area: &Area) -> Result<Upcall<'_>, PageError> {
                 abi::FAILED_MALFORMED => CallFailure::Malformed,
                 abi::FAILED_PEER_DIED => CallFailure::PeerDied,
                 abi::FAILED_DROPPED => CallFailure::Dropped,
-                abi::FAILED_NOT_SENT => CallFailure::NotSent,
+                abi::FAILED_NOT_SENT => {
+                    let (code, detail) = abi::decode_not_sent(u32_at(area, page::CAUSE));
+                    CallFailure::NotSent { code, detail }
+                }
                 other => return Err(PageError::UnknownFailure(other)),
             },
         },
@@ -267,7 +270,7 @@ mod tests {
                 abi::FAILED_NOT_SENT,
                 MessageKind::CallFailed {
                     token: CallToken(9),
-                    reason: CallFailure::NotSent,
+                    reason: CallFailure::NotSent { code: 0, detail: 0 },
                 },
             ),
             (abi::UPCALL_INTERRUPT, 4, MessageKind::Interrupt { line: 4 }),
