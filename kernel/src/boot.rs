@@ -35,7 +35,6 @@ use crate::banner::{
 };
 use crate::cmdline::KernelOptions;
 use crate::mem::{MemoryRange, Owner, Permissions, Region};
-use crate::program::task::USER_BUDGET_NS;
 use crate::program::{UserTask, boot_files};
 use crate::scenarios;
 use crate::sched::{SchedConfig, Scheduler, TaskSpec};
@@ -499,7 +498,7 @@ fn boot_task(
                 .map(|task| {
                     let task = task
                         .with_region_quota(boot_files::region_quota(spec.name))
-                        .with_budget(user_budget(spec));
+                        .with_budget(crate::program::task::program_budget(spec.budget_ns));
                     (task, file)
                 })
                 .map_err(|error| alloc::format!("{error}"))
@@ -515,14 +514,6 @@ fn boot_task(
             ((spec.factory)(), None)
         }
     }
-}
-
-/// How long one handler of boot program `spec` may run before it is
-/// stopped: the task list's budget for it (the shell's), never less than
-/// every program gets.
-fn user_budget(spec: &TaskSpec) -> u64 {
-    spec.budget_ns
-        .map_or(USER_BUDGET_NS, |ns| ns.max(USER_BUDGET_NS))
 }
 
 /// Readies the first virtio-blk device for its driver

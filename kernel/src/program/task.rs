@@ -88,6 +88,14 @@ pub const USER_BUDGET_NS: u64 = if cfg!(debug_assertions) {
     200_000_000
 };
 
+/// How long one handler of a boot program may run before it is stopped:
+/// the task list's budget for it (`budget_ns`; the shell's is longer),
+/// never less than every program gets ([`USER_BUDGET_NS`]). The same at
+/// boot and at each restart.
+pub fn program_budget(budget_ns: Option<u64>) -> u64 {
+    budget_ns.map_or(USER_BUDGET_NS, |ns| ns.max(USER_BUDGET_NS))
+}
+
 /// Bytes of Regions a program may hold that it allocated itself
 /// (`alloc_region`): past this it gets `OutOfResources`, so one program
 /// cannot take the machine's memory from every other task.

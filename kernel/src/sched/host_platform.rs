@@ -59,6 +59,8 @@ pub struct HostPlatform {
     /// What `load_program` builds from a file's bytes (`None`:
     /// `Unsupported`, as for a platform without ring 3).
     pub program_loader: Option<ProgramLoader>,
+    /// The handler budget of each boot program loaded again, in order.
+    pub program_budgets: Vec<u64>,
     regions: Vec<HostRegion>,
     next_region_base: u64,
     modules: Vec<(&'static str, u64)>,
@@ -87,6 +89,7 @@ impl HostPlatform {
             port_writes: Vec::new(),
             framebuffer_len: None,
             program_loader: None,
+            program_budgets: Vec::new(),
             regions: Vec::new(),
             next_region_base: 0x1000_0000,
             modules: Vec::new(),
@@ -173,8 +176,10 @@ impl Platform for HostPlatform {
         _name: &'static str,
         file: &'static [u8],
         _owner: mealy_caps::TaskId,
+        budget_ns: u64,
     ) -> Result<Box<dyn StateMachine>, IpcError> {
         let loader = self.program_loader.ok_or(IpcError::Unsupported)?;
+        self.program_budgets.push(budget_ns);
         loader(file)
     }
 

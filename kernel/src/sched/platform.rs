@@ -131,14 +131,16 @@ pub trait Platform {
     }
 
     /// Like `load_program`, from a file's bytes the kernel holds for good
-    /// (a boot program, restarted: `restart.rs`).
+    /// (a boot program, restarted: `restart.rs`), with the handler budget
+    /// `budget_ns` the task list gave it (the shell's is longer).
     fn load_program_file(
         &mut self,
         name: &'static str,
         file: &'static [u8],
         owner: TaskId,
+        budget_ns: u64,
     ) -> Result<Box<dyn StateMachine>, IpcError> {
-        let _ = (name, file, owner);
+        let _ = (name, file, owner, budget_ns);
         Err(IpcError::Unsupported)
     }
 

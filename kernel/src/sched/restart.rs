@@ -100,7 +100,7 @@ impl KernelState {
         match task.origin {
             Origin::Unknown => Err(IpcError::Unsupported),
             Origin::Factory(factory) => Ok(factory()),
-            Origin::Image(file) => platform.load_program_file(name, file, id),
+            Origin::Image(file) => platform.load_program_file(name, file, id, task.budget_ns),
             Origin::Program { file } => {
                 match self
                     .caps

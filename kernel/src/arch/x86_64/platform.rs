@@ -349,11 +349,14 @@ impl Platform for MachinePlatform {
         name: &'static str,
         file: &'static [u8],
         owner: TaskId,
+        budget_ns: u64,
     ) -> Result<Box<dyn StateMachine>, IpcError> {
         let memory = self.memory.ok_or(IpcError::Unsupported)?;
-        // A boot program's file: it gets its boot quota again.
+        // A boot program's file: it gets its boot quota and budget again.
         let quota = crate::program::boot_files::region_quota(name);
-        let loaded = load_elf(name, file, memory, owner).map(|task| task.with_region_quota(quota));
+        let budget = crate::program::task::program_budget(Some(budget_ns));
+        let loaded = load_elf(name, file, memory, owner)
+            .map(|task| task.with_region_quota(quota).with_budget(budget));
         self.loaded(name, loaded)
     }
 

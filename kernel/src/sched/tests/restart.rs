@@ -352,6 +352,34 @@ fn a_supervised_program_that_faults_keeps_its_identity_until_let_go() {
 }
 
 #[test]
+fn a_boot_program_restarts_from_its_file_with_its_own_budget() {
+    let mut w = world(&[
+        (
+            TaskSpec::new("server", echo_factory)
+                .caps(SERVER_CAPS)
+                .budget(7_000_000_000),
+            Behaviour::Record,
+        ),
+        (
+            super::recorder("client").caps(CLIENT_CAPS),
+            Behaviour::Record,
+        ),
+        (super::recorder("boss").caps(BOSS_CAPS), Behaviour::Record),
+    ]);
+    w.sched.platform_mut().program_loader = Some(loader);
+    w.sched.keep_program_image(SERVER, b"PROG server");
+    let task = w.grant(BOSS, "task");
+    assert_eq!(w.act(BOSS, |cx| cx.restart_task(task)), Ok(()));
+    w.run();
+    assert_eq!(w.sched.task_info(SERVER).unwrap().restarts, 1);
+    assert_eq!(
+        w.sched.platform().program_budgets,
+        [7_000_000_000],
+        "loaded again from its file, with the task list's budget"
+    );
+}
+
+#[test]
 fn a_task_restarted_then_stopped_in_one_handler_never_starts() {
     let mut w = office(Behaviour::Record);
     let task = w.grant(BOSS, "task");
