@@ -1,11 +1,12 @@
 //! `test=soak`: supervision under fire. A caller keeps [`WINDOW`] calls
-//! to the ring-3 echo in flight at all times while, at pseudo-random
-//! moments (a seeded xorshift, seed printed), it kills echo or makes it
-//! fault ([`DISRUPTIONS`] times in all); the supervisor restarts it each
-//! time. Every call made must come back answered or `PeerDied` (or
-//! another failure, counted): none may be lost. Afterwards free frames,
-//! the kernel heap, live regions and the capability tables must be as
-//! they were after the first restart.
+//! in flight at all times, spread over two ring-3 services ([`TARGETS`]:
+//! two instances of `/bin/echo`), while, at pseudo-random moments (a
+//! seeded xorshift, seed printed), it kills one of them or makes it fault
+//! ([`DISRUPTIONS`] times in all); the ring-3 supervisor restarts each
+//! every time, sometimes both at once. Every call made must come back
+//! answered or `PeerDied` (or another failure, counted): none may be
+//! lost. Afterwards free frames, the kernel heap, live regions and the
+//! capability tables must be as they were once each had restarted.
 //!
 //! [`SoakCaller`] is portable and host-tested; `run` (machine only)
 //! builds the scheduler, runs it and judges.
@@ -21,6 +22,9 @@ use mealy_protocol::{
 
 /// Calls kept in flight.
 pub const WINDOW: usize = 4;
+/// The services called and disrupted: each an endpoint grant and a Task
+/// grant.
+pub const TARGETS: [(&str, &str); 2] = [("echo", "task:echo"), ("echo-b", "task:echo-b")];
 /// Kills and faults in all.
 pub const DISRUPTIONS: u32 = 100;
 /// One event in this many starts a disruption.
@@ -60,12 +64,13 @@ impl Counts {
     }
 }
 
-/// The caller: grants `echo` (endpoint), `task:echo` (Task) and `self`
-/// (an endpoint to itself, to come back when echo is down).
+/// The caller: grants each of [`TARGETS`] (an endpoint and a Task
+/// capability) and `self` (an endpoint to itself, to come back when a
+/// service is down).
 pub struct SoakCaller {
     rng: u64,
-    echo: Option<CapRef>,
-    control: Option<CapRef>,
+    /// Each target's endpoint and Task capability, as granted.
+    targets: Vec<(CapRef, Option<CapRef>)>,
     me: Option<CapRef>,
     in_flight: Vec<CallToken>,
     retry_queued: bool,
@@ -79,8 +84,7 @@ impl SoakCaller {
     pub fn new(seed: u64) -> Self {
         Self {
             rng: seed | 1,
-            echo: None,
-            control: None,
+            targets: Vec::with_capacity(TARGETS.len()),
             me: None,
             in_flight: Vec::with_capacity(WINDOW),
             retry_queued: false,
@@ -105,10 +109,12 @@ impl SoakCaller {
     }
 
     fn disrupt(&mut self, cx: &mut dyn Context) {
-        let (Some(control), roll) = (self.control, self.next()) else {
+        let roll = self.next();
+        let controls: Vec<CapRef> = self.targets.iter().filter_map(|(_, c)| *c).collect();
+        let Some(&control) = controls.get((roll >> 32) as usize % controls.len().max(1)) else {
             return;
         };
-        let result = if roll % 3 == 0 {
+        let result = if roll.is_multiple_of(3) {
             cx.stop_task(control).map(|()| self.counts.kills += 1)
         } else {
             let kind = FAULTS[(roll / 3) as usize % FAULTS.len()];
@@ -124,11 +130,12 @@ impl SoakCaller {
         if self.disruptions() < DISRUPTIONS && self.next().is_multiple_of(ODDS) {
             self.disrupt(cx);
         }
-        let Some(echo) = self.echo else {
+        if self.targets.is_empty() {
             return;
-        };
+        }
         while self.disruptions() < DISRUPTIONS && self.in_flight.len() < WINDOW {
             self.seq = self.seq.wrapping_add(1);
+            let (echo, _) = self.targets[self.seq as usize % self.targets.len()];
             let mut buffer = [0u8; 64];
             let Ok(bytes) = encode(
                 &Request {
@@ -184,8 +191,11 @@ impl StateMachine for SoakCaller {
     }
 
     fn start(&mut self, cx: &mut dyn Context, grants: Grants<'_>) -> Result<(), HandleError> {
-        self.echo = grants.get("echo");
-        self.control = grants.get("task:echo");
+        for (endpoint, control) in TARGETS {
+            if let Some(endpoint) = grants.get(endpoint) {
+                self.targets.push((endpoint, grants.get(control)));
+            }
+        }
         self.me = grants.get("self");
         self.pump(cx);
         Ok(())
@@ -222,7 +232,7 @@ mod machine {
     };
     use mealy_protocol::{Context, Grants, HandleError, Incoming, StateMachine};
 
-    use super::{Counts, DISRUPTIONS, SoakCaller};
+    use super::{Counts, DISRUPTIONS, SoakCaller, TARGETS};
     use crate::arch::x86_64::memory::KernelMemory;
     use crate::arch::x86_64::platform::MachinePlatform;
     use crate::arch::x86_64::qemu::{self, ExitStatus};
@@ -251,15 +261,13 @@ mod machine {
     static CALLER_CAPS: &[crate::sched::CapSpec] = &[
         grant("echo").endpoint_to("echo").rights(Rights::WRITE),
         grant("task:echo").control_of("echo"),
+        grant("echo-b").endpoint_to("echo-b").rights(Rights::WRITE),
+        grant("task:echo-b").control_of("echo-b"),
         grant("self").endpoint_to("soak").rights(Rights::WRITE),
     ];
 
     fn unused() -> Box<dyn StateMachine> {
         Box::new(mealy_echo::Echo::new())
-    }
-
-    fn supervisor() -> Box<dyn StateMachine> {
-        Box::new(mealy_supervisor::Supervisor::new())
     }
 
     fn fail(why: core::fmt::Arguments<'_>) -> ! {
@@ -270,19 +278,21 @@ mod machine {
     pub(crate) fn run(memory: Option<&'static KernelMemory>, fs_image: Option<&'static [u8]>) -> ! {
         static CPU: ArchCpu = ArchCpu;
         let memory = super::super::require_memory(memory);
-        let file = match boot_files::read(fs_image, "/bin/echo") {
+        let read = |path| match boot_files::read(fs_image, path) {
             Ok(file) => file,
-            Err(error) => fail(format_args!("/bin/echo: {error}")),
+            Err(error) => fail(format_args!("{path}: {error}")),
         };
+        let (file, supervisor_file) = (read("/bin/echo"), read("/bin/supervisor"));
         let seed = cpu::rdtsc() ^ 0x9e37_79b9_7f4a_7c15;
+        let policy = RestartPolicy::Always {
+            max_restarts: 1024,
+            window_ns: 1_000_000_000,
+        };
         let table = PolicyTable {
-            entries: alloc::vec![PolicyEntry {
-                task: "echo",
-                policy: RestartPolicy::Always {
-                    max_restarts: 1024,
-                    window_ns: 1_000_000_000,
-                },
-            }],
+            entries: TARGETS
+                .iter()
+                .map(|(task, _)| PolicyEntry { task, policy })
+                .collect(),
         };
         let bytes: &'static [u8] =
             alloc::vec::Vec::leak(postcard::to_allocvec(&table).unwrap_or_default());
@@ -292,10 +302,12 @@ mod machine {
                 .endpoint_to("supervisor")
                 .rights(Rights::WRITE.union(Rights::DERIVE)),
             grant("task:echo").control_of("echo"),
+            grant("task:echo-b").control_of("echo-b"),
         ]);
         let specs = [
             TaskSpec::new("echo", unused),
-            TaskSpec::new("supervisor", supervisor).caps(supervisor_caps),
+            TaskSpec::new("echo-b", unused),
+            TaskSpec::new("supervisor", unused).caps(supervisor_caps),
             TaskSpec::new("soak", unused).caps(CALLER_CAPS),
         ];
         let platform = MachinePlatform::new(Some(memory)).quiet();
@@ -307,23 +319,38 @@ mod machine {
             fail(format_args!("no scheduler"))
         };
         let caller = Rc::new(RefCell::new(SoakCaller::new(seed)));
-        let mut loaded = false;
-        let spawned = scheduler.spawn_all_with(&specs, |spec| match spec.name {
-            "echo" => match UserTask::load("echo", file, memory, memory, &CPU, Owner(0)) {
+        // The two services and the supervisor are ring-3 programs from
+        // the boot image, as at boot; the caller is this scenario's.
+        let mut loaded = 0;
+        let mut index = 0;
+        let spawned = scheduler.spawn_all_with(&specs, |spec| {
+            index += 1;
+            let program = match spec.name {
+                "soak" => return Box::new(Shared(Rc::clone(&caller))),
+                "supervisor" => supervisor_file,
+                _ => file,
+            };
+            match UserTask::load(spec.name, program, memory, memory, &CPU, Owner(index - 1)) {
                 Ok(task) => {
-                    loaded = true;
+                    loaded += 1;
                     Box::new(task)
                 }
                 Err(_) => unused(),
-            },
-            "soak" => Box::new(Shared(Rc::clone(&caller))),
-            _ => (spec.factory)(),
+            }
         });
         let ids = match spawned {
-            Ok(ids) if loaded => ids,
+            Ok(ids) if loaded == 3 => ids,
             _ => fail(format_args!("the tasks did not start")),
         };
-        scheduler.keep_program_image(ids[0], file);
+        for (&id, program) in ids.iter().zip([file, file, supervisor_file]) {
+            scheduler.keep_program_image(id, program);
+        }
+        let restarts = |scheduler: &Scheduler<MachinePlatform>| {
+            ids[..TARGETS.len()]
+                .iter()
+                .map(|&id| scheduler.task_info(id).map_or(0, |t| t.restarts))
+                .collect::<alloc::vec::Vec<u32>>()
+        };
         let snapshot = |scheduler: &Scheduler<MachinePlatform>| {
             let report = scheduler.platform().memory_report();
             let usage = scheduler.caps().usage();
@@ -334,16 +361,15 @@ mod machine {
                 (usage.cspaces, usage.objects, usage.caps),
             )
         };
-        // The baseline: after the first disruption and its restart, so
-        // what is made once (the program's image kept, names interned) is
-        // in it.
+        // The baseline: once each service has been disrupted and
+        // restarted, so what is made once per task is in it.
         let mut baseline = None;
         let started = cpu::rdtsc();
         let mut rounds = 0u64;
         while !caller.borrow().finished {
             scheduler.run_until_idle(1);
             rounds += 1;
-            if baseline.is_none() && scheduler.task_info(ids[0]).is_some_and(|t| t.restarts >= 1) {
+            if baseline.is_none() && restarts(&scheduler).iter().all(|&n| n >= 1) {
                 scheduler.run_until_idle(usize::MAX);
                 baseline = Some(snapshot(&scheduler));
             }
@@ -355,11 +381,14 @@ mod machine {
         let took = cpu::rdtsc().wrapping_sub(started);
         let after = snapshot(&scheduler);
         let counts: Counts = caller.borrow().counts;
-        let restarts = scheduler.task_info(ids[0]).map_or(0, |t| t.restarts);
+        let each = restarts(&scheduler);
+        let restarts: u32 = each.iter().sum();
         println!(
-            "soak: seed {seed:#x}: {DISRUPTIONS} disruptions ({} kills, {} faults), {restarts} restarts; calls made {}, answered {}, peer-died {}, other errors {}, refused at once {}; lost {}; {} TSC ticks (guest instructions under -icount)",
+            "soak: seed {seed:#x}: {DISRUPTIONS} disruptions ({} kills, {} faults), {restarts} restarts (echo {}, echo-b {}); calls made {}, answered {}, peer-died {}, other errors {}, refused at once {}; lost {}; {} TSC ticks (guest instructions under -icount)",
             counts.kills,
             counts.faults,
+            each[0],
+            each[1],
             counts.made,
             counts.answered,
             counts.peer_died,
@@ -369,7 +398,7 @@ mod machine {
             took
         );
         let Some(before) = baseline else {
-            fail(format_args!("echo was never restarted"))
+            fail(format_args!("a service was never restarted: {each:?}"))
         };
         println!(
             "soak: baseline -> after: frames free {} -> {}, heap used {} -> {} bytes, regions {} -> {}, cspaces/objects/caps {:?} -> {:?}",
@@ -394,6 +423,8 @@ mod tests {
         let mut cx = FakeContext::new();
         let echo = cx.endpoint("echo");
         let task = cx.task("echo");
+        let echo_b = cx.endpoint("echo-b");
+        let task_b = cx.task("echo-b");
         let me = cx.endpoint("soak");
         let mut caller = SoakCaller::new(42);
         cx.start(
@@ -406,6 +437,14 @@ mod tests {
                 Grant {
                     name: "task:echo",
                     cap: task,
+                },
+                Grant {
+                    name: "echo-b",
+                    cap: echo_b,
+                },
+                Grant {
+                    name: "task:echo-b",
+                    cap: task_b,
                 },
                 Grant {
                     name: "self",
@@ -433,6 +472,19 @@ mod tests {
         assert_eq!(counts.answered + counts.peer_died, counts.made);
         assert_eq!(cx.stopped.len() as u32, counts.kills);
         assert_eq!(cx.injected_faults.len() as u32, counts.faults);
+        // Both services are called and both disrupted.
+        for target in ["echo", "echo-b"] {
+            assert!(
+                cx.calls.iter().any(|call| call.to == target),
+                "{target} called"
+            );
+            let hit = cx.stopped.contains(&target)
+                || cx
+                    .injected_faults
+                    .iter()
+                    .any(|(victim, _)| *victim == target);
+            assert!(hit, "{target} disrupted");
+        }
     }
 
     #[test]
