@@ -94,6 +94,21 @@ impl Run {
     }
 }
 
+/// The fields of task `name`'s row in the `ps` table `table` (`ID NAME
+/// STATE MBOX HIGH HANDLED TIME_NS RING RESTARTS LAST_FAULT`), or `None`
+/// if no row names it.
+pub fn find_ps_row(table: &str, name: &str) -> Option<Vec<String>> {
+    table
+        .lines()
+        .find(|row| row.split_whitespace().nth(1) == Some(name))
+        .map(|row| row.split_whitespace().map(str::to_string).collect())
+}
+
+/// [`find_ps_row`], or a panic with the table.
+pub fn ps_row(table: &str, name: &str) -> Vec<String> {
+    find_ps_row(table, name).unwrap_or_else(|| panic!("no row for {name}\n{table}"))
+}
+
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

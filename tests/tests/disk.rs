@@ -49,13 +49,9 @@ fn the_driver_starts_at_boot_and_the_shell_still_works() {
     run.assert_stdout_has("virtio-blk: ring 3, /bin/virtio-blk at 0x");
     let table = run.shell_output("ps");
     for name in ["fs", "virtio-blk"] {
-        let row = table
-            .lines()
-            .find(|row| row.split_whitespace().nth(1) == Some(name))
-            .unwrap_or_else(|| panic!("no row for {name}\n{table}"));
-        let fields: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(fields.get(2), Some(&"idle"), "{row}");
-        assert_eq!(fields.get(7), Some(&"3"), "ring 3: {row}");
+        let row = mealy_tests::ps_row(&table, name);
+        assert_eq!(row[2], "idle", "{row:?}");
+        assert_eq!(row[7], "3", "ring 3: {row:?}");
     }
 }
 

@@ -91,15 +91,11 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
     // faulted programs only the last is still listed: faulted, in ring 3.
     // Everything else runs.
     let table = run.shell_output("ps");
-    let row = table
-        .lines()
-        .find(|row| row.split_whitespace().nth(1) == Some("panic"))
-        .unwrap_or_else(|| panic!("no row for panic\n{table}"));
-    assert!(row.contains(" faulted "), "{row}");
-    let fields: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(fields.get(7), Some(&"3"), "ring 3: {row}");
+    let row = mealy_tests::ps_row(&table, "panic");
+    assert_eq!(row[2], "faulted", "{row:?}");
+    assert_eq!(row[7], "3", "ring 3: {row:?}");
     // Its panic is its last fault (RESTARTS, LAST_FAULT: issue 16).
-    assert_eq!(fields[8..], ["0", "fatal"], "{row}");
+    assert_eq!(row[8..], ["0", "fatal"], "{row:?}");
     for name in [
         "read-kernel",
         "exec-data",
@@ -109,35 +105,23 @@ fn hello_runs_in_ring_3_and_a_fault_stops_only_the_program_at_fault() {
         "privileged",
     ] {
         assert!(
-            !table
-                .lines()
-                .any(|row| row.split_whitespace().nth(1) == Some(name)),
+            mealy_tests::find_ps_row(&table, name).is_none(),
             "{name}'s slot was reused\n{table}"
         );
     }
     for name in ["echo", "pinger", "fs", "console", "shell", "hello"] {
-        let row = table
-            .lines()
-            .find(|row| row.split_whitespace().nth(1) == Some(name))
-            .unwrap_or_else(|| panic!("no row for {name}\n{table}"));
+        let row = mealy_tests::ps_row(&table, name);
         assert!(
-            !row.contains("faulted") && !row.contains("stopped"),
-            "{row}"
+            !["faulted", "stopped"].contains(&row[2].as_str()),
+            "{row:?}"
         );
     }
     // The terminal came from /bin at boot too, and ps shows it in ring 3
     // (issue 16).
     for name in ["serial", "keyboard", "fbcon", "console", "shell"] {
         run.assert_stdout_has(&format!("{name}: ring 3, /bin/{name} at 0x"));
-        let row = table
-            .lines()
-            .find(|row| row.split_whitespace().nth(1) == Some(name))
-            .unwrap_or_else(|| panic!("no row for {name}\n{table}"));
-        assert_eq!(
-            row.split_whitespace().nth(7),
-            Some("3"),
-            "{name} in ring 3: {row}"
-        );
+        let row = mealy_tests::ps_row(&table, name);
+        assert_eq!(row[7], "3", "{name} in ring 3: {row:?}");
     }
     run.assert_stdout_has("killed hello");
     // A pinger run afterwards makes its 100 calls to the ring-3 echo.

@@ -80,15 +80,7 @@ fn kill_pinger_then_restart_pinger_and_calls_work_again() {
         ),
         "{table}"
     );
-    let row = |name: &str| -> Vec<String> {
-        table
-            .lines()
-            .find(|row| row.split_whitespace().nth(1) == Some(name))
-            .unwrap_or_else(|| panic!("no row for {name}\n{table}"))
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    };
+    let row = |name: &str| mealy_tests::ps_row(&table, name);
     // ID NAME STATE MBOX HIGH HANDLED TIME_NS RING RESTARTS LAST_FAULT
     let echo = row("echo");
     assert!(

@@ -29,17 +29,11 @@ fn fault_echo(kinds: &[&str]) -> LiveRun {
     run
 }
 
+/// `name`'s row in the last `ps` table of `output`, found from its header:
+/// log lines may come between the prompt and the command's echo.
 fn ps_row(output: &str, name: &str) -> Vec<String> {
-    // From the last table's header: log lines may come between the
-    // prompt and the command's echo.
     let table = &output[output.rfind("ID   NAME").expect("a ps table")..];
-    table
-        .lines()
-        .find(|row| row.split_whitespace().nth(1) == Some(name))
-        .unwrap_or_else(|| panic!("no row for {name}\n{table}"))
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    mealy_tests::ps_row(table, name)
 }
 
 #[test]
